@@ -1,0 +1,200 @@
+"""Project operations behind the verbs: init, add, remove, lock, check. Writes are atomic and
+serialised by the run lock beside ptm.lock; state is re-read once the lock is held."""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ptmlock._fs import atomic_write, file_lock
+from ptmlock.constants import DEFAULT_HUB, HUB_HUGGINGFACE, LOCK_GUARD_NAME, MANIFEST_NAME
+from ptmlock.errors import ManifestError
+from ptmlock.lockfile import Lock, diff, load_lock, with_roles
+from ptmlock.manifest import (
+    Manifest,
+    ModelSpec,
+    add_model_text,
+    load_manifest,
+    parse_manifest,
+    remove_model_text,
+    starter_manifest,
+)
+from ptmlock.resolve import ResolveResult, resolve
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    """What `lock_project` did."""
+
+    result: ResolveResult | None
+    written: bool
+    lock: Lock
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@contextlib.contextmanager
+def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Serialise ptmlock runs that write this project's files."""
+    guard = project_dir / LOCK_GUARD_NAME
+
+    def blocked() -> None:
+        if on_wait is not None:
+            on_wait(f"Waiting for another ptmlock process to finish (lock file {guard})...")
+
+    with file_lock(guard, blocked_cb=blocked):
+        yield
+
+
+def init_project(path: Path, *, name: str | None = None, policy: str = "warn", text: str | None = None) -> Path:
+    """Write a starter `ptm.toml` at `path` (or `text`, when given).
+
+    Raises:
+        ManifestError: the file already exists.
+    """
+    if path.exists():
+        raise ManifestError(f"{path} already exists. Edit it, or use `ptmlock add MODEL` to declare models.")
+    content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
+    parse_manifest(content, path)  # never write a manifest we could not read back
+    atomic_write(path, content)
+    return path
+
+
+def lock_project(
+    manifest_path: Path,
+    *,
+    upgrade: Collection[str] = (),
+    jobs: int = 16,
+    on_wait: Callable[[str], None] | None = None,
+) -> LockOutcome:
+    """Resolve `manifest_path` and write ptm.lock if its text changed.
+
+    Raises:
+        ManifestError, LockfileError, HubError, UnsafeHubAnswerError: nothing is written then.
+    """
+    with run_lock(manifest_path.parent, on_wait):
+        manifest = load_manifest(manifest_path)
+        return _lock(manifest, upgrade=upgrade, jobs=jobs)
+
+
+def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = 16) -> LockOutcome:
+    old = load_lock(manifest.lock_path)
+    result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)
+    text = result.lock.dumps()
+    written = _write_if_changed(manifest.lock_path, text)
+    return LockOutcome(result=result, written=written, lock=result.lock)
+
+
+def check_lock(manifest_path: Path) -> list[str]:
+    """Every difference between the manifest and ptm.lock; empty when fresh. No network.
+
+    Raises:
+        ManifestError, LockfileError: either file is unreadable.
+    """
+    manifest = load_manifest(manifest_path)
+    return diff(manifest, load_lock(manifest.lock_path))
+
+
+_SPEC_RE = re.compile(r"^(?P<id>[^@\s]+)(?:@(?P<rev>[^@\s]+))?$")
+
+
+def parse_model_arg(arg: str, hub: str | None) -> tuple[str, str | None]:
+    """Split `MODEL[@REV]` into id and revision (a `url` model keeps its whole URL).
+
+    Raises:
+        ManifestError: the argument is empty or has more than one '@'.
+    """
+    if hub == "url" or arg.startswith(("http://", "https://")):
+        return arg, None
+    m = _SPEC_RE.match(arg)
+    if m is None:
+        raise ManifestError(f"{arg!r} is not a model: write MODEL or MODEL@REVISION, e.g. google-bert/bert-base-uncased@main.")
+    return m.group("id"), m.group("rev")
+
+
+def add_model(
+    manifest_path: Path,
+    spec: ModelSpec,
+    *,
+    lock: bool = True,
+    jobs: int = 16,
+    on_wait: Callable[[str], None] | None = None,
+) -> LockOutcome | None:
+    """Declare `spec` in the manifest (or update its entry) and, unless `lock` is False, lock it.
+
+    The manifest is written only after the new entry resolved, so a failed add changes nothing.
+
+    Raises:
+        ManifestError: the resulting manifest would be invalid.
+        HubError, UnsafeHubAnswerError: the model could not be resolved.
+    """
+    with run_lock(manifest_path.parent, on_wait):
+        old_text = manifest_path.read_text(encoding="utf-8")
+        load_manifest(manifest_path)  # report a broken manifest as it is, before editing it
+        new_text = add_model_text(old_text, spec)
+        manifest = parse_manifest(new_text, manifest_path)
+        outcome = _lock(manifest, jobs=jobs) if lock else None
+        _write_if_changed(manifest_path, new_text)
+        return outcome
+
+
+def remove_model(
+    manifest_path: Path,
+    model_id: str,
+    *,
+    on_wait: Callable[[str], None] | None = None,
+) -> tuple[list[str], bool]:
+    """Drop `model_id` from the manifest and from ptm.lock (no network).
+
+    Returns the notes on role tables touched and whether ptm.lock was rewritten.
+
+    Raises:
+        ManifestError: the model is not declared or the manifest is invalid.
+    """
+    with run_lock(manifest_path.parent, on_wait):
+        old_text = manifest_path.read_text(encoding="utf-8")
+        load_manifest(manifest_path)
+        new_text, notes = remove_model_text(old_text, model_id)
+        manifest = parse_manifest(new_text, manifest_path)
+        old_lock = load_lock(manifest.lock_path)
+        wrote_lock = False
+        if old_lock is not None:
+            folded = model_id.casefold()
+            kept = tuple(m for m in old_lock.models if m.id.casefold() != folded
+                         and folded not in {r.casefold() for r in m.required_by})
+            new_lock = with_roles(Lock(manifest_hash=old_lock.manifest_hash, models=kept), manifest)
+            wrote_lock = _write_if_changed(manifest.lock_path, new_lock.dumps())
+        atomic_write(manifest_path, new_text)
+        return notes, wrote_lock
+
+
+def new_spec(model: str, *, role: str | None, hub: str | None, repo_type: str | None,
+             files: tuple[str, ...]) -> ModelSpec:
+    """The `ModelSpec` that `ptmlock add MODEL[@REV]` declares."""
+    model_id, revision = parse_model_arg(model, hub)
+    return ModelSpec(id=model_id, hub=hub or DEFAULT_HUB, revision=revision, role=role,
+                     repo_type=repo_type or "model", files=files)
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except FileNotFoundError:
+        pass
+    atomic_write(path, text)
+    return True
+
+
+__all__ = [
+    "HUB_HUGGINGFACE",
+    "LockOutcome",
+    "MANIFEST_NAME",
+    "add_model",
+    "check_lock",
+    "init_project",
+    "lock_project",
+    "new_spec",
+    "remove_model",
+]
