@@ -172,6 +172,13 @@ def list_(obj: _Ctx, as_json: bool) -> int:
     return 0
 
 
+# --- verbs: sync / verify (issue 4) ---
+
+# --- verbs: run (issue 3) ---
+
+# --- verbs: scan / check (issue 5) ---
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach a user by accident."""
     try:
