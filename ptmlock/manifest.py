@@ -172,7 +172,7 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
     name = _opt_str(project, "name", loc, "project")
     policy = _opt_str(project, "policy", loc, "project")
     if policy is not None and policy not in POLICIES:
-        raise loc.error("project", "policy", f"policy must be one of {', '.join(POLICIES)}, not {policy!r}", POLICIES)
+        raise loc.error("project", "policy", f"policy must be one of {', '.join(POLICIES)}, not {policy!r}", ())
 
     policy_table = _table(data, "policy", loc, None)
     for key in policy_table:
@@ -237,7 +237,7 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: _Locator, where: 
             raise loc.error(where, key, f"unknown key {key!r} in [{where}]", _MODEL_KEYS)
     hub = _opt_str(entry, "hub", loc, where) or DEFAULT_HUB
     if hub not in HUBS:
-        raise loc.error(where, "hub", f"unknown hub {hub!r}; hubs are {', '.join(HUBS)}", HUBS)
+        raise loc.error(where, "hub", f"unknown hub {hub!r}; hubs are {', '.join(HUBS)}", ())
     revision = _opt_str(entry, "revision", loc, where)
     if revision is not None and not revision.strip():
         raise loc.error(where, "revision", "revision must not be empty; remove the key to follow the default branch", ())
@@ -246,7 +246,7 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: _Locator, where: 
         raise loc.error(where, "role", f"role {role!r} is not a valid name (letters, digits, '-', '_', '.')", ())
     repo_type = _opt_str(entry, "type", loc, where) or "model"
     if repo_type not in REPO_TYPES:
-        raise loc.error(where, "type", f"type must be one of {', '.join(REPO_TYPES)}, not {repo_type!r}", REPO_TYPES)
+        raise loc.error(where, "type", f"type must be one of {', '.join(REPO_TYPES)}, not {repo_type!r}", ())
     files_raw = entry.get("files", [])
     if not isinstance(files_raw, list) or not all(isinstance(f, str) and f for f in files_raw):
         raise loc.error(where, "files", 'files must be a list of glob patterns such as ["*.safetensors", "*.json"]', ())
@@ -278,9 +278,12 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         return tomlkit.parse(text).unwrap()
     except tomlkit.exceptions.ParseError as e:
-        msg = str(e)
-        msg = re.sub(r"\s*at line \d+ col \d+$", "", msg)
-        raise ManifestError(f"{path}:{e.line}:{e.col}: TOML syntax error: {msg}. Fix the syntax and run the command again.") from None
+        msg = re.sub(r"\s*at line \d+ col \d+$", "", str(e)).rstrip(".")
+        if "already exists" in msg:
+            msg += " (each table and key may appear once; declare each model once)"
+        raise ManifestError(
+            f"{path}:{e.line}:{e.col + 1}: TOML syntax error: {msg}. Fix the syntax and run the command again."
+        ) from None
 
 
 def _table(data: Mapping[str, Any], key: str, loc: _Locator, parent: str | None) -> dict[str, Any]:
@@ -315,11 +318,9 @@ class _Locator:
     def error(self, table: str | None, key: str | None, what: str, choices: tuple[str, ...]) -> ManifestError:
         line, col = self._find(table, key)
         hint = ""
-        if key is not None and choices and key not in choices:
+        if key is not None and choices:  # an unknown key: suggest the closest known one
             close = difflib.get_close_matches(key, choices, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else f" Known: {', '.join(choices)}."
-        elif choices and "must be one of" not in what and "hubs are" not in what:
-            hint = f" Known: {', '.join(choices)}."
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(choices)}."
         text = what if what.endswith(".") else what + "."
         return ManifestError(f"{self.path}:{line}:{col}: {text}{hint}")
 
@@ -465,7 +466,8 @@ def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
     roles = doc.get("roles")
     if roles is not None and role in roles:
         if role not in remaining_roles:
-            text = _remove_block(text, ("roles", role)) or text
+            without = _remove_block(text, ("roles", role))
+            text = without if without is not None else text
             notes.append(f"removed [roles.{role}]: it has no members left")
         elif str(roles[role].get("default", "")).casefold() == key.casefold():
             del roles[role]["default"]
