@@ -178,6 +178,8 @@ def list_(obj: _Ctx, as_json: bool) -> int:
 
 # --- verbs: scan / check (issue 5) ---
 
+# --- verbs: outdated / update / audit / export (issue 6) ---
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach a user by accident."""
