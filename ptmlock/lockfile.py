@@ -380,19 +380,19 @@ def _value(value: object) -> str:
 # validation helpers (packaging.pylock style messages)
 
 
-def _req(data: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
+def _req(data: Mapping[str, Any], key: str, typ: type[Any], where: str) -> Any:
     if key not in data:
         raise LockfileError(f"Missing required value in '{_join(where, key)}'")
     return _check_type(data[key], key, typ, where)
 
 
-def _opt(data: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
+def _opt(data: Mapping[str, Any], key: str, typ: type[Any], where: str) -> Any:
     if key not in data:
         return None
     return _check_type(data[key], key, typ, where)
 
 
-def _check_type(value: Any, key: str, typ: type, where: str) -> Any:
+def _check_type(value: Any, key: str, typ: type[Any], where: str) -> Any:
     if typ is int and isinstance(value, bool) or not isinstance(value, typ):
         raise LockfileError(f"Unexpected type {type(value).__name__} (expected {typ.__name__}) in '{_join(where, key)}'")
     if typ is int and value < 0:

@@ -456,10 +456,11 @@ def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
         declared = ", ".join(models) or "none"
         raise ManifestError(f"Model {model_id!r} is not in the manifest (declared: {declared}). Nothing was changed.")
     role = str(models[key].get("role", key))
-    text = _remove_block(text, ("models", key))
-    if text is None:  # not written as its own [models."id"] table (inline): let tomlkit do it
+    without = _remove_block(text, ("models", key))
+    if without is None:  # not written as its own [models."id"] table (inline): let tomlkit do it
         models.remove(key)
-        text = tomlkit.dumps(doc)
+        without = tomlkit.dumps(doc)
+    text = without
     doc = tomlkit.parse(text)
     notes: list[str] = []
     remaining_roles = {str(v.get("role", k)) for k, v in doc.get("models", {}).items()}

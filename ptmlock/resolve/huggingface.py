@@ -80,7 +80,8 @@ class HuggingFaceBackend:
         else:
             files = [self._file(spec, s.rfilename, s.size, s.blob_id, s.lfs) for s in siblings]
         files.sort(key=lambda f: f.path)
-        card = info.card_data.to_dict() if getattr(info, "card_data", None) is not None else {}
+        card_data = getattr(info, "card_data", None)
+        card = card_data.to_dict() if card_data is not None else {}
         return LockedModel(
             id=spec.id,
             commit=commit,
