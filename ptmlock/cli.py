@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from ptmlock import __version__
-from ptmlock.constants import ENV_DEBUG, ENV_JOBS, HUBS, MANIFEST_NAME, POLICIES, REPO_TYPES
+from ptmlock.constants import DEFAULT_JOBS, ENV_DEBUG, ENV_JOBS, HUBS, MANIFEST_NAME, POLICIES, REPO_TYPES
 from ptmlock.errors import EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, PtmlockError
 from ptmlock.output import Output, human_size, redact
 
-_JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=lambda: int(os.environ.get(ENV_JOBS, 16)),
-                     show_default="16", help="Hub requests in flight at once.")
+_JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=lambda: int(os.environ.get(ENV_JOBS, DEFAULT_JOBS)),
+                     show_default=str(DEFAULT_JOBS), help="Hub requests in flight at once.")
 
 
 class _Ctx:
@@ -87,7 +87,7 @@ def add(obj: _Ctx, model: str, role: str | None, hub: str | None, repo_type: str
     if outcome is None:
         out.info(f"Added {spec.id}{rev} to {path.name} (not locked: run `ptmlock lock`).")
         return 0
-    pinned = outcome.lock.get(spec.id)
+    pinned = outcome.lock.get(spec.id) if outcome.lock is not None else None
     commit = pinned.commit[:12] if pinned else "?"
     out.info(f"Added {spec.id}{rev} to {path.name}, locked at {commit}.")
     return 0
@@ -133,10 +133,14 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
         out.info("ptm.lock is up to date.")
         return 0
     outcome = lock_project(path, upgrade=(upgrade,) if upgrade else (), jobs=jobs, on_wait=out.info)
-    assert outcome.result is not None
     r = outcome.result
+    if r is None or outcome.lock is None:
+        n = outcome.fresh_models
+        out.info(f"ptm.lock is up to date: {n} model{'s' if n != 1 else ''} ({n} unchanged).")
+        return 0
     for model_id, old, new in r.changed:
-        out.info(f"  {model_id}: {old[:12] + ' -> ' if old else ''}{new[:12]}")
+        if old is not None:  # a pin that moved; new entries are only counted
+            out.info(f"  {model_id}: {old[:12]} -> {new[:12]}")
     n = len(outcome.lock.models)
     state = "Updated ptm.lock" if outcome.written else "ptm.lock is up to date"
     out.info(f"{state}: {n} model{'s' if n != 1 else ''} ({len(r.resolved)} resolved, {len(r.reused)} unchanged).")
@@ -174,11 +178,193 @@ def list_(obj: _Ctx, as_json: bool) -> int:
 
 # --- verbs: sync / verify (issue 4) ---
 
+_SELECT_ROLE = click.option("--role", "roles", multiple=True, metavar="ROLE",
+                            help="Only the models of this role (and the models they need); repeatable.")
+_SELECT_MODEL = click.option("--model", "-m", "model_ids", multiple=True, metavar="MODEL",
+                             help="Only this model (and the models it needs); repeatable.")
+_TARGET = click.option("--target", type=click.Path(file_okay=False, path_type=Path), default=None,
+                       help="A plain folder per model (DIR/<id>/...) instead of the Hugging Face cache.")
+
+
+@cli.command()
+@_SELECT_ROLE
+@_SELECT_MODEL
+@_TARGET
+@click.option("--offline", is_flag=True, help="Only check what is present; never touch the network. Exit 1 if "
+                                             "anything is missing.")
+@_JOBS
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary; errors only.")
+@click.pass_obj
+def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: Path | None, offline: bool,
+         jobs: int, quiet: bool) -> int:
+    """Download the pinned files of the locked models, checking every hash."""
+    from ptmlock._sync_progress import make_progress
+    from ptmlock.sync import first_error, sync_project
+
+    out = Output(quiet=quiet)
+    if not offline and os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        out.info("HF_HUB_OFFLINE is set: checking only, as with --offline.")
+        offline = True
+    report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
+                          jobs=jobs, progress=lambda plan: make_progress(
+                              out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    for model_id, reason in report.plan.skipped:
+        out.warn(f"{model_id}: skipped: {reason}.")
+    n_models, n_files = len(report.plan.models), len(report.outcomes)
+    where = report.plan.root
+    if report.offline:
+        for o in report.missing:
+            assert o.problem is not None
+            out.result(o.problem.message)
+        if report.missing:
+            out.error(f"{len(report.missing)} of {n_files} files are missing or altered in {where}. "
+                      "Run `ptmlock sync` to fetch them.")
+        else:
+            out.info(f"All {n_files} files of {n_models} models are present and intact in {where}.")
+        return report.exit_code
+    for o in report.failures:
+        out.error(str(o.error))
+    done = n_files - len(report.failures)
+    out.info(f"Synced {done}/{n_files} files of {n_models} models to {where}: {report.count('downloaded')} "
+             f"downloaded ({human_size(report.received)}), {report.count('present')} already present, "
+             f"{report.count('linked')} linked.")
+    err = first_error(report)
+    if err is not None and len(report.failures) > 1:
+        out.error(f"{len(report.failures)} files failed; the first decides the exit code ({err.exit_code}).")
+    return report.exit_code
+
+
+@cli.command()
+@_SELECT_MODEL
+@_SELECT_ROLE
+@_TARGET
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report (shape in docs/sync-verify.md).")
+@click.option("--deep", is_flag=True, help="Re-read every file, ignoring the cache of already verified hashes.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Files hashed at once (default: one per CPU core).")
+@click.pass_obj
+def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target: Path | None, as_json: bool,
+           deep: bool, jobs: int | None) -> int:
+    """Check the synced files against the hashes in ptm.lock."""
+    from ptmlock.verify import verify_project
+
+    out = Output(json_mode=as_json)
+    report, stale = verify_project(obj.manifest_path(), model_ids=model_ids, roles=roles, target=target, deep=deep,
+                                   jobs=jobs)
+    if as_json:
+        out.json({**report.to_dict(), "stale": stale})
+        return 0 if report.ok else EXIT_CHECK_FAILED
+    if stale:
+        out.warn("ptm.lock is stale against ptm.toml (run `ptmlock lock`); verifying against ptm.lock as it is.")
+    for model_id, reason in report.skipped:
+        out.warn(f"{model_id}: skipped: {reason}.")
+    for problem in report.problems:
+        out.result(problem.message)
+    files = sum(m.files for m in report.models)
+    size = human_size(sum(m.bytes for m in report.models))
+    if report.problems:
+        out.error(f"{len(report.problems)} of {files} files are missing or altered in {report.root}. "
+                  "Run `ptmlock sync` to restore them.")
+        return EXIT_CHECK_FAILED
+    out.info(f"All {files} files of {len(report.models)} models are intact ({size}; {human_size(report.hashed_bytes)}"
+             f" read, {report.cached_files} unchanged since last verified).")
+    return 0
+
 # --- verbs: run (issue 3) ---
 
 # --- verbs: scan / check (issue 5) ---
 
 # --- verbs: outdated / update / audit / export (issue 6) ---
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@_JOBS
+@click.pass_obj
+def outdated(obj: _Ctx, as_json: bool, jobs: int) -> int:
+    """Show pins whose branch or tag moved upstream; exit 1 if any did. Writes nothing."""
+    from ptmlock.outdated import check_outdated, outdated_summary
+
+    out = Output(json_mode=as_json)
+    entries = check_outdated(obj.manifest_path(), jobs=jobs)
+    behind = [e for e in entries if e.status == "outdated"]
+    if as_json:
+        out.json({"models": [e.to_dict() for e in entries], "outdated": len(behind)})
+    for e in behind:
+        out.result(f"{e.id}  {e.requested or 'default branch'}  {e.commit[:12]} -> {(e.latest or '')[:12]}")
+    out.info(outdated_summary(entries))
+    return EXIT_CHECK_FAILED if behind else 0
+
+
+@cli.command()
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@_JOBS
+@click.pass_obj
+def update(obj: _Ctx, models: tuple[str, ...], dry_run: bool, as_json: bool, jobs: int) -> int:
+    """Re-pin MODELs (default: all that follow a branch or tag) and show what changed."""
+    from ptmlock.outdated import render_change, update_project, update_summary
+
+    out = Output(json_mode=as_json)
+    report = update_project(obj.manifest_path(), models=models, dry_run=dry_run, jobs=jobs, on_wait=out.info)
+    if as_json:
+        out.json(report.to_dict())
+    for change in report.changes:
+        if change.changed:
+            for line in render_change(change, dry_run=dry_run):
+                out.result(line)
+    for model_id, reason in report.skipped:
+        out.info(f"{model_id}: not updated: {reason}.")
+    out.info(update_summary(report))
+    return 0
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--deep", is_flag=True, help="Also read the cached pickle files for dangerous imports (never unpickles).")
+@click.pass_obj
+def audit(obj: _Ctx, as_json: bool, deep: bool) -> int:
+    """Apply the [policy] of ptm.toml to the locked models; exit 1 on any finding."""
+    from ptmlock.audit import audit_project, render, summary
+
+    out = Output(json_mode=as_json)
+    report = audit_project(obj.manifest_path(), deep=deep)
+    if as_json:
+        out.json(report.to_dict())
+    for line in render(report):
+        out.result(line)
+    out.info(summary(report))
+    return EXIT_CHECK_FAILED if report.findings else 0
+
+
+@cli.command()
+@click.option("--format", "fmt", default="cyclonedx", show_default=True, metavar="cyclonedx",
+              help="Bill of materials format: cyclonedx (CycloneDX 1.6 JSON).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to FILE (atomically) instead of stdout.")
+@click.option("--timestamp", is_flag=True, help="Record the time in metadata.timestamp (SOURCE_DATE_EPOCH is honoured).")
+@click.pass_obj
+def export(obj: _Ctx, fmt: str, output: Path | None, timestamp: bool) -> int:
+    """Export ptm.lock as an ML bill of materials (CycloneDX 1.6)."""
+    from ptmlock._fs import atomic_write
+    from ptmlock.export import FORMATS, export_project
+
+    if fmt.lower() == "spdx":
+        raise click.UsageError("--format spdx (SPDX 3.0 AI profile) is not supported yet; use --format cyclonedx.")
+    if fmt.lower() not in FORMATS:
+        raise click.UsageError(f"unknown --format {fmt!r}; the supported format is cyclonedx.")
+    out = Output()
+    text = export_project(obj.manifest_path(), fmt=fmt.lower(), timestamp=timestamp)
+    if output is None:
+        out.result(text.rstrip("\n"))
+        return 0
+    try:
+        atomic_write(output, text)
+    except OSError as e:
+        raise click.BadParameter(f"cannot write {output}: {e.strerror or e}.", param_hint="'-o' / '--output'") from None
+    out.info(f"Wrote {output} (CycloneDX 1.6).")
+    return 0
+
 
 
 def main(argv: list[str] | None = None) -> int:

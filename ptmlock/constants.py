@@ -28,7 +28,7 @@ ENV_JOBS = "PTMLOCK_JOBS"
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0
-DEFAULT_JOBS = 16
+DEFAULT_JOBS = 32
 
 # Weight formats that execute code when loaded (pickle), and the safe one.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")

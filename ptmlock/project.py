@@ -5,33 +5,44 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock._fs import atomic_write, file_lock
-from ptmlock.constants import DEFAULT_HUB, HUB_HUGGINGFACE, LOCK_GUARD_NAME, MANIFEST_NAME
+from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, LOCK_GUARD_NAME
 from ptmlock.errors import ManifestError
-from ptmlock.lockfile import Lock, diff, load_lock, with_roles
-from ptmlock.manifest import (
-    Manifest,
-    ModelSpec,
-    add_model_text,
-    load_manifest,
-    parse_manifest,
-    remove_model_text,
-    starter_manifest,
-)
+from ptmlock.lockfile import Lock, diff, load_lock, manifest_hash, with_roles
+from ptmlock.manifest import Manifest, ModelSpec, load_manifest, parse_manifest
 from ptmlock.resolve import ResolveResult, resolve
 
 
 @dataclass(frozen=True)
 class LockOutcome:
-    """What `lock_project` did."""
+    """What `lock_project` did: `result` and `lock` are None when the lock was already fresh."""
 
     result: ResolveResult | None
     written: bool
-    lock: Lock
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    lock: Lock | None
+    fresh_models: int = 0
+
+
+_HASH_LINE = re.compile(r'^manifest-hash = "(sha256:[0-9a-f]{64})"$', re.M)
+
+
+def _fresh_lock_models(manifest: Manifest) -> int | None:
+    """The number of locked models when ptm.lock records this manifest's hash, else None.
+
+    The no-op `ptmlock lock` stops here without parsing the models (#2: under 0.5 s for 200
+    models including interpreter start); `lock --check` and every other reader parse it all.
+    """
+    try:
+        text = manifest.lock_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    m = _HASH_LINE.search(text[:4096])
+    if m is None or m.group(1) != manifest_hash(manifest):
+        return None
+    return text.count("\n[[model]]\n")
 
 
 @contextlib.contextmanager
@@ -55,6 +66,8 @@ def init_project(path: Path, *, name: str | None = None, policy: str = "warn", t
     """
     if path.exists():
         raise ManifestError(f"{path} already exists. Edit it, or use `ptmlock add MODEL` to declare models.")
+    from ptmlock.manifest_edit import starter_manifest
+
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
     parse_manifest(content, path)  # never write a manifest we could not read back
     atomic_write(path, content)
@@ -65,7 +78,7 @@ def lock_project(
     manifest_path: Path,
     *,
     upgrade: Collection[str] = (),
-    jobs: int = 16,
+    jobs: int = DEFAULT_JOBS,
     on_wait: Callable[[str], None] | None = None,
 ) -> LockOutcome:
     """Resolve `manifest_path` and write ptm.lock if its text changed.
@@ -78,7 +91,11 @@ def lock_project(
         return _lock(manifest, upgrade=upgrade, jobs=jobs)
 
 
-def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = 16) -> LockOutcome:
+def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = DEFAULT_JOBS) -> LockOutcome:
+    if not upgrade:
+        fresh = _fresh_lock_models(manifest)
+        if fresh is not None:
+            return LockOutcome(result=None, written=False, lock=None, fresh_models=fresh)
     old = load_lock(manifest.lock_path)
     result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)
     text = result.lock.dumps()
@@ -118,7 +135,7 @@ def add_model(
     spec: ModelSpec,
     *,
     lock: bool = True,
-    jobs: int = 16,
+    jobs: int = DEFAULT_JOBS,
     on_wait: Callable[[str], None] | None = None,
 ) -> LockOutcome | None:
     """Declare `spec` in the manifest (or update its entry) and, unless `lock` is False, lock it.
@@ -132,6 +149,8 @@ def add_model(
     with run_lock(manifest_path.parent, on_wait):
         old_text = manifest_path.read_text(encoding="utf-8")
         load_manifest(manifest_path)  # report a broken manifest as it is, before editing it
+        from ptmlock.manifest_edit import add_model_text
+
         new_text = add_model_text(old_text, spec)
         manifest = parse_manifest(new_text, manifest_path)
         outcome = _lock(manifest, jobs=jobs) if lock else None
@@ -155,6 +174,8 @@ def remove_model(
     with run_lock(manifest_path.parent, on_wait):
         old_text = manifest_path.read_text(encoding="utf-8")
         load_manifest(manifest_path)
+        from ptmlock.manifest_edit import remove_model_text
+
         new_text, notes = remove_model_text(old_text, model_id)
         manifest = parse_manifest(new_text, manifest_path)
         old_lock = load_lock(manifest.lock_path)
@@ -185,16 +206,3 @@ def _write_if_changed(path: Path, text: str) -> bool:
         pass
     atomic_write(path, text)
     return True
-
-
-__all__ = [
-    "HUB_HUGGINGFACE",
-    "LockOutcome",
-    "MANIFEST_NAME",
-    "add_model",
-    "check_lock",
-    "init_project",
-    "lock_project",
-    "new_spec",
-    "remove_model",
-]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ptmlock.errors import ManifestError
-from ptmlock.manifest import ModelSpec, add_model_text, load_manifest, parse_manifest, remove_model_text
+from ptmlock.manifest import ModelSpec, load_manifest, parse_manifest
+from ptmlock.manifest_edit import add_model_text, remove_model_text
 
 DATA = Path(__file__).parent / "data" / "manifests"
 INVALID = sorted(p.stem for p in (DATA / "invalid").glob("*.toml"))
