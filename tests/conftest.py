@@ -1,0 +1,69 @@
+"""Shared fixtures: every test is isolated from the user's HF cache, token and ptmlock settings."""
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+from huggingface_hub import constants
+from huggingface_hub.utils import close_session
+
+from ptmlock.testing import LocalHub
+
+
+@pytest.fixture(autouse=True)
+def isolate_env(tmp_path, monkeypatch):
+    """A private HF home and cache per test; no token, endpoint, offline flag or PTMLOCK_* setting.
+
+    huggingface_hub.constants reads the environment once at import, so the constants that the
+    client reads at call time are patched as well.
+    """
+    for name in list(os.environ):
+        if name.startswith("PTMLOCK_"):
+            monkeypatch.delenv(name)
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT", "HF_HUB_OFFLINE",
+                 "TRANSFORMERS_OFFLINE", "HUGGINGFACE_HUB_CACHE", "HF_XET_CACHE", "HF_HUB_ETAG_TIMEOUT",
+                 "HF_HUB_DOWNLOAD_TIMEOUT", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    hf_home = tmp_path / "hf-home"
+    env = {
+        "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"), "NO_COLOR": "1", "COLUMNS": "80",
+        "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name, value in {
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hf_home / "hub"),
+        "HUGGINGFACE_HUB_CACHE": str(hf_home / "hub"),
+        "HF_ASSETS_CACHE": str(hf_home / "assets"),
+        "HF_XET_CACHE": str(hf_home / "xet"),
+        "HF_TOKEN_PATH": str(hf_home / "token"),
+        "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
+        "ENDPOINT": constants._HF_DEFAULT_ENDPOINT,
+        "HUGGINGFACE_CO_URL_TEMPLATE": constants._HF_DEFAULT_ENDPOINT + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_DISABLE_PROGRESS_BARS": True,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
+        "HF_HUB_DISABLE_UPDATE_CHECK": True,
+        "HF_HUB_ETAG_TIMEOUT": constants.DEFAULT_ETAG_TIMEOUT,
+        "HF_HUB_DOWNLOAD_TIMEOUT": constants.DEFAULT_DOWNLOAD_TIMEOUT,
+    }.items():
+        monkeypatch.setattr(constants, name, value)
+    # utils/tqdm.py imported this one by name (the module, not the `tqdm` class utils re-exports)
+    monkeypatch.setattr(importlib.import_module("huggingface_hub.utils.tqdm"), "HF_HUB_DISABLE_PROGRESS_BARS", True)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A started `LocalHub` under tmp_path, with huggingface_hub (and subprocesses) pointed at it."""
+    with LocalHub(tmp_path / "hub") as local_hub:
+        monkeypatch.setenv("HF_ENDPOINT", local_hub.endpoint)
+        monkeypatch.setattr(constants, "ENDPOINT", local_hub.endpoint)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            local_hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        yield local_hub
+    close_session()  # drop keep-alive connections to the stopped server
