@@ -156,7 +156,7 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
     """
     p = Path(path)
     data = _parse_toml(text, p)
-    loc = _Locator(text, p)
+    loc = Locator(text, p)
 
     for key in data:
         if key not in _TOP_KEYS:
@@ -182,7 +182,7 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
     for model_id, entry in models_table.items():
         where = f'models."{model_id}"'
         if not isinstance(entry, dict):
-            raise loc.error("models", model_id, f"[{where}] must be a table, not {_type_name(entry)}", ())
+            raise loc.error("models", model_id, f"[{where}] must be a table, not {type_name(entry)}", ())
         model = _parse_model(model_id, entry, loc, where)
         folded = model.id.casefold()
         if folded in seen:
@@ -201,7 +201,7 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
     for role_name, entry in roles_table.items():
         where = f"roles.{role_name}"
         if not isinstance(entry, dict):
-            raise loc.error("roles", role_name, f"[{where}] must be a table, not {_type_name(entry)}", ())
+            raise loc.error("roles", role_name, f"[{where}] must be a table, not {type_name(entry)}", ())
         for key in entry:
             if key not in _ROLE_KEYS:
                 raise loc.error(where, key, f"unknown key {key!r} in [{where}]", _ROLE_KEYS)
@@ -228,7 +228,7 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
                     policy_table=dict(policy_table))
 
 
-def _parse_model(model_id: str, entry: Mapping[str, Any], loc: _Locator, where: str) -> ModelSpec:
+def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: str) -> ModelSpec:
     for key in entry:
         if key not in _MODEL_KEYS:
             raise loc.error(where, key, f"unknown key {key!r} in [{where}]", _MODEL_KEYS)
@@ -251,7 +251,7 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: _Locator, where: 
     return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw))
 
 
-def _check_id(model_id: str, hub: str, loc: _Locator, where: str) -> None:
+def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:
     ok = True
     if hub == HUB_HUGGINGFACE:
         ok = bool(_HF_ID.match(model_id)) and "--" not in model_id and ".." not in model_id
@@ -286,29 +286,30 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
         ) from None
 
 
-def _table(data: Mapping[str, Any], key: str, loc: _Locator, parent: str | None) -> dict[str, Any]:
+def _table(data: Mapping[str, Any], key: str, loc: Locator, parent: str | None) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise loc.error(parent, key, f"{key!r} must be a table, not {_type_name(value)}", ())
+        raise loc.error(parent, key, f"{key!r} must be a table, not {type_name(value)}", ())
     return value
 
 
-def _opt_str(entry: Mapping[str, Any], key: str, loc: _Locator, where: str) -> str | None:
+def _opt_str(entry: Mapping[str, Any], key: str, loc: Locator, where: str) -> str | None:
     value = entry.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise loc.error(where, key, f"{key!r} in [{where}] must be a string, not {_type_name(value)}", ())
+        raise loc.error(where, key, f"{key!r} in [{where}] must be a string, not {type_name(value)}", ())
     return value
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
+    """The TOML type of `value` for messages: "a string", "an integer", and so on."""
     return {bool: "a boolean", int: "an integer", float: "a float", list: "an array", dict: "a table", str: "a string"}.get(
         type(value), type(value).__name__
     )
 
 
-class _Locator:
+class Locator:
     """Finds the line and column of a table or key in the raw text, for messages."""
 
     def __init__(self, text: str, path: Path) -> None:

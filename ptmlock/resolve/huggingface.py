@@ -99,6 +99,15 @@ class HuggingFaceBackend:
             pipeline_tag=getattr(info, "pipeline_tag", None),
         )
 
+    def current_commit(self, spec: ModelSpec) -> str:
+        """The commit `spec.revision` (or the default branch) points at now: one request, no file listing.
+
+        `ptmlock outdated` uses it. Raises as `resolve` does.
+        """
+        getter = self.api.dataset_info if spec.repo_type == "dataset" else self.api.model_info
+        info = self._call(spec, lambda: getter(spec.id, revision=spec.revision, timeout=self.timeout))
+        return check_commit(spec.id, info.sha, self.endpoint)
+
     def _files_from_tree(self, spec: ModelSpec, commit: str) -> list[LockedFile]:
         from huggingface_hub.hf_api import RepoFile
 
