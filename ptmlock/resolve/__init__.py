@@ -5,7 +5,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ptmlock.constants import HUB_HUGGINGFACE
+from ptmlock.constants import DEFAULT_JOBS, HUB_HUGGINGFACE
 from ptmlock.errors import ManifestError, PtmlockError
 from ptmlock.lockfile import Lock, LockedModel, manifest_hash
 from ptmlock.manifest import Manifest, ModelSpec
@@ -45,7 +45,7 @@ def resolve(
     old_lock: Lock | None,
     *,
     backend_for: Callable[[str], Backend] = default_backend,
-    jobs: int = 16,
+    jobs: int = DEFAULT_JOBS,
     upgrade: Collection[str] = (),
 ) -> ResolveResult:
     """Pin every model of `manifest`.
