@@ -33,6 +33,17 @@ class _Ctx:
             return self._manifest
         return find_manifest()
 
+    def optional_manifest_path(self) -> Path | None:
+        """The manifest to use, or None when there is none (for commands that work without)."""
+        from ptmlock.errors import ManifestError
+
+        try:
+            return self.manifest_path()
+        except ManifestError:
+            if self._manifest is not None:
+                raise
+            return None
+
     def init_path(self) -> Path:
         return self._manifest if self._manifest is not None else Path.cwd() / MANIFEST_NAME
 
@@ -55,13 +66,30 @@ def cli(ctx: click.Context, manifest: Path | None) -> None:
 @click.option("--name", help="Project name (default: the directory name).")
 @click.option("--policy", type=click.Choice(POLICIES), default="warn", show_default=True,
               help="Runtime guard default.")
+@click.option("--from-code", "from_code", type=click.Path(exists=True, path_type=str), default=None,
+              help="Pre-fill the manifest with the models `ptmlock scan` finds in this path.")
 @click.pass_obj
-def init(obj: _Ctx, name: str | None, policy: str) -> int:
+def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int:
     """Write a starter ptm.toml in the current directory."""
     from ptmlock.project import init_project
 
-    path = init_project(obj.init_path(), name=name, policy=policy)
-    Output().info(f"Created {path}. Next: `ptmlock add MODEL` to declare a model.")
+    path = obj.init_path()
+    text = None
+    found = 0
+    if from_code is not None:
+        from ptmlock.from_code import manifest_from_findings
+        from ptmlock.scan import scan_paths
+
+        findings = scan_paths([from_code])
+        found = len({i for f in findings for i in (f.model_ids or ())})
+        text = manifest_from_findings(name or path.resolve().parent.name, findings, policy)
+    path = init_project(path, name=name, policy=policy, text=text)
+    out = Output()
+    if from_code is not None:
+        out.info(f"Created {path} with {found} model id{'s' if found != 1 else ''} found in {from_code}. "
+                 "Review it, then run `ptmlock lock`.")
+    else:
+        out.info(f"Created {path}. Next: `ptmlock add MODEL` to declare a model.")
     return 0
 
 
@@ -272,7 +300,83 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
 
 # --- verbs: run (issue 3) ---
 
+
+@cli.command(name="run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--mode", type=click.Choice(POLICIES), default=None,
+              help="Guard mode for this run (default: PTMLOCK_MODE, else the manifest's policy, else warn).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append one JSON line per model load to this file (PTMLOCK_REPORT).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def run_(obj: _Ctx, mode: str | None, report: Path | None, command: tuple[str, ...]) -> int:
+    """Run COMMAND with the runtime guard on, without editing it: `ptmlock run -- python app.py ARGS`.
+
+    Every Python process COMMAND starts checks its model loads against ptm.lock. Exits with
+    COMMAND's exit code.
+    """
+    from ptmlock.run import run_guarded
+
+    lockfile = obj._manifest.parent / "ptm.lock" if obj._manifest is not None else None
+    return run_guarded(command, mode=mode, report=report, lockfile=lockfile)
+
+
 # --- verbs: scan / check (issue 5) ---
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema in docs/scan.md).")
+@click.option("--no-cache", is_flag=True, help="Parse every file again instead of using the scan cache.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: all cores).")
+@click.pass_obj
+def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs: int | None) -> int:
+    """Find model loads in Python code (never runs it), with their status against ptm.toml."""
+    from ptmlock.check import STATUSES, scan_project
+
+    out = Output(json_mode=as_json)
+    manifest_path = obj.optional_manifest_path()
+    targets = list(paths) or ["."]
+    for target in targets:
+        if not os.path.exists(target):
+            raise click.BadParameter(f"{target!r} does not exist.", param_hint="PATHS")
+    classified, manifest = scan_project(targets, manifest_path=manifest_path, jobs=jobs, use_cache=not no_cache)
+    if as_json:
+        out.json({"manifest": str(manifest.path) if manifest else None,
+                  "findings": [c.to_dict() for c in classified]})
+        return 0
+    if manifest is None:
+        out.warn("no ptm.toml found: every literal model id is reported as undeclared (`ptmlock init --from-code .`).")
+    for status in STATUSES:
+        group = [c for c in classified if c.status == status]
+        if not group:
+            continue
+        out.result(f"{status} ({len(group)})")
+        for c in group:
+            f = c.finding
+            ids = ", ".join(f.model_ids) if f.model_ids else "<dynamic>"
+            rev = f" @ {f.revision}" if f.revision else ""
+            ignored = "  [ignored]" if f.ignored else ""
+            out.result(f"  {f.path}:{f.line}:{f.col}  {ids}{rev}  ({f.loader}){ignored}")
+    if not classified:
+        out.info("No model loads found.")
+    return 0
+
+
+@cli.command(name="check")
+@click.argument("files", nargs=-1, type=click.Path(path_type=str))
+@click.pass_obj
+def check_(obj: _Ctx, files: tuple[str, ...]) -> int:
+    """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES."""
+    from ptmlock.check import check
+
+    out = Output()
+    problems = check(list(files), manifest_path=obj.manifest_path())
+    for problem in problems:
+        out.result(problem.render())
+    if problems:
+        out.info(f"ptmlock check: {len(problems)} problem{'s' if len(problems) != 1 else ''}.")
+        return EXIT_CHECK_FAILED
+    return 0
 
 # --- verbs: outdated / update / audit / export (issue 6) ---
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 MANIFEST_NAME = "ptm.toml"
 LOCK_NAME = "ptm.lock"
-LOCK_GUARD_NAME = ".ptm.lock.lck"  # the flock file beside ptm.lock (serialises runs)
+LOCK_GUARD_SUFFIX = ".lck"  # run locks: <user cache>/ptmlock/run-locks/<hash of project path>.lck
 
 LOCK_VERSION = 1
 

@@ -3,13 +3,14 @@ serialised by the run lock beside ptm.lock; state is re-read once the lock is he
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock._fs import atomic_write, file_lock
-from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, LOCK_GUARD_NAME
+from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile import Lock, diff, load_lock, manifest_hash, with_roles
 from ptmlock.manifest import Manifest, ModelSpec, load_manifest, parse_manifest
@@ -45,10 +46,26 @@ def _fresh_lock_models(manifest: Manifest) -> int | None:
     return text.count("\n[[model]]\n")
 
 
+def run_lock_path(project_dir: Path) -> Path:
+    """The lock file that serialises runs on `project_dir`.
+
+    It lives in the user cache directory, keyed by the project's real path, rather than beside
+    ptm.lock: a file there would be picked up by `git add -A` in every user's repository.
+    """
+    import hashlib
+
+    import platformdirs
+
+    key = hashlib.sha256(os.fsencode(os.path.realpath(project_dir))).hexdigest()[:24]
+    directory = Path(platformdirs.user_cache_dir("ptmlock")) / "run-locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{key}{LOCK_GUARD_SUFFIX}"
+
+
 @contextlib.contextmanager
 def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Serialise ptmlock runs that write this project's files."""
-    guard = project_dir / LOCK_GUARD_NAME
+    """Serialise ptmlock runs that write this project's files (and re-read state once held)."""
+    guard = run_lock_path(project_dir)
 
     def blocked() -> None:
         if on_wait is not None:

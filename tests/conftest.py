@@ -30,6 +30,8 @@ def isolate_env(tmp_path, monkeypatch):
         "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"), "NO_COLOR": "1", "COLUMNS": "80",
         "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_XET": "1",
         "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+        # platformdirs: ptmlock's caches (scan, verify, run locks) and crash log stay per test
+        "XDG_CACHE_HOME": str(tmp_path / "xdg-cache"), "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,0 +1,167 @@
+"""Benchmark the runtime guard: what `import ptmlock.enforce` costs, and what it adds per load.
+
+    python benchmarks/bench_enforce.py [--models 1000] [--loads 2000] [--runs 15]
+
+(a) Import: `python -X importtime -c "import ptmlock.enforce"`, best and median of --runs fresh
+    interpreters, next to the bare interpreter's start-up; and proof that the import loads no ML
+    library, no huggingface_hub and no TOML parser. Target: < 20 ms.
+(b) Per load, with a ptm.lock of --models models (5 files each): the same cached-file lookups
+    unguarded and guarded, in two fresh interpreters, offline (HF_HUB_OFFLINE=1) against a
+    Hugging Face cache laid out on disk, so no network is involved:
+      - `hf_hub_download(repo, file, revision=<sha>)`   (served from the cache by SHA)
+      - `try_to_load_from_cache(repo, file, revision=<sha>)`
+      - guarded only: `hf_hub_download(repo, file)` with no revision (the guard injects the SHA;
+        unguarded, this call would need the network to resolve `main`)
+    Target: < 1 ms added per load. The first guarded load also reads ptm.toml and ptm.lock:
+    reported separately ("first load").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY = ("huggingface_hub", "torch", "transformers", "diffusers", "sentence_transformers", "timm", "peft",
+         "open_clip", "tomlkit", "tomllib")
+
+LOAD_PROGRAM = r"""
+import json, os, sys, time
+guarded = sys.argv[1] == "guarded"
+n = int(sys.argv[2])
+repos = json.loads(os.environ["BENCH_REPOS"])
+if guarded:
+    import ptmlock.enforce
+from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+def per_call(fn):
+    for repo, sha in repos[:50]:  # warm up
+        fn(repo, sha)
+    start = time.perf_counter()
+    for i in range(n):
+        repo, sha = repos[i % len(repos)]
+        fn(repo, sha)
+    return (time.perf_counter() - start) / n * 1e6
+
+out = {}
+if guarded:  # the first intercepted load reads ptm.toml and ptm.lock
+    repo, sha = repos[0]
+    start = time.perf_counter()
+    hf_hub_download(repo, "config.json", revision=sha)
+    out["first load"] = (time.perf_counter() - start) * 1e6
+out["hf_hub_download(revision=sha)"] = per_call(lambda r, s: hf_hub_download(r, "config.json", revision=s))
+out["try_to_load_from_cache(revision=sha)"] = per_call(lambda r, s: try_to_load_from_cache(r, "config.json", revision=s))
+if guarded:
+    out["hf_hub_download() -> pinned sha"] = per_call(lambda r, s: hf_hub_download(r, "config.json"))
+print(json.dumps(out))
+"""
+
+
+def bench_import(runs: int) -> None:
+    """(a) the cost of `import ptmlock.enforce` in a fresh interpreter."""
+    print("== (a) import ptmlock.enforce ==")
+    cumulative, bare, guarded = [], [], []
+    for _ in range(runs):
+        r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import ptmlock.enforce"],
+                           capture_output=True, text=True, check=True)
+        line = next(x for x in r.stderr.splitlines() if x.rstrip().endswith("| ptmlock.enforce"))
+        cumulative.append(int(line.split("|")[1]) / 1000)
+        bare.append(_wall([sys.executable, "-c", "pass"]))
+        guarded.append(_wall([sys.executable, "-c", "import ptmlock.enforce"]))
+    print(f"  importtime, cumulative       best {min(cumulative):6.1f} ms   median {statistics.median(cumulative):6.1f} ms"
+          "   (target < 20 ms)")
+    print(f"  bare interpreter start-up    best {min(bare):6.1f} ms   median {statistics.median(bare):6.1f} ms")
+    print(f"  start-up + import            best {min(guarded):6.1f} ms   median {statistics.median(guarded):6.1f} ms")
+    code = f"import sys, ptmlock.enforce; print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    print(f"  heavy modules it imported: {loaded}   (must be [])")
+    if loaded != "[]":
+        raise SystemExit("import ptmlock.enforce imported a heavy module")
+
+
+def _wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return (time.perf_counter() - start) * 1000
+
+
+def make_project(root: Path, models: int) -> list[tuple[str, str]]:
+    """ptm.toml + ptm.lock with `models` models (5 files each) and a HF cache holding config.json of each."""
+    from ptmlock.lockfile import Lock, LockedFile, LockedModel, manifest_hash
+    from ptmlock.manifest import parse_manifest
+
+    ids = [f"org{i % 37}/model-{i:04d}" for i in range(models)]
+    toml = '[project]\nname = "bench"\npolicy = "strict"\n' + "".join(
+        f'\n[models."{m}"]\nrole = "r{i % 100}"\n' for i, m in enumerate(ids))
+    (root / "ptm.toml").write_text(toml)
+    manifest = parse_manifest(toml, root / "ptm.toml")
+    repos, locked = [], []
+    for i, m in enumerate(ids):
+        sha = f"{i:040x}"
+        names = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md")
+        files = tuple(LockedFile(n, 1000 + i, f"{i + k:040x}", f"{i + k:064x}" if n.endswith("safetensors") else None)
+                      for k, n in enumerate(names))
+        locked.append(LockedModel(id=m, commit=sha, role=f"r{i % 100}", files=files, license="mit"))
+        repos.append((m, sha))
+        snap = root / "hf" / "hub" / f"models--{m.replace('/', '--')}" / "snapshots" / sha
+        snap.mkdir(parents=True)
+        (snap / "config.json").write_text("{}")
+    (root / "ptm.lock").write_text(Lock(manifest_hash=manifest_hash(manifest), models=tuple(locked)).dumps())
+    return repos
+
+
+def bench_loads(models: int, loads: int) -> None:
+    """(b) the guard's added time per intercepted load, against the same call unguarded."""
+    print(f"\n== (b) per intercepted load, {models}-model lock, {loads} loads (offline, cached by SHA) ==")
+    with tempfile.TemporaryDirectory(prefix="ptmlock-bench-") as tmp:
+        root = Path(tmp)
+        start = time.perf_counter()
+        repos = make_project(root, models)
+        lock_bytes = (root / "ptm.lock").stat().st_size
+        print(f"  lock: {models} models, {lock_bytes / 1024:.0f} KiB (written in {time.perf_counter() - start:.1f} s)")
+        parse = subprocess.run([sys.executable, "-c", (
+            "import time; t = time.perf_counter(); from ptmlock._select import load_project; "
+            f"load_project({str(root / 'ptm.lock')!r}, {str(root / 'ptm.toml')!r}); "
+            "print((time.perf_counter() - t) * 1000)")], capture_output=True, text=True, check=True)
+        print(f"  reading ptm.toml + ptm.lock (imports included): {float(parse.stdout):.1f} ms, once per process")
+        env = {**os.environ, "HF_HOME": str(root / "hf"), "HF_HUB_CACHE": str(root / "hf" / "hub"),
+               "HF_HUB_OFFLINE": "1", "BENCH_REPOS": json.dumps(repos)}
+        env.pop("PTMLOCK_MODE", None)
+        env.pop("PTMLOCK_REPORT", None)
+        results: dict[str, dict[str, float]] = {"unguarded": {}, "guarded": {}}
+        for _ in range(3):  # alternate, keep the best of each: this machine may be shared
+            for kind in ("unguarded", "guarded"):
+                r = subprocess.run([sys.executable, "-c", LOAD_PROGRAM, kind, str(loads)], cwd=root, env=env,
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise SystemExit(r.stderr)
+                for name, value in json.loads(r.stdout).items():
+                    results[kind][name] = min(value, results[kind].get(name, value))
+    base, guard = results["unguarded"], results["guarded"]
+    print(f"  {'call':40} {'unguarded':>12} {'guarded':>12} {'added':>12}")
+    for name, value in guard.items():
+        if name == "first load":
+            continue
+        ref = base.get(name, base["hf_hub_download(revision=sha)"])
+        print(f"  {name:40} {base.get(name, float('nan')):9.1f} us {value:9.1f} us {value - ref:9.1f} us")
+    print(f"  {'first load (reads ptm.toml + ptm.lock)':40} {'':>12} {guard['first load'] / 1000:9.1f} ms")
+    print("  target: < 1000 us added per load")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--loads", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    bench_import(args.runs)
+    bench_loads(args.models, args.loads)
+
+
+if __name__ == "__main__":
+    main()

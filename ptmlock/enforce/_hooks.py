@@ -1,0 +1,217 @@
+"""Patch libraries when they are imported, and rebind names other modules already copied.
+
+A `sys.meta_path` finder answers only for the module names an adapter asked for; it lets the
+other finders find the module and wraps the loader, so the adapter's patch runs right after the
+module body executes and before any importer can copy a name out of it. Modules imported before
+`ptmlock.enforce` are patched at activation, and `rebind()` then replaces the copies (`from
+huggingface_hub import hf_hub_download`, `functools.partial` around it, bound methods) that
+other modules already hold.
+
+Nothing here imports an ML library.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import _thread
+import types
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs import time; `import ptmlock.enforce` must stay cheap
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    Patch = Callable[[types.ModuleType], None]
+    Factory = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+_PATCHES: dict[str, Patch] = {}
+_lock = _thread.RLock()
+_patched: set[str] = set()
+_replaced: dict[int, tuple[Any, Any]] = {}  # id(original) -> (original, wrapper)
+_keep: set[tuple[str, str]] = set()  # (module, name) that must keep the original (see hf_hub)
+_failures: list[str] = []
+
+
+def register(patches: dict[str, Patch]) -> None:
+    """Ask for `patches[name](module)` to run when module `name` is imported (now, if it already is)."""
+    _PATCHES.update(patches)
+
+
+def keep_original(module: str, name: str) -> None:
+    """Never rebind `module.name`: its caller is itself a guarded entry point (no double decision)."""
+    _keep.add((module, name))
+
+
+def install() -> None:
+    """Put the finder first on `sys.meta_path` and patch what is already imported."""
+    with _lock:
+        if not any(isinstance(f, _Finder) for f in sys.meta_path):
+            sys.meta_path.insert(0, _Finder())
+        already = [name for name in _PATCHES if name in sys.modules]
+        for name in already:
+            _apply(sys.modules[name])
+        if already:
+            rebind()
+
+
+def failures() -> list[str]:
+    """Adapters that could not patch their module (the library changed shape), one line each."""
+    return list(_failures)
+
+
+def _apply(module: types.ModuleType) -> None:
+    name = module.__name__
+    with _lock:
+        if name in _patched:
+            return
+        _patched.add(name)
+    try:
+        _PATCHES[name](module)
+    except Exception as e:  # never break the user's import; say which loads are not guarded
+        import warnings
+
+        from ptmlock.enforce._warning import PtmlockWarning
+
+        _failures.append(f"{name}: {type(e).__name__}: {e}")
+        warnings.warn(f"ptmlock could not hook {name} ({type(e).__name__}: {e}): model loads through it may not be "
+                      "checked. Please report it with the library's version.", PtmlockWarning, stacklevel=2)
+
+
+class _Finder:
+    """Finds nothing itself: wraps the loader of the modules an adapter patches."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in _PATCHES or fullname in _patched:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or isinstance(finder, _Finder):
+                continue
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is not None and hasattr(loader, "exec_module"):
+            spec.loader = _Loader(loader)
+        return spec
+
+
+class _Loader:
+    """Delegates to the real loader, then runs the patch; the module ends up with the real loader."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        _apply(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+# ---------------------------------------------------------------------------
+# wrapping
+
+
+def is_wrapped(obj: object) -> bool:
+    """True for a function this module already wrapped."""
+    return getattr(obj, "__ptmlock_original__", None) is not None
+
+
+def wrap_function(owner: Any, name: str, factory: Factory) -> None:
+    """Replace `owner.name` (a module function or class attribute) with `factory(original)`."""
+    raw = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
+    if raw is None:
+        raise AttributeError(f"{getattr(owner, '__name__', owner)!s} has no {name!r}")
+    if isinstance(raw, (classmethod, staticmethod)):
+        inner = raw.__func__
+        if is_wrapped(inner):
+            return
+        setattr(owner, name, type(raw)(_make(inner, factory)))
+        return
+    if is_wrapped(raw):
+        return
+    setattr(owner, name, _make(raw, factory))
+
+
+def wrap_methods(module: types.ModuleType, targets: Iterable[tuple[str | None, str]], factory: Factory) -> None:
+    """`wrap_function` for each `(class name or None for a module function, attribute)` of `module`."""
+    for cls_name, attr in targets:
+        owner = module if cls_name is None else getattr(module, cls_name)
+        wrap_function(owner, attr, factory)
+
+
+def _make(original: Callable[..., Any], factory: Factory) -> Callable[..., Any]:
+    wrapper = factory(original)
+    functools.update_wrapper(wrapper, original)
+    wrapper.__ptmlock_original__ = original  # type: ignore[attr-defined]
+    _replaced[id(original)] = (original, wrapper)
+    return wrapper
+
+
+def rebind() -> int:
+    """Replace copies of every wrapped original in already-imported modules; returns how many."""
+    if not _replaced:
+        return 0
+    count = 0
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        mod_name = namespace.get("__name__", "")
+        for key, value in list(namespace.items()):
+            new = _replacement(value)
+            if new is not None and (mod_name, key) not in _keep:
+                namespace[key] = new
+                count += 1
+    return count
+
+
+def _replacement(value: object) -> object | None:
+    hit = _replaced.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    if isinstance(value, functools.partial):
+        inner = _replaced.get(id(value.func))
+        if inner is not None and inner[0] is value.func:
+            return functools.partial(inner[1], *value.args, **value.keywords)
+    if isinstance(value, types.MethodType):
+        inner = _replaced.get(id(value.__func__))
+        if inner is not None and inner[0] is value.__func__:
+            return types.MethodType(inner[1], value.__self__)
+    return None
+
+
+class ArgSpec:
+    """Reads and replaces one argument of a call by name, wherever the caller put it."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        import inspect
+
+        params = inspect.signature(fn).parameters.values()
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.positions = {p.name: i for i, p in enumerate(params) if p.kind in kinds}
+
+    def get(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        i = self.positions.get(name)
+        if i is not None and i < len(args):
+            return args[i]
+        return kwargs.get(name)
+
+    def set(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str,
+            value: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        i = self.positions.get(name)
+        if i is not None and i < len(args):
+            return args[:i] + (value,) + args[i + 1:], kwargs
+        return args, {**kwargs, name: value}

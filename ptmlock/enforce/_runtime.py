@@ -1,0 +1,337 @@
+"""The guard's state, and `check()`: the one call every adapter makes for an intercepted load.
+
+`activate()` runs on `import ptmlock.enforce`; it only finds ptm.lock and installs the import
+hooks. The lock and manifest are read at the first intercepted load. A *scope* is one user-level
+call (`from_pretrained`, `SentenceTransformer(...)`, `timm.create_model`, ...): every hub call
+it makes for the same repo is decided again but reported and warned about once, and a refusal
+raised inside it is raised again when the library swallowed or replaced it ("fail open").
+"""
+from __future__ import annotations
+
+import os
+import sys
+import _thread
+import warnings
+from contextvars import ContextVar
+
+from ptmlock._select import find_lock, find_manifest_for
+from ptmlock.constants import ENV_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME, POLICIES
+from ptmlock.enforce._warning import PtmlockWarning
+from ptmlock.errors import GuardError, PtmlockError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must stay cheap
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
+
+    from ptmlock.pins import PinIndex
+    from ptmlock.policy import Request, Verdict
+
+# Frames of these packages are never the "call site" a message points at.
+_LIBRARY_ROOTS = frozenset({
+    "ptmlock", "huggingface_hub", "transformers", "diffusers", "sentence_transformers", "timm", "peft",
+    "open_clip", "torch", "torchvision", "accelerate", "safetensors", "tokenizers", "tqdm", "httpx", "httpx2",
+    "importlib", "contextlib", "functools", "threading", "concurrent", "runpy", "asyncio",
+})
+
+
+class _Project:
+    def __init__(self, mode: str, index: PinIndex | None, report: str | None) -> None:
+        self.mode = mode
+        self.index = index  # None: nothing to check against (no lock); loads pass
+        self.report = report
+
+
+class _Scope:
+    __slots__ = ("library", "seen", "injected", "refusal")
+
+    def __init__(self, library: str) -> None:
+        self.library = library
+        self.seen: dict[tuple[str, str, str], bool] = {}  # key -> a violation was already reported
+        self.injected: dict[str, tuple[str, str, str]] = {}  # commit the guard injected -> for which key
+        self.refusal: GuardError | None = None
+
+
+_state_lock = _thread.RLock()
+_on = False  # hooks installed and a mode other than "off" asked for
+_enabled = True  # disable() / enable()
+_disabled: ContextVar[bool] = ContextVar("ptmlock_disabled", default=False)
+_scope: ContextVar[_Scope | None] = ContextVar("ptmlock_scope", default=None)
+_env_mode: str | None = None
+_lock_path: str | None = None
+_manifest_path: str | None = None
+_no_lock: str | None = None  # the message to give once when there is nothing to check against
+_project: _Project | None = None
+_said: set[str] = set()
+
+
+def activate() -> None:
+    """Turn the guard on (idempotent): find the project and install the import hooks.
+
+    Raises:
+        GuardError: `PTMLOCK_MODE` is not a mode, or the mode is strict and there is no ptm.lock.
+    """
+    global _on, _env_mode, _lock_path, _manifest_path, _no_lock
+    with _state_lock:
+        if _on:
+            return
+        _env_mode = _mode_from_env()
+        if _env_mode == "off":
+            return
+        lock = find_lock()
+        if lock is not None and not os.path.isfile(lock):
+            _no_lock = f"PTMLOCK_LOCKFILE={lock} does not exist"
+            lock = None
+        _lock_path = lock
+        _manifest_path = find_manifest_for(lock)
+        if lock is None:
+            _no_lock = (_no_lock or f"no {LOCK_NAME} in {os.getcwd()} or any parent directory") + (
+                f" ({MANIFEST_NAME} is at {_manifest_path}: run `ptmlock lock` there)" if _manifest_path else
+                " (run `ptmlock init` and `ptmlock lock` in the project, or set PTMLOCK_LOCKFILE)")
+            if (_env_mode or _policy_without_lock()) == "strict":
+                raise GuardError(f"ptmlock runtime guard (strict): {_no_lock}.")
+        from ptmlock.enforce import _adapters
+
+        _adapters.install()
+        _on = True
+
+
+def _mode_from_env() -> str | None:
+    value = os.environ.get(ENV_MODE, "").strip().lower() or None
+    if value is not None and value not in POLICIES:
+        raise GuardError(f"{ENV_MODE}={os.environ[ENV_MODE]!r} is not a mode: use one of {', '.join(POLICIES)}.")
+    return value
+
+
+def _policy_without_lock() -> str | None:
+    if _manifest_path is None:
+        return None
+    try:
+        from ptmlock.manifest import load_manifest
+
+        return load_manifest(_manifest_path).policy
+    except PtmlockError:
+        return None
+
+
+def _load_project() -> _Project:
+    global _project
+    if _project is not None:
+        return _project
+    with _state_lock:
+        if _project is not None:
+            return _project
+        report = os.environ.get(ENV_REPORT) or None
+        report = os.path.abspath(report) if report else None
+        if _no_lock is not None:
+            _project = _Project(_env_mode or "warn", None, report)
+            return _project
+        from ptmlock._select import load_project
+        from ptmlock.pins import build_index
+
+        try:
+            manifest, lock = load_project(_lock_path, _manifest_path)
+        except PtmlockError as e:
+            if _env_mode == "strict":
+                raise GuardError(f"ptmlock runtime guard (strict) cannot read the project: {e}") from None
+            _project = _Project(_env_mode or "warn", None, report)
+            _say_once(f"ptmlock runtime guard cannot read the project, so it checks nothing: {e}")
+            return _project
+        mode = _env_mode or (manifest.policy if manifest is not None else None) or "warn"
+        _project = _Project(mode, build_index(manifest, lock), report)
+        return _project
+
+
+def project_mode() -> str:
+    """The mode in force ("off", "warn" or "strict"); reads the project on first use."""
+    if not _on:
+        return "off"
+    return _load_project().mode
+
+
+def active() -> bool:
+    """Cheap test adapters make before anything else: is the guard on for this call?"""
+    return _on and _enabled and not _disabled.get()
+
+
+# ---------------------------------------------------------------------------
+# the decision
+
+
+def check(repo_id: object, revision: object, *, library: str, repo_type: str | None = None,
+          hub: str = "huggingface") -> Verdict | None:
+    """Decide one intercepted load of `repo_id` at `revision`; None when the guard is off for it.
+
+    Warns (`PtmlockWarning`, at the user's call site) and reports as the verdict says.
+
+    Raises:
+        GuardError: strict mode refuses the load. Nothing has been sent to the hub.
+    """
+    if not active() or not isinstance(repo_id, (str, os.PathLike)):
+        return None
+    project = _load_project()
+    if project.index is None or project.mode == "off":
+        if _no_lock is not None and project.mode != "off":
+            _say_once(f"ptmlock runtime guard checks nothing: {_no_lock}.")
+        return None
+    from ptmlock.policy import REFUSE, REWRITE, WARN, Request, decide
+
+    asked, resolved = _split(revision)
+    repo = os.fspath(repo_id)
+    scope = _scope.get()
+    rtype = repo_type or "model"
+    if scope is not None and asked is not None and asked in scope.injected \
+            and scope.injected[asked] != (hub, rtype, repo.casefold()):
+        asked, resolved = None, None  # a commit we injected for another repo of this load: not the user's ask
+    request = Request(repo, asked, resolved, rtype, hub)
+    verdict = decide(request, project.index.find(request), project.mode)
+    pin = verdict.pin
+    key = (hub, rtype, (pin.declared_id if pin is not None else repo).casefold())
+    if verdict.action == REWRITE and scope is not None and verdict.revision is not None:
+        scope.injected[verdict.revision] = key
+    if scope is not None:
+        if key in scope.seen and (scope.seen[key] or not verdict.violation):
+            if verdict.action == REFUSE:
+                raise scope.refusal or GuardError(verdict.message)
+            return verdict
+        scope.seen[key] = verdict.violation
+    if verdict.action not in (WARN, REFUSE) and project.report is None:
+        return verdict  # nothing to say: skip the stack walk
+    lib = scope.library if scope is not None else library
+    frame = _user_frame()
+    site = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
+    if verdict.action == REFUSE:
+        error = GuardError(f"ptmlock refused to load {repo!r} (strict mode) at {site}: {verdict.message}")
+        if scope is not None:
+            scope.refusal = error
+        _record(project, request, verdict, lib, site)
+        raise error
+    if verdict.action == WARN:
+        _warn(f"{verdict.message} [ptmlock guard, warn mode: load at {site}]", frame)
+    _record(project, request, verdict, lib, site)
+    return verdict
+
+
+def _split(revision: object) -> tuple[str | None, str | None]:
+    if revision is None:
+        return None, None
+    resolved = getattr(revision, "resolved", None)  # huggingface_hub's ResolvedRevision
+    if isinstance(resolved, str):
+        initial = getattr(revision, "initial", None)
+        return (str(initial) if initial is not None else None), resolved
+    return str(revision), None
+
+
+def _record(project: _Project, request: Request, verdict: Verdict, library: str, site: str) -> None:
+    if project.report is None:
+        return
+    from ptmlock.enforce._report import append_record
+
+    pin = verdict.pin
+    used = verdict.revision if verdict.action != "refuse" else None
+    append_record(project.report, {
+        "model": request.repo_id,
+        "declared": pin.declared_id if pin is not None else None,
+        "hub": request.hub,
+        "repo_type": request.repo_type,
+        "requested": request.revision,
+        "revision": request.resolved if verdict.action == "pass" and request.resolved else used,
+        "locked": pin.commit if pin is not None else None,
+        "library": library,
+        "call_site": site,
+        "verdict": verdict.kind,
+        "action": verdict.action,
+        "mode": project.mode,
+    })
+
+
+def _user_frame() -> FrameType | None:
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__") or ""
+        if name.partition(".")[0] not in _LIBRARY_ROOTS and not frame.f_code.co_filename.startswith("<frozen"):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _warn(message: str, frame: FrameType | None) -> None:
+    if frame is None:
+        warnings.warn(message, PtmlockWarning, stacklevel=3)
+        return
+    g = frame.f_globals
+    warnings.warn_explicit(message, PtmlockWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=g.get("__name__"), registry=g.setdefault("__warningregistry__", {}),
+                           module_globals=g)
+
+
+def _say_once(message: str) -> None:
+    with _state_lock:
+        if message in _said:
+            return
+        _said.add(message)
+    _warn(message, _user_frame())
+
+
+# ---------------------------------------------------------------------------
+# scopes and switches
+
+
+def scoped(library: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper factory: the wrapped call is one load (one report record per repo it loads)."""
+
+    def factory(original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not active() or _scope.get() is not None:
+                return original(*args, **kwargs)
+            scope = _Scope(library)
+            token = _scope.set(scope)
+            try:
+                result = original(*args, **kwargs)
+            except GuardError:
+                raise
+            except BaseException as e:
+                if scope.refusal is not None:  # the library turned our refusal into its own error
+                    raise scope.refusal from e
+                raise
+            finally:
+                _scope.reset(token)
+            if scope.refusal is not None:  # the library swallowed it ("fail open") and carried on
+                raise scope.refusal
+            return result
+
+        return wrapper
+
+    return factory
+
+
+def disable() -> None:
+    """Turn the guard off for the whole process until `enable()`."""
+    global _enabled
+    _enabled = False
+
+
+def enable() -> None:
+    """Turn the guard back on after `disable()`."""
+    global _enabled
+    _enabled = True
+
+
+class disabled:
+    """`with ptmlock.enforce.disabled():` turns the guard off inside the block, in this thread only."""
+
+    def __init__(self) -> None:
+        self._tokens: list[Any] = []
+
+    def __enter__(self) -> disabled:
+        self._tokens.append(_disabled.set(True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _disabled.reset(self._tokens.pop())
+
+
+def is_enabled() -> bool:
+    """True when loads in this thread are being checked right now."""
+    return active()

@@ -1,0 +1,111 @@
+"""huggingface_hub: the file layer every Hugging Face load ends in.
+
+Patched when the module is imported:
+- `file_download.hf_hub_download` and `file_download.try_to_load_from_cache` (transformers'
+  pinned-cache path, and its stale-cache fallback, go through the latter);
+- `_snapshot_download.snapshot_download`, whose own per-file `hf_hub_download` calls keep the
+  original function (the snapshot was decided once, as a whole);
+- `hf_api.HfApi.resolve_revision`, plus the module-level bound method `hf_api.resolve_revision`
+  (`huggingface_hub.resolve_revision` is `api.resolve_revision`, bound at import).
+`HfApi.hf_hub_download` and `HfApi.snapshot_download` import the module functions at call time,
+so they go through the wrappers above without wrappers of their own.
+
+A listed load asking for the manifest's ref gets the locked commit as its revision; a resolver
+returns a `ResolvedRevision` for that commit without any request. Decisions are made here, at
+the file layer, so a refusal swallowed by a library's `except Exception` around
+`resolve_revision` is raised again at the first file it tries to fetch.
+"""
+from __future__ import annotations
+
+import os
+
+from ptmlock.enforce._hooks import ArgSpec, wrap_function
+from ptmlock.enforce._runtime import active, check, scoped
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import Any
+
+LIBRARY = "huggingface_hub"
+
+
+def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrapper factory for a function taking a repo and `revision=`: decide, then call it with the
+    locked commit as `revision` when the verdict says so."""
+
+    def factory(original: Callable[..., Any]) -> Callable[..., Any]:
+        spec = ArgSpec(original)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not active():
+                return original(*args, **kwargs)
+            verdict = check(spec.get(args, kwargs, repo_arg), spec.get(args, kwargs, "revision"), library=library,
+                            repo_type=spec.get(args, kwargs, "repo_type"))
+            if verdict is not None and verdict.action == "rewrite":
+                args, kwargs = spec.set(args, kwargs, "revision", verdict.revision)
+            return original(*args, **kwargs)
+
+        return scoped(library)(wrapper)  # nested hub calls of this one call are the same load
+
+    return factory
+
+
+def guard_resolver(library: str, repo_arg: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrapper factory for a "resolve this revision once per load" function: for a listed model it
+    returns a `ResolvedRevision` of the locked commit without calling the hub; local paths pass."""
+
+    def factory(original: Callable[..., Any]) -> Callable[..., Any]:
+        spec = ArgSpec(original)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            repo = spec.get(args, kwargs, repo_arg)
+            if not active() or not isinstance(repo, (str, os.PathLike)) or os.path.exists(repo):
+                return original(*args, **kwargs)
+            repo_type = spec.get(args, kwargs, "repo_type")
+            verdict = check(repo, spec.get(args, kwargs, "revision"), library=library, repo_type=repo_type)
+            if verdict is not None and verdict.action == "rewrite" and verdict.revision is not None:
+                return resolved_revision(verdict.revision, os.fspath(repo), repo_type)
+            return original(*args, **kwargs)
+
+        return scoped(library)(wrapper)
+
+    return factory
+
+
+def resolved_revision(commit: str, repo_id: str, repo_type: str | None) -> Any:
+    """huggingface_hub's `ResolvedRevision` for `commit`. Its string value is the commit too, so
+    libraries that put `str(revision)` in a URL (repo info, file listings) also ask for the pin."""
+    from huggingface_hub import ResolvedRevision
+
+    return ResolvedRevision(commit, initial=commit, repo_id=repo_id, repo_type=repo_type)
+
+
+def _patch_file_download(module: ModuleType) -> None:
+    wrap_function(module, "hf_hub_download", guard_download(LIBRARY))
+    wrap_function(module, "try_to_load_from_cache", guard_download(LIBRARY))
+
+
+def _patch_snapshot_download(module: ModuleType) -> None:
+    wrap_function(module, "snapshot_download", guard_download(LIBRARY))
+    # One decision per snapshot: its per-file downloads (on worker threads) use the original.
+    inner = getattr(module, "hf_hub_download", None)
+    original = getattr(inner, "__ptmlock_original__", None)
+    if original is not None:
+        module.hf_hub_download = original  # type: ignore[attr-defined]
+
+
+def _patch_hf_api(module: ModuleType) -> None:
+    wrap_function(module.HfApi, "resolve_revision", guard_resolver(LIBRARY, "repo_id"))
+    api = getattr(module, "api", None)
+    if api is not None:  # `huggingface_hub.resolve_revision` is this bound method
+        module.resolve_revision = api.resolve_revision  # type: ignore[attr-defined]
+
+
+PATCHES = {
+    "huggingface_hub.file_download": _patch_file_download,
+    "huggingface_hub._snapshot_download": _patch_snapshot_download,
+    "huggingface_hub.hf_api": _patch_hf_api,
+}
+

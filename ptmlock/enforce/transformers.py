@@ -1,0 +1,53 @@
+"""transformers: `from_pretrained` of models, configs, tokenizers, processors, feature and image
+extractors, and `pipeline(model=...)`.
+
+Every public entry point of transformers 5 calls `transformers.utils.hub.resolve_revision` once,
+first, and passes what it returns as the revision of every file of that load. That function is
+the choke point: for a listed model it returns the locked commit (no request), and a refusal
+raised there reaches the caller, because transformers' "fail open" `except Exception` is inside
+it, around the hub call. The entry points themselves are wrapped as scopes, so one
+`from_pretrained` is one report record per repo it reads. Files still go through
+huggingface_hub's guarded `hf_hub_download` / `try_to_load_from_cache`.
+"""
+from __future__ import annotations
+
+from ptmlock.enforce._hooks import wrap_function, wrap_methods
+from ptmlock.enforce._runtime import scoped
+from ptmlock.enforce.hf_hub import guard_resolver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
+LIBRARY = "transformers"
+
+# module -> (class, method) entry points; None as the class for a module function.
+_ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
+    "transformers.modeling_utils": (("PreTrainedModel", "from_pretrained"),),
+    "transformers.configuration_utils": (("PreTrainedConfig", "from_pretrained"),),
+    "transformers.tokenization_utils_base": (("PreTrainedTokenizerBase", "from_pretrained"),),
+    "transformers.processing_utils": (("ProcessorMixin", "from_pretrained"),),
+    "transformers.feature_extraction_utils": (("FeatureExtractionMixin", "from_pretrained"),),
+    "transformers.image_processing_base": (("ImageProcessingMixin", "from_pretrained"),),
+    "transformers.video_processing_utils": (("VideoProcessorMixin", "from_pretrained"),),
+    "transformers.generation.configuration_utils": (("GenerationConfig", "from_pretrained"),),
+    "transformers.models.auto.auto_factory": (("_BaseAutoModelClass", "from_pretrained"),),
+    "transformers.models.auto.configuration_auto": (("AutoConfig", "from_pretrained"),),
+    "transformers.models.auto.tokenization_auto": (("AutoTokenizer", "from_pretrained"),),
+    "transformers.models.auto.processing_auto": (("AutoProcessor", "from_pretrained"),),
+    "transformers.models.auto.feature_extraction_auto": (("AutoFeatureExtractor", "from_pretrained"),),
+    "transformers.models.auto.image_processing_auto": (("AutoImageProcessor", "from_pretrained"),),
+    "transformers.models.auto.video_processing_auto": (("AutoVideoProcessor", "from_pretrained"),),
+    "transformers.pipelines": ((None, "pipeline"),),
+}
+
+
+def _patch_hub(module: ModuleType) -> None:
+    wrap_function(module, "resolve_revision", guard_resolver(LIBRARY, "path_or_repo_id"))
+
+
+def _patch_entry_points(module: ModuleType) -> None:
+    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY))
+
+
+PATCHES = {"transformers.utils.hub": _patch_hub, **{name: _patch_entry_points for name in _ENTRY_POINTS}}

@@ -1,0 +1,137 @@
+"""The project's pins, indexed by every name a program may load them under.
+
+A model matches by its declared id, the canonical id the hub answered at lock time (so a repo
+renamed before locking matches both names), the legacy root-level ids the Hub moved to
+organisations (`bert-base-uncased` is `google-bert/bert-base-uncased`, transformers #28795),
+and, for a bare declared name, the `sentence-transformers/` prefix that library adds.
+Matching is case-insensitive, as the Hub's is.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ptmlock.policy import Pin, Request
+
+if TYPE_CHECKING:
+    from ptmlock.lockfile import Lock, LockedModel
+    from ptmlock.manifest import Manifest, ModelSpec
+
+# (bare-name prefix or exact name, organisation) for the ids the Hub moved under organisations.
+_LEGACY = (
+    ("albert-", "albert"), ("bert-", "google-bert"), ("camembert-base", "almanach"), ("ctrl", "Salesforce"),
+    ("distilbert-", "distilbert"), ("distilgpt2", "distilbert"), ("distilroberta-", "distilbert"),
+    ("gpt2", "openai-community"), ("openai-gpt", "openai-community"), ("roberta-", "FacebookAI"),
+    ("t5-", "google-t5"), ("transfo-xl-", "transfo-xl"), ("xlm-", "FacebookAI"), ("xlnet-", "xlnet"),
+)
+_EXACT = {"camembert-base", "ctrl", "distilgpt2", "openai-gpt"}
+_ORGS = {org.casefold() for _, org in _LEGACY}
+ST_PREFIX = "sentence-transformers/"
+
+
+def legacy_alias(repo_id: str) -> str | None:
+    """The other name of a legacy model id (bare <-> organisation form), or None."""
+    if "/" not in repo_id:
+        folded = repo_id.casefold()
+        for prefix, org in _LEGACY:
+            if folded == prefix or (prefix not in _EXACT and folded.startswith(prefix)):
+                return f"{org}/{repo_id}"
+        return None
+    org, _, name = repo_id.partition("/")
+    if org.casefold() not in _ORGS:
+        return None
+    alias = legacy_alias(name)
+    return name if alias is not None and alias.casefold() == repo_id.casefold() else None
+
+
+def split_torchhub(repo: str) -> tuple[str, str | None]:
+    """`owner/repo[:ref]` -> (`owner/repo`, ref or None), as torch.hub parses it."""
+    name, sep, ref = repo.partition(":")
+    return name, (ref if sep else None)
+
+
+class PinIndex:
+    """Pins by (hub, repo type, folded id) for every name they answer to."""
+
+    def __init__(self, pins: Iterable[Pin]) -> None:
+        self._by_key: dict[tuple[str, str, str], Pin] = {}
+        self.pins = tuple(pins)
+        for pin in self.pins:  # declared ids first: they win over another model's alias
+            self._add(pin, pin.declared_id)
+        for pin in self.pins:
+            for name in (pin.canonical_id, legacy_alias(pin.declared_id),
+                         legacy_alias(pin.canonical_id) if pin.canonical_id else None):
+                if name:
+                    self._add(pin, name)
+            if pin.hub == "huggingface" and "/" not in pin.declared_id:
+                self._add(pin, ST_PREFIX + pin.declared_id)
+
+    def _add(self, pin: Pin, name: str) -> None:
+        self._by_key.setdefault(_key(pin.hub, pin.repo_type, name), pin)
+
+    def find(self, request: Request) -> Pin | None:
+        """The pin `request` loads, or None when the project does not list it."""
+        found = self._by_key.get(_key(request.hub, request.repo_type, request.repo_id))
+        if found is None and request.hub == "huggingface":
+            alias = legacy_alias(request.repo_id)
+            if alias is not None:
+                found = self._by_key.get(_key(request.hub, request.repo_type, alias))
+        return found
+
+    def __len__(self) -> int:
+        return len(self.pins)
+
+
+def _key(hub: str, repo_type: str, name: str) -> tuple[str, str, str]:
+    if hub == "torchhub":
+        name = split_torchhub(name)[0]
+    elif hub == "url":
+        return hub, "model", name
+    return hub, repo_type, name.casefold()
+
+
+def build_index(manifest: Manifest | None, lock: Lock | None) -> PinIndex:
+    """Pins for every model ptm.toml declares (with its lock entry, if any) and every dependency
+    ptm.lock pins for them; with no manifest, every model of the lock."""
+    if manifest is None:
+        return PinIndex(_from_locked(m) for m in (lock.models if lock is not None else ()))
+    top: dict[str, LockedModel] = {}
+    deps: list[LockedModel] = []
+    for m in lock.models if lock is not None else ():
+        if m.required_by:
+            deps.append(m)
+        else:
+            top.setdefault(m.id.casefold(), m)
+    pins = [_from_spec(spec, top.get(spec.id.casefold())) for spec in manifest.models]
+    pins.extend(_from_locked(m) for m in deps)
+    return PinIndex(pins)
+
+
+def _from_spec(spec: ModelSpec, locked: LockedModel | None) -> Pin:
+    requested = _requested(spec.hub, spec.id, spec.revision)
+    if locked is None:
+        return Pin(spec.id, spec.hub, spec.repo_type, requested)
+    stale = []
+    if locked.hub != spec.hub:
+        stale.append(f"hub is {spec.hub!r} in ptm.toml but {locked.hub!r} in ptm.lock")
+    if locked.repo_type != spec.repo_type:
+        stale.append(f"type is {spec.repo_type!r} in ptm.toml but {locked.repo_type!r} in ptm.lock")
+    if locked.requested != spec.revision:
+        stale.append(f"revision is {_show(spec.revision)} in ptm.toml but {_show(locked.requested)} in ptm.lock")
+    return Pin(spec.id, spec.hub, spec.repo_type, requested, locked.commit, locked.canonical_id,
+               "; ".join(stale) or None)
+
+
+def _from_locked(m: LockedModel) -> Pin:
+    return Pin(m.id, m.hub, m.repo_type, _requested(m.hub, m.id, m.requested), m.commit, m.canonical_id,
+               required_by=m.required_by)
+
+
+def _requested(hub: str, model_id: str, revision: str | None) -> str | None:
+    if hub == "torchhub" and revision is None:
+        return split_torchhub(model_id)[1]
+    return revision
+
+
+def _show(value: str | None) -> str:
+    return "unset" if value is None else repr(value)
