@@ -378,6 +378,8 @@ def check_(obj: _Ctx, files: tuple[str, ...]) -> int:
         return EXIT_CHECK_FAILED
     return 0
 
+# --- verbs: tree (issue 7) ---
+
 # --- verbs: outdated / update / audit / export (issue 6) ---
 
 @cli.command()
