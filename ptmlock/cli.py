@@ -169,9 +169,12 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
     for model_id, old, new in r.changed:
         if old is not None:  # a pin that moved; new entries are only counted
             out.info(f"  {model_id}: {old[:12]} -> {new[:12]}")
-    n = len(outcome.lock.models)
+    deps = sum(1 for m in outcome.lock.models if m.required_by)
+    n = len(outcome.lock.models) - deps
+    also = f" + {deps} dependenc{'ies' if deps != 1 else 'y'}" if deps else ""
     state = "Updated ptm.lock" if outcome.written else "ptm.lock is up to date"
-    out.info(f"{state}: {n} model{'s' if n != 1 else ''} ({len(r.resolved)} resolved, {len(r.reused)} unchanged).")
+    out.info(f"{state}: {n} model{'s' if n != 1 else ''}{also} ({len(r.resolved)} resolved, "
+             f"{len(r.reused)} unchanged).")
     return 0
 
 
@@ -206,10 +209,16 @@ def list_(obj: _Ctx, as_json: bool) -> int:
 
 # --- verbs: sync / verify (issue 4) ---
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 _SELECT_ROLE = click.option("--role", "roles", multiple=True, metavar="ROLE",
                             help="Only the models of this role (and the models they need); repeatable.")
 _SELECT_MODEL = click.option("--model", "-m", "model_ids", multiple=True, metavar="MODEL",
                              help="Only this model (and the models it needs); repeatable.")
+_SYNC_JOBS = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=8, show_default=True,
+                          help="Files downloaded at once (huggingface_hub's snapshot_download uses 8).")
 _TARGET = click.option("--target", type=click.Path(file_okay=False, path_type=Path), default=None,
                        help="A plain folder per model (DIR/<id>/...) instead of the Hugging Face cache.")
 
@@ -220,7 +229,7 @@ _TARGET = click.option("--target", type=click.Path(file_okay=False, path_type=Pa
 @_TARGET
 @click.option("--offline", is_flag=True, help="Only check what is present; never touch the network. Exit 1 if "
                                              "anything is missing.")
-@_JOBS
+@_SYNC_JOBS
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary; errors only.")
 @click.pass_obj
 def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: Path | None, offline: bool,
@@ -236,29 +245,38 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
     report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
                           jobs=jobs, progress=lambda plan: make_progress(
                               out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
-    for model_id, reason in report.plan.skipped:
+    for model_id, reason in report.skipped:
         out.warn(f"{model_id}: skipped: {reason}.")
-    n_models, n_files = len(report.plan.models), len(report.outcomes)
-    where = report.plan.root
+    torch = report.torch.outcomes if report.torch is not None else ()
+    n_models = len(report.plan.models) + len(torch)
+    n_files = len(report.outcomes) + len(torch)
+    where = f"{report.plan.root}" + (f" and {report.torch.hub_dir}" if report.torch is not None else "")
     if report.offline:
         for o in report.missing:
             assert o.problem is not None
             out.result(o.problem.message)
-        if report.missing:
-            out.error(f"{len(report.missing)} of {n_files} files are missing or altered in {where}. "
+        missing = [t.message for t in torch if t.action == "missing"]
+        for line in missing:
+            out.result(line)
+        n_missing = len(report.missing) + len(missing)
+        if n_missing:
+            out.error(f"{n_missing} of {_count(n_files, 'file')} missing or altered in {where}. "
                       "Run `ptmlock sync` to fetch them.")
         else:
-            out.info(f"All {n_files} files of {n_models} models are present and intact in {where}.")
+            out.info(f"All {_count(n_files, 'file')} of {_count(n_models, 'model')} present and intact in {where}.")
         return report.exit_code
-    for o in report.failures:
-        out.error(str(o.error))
-    done = n_files - len(report.failures)
-    out.info(f"Synced {done}/{n_files} files of {n_models} models to {where}: {report.count('downloaded')} "
-             f"downloaded ({human_size(report.received)}), {report.count('present')} already present, "
+    for e in report.errors:
+        out.error(str(e))
+    done = n_files - len(report.errors)
+    downloaded = report.count("downloaded") + sum(1 for t in torch if t.action == "downloaded")
+    present = report.count("present") + sum(1 for t in torch if t.action == "present")
+    received = report.received + sum(t.received for t in torch)
+    out.info(f"Synced {done}/{_count(n_files, 'file')} of {_count(n_models, 'model')} to {where}: "
+             f"{downloaded} downloaded ({human_size(received)}), {present} already present, "
              f"{report.count('linked')} linked.")
     err = first_error(report)
-    if err is not None and len(report.failures) > 1:
-        out.error(f"{len(report.failures)} files failed; the first decides the exit code ({err.exit_code}).")
+    if err is not None and len(report.errors) > 1:
+        out.error(f"{len(report.errors)} files failed; the first decides the exit code ({err.exit_code}).")
     return report.exit_code
 
 
@@ -291,11 +309,11 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
     files = sum(m.files for m in report.models)
     size = human_size(sum(m.bytes for m in report.models))
     if report.problems:
-        out.error(f"{len(report.problems)} of {files} files are missing or altered in {report.root}. "
+        out.error(f"{len(report.problems)} of {_count(files, 'file')} missing or altered in {report.root}. "
                   "Run `ptmlock sync` to restore them.")
         return EXIT_CHECK_FAILED
-    out.info(f"All {files} files of {len(report.models)} models are intact ({size}; {human_size(report.hashed_bytes)}"
-             f" read, {report.cached_files} unchanged since last verified).")
+    out.info(f"All {_count(files, 'file')} of {_count(len(report.models), 'model')} intact ({size}; "
+             f"{human_size(report.hashed_bytes)} read, {report.cached_files} unchanged since last verified).")
     return 0
 
 # --- verbs: run (issue 3) ---
@@ -379,6 +397,29 @@ def check_(obj: _Ctx, files: tuple[str, ...]) -> int:
     return 0
 
 # --- verbs: tree (issue 7) ---
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one nested JSON document (docs/dependencies.md).")
+@click.option("--files", "show_files", is_flag=True, help="Also list each model's files with their sizes.")
+@click.option("--outdated", is_flag=True, help="Mark pins whose branch or tag moved upstream (one hub request per "
+                                               "model; without it, tree never touches the network).")
+@_JOBS
+@click.pass_obj
+def tree(obj: _Ctx, as_json: bool, show_files: bool, outdated: bool, jobs: int) -> int:
+    """Show roles, their models and each model's transitive model dependencies."""
+    from ptmlock.tree import build_tree, render_tree
+
+    out = Output(json_mode=as_json)
+    doc = build_tree(obj.manifest_path(), files=show_files, outdated=outdated, jobs=jobs)
+    if as_json:
+        out.json(doc)
+        return 0
+    if doc["stale"]:
+        out.warn("ptm.lock is stale against ptm.toml: run `ptmlock lock`.")
+    for line in render_tree(doc):
+        out.result(line)
+    return 0
 
 # --- verbs: outdated / update / audit / export (issue 6) ---
 

@@ -83,6 +83,9 @@ class LockedModel:
     pipeline_tag: str | None = None
     required_by: tuple[str, ...] = ()
     reason: str | None = None
+    # The hub's summary of config.json (`config` in repo info), when it sent one: lets `lock`
+    # find cross-repo auto_map code without downloading config.json. Never written to ptm.lock.
+    hub_config: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def canonical(self) -> str:
@@ -106,8 +109,9 @@ class LockedModel:
 
     @property
     def custom_code(self) -> bool:
-        """True when the repo ships Python code (loading it needs `trust_remote_code`)."""
-        return any(f.path.endswith(".py") for f in self.files)
+        """True when loading it runs code from the repo: it ships Python code (`trust_remote_code`),
+        or it is a torch.hub repo (torch.hub always runs its `hubconf.py`)."""
+        return self.hub == "torchhub" or any(f.path.endswith(".py") for f in self.files)
 
     def resolution_key(self) -> dict[str, Any]:
         """What the manifest asked for when this pin was made (see `ModelSpec.resolution_key`)."""

@@ -103,8 +103,22 @@ def build_index(manifest: Manifest | None, lock: Lock | None) -> PinIndex:
         else:
             top.setdefault(m.id.casefold(), m)
     pins = [_from_spec(spec, top.get(spec.id.casefold())) for spec in manifest.models]
-    pins.extend(_from_locked(m) for m in deps)
+    pins.extend(_from_locked(m) for m in _needed(deps, {spec.id.casefold() for spec in manifest.models}))
     return PinIndex(pins)
+
+
+def _needed(deps: list[LockedModel], declared: set[str]) -> list[LockedModel]:
+    # issue 7: a dependency is allowed only while a chain of `required-by` reaches a model ptm.toml
+    # declares; one whose parent was removed from the manifest is not (until `ptmlock lock` drops it)
+    allowed = set(declared)
+    left = list(deps)
+    grew = True
+    while grew:
+        now = [m for m in left if any(r.casefold() in allowed for r in m.required_by)]
+        allowed.update(m.id.casefold() for m in now)
+        left = [m for m in left if not any(m is n for n in now)]
+        grew = bool(now)
+    return [m for m in deps if m.id.casefold() in allowed]
 
 
 def _from_spec(spec: ModelSpec, locked: LockedModel | None) -> Pin:

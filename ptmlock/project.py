@@ -6,13 +6,13 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ptmlock._fs import atomic_write, file_lock
-from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, LOCK_GUARD_SUFFIX
+from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
-from ptmlock.lockfile import Lock, diff, load_lock, manifest_hash, with_roles
+from ptmlock.lockfile import Lock, LockedModel, diff, load_lock, manifest_hash, with_roles
 from ptmlock.manifest import Manifest, ModelSpec, load_manifest, parse_manifest
 from ptmlock.resolve import ResolveResult, resolve
 
@@ -43,7 +43,7 @@ def _fresh_lock_models(manifest: Manifest) -> int | None:
     m = _HASH_LINE.search(text[:4096])
     if m is None or m.group(1) != manifest_hash(manifest):
         return None
-    return text.count("\n[[model]]\n")
+    return text.count("\n[[model]]\n") - text.count("\nrequired-by = ")  # declared models only
 
 
 def run_lock_path(project_dir: Path) -> Path:
@@ -198,19 +198,44 @@ def remove_model(
         old_lock = load_lock(manifest.lock_path)
         wrote_lock = False
         if old_lock is not None:
-            folded = model_id.casefold()
-            kept = tuple(m for m in old_lock.models if m.id.casefold() != folded
-                         and folded not in {r.casefold() for r in m.required_by})
+            kept = _without(old_lock.models, model_id)
             new_lock = with_roles(Lock(manifest_hash=old_lock.manifest_hash, models=kept), manifest)
             wrote_lock = _write_if_changed(manifest.lock_path, new_lock.dumps())
         atomic_write(manifest_path, new_text)
         return notes, wrote_lock
 
 
+def _without(models: tuple[LockedModel, ...], model_id: str) -> tuple[LockedModel, ...]:
+    """`models` less `model_id` and every dependency no remaining model needs (transitively);
+    a dependency still needed by others keeps only those parents and their reasons."""
+    from ptmlock.resolve._deps_find import join_reasons, reasons_for
+
+    gone = {model_id.casefold()}
+    current = list(models)
+    while True:
+        kept: list[LockedModel] = []
+        for m in current:
+            if m.id.casefold() in gone:
+                continue
+            parents = tuple(p for p in m.required_by if p.casefold() not in gone)
+            if m.required_by and not parents:
+                gone.add(m.id.casefold())
+                continue
+            if parents != m.required_by:
+                reason = join_reasons({(p, r) for p in parents for r in reasons_for(m.reason or "", p)})
+                m = replace(m, required_by=parents, reason=reason or None)
+            kept.append(m)
+        if len(kept) == len(current):
+            return tuple(kept)
+        current = kept
+
+
 def new_spec(model: str, *, role: str | None, hub: str | None, repo_type: str | None,
              files: tuple[str, ...]) -> ModelSpec:
     """The `ModelSpec` that `ptmlock add MODEL[@REV]` declares."""
     model_id, revision = parse_model_arg(model, hub)
+    if hub is None and model_id.startswith(("http://", "https://")):
+        hub = HUB_URL  # `ptmlock add https://host/resnet18.pth` needs no --hub
     return ModelSpec(id=model_id, hub=hub or DEFAULT_HUB, revision=revision, role=role,
                      repo_type=repo_type or "model", files=files)
 

@@ -134,6 +134,7 @@ def test_lock_of_50_models_concurrently(hub, project, ptm):
     lock = read_lock(project)
     assert [m["id"] for m in lock["model"]] == sorted(models)
     assert hub.count(path_contains="/api/models/") == 50
+    assert hub.count(path_contains="/resolve/") == 0  # config.json's summary came with the repo info
     assert "50 models (50 resolved, 0 unchanged)" in r.err
 
 

@@ -3,18 +3,19 @@
 open_clip has no revision parameter at all; it downloads through its own `functools.partial`
 of `hf_hub_download` (`pretrained.py`), whose guarded function injects the locked commit, so
 the lock applies anyway. Weights named by URL (`download_pretrained_from_url`, plain urllib) are
-decided as `url` models: allowed when ptm.toml lists the URL, else warned about or refused.
+decided as `url` models: allowed when ptm.toml lists the URL, else warned about or refused; the
+file it returns is checked against the sha256 in ptm.lock before open_clip reads it
+(`torch_hub.guard_url`).
 """
 from __future__ import annotations
 
-from ptmlock.enforce._hooks import ArgSpec, wrap_function, wrap_methods
-from ptmlock.enforce._runtime import active, check, scoped
+from ptmlock.enforce._hooks import wrap_function, wrap_methods
+from ptmlock.enforce._runtime import scoped
+from ptmlock.enforce.torch_hub import guard_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import ModuleType
-    from typing import Any
 
 LIBRARY = "open_clip"
 
@@ -22,22 +23,6 @@ _ENTRY_POINTS: tuple[tuple[str | None, str], ...] = (
     (None, "create_model"), (None, "create_model_and_transforms"), (None, "create_model_from_pretrained"),
     (None, "get_tokenizer"),
 )
-
-
-def guard_url(library: str, url_arg: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Wrapper factory for a function downloading one weight file by URL (a `url` model)."""
-
-    def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        spec = ArgSpec(original)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if active():
-                check(spec.get(args, kwargs, url_arg), None, library=library, hub="url")
-            return original(*args, **kwargs)
-
-        return scoped(library)(wrapper)
-
-    return factory
 
 
 def _patch_factory(module: ModuleType) -> None:

@@ -11,13 +11,17 @@ huggingface_hub's guarded `hf_hub_download` / `try_to_load_from_cache`.
 """
 from __future__ import annotations
 
-from ptmlock.enforce._hooks import wrap_function, wrap_methods
-from ptmlock.enforce._runtime import scoped
+import sys
+
+from ptmlock.enforce._hooks import ArgSpec, is_wrapped, wrap_function, wrap_methods
+from ptmlock.enforce._runtime import active, check, scoped
 from ptmlock.enforce.hf_hub import guard_resolver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import ModuleType
+    from typing import Any
 
 LIBRARY = "transformers"
 
@@ -48,6 +52,38 @@ def _patch_hub(module: ModuleType) -> None:
 
 def _patch_entry_points(module: ModuleType) -> None:
     wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY))
+    _patch_dynamic_modules()
+
+
+# issue 7: remote code in another repo (`auto_map` "other/repo--module.Class") is fetched at
+# `code_revision`, which transformers does not take from the model's revision
+# (dynamic_module_utils.get_class_from_dynamic_module): pass the commit ptm.lock pins for that repo.
+# The auto classes import dynamic_module_utils first, so it is there when their patch runs.
+def _patch_dynamic_modules() -> None:
+    module = sys.modules.get("transformers.dynamic_module_utils")
+    if module is None or is_wrapped(getattr(module, "get_class_from_dynamic_module", None)):
+        return
+    original = module.get_class_from_dynamic_module
+    wrap_function(module, "get_class_from_dynamic_module", _with_code_revision)
+    for name, other in list(sys.modules.items()):  # transformers modules that already copied the name
+        namespace = getattr(other, "__dict__", None)
+        if name.startswith("transformers.") and isinstance(namespace, dict) \
+                and namespace.get("get_class_from_dynamic_module") is original:
+            namespace["get_class_from_dynamic_module"] = module.get_class_from_dynamic_module
+
+
+def _with_code_revision(original: Callable[..., Any]) -> Callable[..., Any]:
+    spec = ArgSpec(original)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ref = spec.get(args, kwargs, "class_reference")
+        if active() and isinstance(ref, str) and "--" in ref and spec.get(args, kwargs, "code_revision") is None:
+            verdict = check(ref.split("--", 1)[0], None, library=LIBRARY)
+            if verdict is not None and verdict.action == "rewrite" and verdict.revision is not None:
+                args, kwargs = spec.set(args, kwargs, "code_revision", verdict.revision)
+        return original(*args, **kwargs)
+
+    return wrapper
 
 
 PATCHES = {"transformers.utils.hub": _patch_hub, **{name: _patch_entry_points for name in _ENTRY_POINTS}}

@@ -5,7 +5,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ptmlock.constants import DEFAULT_JOBS, HUB_HUGGINGFACE
+from ptmlock.constants import DEFAULT_JOBS, HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
 from ptmlock.errors import ManifestError, PtmlockError
 from ptmlock.lockfile import Lock, LockedModel, manifest_hash
 from ptmlock.manifest import Manifest, ModelSpec
@@ -34,6 +34,15 @@ def default_backend(hub: str) -> Backend:
         from ptmlock.resolve.huggingface import HuggingFaceBackend
 
         return HuggingFaceBackend()
+    # issue 7, parts 3 and 4: git repos as torch.hub loads them, and single weight files by URL
+    if hub == HUB_TORCHHUB:
+        from ptmlock.resolve.torchhub import TorchHubBackend
+
+        return TorchHubBackend()
+    if hub == HUB_URL:
+        from ptmlock.resolve.url import UrlBackend
+
+        return UrlBackend()
     raise ManifestError(
         f"Locking models with hub = {hub!r} is not supported by this version of ptmlock yet "
         "(only 'huggingface'). Remove the entry or set hub = \"huggingface\"."
@@ -112,7 +121,14 @@ def resolve(
         new = next(m for m in models if m.id == spec.id)
         if old is None or old.commit != new.commit:
             changed.append((spec.id, old.commit if old else None, new.commit))
-    lock = Lock(manifest_hash=manifest_hash(manifest), models=tuple(models))
+    # issue 7: lock the models the declared ones need, transitively (ptmlock/resolve/deps.py)
+    from ptmlock.resolve.deps import expand_dependencies
+
+    deps = expand_dependencies(models, old_lock, moved={c[0].casefold() for c in changed},
+                               forced={m.id.casefold() for m in models} if upgrade_all else wanted,
+                               backend_for=backend_for, jobs=jobs)
+    changed.extend(deps.changed)
+    lock = Lock(manifest_hash=manifest_hash(manifest), models=tuple(models) + deps.models)
     return ResolveResult(lock=lock, resolved=tuple(s.id for _, s in todo), reused=tuple(reused),
                          changed=tuple(changed))
 

@@ -8,11 +8,12 @@ total deadline.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ptmlock.constants import (
     DEFAULT_HUB_DEADLINE,
@@ -26,6 +27,7 @@ from ptmlock.errors import (
     HubUnavailableError,
     RepoNotFoundError,
     RevisionNotFoundError,
+    UnsafeHubAnswerError,
 )
 from ptmlock.lockfile import LockedFile, LockedModel
 from ptmlock.manifest import ModelSpec
@@ -97,6 +99,7 @@ class HuggingFaceBackend:
             private=bool(info.private),
             library=getattr(info, "library_name", None),
             pipeline_tag=getattr(info, "pipeline_tag", None),
+            hub_config=config if isinstance(config := getattr(info, "config", None), dict) else None,
         )
 
     def current_commit(self, spec: ModelSpec) -> str:
@@ -107,6 +110,44 @@ class HuggingFaceBackend:
         getter = self.api.dataset_info if spec.repo_type == "dataset" else self.api.model_info
         info = self._call(spec, lambda: getter(spec.id, revision=spec.revision, timeout=self.timeout))
         return check_commit(spec.id, info.sha, self.endpoint)
+
+    # issue 7: transitive dependencies are found in small JSON files read at the pinned commit
+    def read_json(self, model_id: str, path: str, *, commit: str, repo_type: str = "model") -> Any:
+        """The parsed JSON file `path` of `model_id` at `commit`.
+
+        One `hf_hub_download`, retried like `resolve`, into ptmlock's own cache (not the Hugging
+        Face cache, which `lock` leaves alone): reading it again at the same commit makes no request.
+
+        Raises:
+            HubError: as `resolve` does.
+            UnsafeHubAnswerError: the file is not valid JSON.
+        """
+        spec = ModelSpec(id=model_id, revision=commit, repo_type=repo_type)
+
+        def fetch() -> str:
+            from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+            from huggingface_hub.utils.tqdm import silent_tqdm
+
+            try:
+                return self.api.hf_hub_download(model_id, path, revision=commit, repo_type=repo_type,
+                                                cache_dir=_files_cache(), etag_timeout=self.timeout,
+                                                tqdm_class=cast(Any, silent_tqdm))
+            except LocalEntryNotFoundError as e:  # hf_hub_download hides 5xx and transport errors behind this
+                cause = e.__cause__ or e.__context__
+                if isinstance(cause, (HfHubHTTPError, *_transport_errors())) and isinstance(cause, Exception):
+                    raise cause from None
+                raise HubError(f"Cannot read {path} of {repo_type} {model_id!r} at {commit[:12]} from "
+                               f"{self.endpoint}: {e}") from None
+
+        local = self._call(spec, fetch)
+        try:
+            with open(local, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise UnsafeHubAnswerError(
+                f"{path} of {repo_type} {model_id!r} at {commit[:12]} is not valid JSON ({e}), so ptmlock cannot "
+                "tell which models it needs. Report it to the repository, or pin a revision with a valid file."
+            ) from None
 
     def _files_from_tree(self, spec: ModelSpec, commit: str) -> list[LockedFile]:
         from huggingface_hub.hf_api import RepoFile
@@ -198,6 +239,12 @@ class HuggingFaceBackend:
             f"(HTTP {status}). Accept its conditions on the model page, then set HF_TOKEN to a token of that "
             "account (ptmlock never writes the token anywhere)."
         )
+
+
+def _files_cache() -> str:
+    import platformdirs
+
+    return os.path.join(platformdirs.user_cache_dir("ptmlock"), "hub-files")
 
 
 def _has_token() -> bool:

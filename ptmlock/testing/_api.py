@@ -27,6 +27,7 @@ def repo_info(
     partial: bool,
     expand: list[str],
     security: bool,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`GET /api/{models,datasets}/{id}[/revision/{rev}]`: ModelInfo / DatasetInfo as JSON."""
     card = {k: v for k, v in snapshot.card.items() if v is not None}
@@ -60,6 +61,8 @@ def repo_info(
             if isinstance(card.get(key), str):
                 data[key] = card[key]
         data["spaces"] = []
+        if config is not None:
+            data["config"] = config
     else:
         data["tags"] = dataset_tags(card)
         data["description"] = ""

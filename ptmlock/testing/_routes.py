@@ -188,8 +188,24 @@ class Router:
             blobs=_truthy(self.params, "blobs"), partial=self.hub.mirror_mode == "partial",
             expand=self.params.get("expand", []) + self.params.get("expand[]", []),
             security=_truthy(self.params, "securityStatus"),
+            config=self._config_summary(repo, sha),
         )
         return json_response(data)
+
+    def _config_summary(self, repo: Repo, sha: str) -> dict[str, Any] | None:
+        # The Hub's repo info carries a summary of config.json (`config`): architectures,
+        # model_type, auto_map. Mirrors may leave it out (partial mode does).
+        entry = self.hub.snapshot(repo, sha).files.get("config.json")
+        if repo.repo_type != "model" or entry is None or entry.lfs is not None \
+                or self.hub.mirror_mode == "partial":
+            return None
+        try:
+            document = json.loads(self.hub.blob(repo, entry.oid))
+        except ValueError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        return {k: document[k] for k in ("architectures", "model_type", "auto_map") if k in document}
 
     def _items(self, repo: Repo, sha: str, entries: list[FileEntry | DirEntry], expand: bool) -> list[Any]:
         if not expand:
