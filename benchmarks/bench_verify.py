@@ -184,8 +184,8 @@ def main() -> int:
                     'openssl dgst -sha256 "$f"; done', "sh", *small])
             compare("small", ours, "sha256sum", ["sha256sum", *small])
             compare("small", ours, "hf cache verify", hf_verify("bench/small"))
-            compare("small", [py, "-c", _IN_PROCESS, "bench/small", str(args.jobs)], "openssl dgst -sha256 (sequential)",
-                    openssl_seq, label="verify() in-process")
+            compare("small", [py, "-c", _IN_PROCESS, "bench/small", str(args.jobs)],
+                    "openssl dgst -sha256 (sequential)", openssl_seq, label="verify() in-process")
 
             _run([*ptm, "verify", "--model", "bench/many"], env, project)  # records the hashes
             ours = [*ptm, "verify", "--model", "bench/many"]

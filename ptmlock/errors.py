@@ -46,6 +46,12 @@ class CheckFailedError(PtmlockError):
     exit_code = EXIT_CHECK_FAILED
 
 
+class CacheWriteError(PtmlockError):
+    """The cache or a target folder could not be written (disk full, permissions)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
 class ManifestError(PtmlockError):
     """`ptm.toml` is missing, malformed or invalid."""
 

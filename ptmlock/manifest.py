@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 
-from ptmlock.constants import DEFAULT_HUB, HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL, HUBS, MANIFEST_NAME, POLICIES, REPO_TYPES
+from ptmlock.constants import DEFAULT_HUB, HUB_HUGGINGFACE, HUB_TORCHHUB, HUBS, MANIFEST_NAME, POLICIES, REPO_TYPES
 from ptmlock.errors import ManifestError
 
 if sys.version_info >= (3, 11):

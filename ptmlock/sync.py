@@ -20,7 +20,7 @@ from ptmlock._fs import file_lock
 from ptmlock._hashing import VerifiedCache, algorithm, digest_of, expected_digest
 from ptmlock._sync_layout import FileTask, ModelPlan, Plan, plan_files, real_root, select_models
 from ptmlock._sync_progress import Progress
-from ptmlock.errors import EXIT_CHECK_FAILED, IntegrityError, PtmlockError
+from ptmlock.errors import CacheWriteError, EXIT_CHECK_FAILED, IntegrityError, PtmlockError
 from ptmlock.lockfile import Lock
 from ptmlock.verify import Problem, check_tasks
 
@@ -29,11 +29,6 @@ if TYPE_CHECKING:
 
 PRESENT, DOWNLOADED, LINKED, MISSING, FAILED = "present", "downloaded", "linked", "missing", "failed"
 
-
-class CacheWriteError(PtmlockError):
-    """The cache or target folder could not be written (disk full, permissions)."""
-
-    exit_code = EXIT_CHECK_FAILED
 
 
 @dataclass(frozen=True)

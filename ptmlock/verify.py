@@ -255,7 +255,8 @@ def verify(
                                    bytes=sum(t.file.size for t in m.files), problems=by_model[m.model.id])
                       for m in plan.models)
     return VerifyReport(layout=plan.layout, root=plan.root, models=summaries, problems=tuple(problems),
-                        skipped=plan.skipped("is not checked by verify yet"), hashed_bytes=sum(s.read for s, _ in results),
+                        skipped=plan.skipped("is not checked by verify yet"),
+                        hashed_bytes=sum(s.read for s, _ in results),
                         cached_files=sum(1 for s, _ in results if s.cached))
 
 
