@@ -7,6 +7,8 @@ torch.hub downloads from GitHub, made with `git archive`), and weight files writ
 """
 from __future__ import annotations
 
+import json
+
 import io
 import os
 import socket
@@ -180,6 +182,28 @@ def test_lock_is_deterministic_and_reuses_pins_without_requests(upstream, projec
     assert model_entry(lock, "owner/tiny")["commit"] == v2
     assert model_entry(lock, url)["commit"] != model_entry(read_lock_text(first), url)["commit"]
     assert f"owner/tiny: {v1[:12]} -> {v2[:12]}" in r.err
+
+
+def test_tree_shows_torchhub_and_url_pins(upstream, project, ptm):
+    v1 = upstream.commit("owner/tiny", 1.0)
+    data = weights(1.0)
+    url = upstream.put("w/resnet-tiny.pth", data)
+    write_manifest(project, {"owner/tiny": {"hub": "torchhub", "role": "backbone"}, url: {"role": "backbone"}})
+    (project / "ptm.toml").write_text((project / "ptm.toml").read_text().replace(
+        f'[models."{url}"]\n', f'[models."{url}"]\nhub = "url"\n'))
+    assert ptm("lock").code == 0
+    r = ptm("tree")
+    assert r.code == 0, r.err
+    sha = model_entry(read_lock(project), url)["commit"]
+    from ptmlock.output import human_size
+
+    assert r.out.splitlines() == [
+        "backbone (interchangeable, 2 models)",
+        f"├──   owner/tiny  default branch @ {v1[:12]}  0 files  0 B",
+        f"└──   {url}  default branch @ {sha[:12]}  1 file  {human_size(len(data))}",
+    ]
+    models = json.dumps(json.loads(ptm("tree", "--json").out))
+    assert v1 in models and sha in models
 
 
 def read_lock_text(text):
