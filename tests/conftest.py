@@ -69,3 +69,27 @@ def hub(tmp_path, monkeypatch):
                             local_hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
         yield local_hub
     close_session()  # drop keep-alive connections to the stopped server
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """An empty project directory, made the current directory."""
+    p = tmp_path / "proj"
+    p.mkdir()
+    monkeypatch.chdir(p)
+    return p
+
+
+@pytest.fixture
+def ptm(project, capsys):
+    """Run the real CLI in-process in `project`: `ptm("lock", "--check") -> Result(code, out, err)`."""
+    from lockhelpers import Result
+    from ptmlock.cli import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run

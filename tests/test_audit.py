@@ -11,28 +11,8 @@ import zipfile
 
 import pytest
 
-from lockhelpers import PY, Result, tiny_repo_files, write_manifest
+from lockhelpers import PY, tiny_repo_files, write_manifest
 from ptmlock._pickle_scan import classify, scan_pickle_bytes, scan_pickle_file
-from ptmlock.cli import main
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args, env=None):

@@ -10,28 +10,8 @@ import textwrap
 
 import pytest
 
-from lockhelpers import PY, Result, tiny_repo_files, write_manifest
-from ptmlock.cli import main
+from lockhelpers import PY, tiny_repo_files, write_manifest
 from ptmlock.manifest import load_manifest
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 APP = textwrap.dedent('''\

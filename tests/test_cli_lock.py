@@ -5,32 +5,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
-from lockhelpers import PY, Result, model_entry, read_lock, tiny_repo_files, write_manifest
+from lockhelpers import PY, model_entry, read_lock, tiny_repo_files, write_manifest
 from ptmlock.cli import main
 from ptmlock.testing import Fault
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args, env=None, timeout=120):

@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from lockhelpers import PY, Result, tiny_repo_files, write_manifest
+from lockhelpers import PY, tiny_repo_files, write_manifest
 from ptmlock._sync_layout import hub_cache_dir
-from ptmlock.cli import main
 from ptmlock.output import human_size
 from ptmlock.testing import Fault
 
@@ -26,25 +25,6 @@ def _own_user_cache(tmp_path, monkeypatch):
     """The verified-hash cache lives under platformdirs' user cache: one per test."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("PTMLOCK_HUB_DEADLINE", "2")  # give up fast on faults that never clear
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args, env=None, timeout=60, **kw):

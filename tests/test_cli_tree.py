@@ -7,8 +7,7 @@ import subprocess
 
 import pytest
 
-from lockhelpers import PY, Result
-from ptmlock.cli import main
+from lockhelpers import PY
 
 MANIFEST = """[project]
 name = "app"
@@ -27,25 +26,6 @@ role = "enc"
 [roles.enc]
 default = "org/bert"
 """
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 @pytest.fixture

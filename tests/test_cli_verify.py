@@ -9,33 +9,13 @@ import subprocess
 
 import pytest
 
-from lockhelpers import PY, Result, tiny_repo_files, write_manifest
+from lockhelpers import PY, tiny_repo_files, write_manifest
 from ptmlock._sync_layout import hub_cache_dir
-from ptmlock.cli import main
 
 
 @pytest.fixture(autouse=True)
 def _own_user_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 @pytest.fixture

@@ -8,28 +8,8 @@ import subprocess
 
 import pytest
 
-from lockhelpers import PY, Result, model_entry, read_lock, write_manifest
-from ptmlock.cli import main
+from lockhelpers import PY, model_entry, read_lock, write_manifest
 from tinymodels import last_json, run_app, tiny  # noqa: F401  (tiny: the session fixture)
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args):

@@ -9,32 +9,12 @@ import uuid
 
 import pytest
 
-from lockhelpers import PY, Result, tiny_repo_files, write_manifest
-from ptmlock.cli import main
+from lockhelpers import PY, tiny_repo_files, write_manifest
 
 cyclonedx = pytest.importorskip("cyclonedx")
 from cyclonedx.schema import SchemaVersion  # noqa: E402
 from cyclonedx.validation.json import JsonStrictValidator  # noqa: E402
 from packageurl import PackageURL  # noqa: E402
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args, env=None):

@@ -8,29 +8,9 @@ import subprocess
 
 import pytest
 
-from lockhelpers import PY, Result, model_entry, read_lock, tiny_repo_files, write_manifest
-from ptmlock.cli import main
+from lockhelpers import PY, model_entry, read_lock, tiny_repo_files, write_manifest
 from ptmlock.lockfile import LockedFile, LockedModel
 from ptmlock.outdated import diff_models, pinned_to_commit, signed_size
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args):

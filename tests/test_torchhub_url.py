@@ -16,8 +16,7 @@ import subprocess
 
 import pytest
 
-from lockhelpers import PY, Result, model_entry, read_lock, write_manifest
-from ptmlock.cli import main
+from lockhelpers import PY, model_entry, read_lock, write_manifest
 from ptmlock.testing._static import StaticServer
 from tinymodels import last_json, run_app, torchhub_commit
 
@@ -77,25 +76,6 @@ def upstream(tmp_path, monkeypatch):
         monkeypatch.setenv("PTMLOCK_TORCHHUB_URL", server.url)
         monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-lock"))
         yield Upstream(tmp_path, server)
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    p = tmp_path / "proj"
-    p.mkdir()
-    monkeypatch.chdir(p)
-    return p
-
-
-@pytest.fixture
-def ptm(project, capsys):
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def _sub(project, *args, env=None):
