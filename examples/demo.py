@@ -1,5 +1,6 @@
 """The offline demo: a local Hugging Face compatible hub with tiny generated models, and a
-project that declares, locks, checks and lists them with the real `ptmlock` CLI.
+project that declares, locks, checks, lists, syncs and verifies them with the real `ptmlock`
+CLI, then runs a program under the runtime guard.
 
 Run it with `python examples/demo.py`; it needs no network. Pass `--keep DIR` to keep the
 project and hub in DIR afterwards.
@@ -69,6 +70,18 @@ def main() -> int:
         run(project, env, "lock", "--check", expect=1)
         run(project, env, "lock")
         run(project, env, "list", "--json")
+        run(project, env, "tree")
+
+        print("\n# fetch exactly the pinned bytes, then prove they are intact ...")
+        run(project, env, "sync", "--quiet")
+        run(project, env, "verify")
+
+        print("\n# upstream moves main again; a program that loads by name still gets the pin ...")
+        hub.commit("demo/tiny-bert", {"config.json": b'{"model_type": "bert", "moved": true}'}, message="move")
+        loader = ("from huggingface_hub import hf_hub_download; "
+                  "print(open(hf_hub_download('demo/tiny-bert', 'config.json')).read()[:60])")
+        run(project, env, "run", "--", sys.executable, "-c", loader)
+        run(project, env, "check")
         print(f"\nptm.lock ({(project / 'ptm.lock').stat().st_size} bytes) begins:")
         print("\n".join((project / "ptm.lock").read_text().splitlines()[:16]))
     if args.keep is None:
