@@ -18,12 +18,12 @@ from typing import Any
 
 from ptmlock import __version__
 from ptmlock._hashing import Hasher, algorithm, expected_digest, new_hasher
+from ptmlock._net import RETRY_STATUS, float_env, transport_errors
 from ptmlock._sync_layout import FileTask
 from ptmlock.constants import DEFAULT_HUB_DEADLINE, DEFAULT_HUB_TIMEOUT, ENV_HUB_DEADLINE, ENV_HUB_TIMEOUT
 from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
 
 CHUNK_SIZE = 1024 * 1024
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_TRIES_WITHOUT_PROGRESS = 6
 
 
@@ -47,12 +47,6 @@ class _State:
         self.hasher, self.offset = hasher, 0
 
 
-def _float_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
 
 class Fetcher:
     """Downloads `FileTask`s from `endpoint`; safe to share between threads."""
@@ -65,9 +59,9 @@ class Fetcher:
         self.session = get_session()
         self.headers: dict[str, str] = build_hf_headers(library_name="ptmlock", library_version=__version__)
         self.headers["Accept-Encoding"] = "identity"  # the bytes as stored, so sizes and hashes match
-        self.timeout = _float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = _float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
-        self.transport_errors = _transport_errors()
+        self.timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
+        self.deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.transport_errors = transport_errors()
 
     def url(self, task: FileTask) -> str:
         """The resolve URL of `task`'s file at the pinned commit."""
@@ -208,7 +202,7 @@ class Fetcher:
         status = r.status_code
         code = r.headers.get("X-Error-Code", "")
         m = task.model
-        if status in _RETRY_STATUS:
+        if status in RETRY_STATUS:
             raise _Retry(f"HTTP {status}")
         if status in (401, 403) and code != "RepoNotFound":
             raise GatedRepoError(
@@ -241,13 +235,3 @@ def _unlink(path: os.PathLike[str]) -> None:
     except FileNotFoundError:
         pass
 
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [TimeoutError, ConnectionError]
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from ptmlock._net import RETRY_STATUS, float_env, transport_errors
 from ptmlock.constants import (
     DEFAULT_HUB_DEADLINE,
     DEFAULT_HUB_TIMEOUT,
@@ -35,14 +36,7 @@ from ptmlock.resolve.base import check_commit, check_hex, check_path, check_size
 
 T = TypeVar("T")
 
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
-
-def _float_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def hub_endpoint() -> str:
@@ -63,8 +57,8 @@ class HuggingFaceBackend:
         from huggingface_hub import HfApi
 
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
-        self.timeout = timeout if timeout is not None else _float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = deadline if deadline is not None else _float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.timeout = timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
+        self.deadline = deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
         self.api = HfApi(endpoint=self.endpoint)
 
     def resolve(self, spec: ModelSpec) -> LockedModel:
@@ -134,7 +128,7 @@ class HuggingFaceBackend:
                                                 tqdm_class=cast(Any, silent_tqdm))
             except LocalEntryNotFoundError as e:  # hf_hub_download hides 5xx and transport errors behind this
                 cause = e.__cause__ or e.__context__
-                if isinstance(cause, (HfHubHTTPError, *_transport_errors())) and isinstance(cause, Exception):
+                if isinstance(cause, (HfHubHTTPError, *transport_errors())) and isinstance(cause, Exception):
                     raise cause from None
                 raise HubError(f"Cannot read {path} of {repo_type} {model_id!r} at {commit[:12]} from "
                                f"{self.endpoint}: {e}") from None
@@ -176,7 +170,7 @@ class HuggingFaceBackend:
         from huggingface_hub.errors import RepositoryNotFoundError as HfRepoNotFound
         from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFound
 
-        transport = _transport_errors()
+        transport = transport_errors()
         start = time.monotonic()
         attempt = 0
         while True:
@@ -200,7 +194,7 @@ class HuggingFaceBackend:
                 ) from None
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
-                if status not in _RETRY_STATUS:
+                if status not in RETRY_STATUS:
                     raise HubError(
                         f"The hub at {self.endpoint} answered {status} for {spec.repo_type} {spec.id!r}. "
                         "Check the id and HF_ENDPOINT, then try again."
@@ -252,16 +246,6 @@ def _has_token() -> bool:
 
     return get_token() is not None
 
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [TimeoutError, ConnectionError]
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)
 
 
 def _license(card: dict[str, Any], tags: list[str] | None) -> str | None:

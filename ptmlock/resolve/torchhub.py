@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ptmlock._net import float_env
 from ptmlock.constants import (
     DEFAULT_HUB_DEADLINE,
     DEFAULT_HUB_TIMEOUT,
@@ -52,12 +53,6 @@ _NOT_FOUND = ("not found", "returned error: 404", "does not appear to be a git r
 _AUTH = ("returned error: 401", "returned error: 403", "authentication failed", "could not read username",
          "could not read password", "terminal prompts disabled")
 
-
-def _float_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def torchhub_base() -> str:
@@ -112,8 +107,8 @@ class Git:
     """Runs the git CLI against one remote with timeouts, retries and our error messages."""
 
     def __init__(self, *, timeout: float | None = None, deadline: float | None = None) -> None:
-        self.timeout = timeout if timeout is not None else _float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = deadline if deadline is not None else _float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.timeout = timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
+        self.deadline = deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
 
     def env(self) -> dict[str, str]:
         """The environment git runs in: no prompts, English messages, no user-wide hooks."""

@@ -25,6 +25,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
+from ptmlock._net import RETRY_STATUS, float_env
 from ptmlock import __version__
 from ptmlock.constants import DEFAULT_HUB_DEADLINE, DEFAULT_HUB_TIMEOUT, ENV_HUB_DEADLINE, ENV_HUB_TIMEOUT
 from ptmlock.errors import (
@@ -40,18 +41,11 @@ from ptmlock.manifest import ModelSpec
 from ptmlock.resolve.torchhub import redact
 
 CHUNK_SIZE = 1024 * 1024
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class _Retry(Exception):
     """A transient failure; the download starts over after a back-off."""
 
-
-def _float_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def url_filename(url: str) -> str:
@@ -87,8 +81,8 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
         RepoNotFoundError (404/410), GatedRepoError (401/403), HubUnavailableError (retries
         exhausted), HubError (other statuses), IntegrityError (see above), OSError (disk).
     """
-    timeout = _float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-    deadline = _float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+    timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
+    deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
     start = time.monotonic()
     attempt = 0
     while True:
@@ -162,7 +156,7 @@ def _mismatch(url: str, model_id: str, expect: LockedFile, got: str) -> str:
 
 
 def _raise_for_status(url: str, model_id: str, status: int) -> None:
-    if status in _RETRY_STATUS:
+    if status in RETRY_STATUS:
         raise _Retry(f"HTTP {status}")
     where = redact(url)
     if status in (404, 410):
