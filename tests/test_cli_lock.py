@@ -480,3 +480,41 @@ def test_exit_codes_in_readme_match_errors_module():
                  "EXIT_INTERNAL", "EXIT_INTERRUPTED"):
         code = getattr(errors, name)
         assert re.search(rf"^\| {code} \|", readme, re.M), name
+
+
+def test_check_and_upgrade_together_is_a_usage_error(project, ptm):
+    write_manifest(project, {})
+    r = ptm("lock", "--check", "--upgrade")
+    assert r.code == 2 and "--check and --upgrade cannot be used together" in r.err
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_bug_is_one_line_naming_the_log_and_exit_70(project, ptm, monkeypatch, debug):
+    import ptmlock.project
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ptmlock.project, "check_lock", broken)  # a bug in ptmlock's own code
+    if debug:
+        monkeypatch.setenv("PTMLOCK_DEBUG", "1")
+    write_manifest(project, {})
+    r = ptm("lock", "--check")
+    assert r.code == 70
+    first = r.err.splitlines()[0]
+    assert first.startswith("error: internal error (a bug in ptmlock): RuntimeError: boom. The details are in ")
+    log = first.split("The details are in ")[1].split("; please report it.")[0]
+    assert "RuntimeError: boom" in open(log).read()
+    assert ("Traceback" in r.err) is debug
+
+
+def test_interrupt_exits_130(project, ptm, monkeypatch):
+    import ptmlock.project
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ptmlock.project, "check_lock", interrupted)
+    write_manifest(project, {})
+    r = ptm("lock", "--check")
+    assert r.code == 130 and r.err.strip() == "Interrupted." and "Traceback" not in r.err
