@@ -92,8 +92,8 @@ def _wall(cmd: list[str]) -> float:
 
 def make_project(root: Path, models: int) -> list[tuple[str, str]]:
     """ptm.toml + ptm.lock with `models` models (5 files each) and a HF cache holding config.json of each."""
-    from ptmlock.lockfile import Lock, LockedFile, LockedModel, manifest_hash
-    from ptmlock.manifest import parse_manifest
+    from ptmlock.lockfile.model import Lock, LockedFile, LockedModel, manifest_hash
+    from ptmlock.manifest.parse import parse_manifest
 
     ids = [f"org{i % 37}/model-{i:04d}" for i in range(models)]
     toml = '[project]\nname = "bench"\npolicy = "strict"\n' + "".join(

@@ -3,7 +3,7 @@
 Side by side, in one run (best of --repeat runs each; wall-clock and CPU seconds, the latter
 including worker processes, so that a busy machine can be told from a slow scanner):
   grep      `grep -rn from_pretrained` over the same tree: the floor a text search sets
-  cold      ptmlock.scan.scan_paths with an empty cache, all cores (process pool)
+  cold      ptmlock.scan.scanner.scan_paths with an empty cache, all cores (process pool)
   cold/1    the same on one core, in-process
   warm      again on the unchanged tree: every file answered by the content-hash cache
   ast       (--ast) a bare `ast.parse` of every file on one core: what a naive AST scanner pays
@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
-from ptmlock.scan import Finding, ScanStats, iter_python_files, scan_paths
+from ptmlock.scan.scanner import Finding, ScanStats, iter_python_files, scan_paths
 
 T = TypeVar("T")
 

@@ -76,7 +76,7 @@ def _pair(a: Callable[[], float | None], b: Callable[[], float | None], repeat: 
 _IN_PROCESS = """
 import sys, time
 from pathlib import Path
-from ptmlock.verify import verify_project
+from ptmlock.install.verify import verify_project
 t0 = time.perf_counter()
 report, _ = verify_project(Path("ptm.toml"), model_ids=[sys.argv[1]], deep=True, jobs=int(sys.argv[2]))
 assert report.ok

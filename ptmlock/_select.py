@@ -13,8 +13,8 @@ from ptmlock.constants import ENV_LOCKFILE, ENV_ROLE_PREFIX, LOCK_NAME, MANIFEST
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not `typing` at run time: the guard imports this module on `import ptmlock.enforce`
-    from ptmlock.lockfile import Lock
-    from ptmlock.manifest import Manifest
+    from ptmlock.lockfile.model import Lock
+    from ptmlock.manifest.parse import Manifest
 
 
 class Selection(tuple[str, str]):
@@ -76,7 +76,7 @@ def load_project(lock_path: str | None, manifest_path: str | None) -> tuple[Mani
     Raises:
         ManifestError, LockfileError: a file exists but is invalid.
     """
-    from ptmlock.manifest import load_manifest
+    from ptmlock.manifest.parse import load_manifest
 
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
     lock = load_lock_summary(lock_path) if lock_path is not None else None
@@ -100,7 +100,7 @@ def load_lock_summary(path: str) -> Lock | None:
     Raises:
         LockfileError: the file is not a valid lock.
     """
-    from ptmlock.lockfile import Lock, load_lock
+    from ptmlock.lockfile.model import Lock, load_lock
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -117,7 +117,7 @@ def _scan_lock(text: str) -> Lock | None:
     import json
 
     from ptmlock.constants import LOCK_VERSION
-    from ptmlock.lockfile import COMMIT_RE, HEADER, Lock, LockedModel
+    from ptmlock.lockfile.model import COMMIT_RE, HEADER, Lock, LockedModel
 
     if not text.startswith(HEADER):
         return None

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ptmlock.policy import Pin, Request
+from ptmlock.decide import Pin, Request
 
 if TYPE_CHECKING:
-    from ptmlock.lockfile import Lock, LockedModel
-    from ptmlock.manifest import Manifest, ModelSpec
+    from ptmlock.lockfile.model import Lock, LockedModel
+    from ptmlock.manifest.parse import Manifest, ModelSpec
 
 # (bare-name prefix or exact name, organisation) for the ids the Hub moved under organisations.
 _LEGACY = (

@@ -12,9 +12,9 @@ from pathlib import Path
 from ptmlock._fs import atomic_write, file_lock
 from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
-from ptmlock.lockfile import Lock, LockedModel, diff, load_lock, manifest_hash, with_roles
-from ptmlock.manifest import Manifest, ModelSpec, load_manifest, parse_manifest
-from ptmlock.resolve import ResolveResult, resolve
+from ptmlock.lockfile.model import Lock, LockedModel, diff, load_lock, manifest_hash, with_roles
+from ptmlock.manifest.parse import Manifest, ModelSpec, load_manifest, parse_manifest
+from ptmlock.resolver import ResolveResult, resolve
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def init_project(path: Path, *, name: str | None = None, policy: str = "warn", t
     """
     if path.exists():
         raise ManifestError(f"{path} already exists. Edit it, or use `ptmlock add MODEL` to declare models.")
-    from ptmlock.manifest_edit import starter_manifest
+    from ptmlock.manifest.edit import starter_manifest
 
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
     parse_manifest(content, path)  # never write a manifest we could not read back
@@ -166,7 +166,7 @@ def add_model(
     with run_lock(manifest_path.parent, on_wait):
         old_text = manifest_path.read_text(encoding="utf-8")
         load_manifest(manifest_path)  # report a broken manifest as it is, before editing it
-        from ptmlock.manifest_edit import add_model_text
+        from ptmlock.manifest.edit import add_model_text
 
         new_text = add_model_text(old_text, spec)
         manifest = parse_manifest(new_text, manifest_path)
@@ -191,7 +191,7 @@ def remove_model(
     with run_lock(manifest_path.parent, on_wait):
         old_text = manifest_path.read_text(encoding="utf-8")
         load_manifest(manifest_path)
-        from ptmlock.manifest_edit import remove_model_text
+        from ptmlock.manifest.edit import remove_model_text
 
         new_text, notes = remove_model_text(old_text, model_id)
         manifest = parse_manifest(new_text, manifest_path)
@@ -208,7 +208,7 @@ def remove_model(
 def _without(models: tuple[LockedModel, ...], model_id: str) -> tuple[LockedModel, ...]:
     """`models` less `model_id` and every dependency no remaining model needs (transitively);
     a dependency still needed by others keeps only those parents and their reasons."""
-    from ptmlock.resolve._deps_find import join_reasons, reasons_for
+    from ptmlock.deps.find import join_reasons, reasons_for
 
     gone = {model_id.casefold()}
     current = list(models)

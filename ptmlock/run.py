@@ -115,7 +115,7 @@ def _effective_mode(mode: str | None) -> str:
     manifest = find_manifest_for(None)
     if manifest is None:
         return "warn"
-    from ptmlock.manifest import load_manifest
+    from ptmlock.manifest.parse import load_manifest
 
     try:
         return load_manifest(manifest).policy or "warn"

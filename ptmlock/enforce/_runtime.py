@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must sta
     from typing import Any
 
     from ptmlock.pins import PinIndex
-    from ptmlock.policy import Request, Verdict
+    from ptmlock.decide import Request, Verdict
 
 # Frames of these packages are never the "call site" a message points at.
 _LIBRARY_ROOTS = frozenset({
@@ -108,7 +108,7 @@ def _policy_without_lock() -> str | None:
     if _manifest_path is None:
         return None
     try:
-        from ptmlock.manifest import load_manifest
+        from ptmlock.manifest.parse import load_manifest
 
         return load_manifest(_manifest_path).policy
     except PtmlockError:
@@ -175,7 +175,7 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
         if _no_lock is not None and project.mode != "off":
             _say_once(f"ptmlock runtime guard checks nothing: {_no_lock}.")
         return None
-    from ptmlock.policy import REFUSE, REWRITE, WARN, Request, decide
+    from ptmlock.decide import REFUSE, REWRITE, WARN, Request, decide
 
     asked, resolved = _split(revision)
     repo = os.fspath(repo_id)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-    from ptmlock.policy import Verdict
+    from ptmlock.decide import Verdict
 
 LIBRARY = "torch.hub"
 

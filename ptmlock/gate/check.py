@@ -1,0 +1,154 @@
+"""`ptmlock scan` statuses and the `ptmlock check` gate (pre-commit and CI).
+
+`classify()` is pure: it puts each scan finding against the manifest and lock with the same
+matching and decision rules the runtime guard uses (`ptmlock.pins`, `ptmlock.decide`), so a
+load the gate accepts is a load the guard pins, and the other way round.
+
+Check codes (flake8-style `path:line:col: PTMxxx message`):
+
+| code   | meaning |
+|--------|---------|
+| PTM001 | ptm.lock is stale against ptm.toml (or missing) |
+| PTM002 | a literal model id is loaded but not declared in ptm.toml |
+| PTM003 | the code passes a revision that contradicts ptm.lock |
+
+A `# ptmlock: ignore` comment on the line silences its finding. Dynamic loads (ids decided at
+run time) are listed by `scan` but never fail `check`: the runtime guard covers them.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptmlock.lockfile.model import Lock, diff, load_lock
+from ptmlock.manifest.parse import Manifest, load_manifest
+from ptmlock.pins import PinIndex, build_index
+from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
+from ptmlock.scan.scanner import Finding, scan_paths
+
+DECLARED = "declared"
+UNDECLARED = "undeclared"
+PINNED_IN_CODE = "pinned-in-code"
+CONTRADICTS_LOCK = "contradicts-lock"
+DYNAMIC = "dynamic"
+STATUSES = (UNDECLARED, CONTRADICTS_LOCK, PINNED_IN_CODE, DECLARED, DYNAMIC)  # worst first
+
+@dataclass(frozen=True)
+class Classified:
+    """A scan finding with its status against ptm.toml and ptm.lock (one per model id)."""
+
+    finding: Finding
+    status: str
+    statuses: tuple[tuple[str, str], ...]  # (model id, status) for each id of the finding
+
+    def to_dict(self) -> dict[str, object]:
+        """`Finding.to_dict()` plus `status` and `statuses` (see docs/scan.md)."""
+        return {**self.finding.to_dict(), "status": self.status,
+                "statuses": [{"model_id": i, "status": s} for i, s in self.statuses]}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One line of `ptmlock check` output."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+
+    def render(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+def classify(findings: Sequence[Finding], manifest: Manifest | None, lock: Lock | None) -> list[Classified]:
+    """Each finding with its status; pure. With no manifest every literal id is undeclared."""
+    index = build_index(manifest, lock) if manifest is not None else PinIndex(())
+    out = []
+    for f in findings:
+        if f.model_ids is None:
+            out.append(Classified(f, DYNAMIC, ()))
+            continue
+        statuses = tuple((model_id, _status(index, f, model_id, lock is not None)) for model_id in f.model_ids)
+        worst = min((s for _, s in statuses), key=STATUSES.index)
+        out.append(Classified(f, worst, statuses))
+    return out
+
+
+def _status(index: PinIndex, f: Finding, model_id: str, locked: bool) -> str:
+    request = Request(repo_id=model_id, revision=f.revision, repo_type=f.repo_type, hub=f.hub)
+    pin = index.find(request)
+    if pin is None:
+        return UNDECLARED
+    if f.revision is None:
+        return DECLARED
+    if not locked or pin.commit is None or pin.stale is not None:
+        return PINNED_IN_CODE  # nothing to compare with yet; PTM001 reports the stale lock
+    verdict = decide(request, pin, "warn")
+    if verdict.kind == CONTRADICTS:
+        return CONTRADICTS_LOCK
+    if verdict.kind == MATCHES_LOCK:
+        return PINNED_IN_CODE
+    return DECLARED  # the manifest's own ref, spelled out in code
+
+
+def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int | None = None,
+                 use_cache: bool = True) -> tuple[list[Classified], Manifest | None]:
+    """Scan `paths` and classify the findings against the manifest at `manifest_path` (if any).
+
+    Raises:
+        ManifestError, LockfileError: the manifest or lock is unreadable.
+        FileNotFoundError: a path does not exist.
+    """
+    manifest = load_manifest(manifest_path) if manifest_path is not None else None
+    lock = load_lock(manifest.lock_path) if manifest is not None else None
+    findings = scan_paths(list(paths), jobs=jobs, use_cache=use_cache)
+    return classify(findings, manifest, lock), manifest
+
+
+def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
+    """The gate: problems in `files` (all Python files of the project when empty), sorted.
+
+    Raises:
+        ManifestError, LockfileError: the manifest or lock is unreadable.
+    """
+    manifest = load_manifest(manifest_path)
+    lock = load_lock(manifest.lock_path)
+    problems: list[Problem] = []
+    manifest_rel = _rel(str(manifest.path))
+    for line in diff(manifest, lock):
+        problems.append(Problem(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
+    targets = [f for f in files if f.endswith((".py", ".pyi"))] if files else [str(manifest.project_dir)]
+    targets = [t for t in targets if os.path.exists(t)]
+    findings = scan_paths(targets) if targets else []
+    for c in classify(findings, manifest, lock):
+        f = c.finding
+        if f.ignored:
+            continue
+        for model_id, status in c.statuses:
+            if status == UNDECLARED:
+                kind = "" if f.repo_type == "model" else f" --type {f.repo_type}"
+                hub = "" if f.hub == "huggingface" else f" --hub {f.hub}"
+                problems.append(Problem(
+                    _rel(f.path), f.line, f.col, "PTM002",
+                    f"{model_id!r} is loaded here ({f.loader}) but not declared in ptm.toml; "
+                    f"declare it with `ptmlock add {model_id}{hub}{kind}` or mark the line `# ptmlock: ignore`"))
+            elif status == CONTRADICTS_LOCK:
+                pinned = lock.get(model_id) if lock is not None else None
+                at = f" (ptm.lock pins {pinned.commit[:12]})" if pinned is not None else ""
+                problems.append(Problem(
+                    _rel(f.path), f.line, f.col, "PTM003",
+                    f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
+                    f"argument or pin it with `ptmlock add {model_id}@{f.revision}`"))
+    problems.sort(key=lambda p: (p.path, p.line, p.col, p.code, p.message))
+    return problems
+
+
+def _rel(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if rel.startswith("..") else rel

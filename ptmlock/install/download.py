@@ -1,0 +1,237 @@
+"""Fetch one locked file from a Hugging Face compatible hub, hashing it while it streams.
+
+The lock already knows each file's size and hash, so there is no HEAD request: one GET of
+`/{repo}/resolve/{commit}/{path}` through huggingface_hub's own HTTP session (proxies, client
+factory, offline switch and token handling all apply). Bytes go to `task.partial`, a fixed name
+that only this code writes, under the per-blob lock huggingface_hub also takes; a later run
+resumes it with `Range`. Only when the size and hash match the lock is the file moved to
+`task.store` with `os.replace`, so a reader never sees a partial or wrong file.
+"""
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ptmlock import __version__
+from ptmlock.install.hashing import Hasher, algorithm, expected_digest, new_hasher
+from ptmlock._net import RETRY_STATUS, float_env, transport_errors
+from ptmlock.install.hf_cache import FileTask
+from ptmlock.constants import DEFAULT_HUB_DEADLINE, DEFAULT_HUB_TIMEOUT, ENV_HUB_DEADLINE, ENV_HUB_TIMEOUT
+from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
+
+CHUNK_SIZE = 1024 * 1024
+_MAX_TRIES_WITHOUT_PROGRESS = 6
+
+
+class _Retry(Exception):
+    """A transient failure: try again (resuming) after a back-off."""
+
+
+class Cancelled(Exception):
+    """The run was interrupted; the partial file is kept for the next sync."""
+
+
+class _State:
+    """A download in progress: the hash of the bytes on disk so far, and their count."""
+
+    def __init__(self, hasher: Hasher, offset: int = 0) -> None:
+        self.hasher = hasher
+        self.offset = offset
+        self.received = 0  # bytes received in this run
+
+    def restart(self, hasher: Hasher) -> None:
+        self.hasher, self.offset = hasher, 0
+
+
+
+class Fetcher:
+    """Downloads `FileTask`s from `endpoint`; safe to share between threads."""
+
+    def __init__(self, endpoint: str, *, cancel: threading.Event | None = None) -> None:
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.endpoint = endpoint.rstrip("/")
+        self.session = get_session()
+        self.headers: dict[str, str] = build_hf_headers(library_name="ptmlock", library_version=__version__)
+        self.headers["Accept-Encoding"] = "identity"  # the bytes as stored, so sizes and hashes match
+        self.timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
+        self.deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.transport_errors = transport_errors()
+
+    def url(self, task: FileTask) -> str:
+        """The resolve URL of `task`'s file at the pinned commit."""
+        from huggingface_hub import hf_hub_url
+
+        m = task.model
+        return hf_hub_url(m.canonical, task.file.path, repo_type=m.repo_type, revision=m.commit, endpoint=self.endpoint)
+
+    def fetch(self, task: FileTask, on_bytes: Callable[[int], None]) -> int:
+        """Download `task`'s file into `task.store`, checked against the lock. Returns the bytes
+        received (resumed bytes already on disk are reported to `on_bytes` but not counted).
+
+        Raises:
+            IntegrityError: the hub served bytes whose size or hash differ from the lock (the
+                partial file is deleted; `task.store` is untouched).
+            HubError: not found, refused, or unavailable past the retry deadline.
+            OSError: the cache cannot be written.
+        """
+        file = task.file
+        task.partial.parent.mkdir(parents=True, exist_ok=True)
+        task.store.parent.mkdir(parents=True, exist_ok=True)
+        state = self._resume(task)
+        resumed = state.offset > 0
+        if state.offset:
+            on_bytes(state.offset)
+        tries = 0
+        last_progress = time.monotonic()
+        url = self.url(task)
+        with open(task.partial, "ab") as out:
+            while state.offset < file.size:
+                tries += 1
+                before = state.received
+                try:
+                    self._get(task, url, out, state, on_bytes)
+                    reason = ""
+                except _Retry as e:
+                    reason = str(e)
+                if state.offset >= file.size:
+                    break
+                if state.received > before:
+                    tries, last_progress = 1, time.monotonic()
+                delay = min(8.0, 0.25 * 2 ** (tries - 1)) * (0.5 + random.random() / 2)
+                waited = time.monotonic() - last_progress
+                if tries >= _MAX_TRIES_WITHOUT_PROGRESS or waited + delay > self.deadline:
+                    out.flush()
+                    raise HubUnavailableError(
+                        f"{task.model.id}: downloading {file.path} from {self.endpoint} failed after {tries} attempts "
+                        f"in {waited:.1f}s without progress (last: {reason or 'connection closed early'}). "
+                        f"{state.offset} of {file.size} bytes are kept; run `ptmlock sync` again to resume. "
+                        f"{ENV_HUB_TIMEOUT} and {ENV_HUB_DEADLINE} set the per-request timeout and the deadline.")
+                if self.cancel.wait(delay):
+                    raise Cancelled(f"{task.label}: cancelled")
+            out.flush()
+            os.fsync(out.fileno())
+        received = state.received
+        actual = state.hasher.hexdigest()
+        want = expected_digest(file)
+        if actual != want:
+            _unlink(task.partial)
+            if resumed:  # the bytes kept from an earlier run may be what is wrong: once more from zero
+                return self.fetch(task, on_bytes)
+            raise IntegrityError(
+                f"{task.model.id}: {file.path} failed its integrity check: {algorithm(file)} expected {want}, got "
+                f"{actual} (from {self.endpoint}). The download was discarded and nothing in the cache was changed. "
+                "The hub or a proxy served other bytes than ptm.lock pins; run `ptmlock sync` again, and if it "
+                f"persists check HF_ENDPOINT, or re-pin with `ptmlock lock --upgrade {task.model.id}` if the repo "
+                "was rewritten.")
+        os.replace(task.partial, task.store)
+        return received
+
+    def _resume(self, task: FileTask) -> _State:
+        """The hash state and offset to continue `task.partial` from (0 when there is none)."""
+        try:
+            size = os.stat(task.partial).st_size
+        except FileNotFoundError:
+            return _State(new_hasher(task.file))
+        if 0 < size <= task.file.size:
+            hasher = new_hasher(task.file)
+            with open(task.partial, "rb") as f:
+                while chunk := f.read(8 * CHUNK_SIZE):
+                    hasher.update(chunk)
+            return _State(hasher, size)
+        _truncate(task.partial)
+        return _State(new_hasher(task.file))
+
+    def _get(self, task: FileTask, url: str, out: Any, state: _State, on_bytes: Callable[[int], None]) -> None:
+        """One GET from `state.offset`, appending to `out` and updating `state` as bytes arrive.
+
+        Raises:
+            _Retry: a transient failure (what arrived so far is kept in `state`).
+            IntegrityError, HubError: see `fetch`.
+        """
+        from huggingface_hub.errors import OfflineModeIsEnabled
+
+        headers = dict(self.headers)
+        if state.offset:
+            headers["Range"] = f"bytes={state.offset}-"
+        size = task.file.size
+        try:
+            with self.session.stream("GET", url, headers=headers, timeout=self.timeout) as r:
+                status = r.status_code
+                if status >= 400 and not (status == 416 and state.offset):
+                    self._raise_for_status(task, r)
+                if state.offset and status != 206:  # Range ignored or refused: start over
+                    _truncate_open(out)
+                    state.restart(new_hasher(task.file))
+                    if status == 416:
+                        raise _Retry("HTTP 416: the partial download did not match; starting over")
+                for chunk in r.iter_bytes():  # as received: a cut connection keeps every byte so far
+                    if state.offset + len(chunk) > size:
+                        _truncate_open(out)
+                        _unlink(task.partial)
+                        raise IntegrityError(
+                            f"{task.model.id}: {task.file.path!r} is larger on {self.endpoint} than the {size} bytes "
+                            "ptm.lock pins. The download was discarded and nothing in the cache was changed. "
+                            f"If the repo was rewritten, re-pin with `ptmlock lock --upgrade {task.model.id}`.")
+                    if self.cancel.is_set():
+                        raise Cancelled(f"{task.label}: cancelled")
+                    out.write(chunk)
+                    state.hasher.update(chunk)
+                    state.offset += len(chunk)
+                    state.received += len(chunk)
+                    on_bytes(len(chunk))
+        except OfflineModeIsEnabled:
+            raise HubError("HF_HUB_OFFLINE is set, so nothing can be downloaded. Unset it to sync, or run "
+                           "`ptmlock sync --offline` to only check what is missing.") from None
+        except self.transport_errors as e:
+            raise _Retry(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__) from None
+        if state.offset < size:  # a complete answer, but shorter than the file the lock pins
+            _unlink(task.partial)
+            raise IntegrityError(
+                f"{task.model.id}: {task.file.path!r} is {state.offset} bytes on {self.endpoint}, but ptm.lock pins "
+                f"{size} bytes. The download was discarded and nothing in the cache was changed. Run `ptmlock sync` "
+                f"again; if it persists, check HF_ENDPOINT, or re-pin with `ptmlock lock --upgrade {task.model.id}` "
+                "if the repo was rewritten.")
+
+    def _raise_for_status(self, task: FileTask, r: Any) -> None:
+        status = r.status_code
+        code = r.headers.get("X-Error-Code", "")
+        m = task.model
+        if status in RETRY_STATUS:
+            raise _Retry(f"HTTP {status}")
+        if status in (401, 403) and code != "RepoNotFound":
+            raise GatedRepoError(
+                f"{m.id}: {self.endpoint} refused {task.file.path!r} (HTTP {status}{', ' + code if code else ''}). "
+                "The repo is gated or private: accept its conditions on the model page and set HF_TOKEN to a token "
+                "of that account (ptmlock never writes the token anywhere).")
+        if status in (401, 404):
+            raise HubError(
+                f"{m.id}: {self.endpoint} has no {task.file.path!r} at commit {m.commit[:12]} (HTTP {status}"
+                f"{', ' + code if code else ''}). The pinned commit may be gone (force-push or deleted repo); "
+                f"re-pin with `ptmlock lock --upgrade {m.id}`, or check HF_ENDPOINT.")
+        raise HubError(f"{m.id}: {self.endpoint} answered HTTP {status} for {task.file.path!r}. Check HF_ENDPOINT "
+                       "and try again.")
+
+
+def _truncate(path: os.PathLike[str]) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(0)
+
+
+def _truncate_open(out: Any) -> None:
+    out.flush()
+    out.truncate(0)
+    out.seek(0)
+
+
+def _unlink(path: os.PathLike[str]) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+

@@ -1,0 +1,222 @@
+"""Content hashes of locked files, computed fast, and the small cache of hashes already verified.
+
+A file is identified the way the hub identifies it: LFS files by the sha256 of their content,
+the others by their git blob id, `sha1(b"blob %d\\0" % size + content)`. Hashing reads in
+large chunks; hashlib releases the GIL on large updates, so a thread pool
+hashes several files at once on several cores.
+
+`VerifiedCache` remembers, per file, the digest computed the last time, keyed by the file's
+real path and its stat identity (size, mtime_ns, ctime_ns, inode, device). Any write to the
+file changes its ctime, which no user can set back, so a tampered file never hits the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from ptmlock.lockfile.model import LockedFile
+
+CACHE_FILE = "verified-v1.json"
+_READ_SIZE = 4 * 1024 * 1024  # per read of a file under _PIPELINE_MIN
+_PIPELINE_MIN = 64 * 1024 * 1024  # from this size, read and hash on two threads
+_PIPELINE_BUFFER = 8 * 1024 * 1024  # three of them per large file in flight
+_MAX_ENTRIES = 100_000
+
+
+class Hasher(Protocol):
+    """The part of a hashlib object that ptmlock uses."""
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def algorithm(file: LockedFile) -> str:
+    """`sha256` for an LFS file, `git-blob` (the git blob sha1) for the others."""
+    return "sha256" if file.sha256 is not None else "git-blob"
+
+
+def expected_digest(file: LockedFile) -> str | None:
+    """The hex digest `file` must have, or None when the lock records no hash for it."""
+    return file.sha256 if file.sha256 is not None else file.blob_id
+
+
+def new_hasher(file: LockedFile) -> Hasher:
+    """A fresh hash object for `file`'s algorithm; the git blob header is already fed in."""
+    if file.sha256 is not None:
+        return hashlib.sha256()
+    h = hashlib.sha1(usedforsecurity=False)
+    h.update(b"blob %d\0" % file.size)
+    return h
+
+
+def hash_file(path: str | os.PathLike[str], file: LockedFile) -> tuple[str, int]:
+    """Hash the file at `path` with `file`'s algorithm: (hex digest, bytes read).
+
+    For a git blob id the header uses `file.size`, so a file of another size never matches.
+    A large file is read by a second thread while this one hashes, so reading and hashing
+    overlap (hashlib releases the GIL); smaller ones are read in 4 MiB chunks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    h = new_hasher(file)
+    with open(path, "rb", buffering=0) as f:
+        if file.size >= _PIPELINE_MIN:
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            digest = _hash_pipelined(f, h)
+            return digest, _read_total(f)
+        # read() into fresh bytes beats readinto() a reused bytearray here: 500 x 1 MiB hash in
+        # 0.41 s against 0.60 s on one core (measured; hashlib seems slower on bytearray views)
+        total = 0
+        while chunk := f.read(_READ_SIZE):
+            h.update(chunk)
+            total += len(chunk)
+    return h.hexdigest(), total
+
+
+def _read_total(f: Any) -> int:
+    return int(f.tell())
+
+
+def _hash_pipelined(f: Any, h: Hasher) -> str:
+    """Hash `f` to its end while a reader thread fills the next buffers."""
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
+    for _ in range(3):
+        free.put(bytearray(_PIPELINE_BUFFER))
+
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while True:
+                buf = free.get()
+                if stop.is_set():
+                    return
+                n = f.readinto(buf)
+                full.put((buf, n))
+                if not n:
+                    return
+        except BaseException as e:  # handed to the hashing thread, which re-raises it
+            full.put(e)
+
+    reader = threading.Thread(target=read, name="ptmlock-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buf, n = item
+            if not n:
+                break
+            with memoryview(buf) as view:
+                h.update(view[:n])
+            free.put(buf)
+    finally:
+        stop.set()
+        free.put(bytearray(0))  # wakes the reader if it waits for a buffer
+        reader.join()
+    return h.hexdigest()
+
+
+def stat_key(st: os.stat_result) -> list[int]:
+    """The stat identity a cached digest is valid for."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def default_cache_path() -> Path:
+    """`verified-v1.json` under `platformdirs.user_cache_dir("ptmlock")`."""
+    if sys.platform.startswith("linux"):  # platformdirs' answer there, without its import time
+        base = os.environ.get("XDG_CACHE_HOME", "")
+        return Path(base if base.strip() else os.path.expanduser("~/.cache")) / "ptmlock" / CACHE_FILE
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ptmlock")) / CACHE_FILE
+
+
+class VerifiedCache:
+    """Digests of files already hashed, keyed by real path and stat identity.
+
+    Thread-safe. `save()` writes the cache atomically, only when it changed; a missing or
+    corrupt cache file is treated as empty (it is only ever an optimisation).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else default_cache_path()
+        self._entries: dict[str, list[Any]] = {}
+        self._touched: set[str] = set()
+        self._dirty = False
+        self._lock = threading.Lock()
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("version") == 1 and isinstance(data.get("entries"), dict):
+                self._entries = data["entries"]
+        except (OSError, ValueError):
+            pass
+
+    def get(self, realpath: str, st: os.stat_result, algo: str) -> str | None:
+        """The cached digest of `realpath` if its stat identity is unchanged, else None."""
+        entry = self._entries.get(realpath)
+        if entry is None or len(entry) != 7 or entry[:5] != stat_key(st) or entry[5] != algo:
+            return None
+        with self._lock:
+            self._touched.add(realpath)
+        return str(entry[6])
+
+    def put(self, realpath: str, st: os.stat_result, algo: str, digest: str) -> None:
+        """Remember that `realpath`, as it is per `st`, has `digest` under `algo`."""
+        with self._lock:
+            self._entries[realpath] = [*stat_key(st), algo, digest]
+            self._touched.add(realpath)
+            self._dirty = True
+
+    def save(self) -> None:
+        """Write the cache if it changed; errors are ignored (the cache is an optimisation)."""
+        from ptmlock._fs import atomic_write
+
+        with self._lock:
+            if not self._dirty:
+                return
+            if len(self._entries) > _MAX_ENTRIES:  # keep what this run used, drop the rest
+                self._entries = {k: v for k, v in self._entries.items() if k in self._touched}
+            text = json.dumps({"version": 1, "entries": self._entries}, separators=(",", ":"))
+            self._dirty = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, text)
+        except OSError:
+            pass
+
+
+def digest_of(path: str, file: LockedFile, *, cache: VerifiedCache | None, st: os.stat_result | None = None,
+              lookup: bool = True) -> tuple[str, int, bool]:
+    """`file`'s digest of the file at real path `path`: from `cache` when its stat is unchanged
+    (and `lookup`), else by reading it, recording the result in `cache`.
+
+    Returns (hex digest, bytes read, whether it came from the cache).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    algo = algorithm(file)
+    if st is None:
+        st = os.stat(path)
+    if cache is not None and lookup:
+        cached = cache.get(path, st, algo)
+        if cached is not None:
+            return cached, 0, True
+    digest, n = hash_file(path, file)
+    if cache is not None:
+        after = os.stat(path)
+        if stat_key(after) == stat_key(st):  # changed while we read it: do not cache
+            cache.put(path, after, algo, digest)
+    return digest, n, False

@@ -1,0 +1,357 @@
+"""`ptmlock sync`: fetch exactly the pinned bytes of every locked model, checked as they arrive.
+
+`plan_sync()` is pure: it selects models and says where each file goes (`Plan`). `apply()` does
+the work: files already present and intact are skipped with no request, the rest are fetched
+in parallel (`_sync_download.Fetcher`), snapshot links and refs are written, and a
+`SyncReport` says what happened to each file. `apply(..., offline=True)` only checks.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ptmlock._fs import file_lock
+from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest
+from ptmlock.install.hf_cache import FileTask, ModelPlan, Plan, plan_files, real_root, select_models
+from ptmlock.install.progress import Progress
+from ptmlock.errors import CacheWriteError, EXIT_CHECK_FAILED, IntegrityError, PtmlockError
+from ptmlock.lockfile.model import Lock
+from ptmlock.install.verify import Problem, check_tasks
+
+if TYPE_CHECKING:
+    from ptmlock.install.torch_cache import TorchSyncReport
+
+PRESENT, DOWNLOADED, LINKED, MISSING, FAILED = "present", "downloaded", "linked", "missing", "failed"
+
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What sync did with one file: `present`, `downloaded`, `linked` (bytes were already in
+    the cache), `missing` (offline check) or `failed` (with `error`)."""
+
+    task: FileTask
+    action: str
+    received: int = 0
+    error: PtmlockError | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """The result of `apply()`, one outcome per planned file, in plan order."""
+
+    plan: Plan
+    outcomes: tuple[FileOutcome, ...]
+    offline: bool = False
+    refs: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (model id, ref, commit) written
+    torch: TorchSyncReport | None = None  # the torchhub and url models, synced into torch.hub's layout
+    skipped: tuple[tuple[str, str], ...] = ()  # (model id, why) for models this run did not sync
+
+    def count(self, action: str) -> int:
+        """How many files ended with `action`."""
+        return sum(1 for o in self.outcomes if o.action == action)
+
+    @property
+    def received(self) -> int:
+        """Bytes downloaded in this run."""
+        return sum(o.received for o in self.outcomes)
+
+    @property
+    def failures(self) -> tuple[FileOutcome, ...]:
+        """Files that could not be fetched, in plan order."""
+        return tuple(o for o in self.outcomes if o.action == FAILED)
+
+    @property
+    def missing(self) -> tuple[FileOutcome, ...]:
+        """Files an offline check found missing or altered."""
+        return tuple(o for o in self.outcomes if o.action == MISSING)
+
+    @property
+    def errors(self) -> tuple[PtmlockError, ...]:
+        """Every failure, Hugging Face files first (plan order), then torchhub and url models."""
+        errors = [o.error for o in self.failures if o.error is not None]
+        if self.torch is not None:
+            errors += [o.error for o in self.torch.failures if o.error is not None]
+        return tuple(errors)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when complete; 5 if any download failed its integrity check, else the first
+        failure's code; 1 when an offline check found files missing."""
+        errors = self.errors
+        if any(isinstance(e, IntegrityError) for e in errors):
+            return IntegrityError.exit_code
+        if errors:
+            return errors[0].exit_code
+        torch_missing = self.torch is not None and self.torch.exit_code == EXIT_CHECK_FAILED
+        return EXIT_CHECK_FAILED if self.missing or torch_missing else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: counts, and one entry per file that is not simply present."""
+        return {
+            "layout": self.plan.layout,
+            "root": str(self.plan.root),
+            "offline": self.offline,
+            "files": len(self.outcomes),
+            "present": self.count(PRESENT),
+            "downloaded": self.count(DOWNLOADED),
+            "linked": self.count(LINKED),
+            "bytes_downloaded": self.received,
+            "missing": [o.problem.to_dict() for o in self.missing if o.problem is not None],
+            "failed": [{"model": o.task.model.id, "path": o.task.file.path, "message": str(o.error)}
+                       for o in self.failures],
+            "skipped": [{"model": m, "reason": r} for m, r in self.skipped],
+            "torch": [{"model": o.task.model.id, "kind": o.task.kind, "action": o.action, "path": str(o.task.dest),
+                       "message": str(o.error) if o.error is not None else o.message}
+                      for o in (self.torch.outcomes if self.torch is not None else ())],
+        }
+
+
+def plan_sync(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[str] = (),
+              cache_dir: Path | None = None, target: Path | None = None) -> Plan:
+    """Which files of which locked models sync fetches, and where each goes. Pure.
+
+    Models are those of `roles` and `model_ids` with the models they need (all when both are
+    empty); files are those matching each model's `include` patterns (all when none).
+
+    Raises:
+        RoleError, LockfileError: an unknown role or model, or an unsafe path in the lock.
+    """
+    models = select_models(lock, roles=roles, model_ids=model_ids)
+    return plan_files(models, cache_dir=cache_dir, target=target)
+
+
+def real_plan(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[str] = (),
+              cache_dir: Path | None = None, target: Path | None = None) -> Plan:
+    """`plan_sync` under the real path (symlinks resolved) of the cache or target folder, as
+    `sync_project` uses it: the verified-hash cache is keyed by real paths."""
+    return plan_sync(lock, roles=roles, model_ids=model_ids, cache_dir=real_root(cache_dir),
+                     target=real_root(target) if target is not None else None)
+
+
+def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bool = False,
+          progress: Progress | None = None, cache: VerifiedCache | None = None) -> SyncReport:
+    """Make every planned file present and intact; with `offline`, only check (no network, no
+    writes). Failures are reported per file in the `SyncReport`, never half-applied: a file is
+    visible at its destination only once its size and hash match the lock.
+
+    Raises:
+        CacheWriteError: a ref could not be written (per-file errors are in the report).
+    """
+    verified = cache if cache is not None else VerifiedCache()
+    if offline:
+        results = check_tasks(plan.tasks, layout=plan.layout, cache=verified, jobs=jobs)
+        verified.save()
+        outcomes = tuple(FileOutcome(task=t, action=MISSING if p else PRESENT, problem=p)
+                         for t, (_, p) in zip(plan.tasks, results))
+        return SyncReport(plan=plan, outcomes=outcomes, offline=True)
+    # One unit of work per stored blob: two paths with the same bytes share one download.
+    groups: dict[Path, list[int]] = {}
+    for i, task in enumerate(plan.tasks):
+        groups.setdefault(task.store, []).append(i)
+    units = sorted(groups.values(), key=lambda idx: -plan.tasks[idx[0]].file.size)
+    outcomes_by_index: list[FileOutcome | None] = [None] * len(plan.tasks)
+    bar = progress if progress is not None else Progress()
+    fetcher = _LazyFetcher(endpoint)
+
+    def run(indices: list[int]) -> None:
+        tasks = [plan.tasks[i] for i in indices]
+        for i, outcome in zip(indices, _sync_unit(tasks, plan.layout, fetcher, verified, bar)):
+            outcomes_by_index[i] = outcome
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="ptmlock-sync")
+    try:
+        for f in [pool.submit(run, unit) for unit in units]:
+            f.result()
+    except BaseException:  # Ctrl-C: stop the downloads in flight (their partial files stay, to resume)
+        fetcher.cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown()
+    finally:
+        bar.close()
+        verified.save()
+    outcomes = tuple(o for o in outcomes_by_index if o is not None)
+    refs = _write_refs(plan.models, outcomes) if plan.layout == "cache" else ()
+    return SyncReport(plan=plan, outcomes=outcomes, refs=refs)
+
+
+class _LazyFetcher:
+    """Imports huggingface_hub and opens its session only when a file must be downloaded."""
+
+    def __init__(self, endpoint: str | None) -> None:
+        self._endpoint = endpoint
+        self._fetcher: Any = None
+        self._lock = threading.Lock()
+        self.cancel = threading.Event()
+
+    def fetch(self, task: FileTask, on_bytes: Callable[[int], None]) -> int:
+        with self._lock:
+            if self._fetcher is None:
+                from ptmlock.install.download import Fetcher
+                from ptmlock.hubs.huggingface import hub_endpoint
+
+                self._fetcher = Fetcher(self._endpoint or hub_endpoint(), cancel=self.cancel)
+        return int(self._fetcher.fetch(task, on_bytes))
+
+
+def _sync_unit(tasks: Sequence[FileTask], layout: str, fetcher: _LazyFetcher, cache: VerifiedCache,
+               bar: Progress) -> list[FileOutcome]:
+    """Make one stored file intact (downloading if needed), then link every path to it."""
+    first = tasks[0]
+    try:
+        action, received = _ensure_store(first, fetcher, cache, bar)
+        outcomes = []
+        for n, task in enumerate(tasks):
+            relinked = layout == "cache" and _ensure_link(task)
+            if action == DOWNLOADED and n == 0:
+                outcomes.append(FileOutcome(task=task, action=DOWNLOADED, received=received))
+            else:
+                outcomes.append(FileOutcome(task=task, action=LINKED if action == DOWNLOADED or relinked else PRESENT))
+        return outcomes
+    except PtmlockError as e:
+        return [FileOutcome(task=t, action=FAILED, error=e) for t in tasks]
+    except OSError as e:
+        err = CacheWriteError(f"{first.model.id}: cannot write {first.file.path} under {first.store.parent} "
+                              f"({e.strerror or e}). Free some space or fix the permissions, then run `ptmlock sync` "
+                              "again; nothing already there was changed.")
+        return [FileOutcome(task=t, action=FAILED, error=err) for t in tasks]
+
+
+def _ensure_store(task: FileTask, fetcher: _LazyFetcher, cache: VerifiedCache, bar: Progress) -> tuple[str, int]:
+    """(`present`, 0) when the stored bytes are already intact, else download: (`downloaded`, n)."""
+    if _store_intact(task, cache):
+        return PRESENT, 0
+    task.guard.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(task.guard):  # the same per-blob lock huggingface_hub takes
+        if _store_intact(task, cache):  # another process finished it while we waited
+            return PRESENT, 0
+        key = str(task.store)
+        bar.start(key, task.label, task.file.size)
+        try:
+            received = fetcher.fetch(task, lambda n: bar.advance(key, n))
+        except Exception as e:
+            bar.finish(key, f"failed ({type(e).__name__})")
+            raise
+        bar.finish(key, "downloaded")
+        real = os.fspath(task.store)
+        cache.put(real, os.stat(real), algorithm(task.file), expected_digest(task.file) or "")
+        return DOWNLOADED, received
+
+
+def _store_intact(task: FileTask, cache: VerifiedCache) -> bool:
+    try:
+        real = os.fspath(task.store)  # planned under a real root
+        st = os.stat(real)
+        if st.st_size != task.file.size:
+            return False
+        return digest_of(real, task.file, cache=cache, st=st)[0] == expected_digest(task.file)
+    except OSError:
+        return False
+
+
+def _ensure_link(task: FileTask) -> bool:
+    """Point the snapshot path at the blob with a relative symlink; True if it changed."""
+    dest, blob = task.dest, task.store
+    if os.path.islink(dest) and os.path.realpath(dest) == os.path.realpath(blob):
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        try:
+            os.symlink(os.path.relpath(blob, dest.parent), tmp)
+        except OSError:  # no symlinks here (Windows without developer mode): a copy, as huggingface_hub does
+            import shutil
+
+            shutil.copyfile(blob, tmp)
+        os.replace(tmp, dest)  # atomic: a reader sees the old entry or the new link
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return True
+
+
+def _write_refs(models: Sequence[ModelPlan], outcomes: Sequence[FileOutcome]) -> tuple[tuple[str, str, str], ...]:
+    """Write `refs/<ref>` of each model whose files are all in place (atomically)."""
+    from ptmlock._fs import atomic_write
+
+    failed = {o.task.model.id for o in outcomes if o.action == FAILED}
+    written = []
+    for mp in models:
+        if mp.ref is None or mp.model.id in failed:
+            continue
+        ref_path = mp.root.joinpath("refs", *mp.ref.split("/"))
+        try:
+            if ref_path.read_text(encoding="utf-8") == mp.model.commit:
+                continue
+        except OSError:
+            pass
+        try:
+            ref_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(ref_path, mp.model.commit)
+        except OSError as e:
+            raise CacheWriteError(f"{mp.model.id}: cannot write {ref_path} ({e.strerror or e}). Fix the permissions "
+                                  "of the cache, then run `ptmlock sync` again.") from None
+        written.append((mp.model.id, mp.ref, mp.model.commit))
+    return tuple(written)
+
+
+def first_error(report: SyncReport) -> PtmlockError | None:
+    """The error that decides the exit code (`SyncReport.exit_code`), for a one-line summary."""
+    errors = report.errors
+    for e in errors:
+        if isinstance(e, IntegrityError):
+            return e
+    return errors[0] if errors else None
+
+
+def load_fresh_lock(manifest_path: Path) -> Lock:
+    """The project's lock, refusing one that is missing or stale against the manifest.
+
+    Raises:
+        ManifestError, LockfileError: either file is unreadable.
+        CheckFailedError: the lock is missing or stale (fix: `ptmlock lock`).
+    """
+    from ptmlock.errors import CheckFailedError
+    from ptmlock.lockfile.model import diff, load_lock
+    from ptmlock.manifest.parse import load_manifest
+
+    manifest = load_manifest(manifest_path)
+    lock = load_lock(manifest.lock_path)
+    problems = diff(manifest, lock)
+    if problems or lock is None:
+        raise CheckFailedError(f"{manifest.lock_path.name} is stale against {manifest.path.name} "
+                               f"({'; '.join(problems)}). Run `ptmlock lock` to update it, then sync again.")
+    return lock
+
+
+def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: Iterable[str] = (),
+                 target: Path | None = None, offline: bool = False, jobs: int = 8,
+                 progress: Callable[[Plan], Progress] | None = None) -> SyncReport:
+    """Sync the project of `manifest_path`: `load_fresh_lock`, `plan_sync`, then `apply`.
+
+    `progress` builds the live display once the plan (file count, bytes) is known.
+
+    Raises:
+        CheckFailedError: the lock is missing or stale.
+        ManifestError, LockfileError, RoleError: bad files or selection.
+    """
+    lock = load_fresh_lock(manifest_path)
+    plan = real_plan(lock, roles=roles, model_ids=model_ids, target=target)
+    bar = progress(plan) if progress is not None and not offline else None
+    report = apply(plan, jobs=jobs, offline=offline, progress=bar)
+    if not plan.others:
+        return report
+    if target is not None:
+        return replace(report, skipped=plan.skipped("goes to torch.hub's own folder, which --target does not change"))
+    from ptmlock.install.torch_cache import sync_torch  # torch.hub's layout (issue: torchhub and url hubs)
+
+    return replace(report, torch=sync_torch(plan.others, offline=offline, jobs=min(jobs, 4)))

@@ -1,0 +1,370 @@
+"""`ptm.toml` -> `Manifest`: parsing, validation with file:line:col, and surgical edits.
+
+Reading validates everything and raises `ManifestError` with the position and the fix.
+Edits (`ptmlock add` / `remove`) live in `ptmlock.manifest.edit`.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+from ptmlock.constants import DEFAULT_HUB, HUB_HUGGINGFACE, HUB_TORCHHUB, HUBS, MANIFEST_NAME, POLICIES, REPO_TYPES
+from ptmlock.errors import ManifestError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = None
+
+_PROJECT_KEYS = ("name", "policy")
+_MODEL_KEYS = ("files", "hub", "revision", "role", "type")
+_ROLE_KEYS = ("default",)
+_TOP_KEYS = ("models", "policy", "project", "roles")
+# The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
+_POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
+
+# huggingface_hub's REPO_ID_REGEX, plus the `--`/`..` rules from validate_repo_id.
+_HF_ID = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
+_TORCHHUB_ID = re.compile(r"^[\w\-.]+/[\w\-.]+(?::[\w\-./]+)?$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One `[models."<id>"]` entry as the user declared it."""
+
+    id: str
+    hub: str = DEFAULT_HUB
+    revision: str | None = None
+    role: str | None = None
+    repo_type: str = "model"
+    files: tuple[str, ...] = ()
+
+    @property
+    def effective_role(self) -> str:
+        """The role this model fills: its declared role, else its own id (a role of one)."""
+        return self.role if self.role is not None else self.id
+
+    def resolution_key(self) -> dict[str, Any]:
+        """The fields whose change requires asking the hub again (role is not one of them)."""
+        return {
+            "hub": self.hub,
+            "id": self.id,
+            "include": list(self.files),
+            "repo-type": self.repo_type,
+            "requested": self.revision,
+        }
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One `[roles.<name>]` table."""
+
+    name: str
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated `ptm.toml`."""
+
+    path: Path
+    name: str | None
+    policy: str | None
+    models: tuple[ModelSpec, ...]
+    roles: tuple[RoleSpec, ...] = ()
+    policy_table: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        from ptmlock.constants import LOCK_NAME
+
+        return self.path.parent / LOCK_NAME
+
+    def get(self, model_id: str) -> ModelSpec | None:
+        """The entry declared as `model_id` (case-insensitive, as the Hub treats ids), or None."""
+        folded = model_id.casefold()
+        for model in self.models:
+            if model.id.casefold() == folded:
+                return model
+        return None
+
+    def role_members(self) -> dict[str, list[ModelSpec]]:
+        """Role name -> its members, in manifest order."""
+        groups: dict[str, list[ModelSpec]] = {}
+        for model in self.models:
+            groups.setdefault(model.effective_role, []).append(model)
+        return groups
+
+    def role_default(self, role: str) -> str | None:
+        """The `default` of `[roles.<role>]`, else the role's only member, else None."""
+        for spec in self.roles:
+            if spec.name == role and spec.default is not None:
+                return spec.default
+        members = self.role_members().get(role, [])
+        return members[0].id if len(members) == 1 else None
+
+
+def find_manifest(start: str | Path | None = None) -> Path:
+    """Return the nearest `ptm.toml` at or above `start` (default: the current directory).
+
+    Raises:
+        ManifestError: no `ptm.toml` in `start` or any parent.
+    """
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / MANIFEST_NAME
+        if candidate.is_file():
+            return candidate
+    raise ManifestError(
+        f"No {MANIFEST_NAME} found in {here} or any parent directory. "
+        f"Run `ptmlock init` to create one, or pass --manifest PATH."
+    )
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate the manifest at `path`.
+
+    Raises:
+        ManifestError: unreadable file, TOML syntax error or invalid content, with file:line:col.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{p}: file not found. Run `ptmlock init` to create a manifest.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{p}: cannot read the manifest ({e}).") from e
+    return parse_manifest(text, p)
+
+
+def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
+    """Validate manifest `text` (read from `path`, used in messages) and return a `Manifest`.
+
+    Raises:
+        ManifestError: with `path:line:col`, what is wrong and how to fix it.
+    """
+    p = Path(path)
+    data = _parse_toml(text, p)
+    loc = Locator(text, p)
+
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise loc.error(None, key, f"unknown top-level key {key!r}", _TOP_KEYS)
+
+    project = _table(data, "project", loc, None)
+    for key in project:
+        if key not in _PROJECT_KEYS:
+            raise loc.error("project", key, f"unknown key {key!r} in [project]", _PROJECT_KEYS)
+    name = _opt_str(project, "name", loc, "project")
+    policy = _opt_str(project, "policy", loc, "project")
+    if policy is not None and policy not in POLICIES:
+        raise loc.error("project", "policy", f"policy must be one of {', '.join(POLICIES)}, not {policy!r}", ())
+
+    policy_table = _table(data, "policy", loc, None)
+    for key in policy_table:
+        if key not in _POLICY_KEYS:
+            raise loc.error("policy", key, f"unknown key {key!r} in [policy]", _POLICY_KEYS)
+
+    models_table = _table(data, "models", loc, None)
+    models: list[ModelSpec] = []
+    seen: dict[str, str] = {}
+    for model_id, entry in models_table.items():
+        where = f'models."{model_id}"'
+        if not isinstance(entry, dict):
+            raise loc.error("models", model_id, f"[{where}] must be a table, not {type_name(entry)}", ())
+        model = _parse_model(model_id, entry, loc, where)
+        folded = model.id.casefold()
+        if folded in seen:
+            raise loc.error(
+                where, None,
+                f"model {model.id!r} is declared twice (also as {seen[folded]!r}); hub ids are case-insensitive. "
+                "Keep one entry",
+                (),
+            )
+        seen[folded] = model.id
+        models.append(model)
+
+    roles_table = _table(data, "roles", loc, None)
+    members = {m.effective_role for m in models}
+    roles: list[RoleSpec] = []
+    for role_name, entry in roles_table.items():
+        where = f"roles.{role_name}"
+        if not isinstance(entry, dict):
+            raise loc.error("roles", role_name, f"[{where}] must be a table, not {type_name(entry)}", ())
+        for key in entry:
+            if key not in _ROLE_KEYS:
+                raise loc.error(where, key, f"unknown key {key!r} in [{where}]", _ROLE_KEYS)
+        if role_name not in members:
+            raise loc.error(
+                where, None,
+                f"role {role_name!r} has no members: no model declares role = {role_name!r}. "
+                "Add `role = ...` to a model or remove the table",
+                (),
+            )
+        default = _opt_str(entry, "default", loc, where)
+        if default is not None:
+            member_ids = [m.id for m in models if m.effective_role == role_name]
+            if default.casefold() not in {i.casefold() for i in member_ids}:
+                raise loc.error(
+                    where, "default",
+                    f"default {default!r} is not a member of role {role_name!r} "
+                    f"(members: {', '.join(member_ids)}). Set role = {role_name!r} on that model or pick a member",
+                    (),
+                )
+        roles.append(RoleSpec(name=role_name, default=default))
+
+    return Manifest(path=p, name=name, policy=policy, models=tuple(models), roles=tuple(roles),
+                    policy_table=dict(policy_table))
+
+
+def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: str) -> ModelSpec:
+    for key in entry:
+        if key not in _MODEL_KEYS:
+            raise loc.error(where, key, f"unknown key {key!r} in [{where}]", _MODEL_KEYS)
+    hub = _opt_str(entry, "hub", loc, where) or DEFAULT_HUB
+    if hub not in HUBS:
+        raise loc.error(where, "hub", f"unknown hub {hub!r}; hubs are {', '.join(HUBS)}", ())
+    revision = _opt_str(entry, "revision", loc, where)
+    if revision is not None and not revision.strip():
+        raise loc.error(where, "revision", "revision must not be empty; remove the key to follow the default branch", ())
+    role = _opt_str(entry, "role", loc, where)
+    if role is not None and not _ROLE_NAME.match(role):
+        raise loc.error(where, "role", f"role {role!r} is not a valid name (letters, digits, '-', '_', '.')", ())
+    repo_type = _opt_str(entry, "type", loc, where) or "model"
+    if repo_type not in REPO_TYPES:
+        raise loc.error(where, "type", f"type must be one of {', '.join(REPO_TYPES)}, not {repo_type!r}", ())
+    files_raw = entry.get("files", [])
+    if not isinstance(files_raw, list) or not all(isinstance(f, str) and f for f in files_raw):
+        raise loc.error(where, "files", 'files must be a list of glob patterns such as ["*.safetensors", "*.json"]', ())
+    _check_id(model_id, hub, loc, where)
+    return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw))
+
+
+def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:
+    ok = True
+    if hub == HUB_HUGGINGFACE:
+        ok = bool(_HF_ID.match(model_id)) and "--" not in model_id and ".." not in model_id
+        hint = "a Hugging Face id is 'name' or 'owner/name' (letters, digits, '-', '_', '.')"
+    elif hub == HUB_TORCHHUB:
+        ok = bool(_TORCHHUB_ID.match(model_id))
+        hint = "a torchhub id is 'owner/repo' or 'owner/repo:ref', as torch.hub.load takes it"
+    else:
+        ok = model_id.startswith(("https://", "http://"))
+        hint = "a url model's id is the http(s) URL of one weight file"
+    if not ok:
+        raise loc.error(where, None, f"invalid model id {model_id!r} for hub {hub!r}: {hint}", ())
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    if tomllib is not None:
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            pass  # tomlkit reports line and column; fall through for the message
+    import tomlkit  # only on the error path (or Python 3.10): it is slow to import
+    import tomlkit.exceptions
+
+    try:
+        return tomlkit.parse(text).unwrap()
+    except tomlkit.exceptions.ParseError as e:
+        msg = re.sub(r"\s*at line \d+ col \d+$", "", str(e)).rstrip(".")
+        if "already exists" in msg:
+            msg += " (each table and key may appear once; declare each model once)"
+        raise ManifestError(
+            f"{path}:{e.line}:{e.col + 1}: TOML syntax error: {msg}. Fix the syntax and run the command again."
+        ) from None
+
+
+def _table(data: Mapping[str, Any], key: str, loc: Locator, parent: str | None) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise loc.error(parent, key, f"{key!r} must be a table, not {type_name(value)}", ())
+    return value
+
+
+def _opt_str(entry: Mapping[str, Any], key: str, loc: Locator, where: str) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise loc.error(where, key, f"{key!r} in [{where}] must be a string, not {type_name(value)}", ())
+    return value
+
+
+def type_name(value: object) -> str:
+    """The TOML type of `value` for messages: "a string", "an integer", and so on."""
+    return {bool: "a boolean", int: "an integer", float: "a float", list: "an array", dict: "a table", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+class Locator:
+    """Finds the line and column of a table or key in the raw text, for messages."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def error(self, table: str | None, key: str | None, what: str, choices: tuple[str, ...]) -> ManifestError:
+        line, col = self._find(table, key)
+        hint = ""
+        if key is not None and choices:  # an unknown key: suggest the closest known one
+            close = difflib.get_close_matches(key, choices, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(choices)}."
+        text = what if what.endswith(".") else what + "."
+        return ManifestError(f"{self.path}:{line}:{col}: {text}{hint}")
+
+    def _find(self, table: str | None, key: str | None) -> tuple[int, int]:
+        start, end = 0, len(self.lines)
+        if table is not None:
+            header = self._header_line(table)
+            if header is not None:
+                start = header
+                end = next((i for i in range(header + 1, len(self.lines)) if self.lines[i].lstrip().startswith("[")),
+                           len(self.lines))
+                if key is None:
+                    return header + 1, 1
+        if key is not None:
+            pattern = re.compile(r"^(\s*)(?:" + re.escape(key) + r"|\"" + re.escape(key) + r"\"|'" + re.escape(key)
+                                 + r"')\s*[=.]")
+            for i in range(start, end):
+                m = pattern.match(self.lines[i])
+                if m:
+                    return i + 1, len(m.group(1)) + 1
+            # a sub-table written as a header, e.g. [models."x"] when looking for key x under models
+            if table is not None:
+                found = self._header_line(f'{table}."{key}"') or self._header_line(f"{table}.{key}")
+                if found is not None:
+                    return found + 1, 1
+            found = self._header_line(key)
+            if found is not None:
+                return found + 1, 1
+        return (start + 1 if table is not None else 1), 1
+
+    def _header_line(self, table: str) -> int | None:
+        want = _norm_header(table)
+        for i, line in enumerate(self.lines):
+            s = line.strip()
+            if s.startswith("[") and not s.startswith("[["):
+                inner = s[1:s.index("]")] if "]" in s else s[1:]
+                if _norm_header(inner) == want:
+                    return i
+        return None
+
+
+def _norm_header(header: str) -> tuple[str, ...]:
+    parts: list[str] = []
+    for m in re.finditer(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_\-]+))\s*(?:\.|$)', header):
+        parts.append(next(g for g in m.groups() if g is not None))
+    return tuple(parts)

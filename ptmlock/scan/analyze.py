@@ -1,0 +1,400 @@
+"""One parsed module -> its findings: match each call against the loader table, then decide
+the model id(s), revision, hub and repo type of the calls that load a model."""
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ptmlock.scan.index import ModuleIndex
+from ptmlock.scan.loaders import (
+    HF, HF_METHODS, K_HF, K_OPEN_CLIP, K_PIPELINE, K_TIMM, K_TORCH_HUB, K_TORCHVISION, K_URL, KNOWN_LIBRARIES,
+    METHODS, NOT_HUB_LIBRARIES, URL, Classified, Loader, classify_id, function_loader, method_loader,
+    open_clip_id, split_at, timm_id,
+)
+from ptmlock.scan.resolve import Resolver
+from ptmlock.scan.scopes import FUNCTIONS, Ctx
+from ptmlock.scan.types import Finding
+from ptmlock.scan.values import LOCAL, OBJ, ClassRef, ImportRef, InstRef, Map, Vals
+
+_IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
+_LINES = re.compile(r"\r\n|\r|\n")
+_TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
+_DELEGATORS = frozenset({"from_pretrained", "_from_pretrained", "from_single_file"})
+_MISSING = ast.Constant(value=None)  # stands for "argument not given"
+
+
+@dataclass(frozen=True)
+class _Ids:
+    """What a model-id argument resolved to: `kind` is "ids", "local", "object" or "dynamic"."""
+
+    kind: str
+    ids: tuple[str, ...] = ()
+    hub: str = HF
+    revision: str | None = None
+    repo_type: str | None = None
+
+
+_DYNAMIC = _Ids("dynamic")
+_SKIP = _Ids("local")
+
+
+def analyze(tree: ast.Module, text: str, path: str) -> list[Finding]:
+    """Every model load in one parsed module, in source order."""
+    return _Analyzer(tree, text, path).run()
+
+
+class _Analyzer:
+    def __init__(self, tree: ast.Module, text: str, path: str) -> None:
+        self.ix = ModuleIndex(tree)
+        self.r = Resolver(self.ix)
+        self.text = text
+        self.path = path
+        self._lines: list[str] | None = None
+
+    def run(self) -> list[Finding]:
+        out: list[Finding] = []
+        for call in self.ix.calls:
+            matched = self._match(call)
+            if matched is None:
+                continue
+            loader, ctx = matched
+            finding = self._finding(call, loader, ctx)
+            if finding is not None:
+                out.append(finding)
+        return out
+
+    # -- which calls are loads ----------------------------------------------------------------
+
+    def _match(self, call: ast.Call) -> tuple[Loader, Ctx] | None:
+        f = call.func
+        qualname = self.ix.static_qualname(f)
+        loader = function_loader(qualname) if qualname is not None else None
+        method = isinstance(f, ast.Attribute) and f.attr in METHODS
+        if loader is None and not method:
+            head = f
+            while isinstance(head, ast.Attribute):
+                head = head.value
+            if not (isinstance(head, ast.Name) and head.id in self.ix.alias_names):
+                return None
+        ctx = self.ix.locate(call)
+        if loader is None and qualname is None:  # through a local alias: `hub = torch.hub`
+            qualname = next((v.qualname for v in self.r.values(f, ctx) if isinstance(v, ImportRef)), None)
+            loader = function_loader(qualname) if qualname is not None else None
+        if loader is not None:
+            return loader, ctx
+        if not isinstance(f, ast.Attribute) or f.attr not in METHODS:
+            return None
+        if f.attr in HF_METHODS and self._delegating(ctx):
+            return None
+        receiver = self._receiver(f.value, ctx)
+        found = method_loader(f.attr, receiver, _written(f.value), frozenset(self.ix.libraries))
+        return (found, ctx) if found is not None else None
+
+    @staticmethod
+    def _delegating(ctx: Ctx) -> bool:
+        """`super().from_pretrained(...)` inside a `from_pretrained` override forwards the caller's id."""
+        for frame in reversed(ctx):
+            if isinstance(frame.scope, FUNCTIONS):
+                return frame.scope.name in _DELEGATORS
+        return False
+
+    def _receiver(self, recv: ast.expr, ctx: Ctx) -> str | None:
+        """The imported class a receiver refers to (through aliases and local subclasses)."""
+        found = self.ix.static_qualname(recv)
+        if found is not None:
+            return found
+        for v in self.r.values(recv, ctx):
+            if isinstance(v, ImportRef):
+                return v.qualname
+            if isinstance(v, (ClassRef, InstRef)):
+                base = self._known_base(v.node, set())
+                if base is not None:
+                    return base
+        return None
+
+    def _known_base(self, cls: ast.ClassDef, seen: set[int]) -> str | None:
+        """The first base (through local subclasses) from a Hub library, else from a library
+        known not to load from the Hub (`class Net(nn.Module, PyTorchModelHubMixin)` is a Hub class)."""
+        found = self._bases(cls, seen)
+        return next((q for q in found if q.split(".")[0] in KNOWN_LIBRARIES), found[0] if found else None)
+
+    def _bases(self, cls: ast.ClassDef, seen: set[int]) -> list[str]:
+        seen.add(id(cls))
+        out: list[str] = []
+        for base in cls.bases:
+            for v in self.r.at(base, 0):
+                if isinstance(v, ImportRef) and v.qualname.split(".")[0] in (*KNOWN_LIBRARIES, *NOT_HUB_LIBRARIES):
+                    out.append(v.qualname)
+                elif isinstance(v, ClassRef) and id(v.node) not in seen:
+                    out.extend(self._bases(v.node, seen))
+        return out
+
+    # -- what a load loads --------------------------------------------------------------------
+
+    def _finding(self, call: ast.Call, loader: Loader, ctx: Ctx) -> Finding | None:
+        kind = loader.kind
+        if kind == K_TIMM:
+            ids = self._timm(call, ctx)
+        elif kind == K_OPEN_CLIP:
+            ids = self._open_clip(call, loader, ctx)
+        elif kind == K_TORCHVISION:
+            ids = self._torchvision(call, loader, ctx)
+        elif kind == K_TORCH_HUB:
+            ids = self._torch_hub(call, ctx)
+        else:
+            expr = _arg(call, loader.id_pos, loader.id_kws)
+            if expr is _MISSING:
+                ids = _DYNAMIC if kind == K_PIPELINE or _has_star(call) else _SKIP
+            elif kind == K_URL:
+                ids = self._urls(expr, ctx)
+            else:
+                ids = self._hf_ids(expr, ctx)
+            if kind == K_PIPELINE and ids.kind == "object":  # a model object, but a tokenizer by id
+                tokenizer = _arg(call, 3, ("tokenizer",))
+                if tokenizer is not _MISSING:
+                    by_id = self._hf_ids(tokenizer, ctx)
+                    ids = by_id if by_id.kind == "ids" else ids
+        if ids.kind in ("local", "object"):
+            return None
+        revision = ids.revision
+        repo_type = ids.repo_type or "model"
+        if kind in (K_HF, K_PIPELINE):
+            revision = _single(self._kwarg(call, "revision", ctx)) or revision
+        if loader.library == "huggingface_hub":
+            rt = self._kwarg(call, "repo_type", ctx)
+            if rt:
+                types = [v for v in rt if isinstance(v, str)]
+                if types and all(t == "space" for t in types):
+                    return None
+                repo_type = "dataset" if "dataset" in types else repo_type
+        return Finding(
+            path=self.path, line=call.lineno, col=self._col(call), loader=loader.loader, library=loader.library,
+            model_ids=ids.ids if ids.kind == "ids" else None, revision=revision,
+            hub=ids.hub if ids.kind == "ids" else loader.hub, repo_type=repo_type, ignored=self._ignored(call),
+        )
+
+    def _hf_ids(self, expr: ast.expr, ctx: Ctx) -> _Ids:
+        if _dir_like(expr):
+            return _SKIP
+        return self._classify(self.r.values(expr, ctx), expr, classify_id)
+
+    def _classify(self, vals: Vals, expr: ast.expr | None, how: Callable[[str], Classified]) -> _Ids:
+        hf: list[Classified] = []
+        urls: list[str] = []
+        local = LOCAL in vals
+        for s in vals:
+            if not isinstance(s, str):
+                continue
+            c = how(s)
+            if c.kind == "hf":
+                hf.append(c)
+            elif c.kind == "url":
+                urls.append(c.value)
+            elif c.kind == "local":
+                local = True
+        if hf:
+            ids = tuple(dict.fromkeys(c.value for c in hf))
+            revisions = {c.revision for c in hf}
+            types = {c.repo_type for c in hf}
+            return _Ids("ids", ids, HF, revisions.pop() if len(revisions) == 1 else None,
+                        types.pop() if len(types) == 1 else None)
+        if urls:
+            return _Ids("ids", tuple(dict.fromkeys(urls)), URL)
+        if local or (expr is not None and not any(isinstance(v, str) for v in vals) and _dir_like(expr)):
+            return _SKIP
+        if vals and not any(isinstance(v, str) or v is None for v in vals) and any(
+                v is OBJ or isinstance(v, InstRef) for v in vals):
+            return _Ids("object")
+        return _DYNAMIC
+
+    def _urls(self, expr: ast.expr, ctx: Ctx) -> _Ids:
+        vals = self.r.values(expr, ctx)
+        urls = [s for s in vals if isinstance(s, str) and classify_id(s).kind in ("url", "hf") and "://" in s]
+        if urls:
+            return _Ids("ids", tuple(dict.fromkeys(urls)), URL)
+        if LOCAL in vals or any(isinstance(s, str) for s in vals):
+            return _SKIP
+        return _DYNAMIC
+
+    def _timm(self, call: ast.Call, ctx: Ctx) -> _Ids:
+        pretrained = _arg(call, 1, ("pretrained",))
+        if pretrained is _MISSING or self._falsy(pretrained, ctx):
+            return _SKIP
+        overlay = _arg(call, None, ("pretrained_cfg_overlay",))
+        if overlay is not _MISSING and "file" in ast.unparse(overlay):  # weights from a local file
+            return _SKIP
+        name = _arg(call, 0, ("model_name",))
+        if name is _MISSING:
+            return _DYNAMIC
+        return self._classify(self.r.values(name, ctx), None, timm_id)
+
+    def _open_clip(self, call: ast.Call, loader: Loader, ctx: Ctx) -> _Ids:
+        name = _arg(call, 0, ("model_name",))
+        tag_expr = _arg(call, 1, ("pretrained",))
+        names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not _MISSING else []
+        tags: list[str | None] = [None]
+        tag_given = tag_expr is not _MISSING and not self._falsy(tag_expr, ctx)
+        if tag_given:
+            tag_vals = self.r.values(tag_expr, ctx)
+            tags = [s for s in tag_vals if isinstance(s, str)] or [None]
+            if LOCAL in tag_vals:
+                return _SKIP
+        if not names:
+            return _DYNAMIC if tag_given or loader.loader.endswith("from_pretrained") else _SKIP
+        found = [open_clip_id(n, t) for n in names for t in tags]
+        hf = [c for c in found if c.kind == "hf"]
+        url = [c for c in found if c.kind == "url"]
+        if hf and not url:
+            return _Ids("ids", tuple(dict.fromkeys(c.value for c in hf)), HF,
+                        hf[0].revision if len({c.revision for c in hf}) == 1 else None)
+        if url or hf:
+            return _Ids("ids", tuple(dict.fromkeys([c.value for c in hf] + [c.value for c in url])), URL)
+        if tag_given and tags == [None]:
+            return _DYNAMIC
+        return _SKIP
+
+    def _torchvision(self, call: ast.Call, loader: Loader, ctx: Ctx) -> _Ids:
+        loads = False
+        revision: str | None = None
+        for kw in ("weights", "weights_backbone"):
+            expr = _arg(call, None, (kw,))
+            if expr is _MISSING:
+                continue
+            vals = self.r.values(expr, ctx)
+            if vals and all(v is None for v in vals):
+                continue
+            loads = True
+            revision = revision or _weights_text(expr, vals, self.ix.static_qualname(expr))
+        for kw in ("pretrained", "pretrained_backbone"):
+            expr = _arg(call, None, (kw,))
+            if expr is not _MISSING and not self._falsy(expr, ctx):
+                loads = True
+        if not loads:
+            return _SKIP
+        if loader.id_pos is None:
+            builder = loader.loader.rsplit(".", 1)[-1]
+            return _Ids("ids", (f"torchvision:{builder}",), URL, revision)
+        name = _arg(call, 0, ("name",))
+        names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not _MISSING else []
+        if not names:
+            return _Ids("dynamic", revision=revision)
+        return _Ids("ids", tuple(dict.fromkeys(f"torchvision:{n.lower()}" for n in names)), URL, revision)
+
+    def _torch_hub(self, call: ast.Call, ctx: Ctx) -> _Ids:
+        source = _arg(call, None, ("source",))
+        if source is not _MISSING and "local" in self.r.values(source, ctx):
+            return _SKIP
+        repo = _arg(call, 0, ("repo_or_dir",))
+        if repo is _MISSING:
+            return _DYNAMIC if _has_star(call) else _SKIP
+        vals = self.r.values(repo, ctx)
+        repos: list[tuple[str, str | None]] = []
+        local = LOCAL in vals
+        for s in vals:
+            if isinstance(s, str):
+                name, ref = split_at(s.strip(), ":")
+                if _TORCH_HUB_REPO.match(name) and not s.startswith((".", "/", "~")):
+                    repos.append((name, ref))
+                else:
+                    local = True
+        if repos:
+            refs = {ref for _, ref in repos}
+            return _Ids("ids", tuple(dict.fromkeys(n for n, _ in repos)), "torchhub",
+                        refs.pop() if len(refs) == 1 else None)
+        return _SKIP if local or _dir_like(repo) else _DYNAMIC
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _falsy(self, expr: ast.expr, ctx: Ctx) -> bool:
+        """Statically false (`pretrained=False`, a constant False, `None`); unknown is not false."""
+        vals = self.r.values(expr, ctx)
+        return bool(vals) and all(v is None or v is False or v == 0 or v == "" for v in vals)
+
+    def _kwarg(self, call: ast.Call, name: str, ctx: Ctx) -> Vals:
+        """A keyword argument's values, also when passed in a `**kwargs` dict."""
+        expr = _arg(call, None, (name,))
+        if expr is not _MISSING:
+            return self.r.values(expr, ctx)
+        out: list[object] = []
+        for k in call.keywords:
+            if k.arg is None:
+                for m in self.r.values(k.value, ctx):
+                    if isinstance(m, Map):
+                        out.extend(v for keys, vals in m.entries if name in keys for v in vals)
+        return tuple(out)
+
+    def _lines_of(self) -> list[str]:
+        if self._lines is None:
+            self._lines = _LINES.split(self.text)
+        return self._lines
+
+    def _col(self, call: ast.Call) -> int:
+        lines = self._lines_of()
+        line = lines[call.lineno - 1] if call.lineno <= len(lines) else ""
+        if line.isascii():
+            return call.col_offset + 1
+        return len(line.encode("utf-8")[: call.col_offset].decode("utf-8", "ignore")) + 1
+
+    def _ignored(self, call: ast.Call) -> bool:
+        lines = self._lines_of()
+        return any(_IGNORE.search(line) for line in lines[call.lineno - 1: (call.end_lineno or call.lineno)])
+
+
+def _arg(call: ast.Call, pos: int | None, kws: tuple[str, ...]) -> ast.expr:
+    for k in call.keywords:
+        if k.arg in kws:
+            return k.value
+    if pos is not None and pos < len(call.args):
+        if any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
+            return _MISSING
+        return call.args[pos]
+    return _MISSING
+
+
+def _has_star(call: ast.Call) -> bool:
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+
+
+def _dir_like(expr: ast.expr) -> bool:
+    """`output_dir`, `args.save_dir`, `tmpdirname`: names that hold a local directory."""
+    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+    name = name.lower()
+    return name.endswith(("dir", "dirname", "folder")) or name in ("tmp", "tmp_path")
+
+
+def _weights_text(expr: ast.expr, vals: Vals, qualname: str | None) -> str | None:
+    """`ResNet50_Weights.IMAGENET1K_V2`, `"DEFAULT"`: the torchvision weights as written."""
+    strs = [v for v in vals if isinstance(v, str)]
+    if len(strs) == 1:
+        return strs[0]
+    refs = [v.qualname for v in vals if isinstance(v, ImportRef)]
+    dotted = qualname or (refs[0] if len(refs) == 1 else None)
+    if dotted is None and isinstance(expr, ast.Attribute):
+        dotted = ast.unparse(expr)
+    if dotted is None:
+        return None
+    parts = dotted.split(".")
+    return ".".join(parts[-2:]) if len(parts) >= 2 and parts[-2].endswith("_Weights") else parts[-1]
+
+
+def _single(vals: Vals) -> str | None:
+    strs = list(dict.fromkeys(v for v in vals if isinstance(v, str)))
+    return strs[0] if len(strs) == 1 else None
+
+
+def _written(expr: ast.expr) -> str:
+    """A receiver as written, for loader names: `self.model_class`, `super()`; else `<expr>`."""
+    parts: list[str] = []
+    while len(parts) < 8:
+        if isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        elif isinstance(expr, ast.Name):
+            return ".".join([expr.id, *reversed(parts)])
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.args:
+            return ".".join([f"{expr.func.id}()", *reversed(parts)])
+        else:
+            break
+    return "<expr>"

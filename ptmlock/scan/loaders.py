@@ -1,0 +1,352 @@
+"""What `ptmlock.scan.scanner` looks for: the loader table, the pre-filter, and model-id classification.
+
+Pure data and string functions; no AST walking here (that is `_scan_analyze`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import AnyStr, Generic
+
+# --- the pre-filter -------------------------------------------------------------------------
+#
+# A file is parsed only if its *code* (strings and comments removed) can hold a call the
+# analyzer matches. It must stay a superset of `_scan_analyze`: every loader needs identifiers
+# in code (an import, a method name, a keyword argument), never only a string. Keep them in step.
+
+# method names: matched as `.name` (whitespace allowed after the dot), so that a `def
+# from_pretrained` override alone does not make a file worth parsing
+_METHOD_NEEDLES = ("from_pretrained", "from_single_file", "load_lora_weights")
+_ALWAYS = (
+    "from_pretrained_keras", "hf_hub_download", "snapshot_download", "load_url", "load_state_dict_from_url",
+    "download_url_to_file",
+)
+_ANCHORS = ("download", "_url", "from_pretrained_")  # every _ALWAYS needle holds one of these
+assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)
+# (whole words, any of which) x (substrings, any of which; the rarer side, so tested first)
+_PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("SentenceTransformer", "CrossEncoder", "SparseEncoder"), ("sentence_transformers",)),
+    (("pipeline",), ("transformers",)),
+    (("create_model", "create_model_and_transforms", "create_model_from_pretrained"), ("timm", "open_clip")),
+)
+# torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
+# `from torch import hub`, or `import torch as th` (then `th.hub`)
+_TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
+# torchvision builders load weights only through these keyword arguments
+_KWARG_NEEDLES = ("pretrained", "weights", "pretrained_backbone", "weights_backbone")
+
+# Strings (any prefix; the prefix letters stay behind, harmlessly) and comments. A heuristic
+# lexer: the one construct it misreads is a Python 3.12 f-string that nests an odd number of
+# its own quote characters, which no loader call needs.
+_STRIP = (
+    r"#[^\r\n]*"
+    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"'
+    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'"
+)
+
+
+class _Needles(Generic[AnyStr]):
+    """The pre-filter for one string type (bytes for raw files, str for text)."""
+
+    def __init__(self, c: Callable[[str], AnyStr]) -> None:
+        self.methods: tuple[AnyStr, ...] = tuple(c(s) for s in _METHOD_NEEDLES)
+        self.anchored: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
+            (c(anchor), tuple(c(n) for n in _ALWAYS if anchor in n)) for anchor in _ANCHORS)
+        self.pairs: tuple[tuple[tuple[AnyStr, ...], tuple[AnyStr, ...]], ...] = tuple(
+            (tuple(c(a) for a in names), tuple(c(m) for m in mods)) for names, mods in _PAIRS)
+        self.kwargs: tuple[AnyStr, ...] = tuple(c(s) for s in _KWARG_NEEDLES)
+        self.torchvision: AnyStr = c("torchvision")
+        self.hub: AnyStr = c("hub")
+        self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
+        self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
+        self.empty: AnyStr = c("")
+        self.dot: AnyStr = c(".")
+        self.equals: AnyStr = c("=")
+        self.underscore: AnyStr = c("_")
+
+    def _ident(self, ch: AnyStr) -> bool:
+        return ch.isalnum() or ch == self.underscore
+
+    def _occurrences(self, text: AnyStr, word: AnyStr) -> list[int]:
+        out, i = [], text.find(word)
+        while i >= 0:
+            out.append(i)
+            i = text.find(word, i + 1)
+        return out
+
+    def _attribute(self, text: AnyStr, name: AnyStr) -> bool:
+        for i in self._occurrences(text, name):
+            end = i + len(name)
+            if self._ident(text[end:end + 1]):
+                continue
+            j = i - 1
+            while j >= 0 and text[j:j + 1].isspace():
+                j -= 1
+            if j >= 0 and text[j:j + 1] == self.dot:
+                return True
+        return False
+
+    def _word(self, text: AnyStr, word: AnyStr) -> bool:
+        for i in self._occurrences(text, word):
+            end = i + len(word)
+            if not self._ident(text[i - 1:i] if i else self.empty) and not self._ident(text[end:end + 1]):
+                return True
+        return False
+
+    def _kwarg(self, text: AnyStr, name: AnyStr) -> bool:
+        for i in self._occurrences(text, name):
+            end = i + len(name)
+            if self._ident(text[i - 1:i] if i else self.empty) or self._ident(text[end:end + 1]):
+                continue
+            rest = text[end:end + 8].lstrip()
+            if rest[:1] == self.equals and rest[1:2] != self.equals:
+                return True
+        return False
+
+    def hit(self, text: AnyStr) -> bool:
+        # rare substrings guard each group, so that a file without loads costs ~12 scans
+        for anchor, names in self.anchored:
+            if anchor in text and any(n in text for n in names):
+                return True
+        for name in self.methods:
+            if name in text and self._attribute(text, name):
+                return True
+        for names, mods in self.pairs:
+            if any(m in text for m in mods) and any(n in text and self._word(text, n) for n in names):
+                return True
+        if self.hub in text and self._word(text, self.hub) and self.torch_hub.search(text):
+            return True
+        return self.torchvision in text and any(k in text and self._kwarg(text, k) for k in self.kwargs)
+
+    def code_hit(self, text: AnyStr) -> bool:
+        return self.hit(self.strip.sub(self.empty, text))
+
+
+_STR_NEEDLES = _Needles(str)
+_BYTES_NEEDLES = _Needles(str.encode)
+
+
+def may_contain_load(text: str) -> bool:
+    """The whole pre-filter on text: a substring test, then the same test on code only."""
+    return _STR_NEEDLES.hit(text) and _STR_NEEDLES.code_hit(text)
+
+
+def quick_bytes_test(data: bytes) -> bool:
+    """The cheap first stage on raw bytes (no decoding, no hashing): False means no load."""
+    return _BYTES_NEEDLES.hit(data)
+
+
+# --- the loader table -----------------------------------------------------------------------
+
+HF = "huggingface"
+TORCHHUB = "torchhub"
+URL = "url"
+
+# kinds: how the id argument is read and what makes the call a load
+K_HF = "hf"                  # a Hub repo id (from_pretrained, hf_hub_download, SentenceTransformer, ...)
+K_PIPELINE = "pipeline"      # transformers.pipeline: model=, or the task's default model
+K_TIMM = "timm"
+K_OPEN_CLIP = "open_clip"
+K_TORCHVISION = "torchvision"
+K_TORCH_HUB = "torch_hub"
+K_URL = "url"
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One entry of the loader table: how to read a call's model id."""
+
+    loader: str
+    library: str
+    kind: str
+    id_pos: int | None
+    id_kws: tuple[str, ...]
+    hub: str = HF
+
+
+def _hf(name: str, library: str, pos: int | None, *kws: str) -> Loader:
+    return Loader(name, library, K_HF, pos, kws)
+
+
+_REPO_ID = ("repo_id",)
+# (top-level module, last name) -> loader; the canonical name is the public import path.
+_FUNCTIONS: dict[tuple[str, str], Loader] = {
+    ("huggingface_hub", "hf_hub_download"): _hf("huggingface_hub.hf_hub_download", "huggingface_hub", 0, *_REPO_ID),
+    ("huggingface_hub", "snapshot_download"): _hf("huggingface_hub.snapshot_download", "huggingface_hub", 0, *_REPO_ID),
+    ("huggingface_hub", "from_pretrained_keras"): _hf(
+        "huggingface_hub.from_pretrained_keras", "huggingface_hub", 0, "pretrained_model_name_or_path"),
+    ("transformers", "pipeline"): Loader("transformers.pipeline", "transformers", K_PIPELINE, 1, ("model",)),
+    ("sentence_transformers", "SentenceTransformer"): _hf(
+        "sentence_transformers.SentenceTransformer", "sentence_transformers", 0, "model_name_or_path"),
+    ("sentence_transformers", "CrossEncoder"): _hf(
+        "sentence_transformers.CrossEncoder", "sentence_transformers", 0, "model_name_or_path", "model_name"),
+    ("sentence_transformers", "SparseEncoder"): _hf(
+        "sentence_transformers.SparseEncoder", "sentence_transformers", 0, "model_name_or_path"),
+    ("timm", "create_model"): Loader("timm.create_model", "timm", K_TIMM, 0, ("model_name",)),
+    ("torch", "load_state_dict_from_url"): Loader(
+        "torch.hub.load_state_dict_from_url", "url", K_URL, 0, ("url",), URL),
+    ("torch", "load_url"): Loader("torch.utils.model_zoo.load_url", "url", K_URL, 0, ("url",), URL),
+    ("torch", "download_url_to_file"): Loader("torch.hub.download_url_to_file", "url", K_URL, 0, ("url",), URL),
+    # torchvision < 0.13 re-exported torch's helper as torchvision.models.utils.load_state_dict_from_url
+    ("torchvision", "load_state_dict_from_url"): Loader(
+        "torch.hub.load_state_dict_from_url", "url", K_URL, 0, ("url",), URL),
+}
+for _name in ("create_model_and_transforms", "create_model", "create_model_from_pretrained"):
+    _FUNCTIONS[("open_clip", _name)] = Loader(f"open_clip.{_name}", "open_clip", K_OPEN_CLIP, 0, ("model_name",))
+
+TORCH_HUB_LOAD = Loader("torch.hub.load", "torch.hub", K_TORCH_HUB, 0, ("repo_or_dir",), TORCHHUB)
+_TORCHVISION_NOT_BUILDERS = frozenset({
+    "get_weight", "get_model_weights", "list_models", "get_model_builder", "create_feature_extractor",
+    "get_graph_node_names", "handle_legacy_interface", "register_model",
+})
+
+# Methods found by name on any receiver; the receiver decides the library.
+HF_METHODS = frozenset({"from_pretrained", "from_single_file", "load_lora_weights"})
+HUB_METHODS = frozenset({"hf_hub_download", "snapshot_download"})
+METHODS = HF_METHODS | HUB_METHODS
+
+KNOWN_LIBRARIES = ("transformers", "diffusers", "peft", "sentence_transformers", "huggingface_hub", "timm", "open_clip")
+# Libraries whose own `from_pretrained` does not load from the Hugging Face Hub
+# (torch: `nn.Embedding.from_pretrained(tensor)`).
+NOT_HUB_LIBRARIES = frozenset({
+    "torch", "efficientnet_pytorch", "pytorch_pretrained_bert", "pytorch_transformers", "pytorch_pretrained_biggan",
+    "paddlenlp", "paddle", "modelscope", "fairseq", "mindnlp",
+})
+
+
+def function_loader(qualname: str) -> Loader | None:
+    """The loader for a call of the function or class `qualname` (fully imported name), if any."""
+    parts = qualname.split(".")
+    top, last = parts[0], parts[-1]
+    if qualname == "torch.hub.load":
+        return TORCH_HUB_LOAD
+    found = _FUNCTIONS.get((top, last))
+    if found is not None:
+        return found
+    if (top == "torchvision" and len(parts) >= 3 and parts[1] == "models" and last[:1].islower()
+            and last not in _TORCHVISION_NOT_BUILDERS and not last.startswith("_")):
+        name = "torchvision.models.get_model" if last == "get_model" else f"torchvision.models.{last}"
+        pos = 0 if last == "get_model" else None
+        return Loader(name, "torchvision", K_TORCHVISION, pos, ("name",) if pos == 0 else (), URL)
+    return None
+
+
+def method_loader(attr: str, receiver: str | None, written: str, file_libraries: frozenset[str]) -> Loader | None:
+    """The loader for `<receiver>.<attr>(...)`.
+
+    `receiver` is the fully imported name of the receiver (`transformers.AutoModel`, or the
+    known base class of a local subclass) or None when it is not imported; `written` is the
+    receiver as written. Returns None when the call is not a Hub load (a library whose own
+    `from_pretrained` loads elsewhere, or `load_lora_weights` in a file without diffusers).
+    """
+    if attr in HUB_METHODS:
+        return _hf(f"huggingface_hub.HfApi.{attr}", "huggingface_hub", 0, *_REPO_ID)
+    top = receiver.split(".")[0] if receiver else ""
+    last = receiver.rsplit(".", 1)[-1] if receiver else ""
+    if top in NOT_HUB_LIBRARIES:
+        return None
+    if attr == "load_lora_weights":
+        if "diffusers" not in file_libraries and top != "diffusers":
+            return None
+        cls = last if top == "diffusers" else "DiffusionPipeline"
+        return _hf(f"diffusers.{cls}.load_lora_weights", "diffusers", 0, "pretrained_model_name_or_path_or_dict")
+    if top in KNOWN_LIBRARIES and receiver and "." in receiver:
+        library, name = top, f"{top}.{last}.{attr}"
+    else:
+        library = guess_library(file_libraries)
+        name = f"{receiver or written}.{attr}"
+    if attr == "from_single_file":
+        return _hf(name, library, 0, "pretrained_model_link_or_path", "pretrained_model_name_or_path")
+    if library == "peft" and (last.startswith("PeftModel") or last == "PeftMixedModel"):
+        return _hf(name, library, 1, "model_id")  # PeftModel.from_pretrained(base_model, adapter_id)
+    return _hf(name, library, 0, "pretrained_model_name_or_path")
+
+
+def guess_library(file_libraries: frozenset[str]) -> str:
+    """The library a `from_pretrained` on an unknown receiver most likely belongs to."""
+    for library in ("transformers", "diffusers", "peft", "sentence_transformers", "huggingface_hub"):
+        if library in file_libraries:
+            return library
+    return "transformers"
+
+
+# --- model ids ------------------------------------------------------------------------------
+
+_HF_ID = re.compile(r"[A-Za-z0-9_][\w.\-]{0,95}(?:/[A-Za-z0-9_.][\w.\-]{0,95})?\Z", re.ASCII)
+_HF_URL = re.compile(
+    r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/(?:(datasets|spaces)/)?"
+    r"([\w.\-]+(?:/[\w.\-]+)?)(?:/(?:resolve|blob|tree)/([^/?#]+))?", re.ASCII)
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+_FILE_SUFFIXES = (
+    ".bin", ".pt", ".pth", ".ckpt", ".safetensors", ".json", ".h5", ".onnx", ".pkl", ".pickle",
+    ".msgpack", ".gguf", ".npz", ".npy", ".tar", ".gz", ".zip", ".yaml", ".yml", ".txt", ".py",
+)
+_URL_SCHEMES = ("http://", "https://", "s3://", "gs://", "ftp://", "hf://")
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What a model-id string is: `kind` is "hf", "url", "local" or "invalid"."""
+
+    kind: str
+    value: str
+    revision: str | None = None
+    repo_type: str | None = None
+
+
+def classify_id(text: str) -> Classified:
+    """Tell a Hub repo id from a URL, a local path, or something that is neither."""
+    s = text.strip()
+    if not s:
+        return Classified("invalid", s)
+    if s.startswith(_URL_SCHEMES):
+        m = _HF_URL.match(s)
+        if m and m.group(1) != "spaces" and ("/" in m.group(2) or m.group(3)):
+            repo_type = "dataset" if m.group(1) == "datasets" else None
+            return Classified("hf", m.group(2), m.group(3), repo_type)
+        return Classified("url", s)
+    if (s.startswith(("/", "./", "../", "~", ".\\", "..\\")) or s in (".", "..") or "\\" in s
+            or _DRIVE.match(s) or s.count("/") > 1 or s.lower().endswith(_FILE_SUFFIXES)):
+        return Classified("local", s)
+    if _HF_ID.match(s) and ".." not in s:
+        return Classified("hf", s)
+    return Classified("invalid", s)
+
+
+def split_at(text: str, sep: str) -> tuple[str, str | None]:
+    """`"org/name@rev"` -> (`"org/name"`, `"rev"`); no separator -> (text, None)."""
+    head, found, tail = text.partition(sep)
+    return (head, tail or None) if found else (text, None)
+
+
+def timm_id(name: str) -> Classified:
+    """A timm model name as the Hub repo it loads: `hf-hub:org/x@rev` or `timm/<arch>`."""
+    for prefix in ("hf-hub:", "hf_hub:"):
+        if name.startswith(prefix):
+            repo, rev = split_at(name[len(prefix):], "@")
+            c = classify_id(repo)
+            return Classified(c.kind, c.value, rev) if c.kind == "hf" else c
+    arch = name.split(":", 1)[1] if name.startswith("timm:") else name
+    arch = arch.rstrip("/").rsplit("/", 1)[-1]
+    c = classify_id(arch)
+    return Classified("hf", f"timm/{arch}") if c.kind == "hf" and "/" not in arch else Classified("invalid", name)
+
+
+def open_clip_id(name: str, tag: str | None) -> Classified:
+    """An open_clip (model_name, pretrained) pair as an id: `hf-hub:org/x` -> `org/x`,
+    (`ViT-B-32`, `laion2b_s34b_b79k`) -> `open_clip:ViT-B-32/laion2b_s34b_b79k` (hub "url")."""
+    if name.startswith(("hf-hub:", "hf_hub:")):
+        repo, rev = split_at(name[7:], "@")
+        c = classify_id(repo)
+        return Classified("hf", c.value, rev) if c.kind == "hf" else c
+    if tag is None:
+        return Classified("invalid", name)
+    t = classify_id(tag)
+    if t.kind in ("local", "url"):
+        return t
+    if t.kind == "hf" and "/" not in tag and re.fullmatch(r"[\w.\-]+", name, re.ASCII):
+        return Classified("url", f"open_clip:{name}/{tag}")
+    return Classified("invalid", f"{name}/{tag}")

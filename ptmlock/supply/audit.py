@@ -1,0 +1,273 @@
+"""`ptmlock audit`: the manifest's `[policy]` applied to what ptm.lock records, and (`deep`) to the
+pickle files `ptmlock sync` put in the Hugging Face cache.
+
+Rules on the lock (no network, no file reads beyond ptm.toml and ptm.lock):
+`pickle-weights` (weights only in pickle formats), `remote-code` (the repo ships `*.py`),
+`license` (outside `licenses`, or none recorded), `gated`. With `deep`, every cached pickle
+file is read opcode by opcode (`ptmlock.supply.pickles`, never unpickled): `pickle-code-execution`
+for callables that run code, `pickle-unknown-global` for globals outside the allow-list.
+"""
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptmlock.supply.common import fresh_lock
+from ptmlock.supply.rules import Allow, Policy, load_policy
+from ptmlock.supply.pickles import scan_pickle_file
+from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
+from ptmlock.manifest.parse import load_manifest
+
+RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execution", "pickle-unknown-global")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One policy violation: what was found, why it matters (`risk`) and what to do (`fix`)."""
+
+    rule: str
+    model: str
+    commit: str
+    message: str
+    risk: str
+    fix: str
+    file: str | None = None
+    globals: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "model": self.model, "commit": self.commit, "message": self.message,
+                "risk": self.risk, "fix": self.fix, "file": self.file, "globals": list(self.globals)}
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """A cached pickle file `deep` read: which globals it imports (`error` when it is no pickle)."""
+
+    model: str
+    file: str
+    globals: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "file": self.file, "globals": list(self.globals), "members": list(self.members),
+                "error": self.error}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Everything `audit_project` found; `findings` empty means the project passes."""
+
+    findings: tuple[Finding, ...]
+    models: int
+    policy: Policy
+    deep: bool = False
+    scanned: tuple[ScannedFile, ...] = ()
+    not_synced: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (model, file)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deep": self.deep,
+            "findings": [f.to_dict() for f in self.findings],
+            "models": self.models,
+            "policy": policy_dict(self.policy),
+            "scanned": [s.to_dict() for s in self.scanned],
+            "not_synced": [{"model": m, "file": f} for m, f in self.not_synced],
+        }
+
+
+def policy_dict(policy: Policy) -> dict[str, Any]:
+    """The effective policy as JSON data (an allow list shows as its casefolded ids)."""
+    def show(allow: Allow) -> bool | list[str]:
+        return True if allow.everyone else sorted(allow.models) or False
+
+    return {"allow-pickle": show(policy.allow_pickle), "allow-remote-code": show(policy.allow_remote_code),
+            "allow-gated": show(policy.allow_gated),
+            "licenses": list(policy.licenses) if policy.licenses is not None else None}
+
+
+def audit_project(manifest_path: Path, *, deep: bool = False) -> AuditReport:
+    """Audit the project of `manifest_path` against its `[policy]`.
+
+    Raises:
+        ManifestError: bad manifest or a bad `[policy]` value (file:line:col).
+        LockfileError: no lock, an unreadable one, or one stale against the manifest.
+    """
+    manifest = load_manifest(manifest_path)
+    lock = fresh_lock(manifest, "audit")
+    known = [i for m in lock.models for i in (m.id, m.canonical)]
+    policy = load_policy(manifest, known)
+    findings = audit_lock(lock, policy)
+    scanned: list[ScannedFile] = []
+    missing: list[tuple[str, str]] = []
+    if deep:
+        deep_findings, scanned, missing = scan_cached_pickles(lock, policy)
+        findings += deep_findings
+    findings.sort(key=lambda f: (f.model.casefold(), RULES.index(f.rule), f.file or ""))
+    return AuditReport(findings=tuple(findings), models=len(lock.models), policy=policy, deep=deep,
+                       scanned=tuple(scanned), not_synced=tuple(missing))
+
+
+def audit_lock(lock: Lock, policy: Policy) -> list[Finding]:
+    """The findings of the lock-level rules; pure."""
+    out: list[Finding] = []
+    for m in lock.models:
+        ids = (m.id, m.canonical)
+        if policy.licenses is not None:
+            parts = [x.strip() for x in (m.license or "").split(",") if x.strip()]
+            bad = [x for x in parts if not policy.license_allowed(x)]
+            if not parts or bad:
+                what = (f"license {', '.join(repr(x) for x in bad)} is not" if parts
+                        else "no license is recorded, so it is not")
+                out.append(_finding(
+                    "license", m, f"{what} in the allowed list ({', '.join(policy.licenses) or 'empty'}).",
+                    risk="Using the model may break its terms or your project's licensing rules.",
+                    fix=f"Replace the model, or after a legal review add {', '.join(bad) or 'its license'} to "
+                        f"`licenses` in [policy].",
+                ))
+        if m.gated and not policy.allow_gated.permits(*ids):
+            kind = f" ({m.gated} approval)" if isinstance(m.gated, str) else ""
+            out.append(_finding(
+                "gated", m, f"the repository is gated{kind}: downloading it needs an account that accepted its terms.",
+                risk="Builds and CI need a token with access, and the terms you accepted bind the project.",
+                fix=f"Use an ungated model, or allow it: allow-gated = [\"{m.id}\"] in [policy].",
+            ))
+        code = sorted(f.path for f in m.files if f.path.endswith(".py"))
+        if code and not policy.allow_remote_code.permits(*ids):
+            out.append(_finding(
+                "remote-code", m, f"the repository ships Python code ({_few(code)}); loading it needs "
+                                  "trust_remote_code=True.",
+                risk="trust_remote_code runs that code in your process with your permissions.",
+                fix=f"Read the code at the pinned commit (the pin keeps it from changing), then allow it: "
+                    f"allow-remote-code = [\"{m.id}\"] in [policy]; or use a model with a built-in architecture.",
+            ))
+        if pickle_only(m) and not policy.allow_pickle.permits(*ids):
+            pickles = sorted(f.path for f in fetched_files(m) if f.path.lower().endswith(PICKLE_SUFFIXES))
+            out.append(_finding(
+                "pickle-weights", m, f"its weights exist only as pickle files ({_few(pickles)}), with no "
+                                     "safetensors alternative.",
+                risk="Unpickling runs any code the file names: a tampered or malicious file executes on load.",
+                fix=f"Pin a revision with .safetensors weights (the hub's conversion PRs are refs/pr/N), or run "
+                    f"`ptmlock audit --deep` after `ptmlock sync` and allow it: allow-pickle = [\"{m.id}\"] in "
+                    "[policy].",
+            ))
+    return out
+
+
+def fetched_files(m: LockedModel) -> list[LockedFile]:
+    """The model's files that `sync` fetches: those matching its `files` globs, or all."""
+    if not m.include:
+        return list(m.files)
+    return [f for f in m.files if any(fnmatch.fnmatch(f.path, p) for p in m.include)]
+
+
+def pickle_only(m: LockedModel) -> bool:
+    """True when the fetched files hold pickle weights and no safe weight format."""
+    names = [f.path.lower() for f in fetched_files(m)]
+    return any(n.endswith(PICKLE_SUFFIXES) for n in names) and not any(n.endswith(SAFE_WEIGHT_SUFFIXES) for n in names)
+
+
+def scan_cached_pickles(
+    lock: Lock,
+    policy: Policy,
+    *,
+    locate: Callable[[LockedModel, str], Path | None] | None = None,
+) -> tuple[list[Finding], list[ScannedFile], list[tuple[str, str]]]:
+    """Scan every cached pickle file of `lock`; returns (findings, scanned files, not-synced files).
+
+    `locate` maps (model, path) to the cached file (default: the Hugging Face cache at the pin).
+    Dangerous callables are always findings; other non-allow-listed globals are findings unless
+    `allow-pickle` covers the model.
+    """
+    find = locate or cached_file
+    findings: list[Finding] = []
+    scanned: list[ScannedFile] = []
+    missing: list[tuple[str, str]] = []
+    for m in sorted(lock.models, key=lambda x: x.id.casefold()):
+        for f in sorted(fetched_files(m), key=lambda x: x.path):
+            if not f.path.lower().endswith(PICKLE_SUFFIXES):
+                continue
+            local = find(m, f.path)
+            if local is None:
+                missing.append((m.id, f.path))
+                continue
+            result = scan_pickle_file(local)
+            scanned.append(ScannedFile(m.id, f.path, result.globals, result.members, result.error))
+            if result.dangerous:
+                findings.append(_finding(
+                    "pickle-code-execution", m,
+                    f"{f.path} imports {', '.join(result.dangerous)} when unpickled.",
+                    risk="Loading the file (torch.load, from_pretrained, pickle.load) calls that: arbitrary code runs "
+                         "on your machine with your permissions.",
+                    fix=f"Do not load it. Delete it from the cache (`hf cache rm {m.repo_type}/{m.canonical}`), report "
+                        "the repository to its hub, and pin a commit whose weights are .safetensors.",
+                    file=f.path, globals=result.dangerous,
+                ))
+            if result.unknown and not policy.allow_pickle.permits(m.id, m.canonical):
+                findings.append(_finding(
+                    "pickle-unknown-global", m,
+                    f"{f.path} imports {', '.join(result.unknown)}, outside the allow-list of what tensors and state "
+                    "dicts need.",
+                    risk="A full unpickle calls these; torch.load(weights_only=True) refuses them.",
+                    fix=f"Check what they are; if you trust this model, allow it: allow-pickle = [\"{m.id}\"] in "
+                        "[policy]. Better, use its .safetensors weights.",
+                    file=f.path, globals=result.unknown,
+                ))
+    return findings, scanned, missing
+
+
+def cached_file(m: LockedModel, path: str) -> Path | None:
+    """Where `ptmlock sync` (huggingface_hub) cached `path` of `m` at its pinned commit, or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for repo_id in dict.fromkeys((m.canonical, m.id)):
+        try:
+            found = try_to_load_from_cache(repo_id, path, revision=m.commit, repo_type=m.repo_type)
+        except ValueError:  # an id huggingface_hub refuses (a url model): nothing cached under it
+            continue
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def _finding(rule: str, m: LockedModel, what: str, *, risk: str, fix: str, file: str | None = None,
+             globals: tuple[str, ...] = ()) -> Finding:
+    return Finding(rule=rule, model=m.id, commit=m.commit, message=f"{m.id}: {what}", risk=risk, fix=fix, file=file,
+                   globals=globals)
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def render(report: AuditReport) -> list[str]:
+    """The human report, one line each: per finding the message, its risk and its fix."""
+    lines: list[str] = []
+    for f in report.findings:
+        lines.append(f"[{f.rule}] {f.message}")
+        lines.append(f"    risk: {f.risk}")
+        lines.append(f"    fix:  {f.fix}")
+    return lines
+
+
+def summary(report: AuditReport) -> str:
+    """One line for stderr: how many findings in how many models, and what deep read or skipped."""
+    n = len(report.findings)
+    flagged = len({f.model for f in report.findings})
+    models = f"{report.models} model{'s' if report.models != 1 else ''}"
+    head = (f"{n} finding{'s' if n != 1 else ''} in {flagged} of {models}." if n
+            else f"No findings: {models} pass the policy.")
+    if report.deep:
+        head += f" Scanned {len(report.scanned)} cached pickle file{'s' if len(report.scanned) != 1 else ''}"
+        unread = [s for s in report.scanned if s.error]
+        if unread:
+            head += f" ({len(unread)} not readable as pickle)"
+        head += "."
+        if report.not_synced:
+            head += (f" {len(report.not_synced)} pickle file{'s' if len(report.not_synced) != 1 else ''} not in the "
+                     "cache: run `ptmlock sync` to scan them.")
+    return head

@@ -1,0 +1,38 @@
+"""The data behind `ptmlock list`: models grouped by role, with their pins (pure but for reading files)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ptmlock.lockfile.model import diff, load_lock
+from ptmlock.manifest.parse import load_manifest
+
+
+def build_listing(manifest_path: Path) -> dict[str, Any]:
+    """Roles in manifest order, each with its members and their pins; `stale` when the lock lags.
+
+    Raises:
+        ManifestError, LockfileError: either file is unreadable.
+    """
+    manifest = load_manifest(manifest_path)
+    lock = load_lock(manifest.lock_path)
+    roles = []
+    for role, members in manifest.role_members().items():
+        selected = manifest.role_default(role)
+        models = []
+        for spec in members:
+            pin = lock.get(spec.id) if lock is not None else None
+            models.append({
+                "id": spec.id,
+                "canonical_id": pin.canonical if pin else spec.id,
+                "hub": spec.hub,
+                "repo_type": spec.repo_type,
+                "requested": spec.revision,
+                "commit": pin.commit if pin else None,
+                "files": len(pin.files) if pin else 0,
+                "size": pin.size if pin else 0,
+                "license": pin.license if pin else None,
+                "selected": selected is not None and selected.casefold() == spec.id.casefold(),
+            })
+        roles.append({"name": role, "interchangeable": len(members) > 1, "default": selected, "models": models})
+    return {"roles": roles, "stale": bool(diff(manifest, lock)), "lock": str(manifest.lock_path.name)}

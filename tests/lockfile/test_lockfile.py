@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import tomllib
+
+import jsonschema
+import pytest
+
+from lockhelpers import SCHEMA
+from ptmlock.errors import LockfileError
+from ptmlock.lockfile.model import Lock, LockedFile, LockedModel, diff, manifest_hash, parse_lock
+from ptmlock.manifest.parse import parse_manifest
+
+SHA = "a" * 40
+
+
+def _lock() -> Lock:
+    m = parse_manifest('[models."b/x"]\nrole = "r"\n\n[models."a/y"]\nrevision = "v1"\nfiles = ["*.json"]\n')
+    return Lock(manifest_hash=manifest_hash(m), models=(
+        LockedModel(id="b/x", commit=SHA, role="r", files=(
+            LockedFile("z.json", 3, blob_id="1" * 40), LockedFile("w.bin", 10, blob_id="2" * 40, sha256="3" * 64))),
+        LockedModel(id="a/y", commit="b" * 40, requested="v1", include=("*.json",), canonical_id="org/a-y",
+                    license="mit", gated="manual", library="transformers", pipeline_tag="fill-mask"),
+    ))
+
+
+def test_dumps_is_sorted_round_trips_and_validates():
+    lock = _lock()
+    text = lock.dumps()
+    assert text.index('id = "a/y"') < text.index('id = "b/x"')
+    data = tomllib.loads(text)
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    again = parse_lock(text)
+    assert again.dumps() == text
+    assert again.get("ORG/A-Y").id == "a/y"  # canonical id, case-insensitive
+    assert again.get("b/x").files[1].sha256 == "3" * 64
+
+
+def test_pickle_only_and_custom_code_are_derived_from_files():
+    pickle = LockedModel(id="a", commit=SHA, files=(LockedFile("pytorch_model.bin", 1),))
+    both = LockedModel(id="a", commit=SHA, files=(LockedFile("pytorch_model.bin", 1), LockedFile("model.safetensors", 1)))
+    code = LockedModel(id="a", commit=SHA, files=(LockedFile("modeling_x.py", 1),))
+    assert pickle.pickle_only and not both.pickle_only
+    assert code.custom_code and not both.custom_code
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("version"), "Missing required value in 'version'"),
+    (lambda d: d.update(version=2), "format version 2"),
+    (lambda d: d["model"][0].pop("commit"), "Missing required value in 'model[0].commit'"),
+    (lambda d: d["model"][0].update(commit="xyz"), "Invalid value in 'model[0].commit'"),
+    (lambda d: d["model"][1]["files"][0].update(size=-1), "Invalid value in 'model[1].files[0].size'"),
+    (lambda d: d["model"][1]["files"][0].update(size="3"), "Unexpected type str (expected int) in 'model[1].files[0].size'"),
+    (lambda d: d["model"][0].update(extra=1), "Unknown key in 'model[0].extra'"),
+])
+def test_invalid_lock_data_names_the_key_path(mutate, message):
+    data = _lock().to_dict()
+    mutate(data)
+    with pytest.raises(LockfileError) as info:
+        Lock.from_dict(data)
+    assert message in str(info.value)
+
+
+def test_diff_is_empty_for_matching_manifest_and_names_each_difference():
+    m = parse_manifest('[models."b/x"]\nrole = "r"\n\n[models."a/y"]\nrevision = "v1"\nfiles = ["*.json"]\n')
+    lock = _lock()
+    assert diff(m, lock) == []
+    m2 = parse_manifest('[models."b/x"]\nrole = "q"\nhub = "huggingface"\n\n[models."c/z"]\n')
+    assert diff(m2, lock) == [
+        "b/x: role is 'q' in ptm.toml but 'r' in ptm.lock",
+        "c/z: declared in ptm.toml but not locked",
+        "a/y: locked but no longer declared in ptm.toml",
+    ]
