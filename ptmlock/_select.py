@@ -14,7 +14,7 @@ from ptmlock.constants import ENV_LOCKFILE, ENV_ROLE_PREFIX, LOCK_NAME, MANIFEST
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not `typing` at run time: the guard imports this module on `import ptmlock.enforce`
     from ptmlock.lockfile.model import Lock
-    from ptmlock.manifest.parse import Manifest
+    from ptmlock.manifest.model import Manifest
 
 
 class Selection(tuple[str, str]):

@@ -15,7 +15,7 @@ from ptmlock.decide import Pin, Request
 
 if TYPE_CHECKING:
     from ptmlock.lockfile.model import Lock, LockedModel
-    from ptmlock.manifest.parse import Manifest, ModelSpec
+    from ptmlock.manifest.model import Manifest, ModelSpec
 
 # (bare-name prefix or exact name, organisation) for the ids the Hub moved under organisations.
 _LEGACY = (

@@ -12,8 +12,16 @@ from pathlib import Path
 from ptmlock._fs import atomic_write, file_lock
 from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
-from ptmlock.lockfile.model import Lock, LockedModel, diff, load_lock, manifest_hash, with_roles
-from ptmlock.manifest.parse import Manifest, ModelSpec, load_manifest, parse_manifest
+from ptmlock.lockfile.model import (
+    Lock,
+    LockedModel,
+    diff,
+    load_lock,
+    manifest_hash,
+    with_roles,
+)
+from ptmlock.manifest.model import Manifest, ModelSpec
+from ptmlock.manifest.parse import load_manifest, parse_manifest
 from ptmlock.resolver import ResolveResult, resolve
 
 

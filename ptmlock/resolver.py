@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 
 from ptmlock.constants import DEFAULT_JOBS, HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
 from ptmlock.errors import ManifestError, PtmlockError
-from ptmlock.lockfile.model import Lock, LockedModel, manifest_hash
-from ptmlock.manifest.parse import Manifest, ModelSpec
 from ptmlock.hubs.base import Backend
+from ptmlock.lockfile.model import Lock, LockedModel, manifest_hash
+from ptmlock.manifest.model import Manifest, ModelSpec
 
 ALL = ":all:"
 

@@ -1,6 +1,7 @@
 """The messages of dependency errors (issue 7): each names the parent, the file and the fix."""
 from __future__ import annotations
 
+from ptmlock.deps.find import Edge
 from ptmlock.errors import (
     GatedRepoError,
     HubError,
@@ -9,7 +10,6 @@ from ptmlock.errors import (
     RevisionNotFoundError,
 )
 from ptmlock.lockfile.model import LockedModel
-from ptmlock.deps.find import Edge
 
 
 def _ref(revision: str | None) -> str:

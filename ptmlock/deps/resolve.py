@@ -26,14 +26,21 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from ptmlock.constants import HUB_HUGGINGFACE
-from ptmlock.errors import GatedRepoError, HubError, PtmlockError
-from ptmlock.lockfile.model import Lock, LockedModel
-from ptmlock.manifest.parse import ModelSpec
-from ptmlock.pins import PinIndex
 from ptmlock.decide import MATCHES_LOCK, PINNED, Pin, Request, decide
 from ptmlock.deps import errors
-from ptmlock.deps.find import CONFIG, Edge, files_to_read, find_edges, join_reasons, reasons_for
+from ptmlock.deps.find import (
+    CONFIG,
+    Edge,
+    files_to_read,
+    find_edges,
+    join_reasons,
+    reasons_for,
+)
+from ptmlock.errors import GatedRepoError, HubError, PtmlockError
 from ptmlock.hubs.base import Backend
+from ptmlock.lockfile.model import Lock, LockedModel
+from ptmlock.manifest.model import ModelSpec
+from ptmlock.pins import PinIndex
 
 T = TypeVar("T")
 

@@ -19,7 +19,14 @@ The mode is `PTMLOCK_MODE` (off | warn | strict), else `policy` in ptm.toml, els
 """
 from __future__ import annotations
 
-from ptmlock.enforce._runtime import activate, disable, disabled, enable, is_enabled, project_mode
+from ptmlock.enforce._runtime import (
+    activate,
+    disable,
+    disabled,
+    enable,
+    is_enabled,
+    project_mode,
+)
 from ptmlock.enforce._warning import PtmlockWarning
 from ptmlock.errors import GuardError
 

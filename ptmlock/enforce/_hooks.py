@@ -11,9 +11,9 @@ Nothing here imports an ML library.
 """
 from __future__ import annotations
 
+import _thread
 import functools
 import sys
-import _thread
 import types
 
 TYPE_CHECKING = False

@@ -8,9 +8,9 @@ raised inside it is raised again when the library swallowed or replaced it ("fai
 """
 from __future__ import annotations
 
+import _thread
 import os
 import sys
-import _thread
 import warnings
 from contextvars import ContextVar
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must sta
     from types import FrameType
     from typing import Any
 
-    from ptmlock.pins import PinIndex
     from ptmlock.decide import Request, Verdict
+    from ptmlock.pins import PinIndex
 
 # Frames of these packages are never the "call site" a message points at.
 _LIBRARY_ROOTS = frozenset({

@@ -15,9 +15,9 @@ mtime, ctime, inode), so a second load of the same file costs a `stat`.
 """
 from __future__ import annotations
 
+import _thread
 import os
 import time
-import _thread
 from contextvars import ContextVar
 
 from ptmlock.enforce._hooks import ArgSpec, wrap_function, wrap_methods

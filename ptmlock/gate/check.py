@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptmlock.lockfile.model import Lock, diff, load_lock
-from ptmlock.manifest.parse import Manifest, load_manifest
-from ptmlock.pins import PinIndex, build_index
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
+from ptmlock.lockfile.model import Lock, diff, load_lock
+from ptmlock.manifest.model import Manifest
+from ptmlock.manifest.parse import load_manifest
+from ptmlock.pins import PinIndex, build_index
 from ptmlock.scan.scanner import Finding, scan_paths
 
 DECLARED = "declared"

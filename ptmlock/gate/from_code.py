@@ -5,8 +5,8 @@ import os
 import re
 from collections.abc import Sequence
 
-from ptmlock.manifest.parse import ModelSpec
 from ptmlock.manifest.edit import add_model_text, starter_manifest
+from ptmlock.manifest.model import ModelSpec
 from ptmlock.scan.scanner import Finding
 
 _DECLARABLE_HUBS = ("huggingface", "torchhub")

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from ptmlock.errors import UnsafeHubAnswerError
 from ptmlock.lockfile.model import COMMIT_RE, LockedModel
-from ptmlock.manifest.parse import ModelSpec
+from ptmlock.manifest.model import ModelSpec
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 

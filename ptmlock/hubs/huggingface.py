@@ -30,9 +30,9 @@ from ptmlock.errors import (
     RevisionNotFoundError,
     UnsafeHubAnswerError,
 )
-from ptmlock.lockfile.model import LockedFile, LockedModel
-from ptmlock.manifest.parse import ModelSpec
 from ptmlock.hubs.base import check_commit, check_hex, check_path, check_size
+from ptmlock.lockfile.model import LockedFile, LockedModel
+from ptmlock.manifest.model import ModelSpec
 
 T = TypeVar("T")
 

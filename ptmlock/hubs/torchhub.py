@@ -38,7 +38,7 @@ from ptmlock.errors import (
     UnsafeHubAnswerError,
 )
 from ptmlock.lockfile.model import COMMIT_RE, LockedModel
-from ptmlock.manifest.parse import ModelSpec
+from ptmlock.manifest.model import ModelSpec
 
 # (issue 7, part 3) kept here rather than in constants.py while the torchhub backend is new
 ENV_TORCHHUB_URL = "PTMLOCK_TORCHHUB_URL"

@@ -25,9 +25,14 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
-from ptmlock._net import RETRY_STATUS, float_env
 from ptmlock import __version__
-from ptmlock.constants import DEFAULT_HUB_DEADLINE, DEFAULT_HUB_TIMEOUT, ENV_HUB_DEADLINE, ENV_HUB_TIMEOUT
+from ptmlock._net import RETRY_STATUS, float_env
+from ptmlock.constants import (
+    DEFAULT_HUB_DEADLINE,
+    DEFAULT_HUB_TIMEOUT,
+    ENV_HUB_DEADLINE,
+    ENV_HUB_TIMEOUT,
+)
 from ptmlock.errors import (
     GatedRepoError,
     HubError,
@@ -36,9 +41,9 @@ from ptmlock.errors import (
     ManifestError,
     RepoNotFoundError,
 )
-from ptmlock.lockfile.model import LockedFile, LockedModel
-from ptmlock.manifest.parse import ModelSpec
 from ptmlock.hubs.torchhub import redact
+from ptmlock.lockfile.model import LockedFile, LockedModel
+from ptmlock.manifest.model import ModelSpec
 
 CHUNK_SIZE = 1024 * 1024
 

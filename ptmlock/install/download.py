@@ -17,11 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ptmlock import __version__
-from ptmlock.install.hashing import Hasher, algorithm, expected_digest, new_hasher
 from ptmlock._net import RETRY_STATUS, float_env, transport_errors
-from ptmlock.install.hf_cache import FileTask
-from ptmlock.constants import DEFAULT_HUB_DEADLINE, DEFAULT_HUB_TIMEOUT, ENV_HUB_DEADLINE, ENV_HUB_TIMEOUT
+from ptmlock.constants import (
+    DEFAULT_HUB_DEADLINE,
+    DEFAULT_HUB_TIMEOUT,
+    ENV_HUB_DEADLINE,
+    ENV_HUB_TIMEOUT,
+)
 from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
+from ptmlock.install.hashing import Hasher, algorithm, expected_digest, new_hasher
+from ptmlock.install.hf_cache import FileTask
 
 CHUNK_SIZE = 1024 * 1024
 _MAX_TRIES_WITHOUT_PROGRESS = 6

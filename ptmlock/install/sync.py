@@ -17,12 +17,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ptmlock._fs import file_lock
+from ptmlock.errors import (
+    EXIT_CHECK_FAILED,
+    CacheWriteError,
+    IntegrityError,
+    PtmlockError,
+)
 from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest
-from ptmlock.install.hf_cache import FileTask, ModelPlan, Plan, plan_files, real_root, select_models
+from ptmlock.install.hf_cache import (
+    FileTask,
+    ModelPlan,
+    Plan,
+    plan_files,
+    real_root,
+    select_models,
+)
 from ptmlock.install.progress import Progress
-from ptmlock.errors import CacheWriteError, EXIT_CHECK_FAILED, IntegrityError, PtmlockError
-from ptmlock.lockfile.model import Lock
 from ptmlock.install.verify import Problem, check_tasks
+from ptmlock.lockfile.model import Lock
 
 if TYPE_CHECKING:
     from ptmlock.install.torch_cache import TorchSyncReport
@@ -196,8 +208,8 @@ class _LazyFetcher:
     def fetch(self, task: FileTask, on_bytes: Callable[[int], None]) -> int:
         with self._lock:
             if self._fetcher is None:
-                from ptmlock.install.download import Fetcher
                 from ptmlock.hubs.huggingface import hub_endpoint
+                from ptmlock.install.download import Fetcher
 
                 self._fetcher = Fetcher(self._endpoint or hub_endpoint(), cancel=self.cancel)
         return int(self._fetcher.fetch(task, on_bytes))
@@ -352,6 +364,8 @@ def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: I
         return report
     if target is not None:
         return replace(report, skipped=plan.skipped("goes to torch.hub's own folder, which --target does not change"))
-    from ptmlock.install.torch_cache import sync_torch  # torch.hub's layout (issue: torchhub and url hubs)
+    from ptmlock.install.torch_cache import (
+        sync_torch,  # torch.hub's layout (issue: torchhub and url hubs)
+    )
 
     return replace(report, torch=sync_torch(plan.others, offline=offline, jobs=min(jobs, 4)))

@@ -32,7 +32,13 @@ from pathlib import Path
 
 from ptmlock._fs import file_lock
 from ptmlock.constants import HUB_TORCHHUB, HUB_URL
-from ptmlock.errors import EXIT_CHECK_FAILED, IntegrityError, LockfileError, ManifestError, PtmlockError
+from ptmlock.errors import (
+    EXIT_CHECK_FAILED,
+    IntegrityError,
+    LockfileError,
+    ManifestError,
+    PtmlockError,
+)
 from ptmlock.lockfile.model import COMMIT_RE, LockedFile, LockedModel
 
 PRESENT, DOWNLOADED, MISSING, FAILED = "present", "downloaded", "missing", "failed"
@@ -252,8 +258,14 @@ def _sync_repo(task: TorchTask, offline: bool) -> TorchOutcome:
 
 def _checkout(model: LockedModel, tmp: Path) -> None:
     """Fetch the pinned commit into `tmp/git` and write its tree (what GitHub's zipball holds) to `tmp/tree`."""
-    from ptmlock.manifest.parse import ModelSpec
-    from ptmlock.hubs.torchhub import Git, fetch_commit, parse_torchhub_id, redact, remote_url
+    from ptmlock.hubs.torchhub import (
+        Git,
+        fetch_commit,
+        parse_torchhub_id,
+        redact,
+        remote_url,
+    )
+    from ptmlock.manifest.model import ModelSpec
 
     git = Git()
     repo = parse_torchhub_id(ModelSpec(id=model.id, hub=HUB_TORCHHUB, revision=model.requested))

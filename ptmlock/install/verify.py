@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest
-from ptmlock.install.hf_cache import FileTask, Plan, plan_files, real_root, select_models
+from ptmlock.install.hf_cache import (
+    FileTask,
+    Plan,
+    plan_files,
+    real_root,
+    select_models,
+)
 from ptmlock.lockfile.model import Lock
 
 MISSING, SIZE, HASH, LINK, UNREADABLE = "missing", "size", "hash", "link", "unreadable"

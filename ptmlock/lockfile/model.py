@@ -28,7 +28,7 @@ COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 if TYPE_CHECKING:  # avoids an import cycle at run time
-    from ptmlock.manifest.parse import Manifest
+    from ptmlock.manifest.model import Manifest
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ptmlock.constants import DEFAULT_HUB
 from ptmlock.errors import ManifestError
 from ptmlock.manifest.parse import ModelSpec, _norm_header
 
+
 def starter_manifest(name: str, policy: str = "warn") -> str:
     """The text of a new `ptm.toml` for project `name`."""
     return (

@@ -9,9 +9,27 @@ from dataclasses import dataclass
 
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
-    HF, HF_METHODS, K_HF, K_OPEN_CLIP, K_PIPELINE, K_TIMM, K_TORCH_HUB, K_TORCHVISION, K_URL, KNOWN_LIBRARIES,
-    METHODS, NOT_HUB_LIBRARIES, URL, Classified, Loader, classify_id, function_loader, method_loader,
-    open_clip_id, split_at, timm_id,
+    HF,
+    HF_METHODS,
+    K_HF,
+    K_OPEN_CLIP,
+    K_PIPELINE,
+    K_TIMM,
+    K_TORCH_HUB,
+    K_TORCHVISION,
+    K_URL,
+    KNOWN_LIBRARIES,
+    METHODS,
+    NOT_HUB_LIBRARIES,
+    URL,
+    Classified,
+    Loader,
+    classify_id,
+    function_loader,
+    method_loader,
+    open_clip_id,
+    split_at,
+    timm_id,
 )
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx

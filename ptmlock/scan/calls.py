@@ -9,8 +9,26 @@ import itertools
 
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.values import (
-    LOCAL, MAX_ALTS, MAX_SITES, OBJ, ClassRef, FuncRef, ImportRef, InstRef, Map, ResolverBase, Seq, Vals,
-    last_name, members, option_dest, product, safe_format, strs, union, unpack,
+    LOCAL,
+    MAX_ALTS,
+    MAX_SITES,
+    OBJ,
+    ClassRef,
+    FuncRef,
+    ImportRef,
+    InstRef,
+    Map,
+    ResolverBase,
+    Seq,
+    Vals,
+    last_name,
+    members,
+    option_dest,
+    product,
+    safe_format,
+    strs,
+    union,
+    unpack,
 )
 
 _ENV_GETTERS = frozenset({"os.environ.get", "os.getenv", "os.environ.setdefault"})

@@ -8,7 +8,14 @@ import ast
 from typing import Any
 
 from ptmlock.scan.loaders import KNOWN_LIBRARIES
-from ptmlock.scan.scopes import FUNCTIONS, Ctx, ScopeIndex, build_scope, import_names, locate
+from ptmlock.scan.scopes import (
+    FUNCTIONS,
+    Ctx,
+    ScopeIndex,
+    build_scope,
+    import_names,
+    locate,
+)
 
 _LEAF_FIELDS = frozenset({
     "ctx", "op", "id", "attr", "arg", "name", "names", "kind", "type_comment", "level", "module",

@@ -13,10 +13,40 @@ import itertools
 from collections.abc import Iterable
 
 from ptmlock.scan.calls import CallsMixin
-from ptmlock.scan.scopes import AUG, COMPREHENSIONS, FOR, FUNCTIONS, IMPORT, INF, PARAM, WITH, Binding, Ctx, Frame
+from ptmlock.scan.scopes import (
+    AUG,
+    COMPREHENSIONS,
+    FOR,
+    FUNCTIONS,
+    IMPORT,
+    INF,
+    PARAM,
+    WITH,
+    Binding,
+    Ctx,
+    Frame,
+)
 from ptmlock.scan.values import (
-    LOCAL, MAX_ALTS, MAX_ELTS, OBJ, PERCENT_SAFE, ClassRef, FuncRef, ImportRef, InstRef, Map, Marker, Seq, Vals,
-    enclosing_class, members, product, strs, truthy, union, unpack,
+    LOCAL,
+    MAX_ALTS,
+    MAX_ELTS,
+    OBJ,
+    PERCENT_SAFE,
+    ClassRef,
+    FuncRef,
+    ImportRef,
+    InstRef,
+    Map,
+    Marker,
+    Seq,
+    Vals,
+    enclosing_class,
+    members,
+    product,
+    strs,
+    truthy,
+    union,
+    unpack,
 )
 
 

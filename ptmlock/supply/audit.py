@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptmlock.supply.common import fresh_lock
-from ptmlock.supply.rules import Allow, Policy, load_policy
-from ptmlock.supply.pickles import scan_pickle_file
 from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.parse import load_manifest
+from ptmlock.supply.common import fresh_lock
+from ptmlock.supply.pickles import scan_pickle_file
+from ptmlock.supply.rules import Allow, Policy, load_policy
 
 RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execution", "pickle-unknown-global")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ptmlock.errors import LockfileError
 from ptmlock.lockfile.model import Lock, diff, load_lock
-from ptmlock.manifest.parse import Manifest
+from ptmlock.manifest.model import Manifest
 
 
 def fresh_lock(manifest: Manifest, verb: str) -> Lock:

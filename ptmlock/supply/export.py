@@ -23,11 +23,12 @@ from typing import Any
 from urllib.parse import quote
 
 from ptmlock import __version__
-from ptmlock.supply.common import fresh_lock
-from ptmlock.supply.licenses import spdx_id
 from ptmlock.constants import HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
-from ptmlock.manifest.parse import Manifest, ModelSpec, load_manifest
+from ptmlock.manifest.model import Manifest, ModelSpec
+from ptmlock.manifest.parse import load_manifest
+from ptmlock.supply.common import fresh_lock
+from ptmlock.supply.licenses import spdx_id
 
 FORMATS = ("cyclonedx",)
 DEFAULT_ENDPOINT = "https://huggingface.co"

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ptmlock.supply.common import fresh_lock
 from ptmlock._fs import atomic_write
 from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.errors import ManifestError, PtmlockError
+from ptmlock.hubs.base import Backend
 from ptmlock.lockfile.model import LockedFile, LockedModel
-from ptmlock.manifest.parse import ModelSpec, load_manifest
+from ptmlock.manifest.model import ModelSpec
+from ptmlock.manifest.parse import load_manifest
 from ptmlock.project import run_lock
 from ptmlock.resolver import default_backend, resolve
-from ptmlock.hubs.base import Backend
+from ptmlock.supply.common import fresh_lock
 
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
 # The lock facts whose change `update` reports besides files.

@@ -14,7 +14,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ptmlock.manifest.parse import Manifest, Locator, type_name
+from ptmlock.manifest.model import Manifest
+from ptmlock.manifest.parse import Locator, type_name
 
 # The defaults, documented in docs/supply-chain.md. Gated repos are an access and terms
 # question, not code execution, so they pass unless a project opts in to refuse them.

@@ -32,6 +32,7 @@ from ptmlock.testing._snapshot import (
     parse_lfs_pointer,
 )
 
+
 class GitError(RuntimeError):
     """A git plumbing command failed."""
 

@@ -22,7 +22,12 @@ from ptmlock.testing._registry import (
     ref_name,
     save_registry,
 )
-from ptmlock.testing._snapshot import DEFAULT_GITATTRIBUTES, CommitInfo, LfsStore, Snapshot
+from ptmlock.testing._snapshot import (
+    DEFAULT_GITATTRIBUTES,
+    CommitInfo,
+    LfsStore,
+    Snapshot,
+)
 
 _HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _EPOCH = 1704067200  # 2024-01-01T00:00:00Z: commit dates are this plus a per-repo offset plus a counter

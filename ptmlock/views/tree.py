@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ptmlock.errors import PtmlockError
-from ptmlock.lockfile.model import Lock, LockedModel, diff, load_lock
-from ptmlock.manifest.parse import ModelSpec, load_manifest
-from ptmlock.supply.outdated import HeadBackend, default_head_backend, pinned_to_commit
-from ptmlock.output import human_size
 from ptmlock.deps.find import REASON_SEP as _REASON_SEP
 from ptmlock.deps.find import reasons_for
+from ptmlock.errors import PtmlockError
+from ptmlock.lockfile.model import Lock, LockedModel, diff, load_lock
+from ptmlock.manifest.model import ModelSpec
+from ptmlock.manifest.parse import load_manifest
+from ptmlock.output import human_size
+from ptmlock.supply.outdated import HeadBackend, default_head_backend, pinned_to_commit
 
 
 def build_tree(

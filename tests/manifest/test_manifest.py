@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ptmlock.errors import ManifestError
-from ptmlock.manifest.parse import ModelSpec, load_manifest, parse_manifest
+from ptmlock.manifest.model import ModelSpec
+from ptmlock.manifest.parse import load_manifest, parse_manifest
 from ptmlock.manifest.edit import add_model_text, remove_model_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "manifests"

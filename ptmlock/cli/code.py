@@ -1,0 +1,71 @@
+"""Verbs scan, check: model loads in the project's code."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from ptmlock.cli.base import (
+    _Ctx,
+    cli,
+)
+from ptmlock.errors import EXIT_CHECK_FAILED
+from ptmlock.output import Output
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema in docs/scan.md).")
+@click.option("--no-cache", is_flag=True, help="Parse every file again instead of using the scan cache.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: all cores).")
+@click.pass_obj
+def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs: int | None) -> int:
+    """Find model loads in Python code (never runs it), with their status against ptm.toml."""
+    from ptmlock.gate.check import STATUSES, scan_project
+
+    out = Output(json_mode=as_json)
+    manifest_path = obj.optional_manifest_path()
+    targets = list(paths) or ["."]
+    for target in targets:
+        if not os.path.exists(target):
+            raise click.BadParameter(f"{target!r} does not exist.", param_hint="PATHS")
+    classified, manifest = scan_project(targets, manifest_path=manifest_path, jobs=jobs, use_cache=not no_cache)
+    if as_json:
+        out.json({"manifest": str(manifest.path) if manifest else None,
+                  "findings": [c.to_dict() for c in classified]})
+        return 0
+    if manifest is None:
+        out.warn("no ptm.toml found: every literal model id is reported as undeclared (`ptmlock init --from-code .`).")
+    for status in STATUSES:
+        group = [c for c in classified if c.status == status]
+        if not group:
+            continue
+        out.result(f"{status} ({len(group)})")
+        for c in group:
+            f = c.finding
+            ids = ", ".join(f.model_ids) if f.model_ids else "<dynamic>"
+            rev = f" @ {f.revision}" if f.revision else ""
+            ignored = "  [ignored]" if f.ignored else ""
+            out.result(f"  {f.path}:{f.line}:{f.col}  {ids}{rev}  ({f.loader}){ignored}")
+    if not classified:
+        out.info("No model loads found.")
+    return 0
+
+
+@cli.command(name="check")
+@click.argument("files", nargs=-1, type=click.Path(path_type=str))
+@click.pass_obj
+def check_(obj: _Ctx, files: tuple[str, ...]) -> int:
+    """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES."""
+    from ptmlock.gate.check import check
+
+    out = Output()
+    problems = check(list(files), manifest_path=obj.manifest_path())
+    for problem in problems:
+        out.result(problem.render())
+    if problems:
+        out.info(f"ptmlock check: {len(problems)} problem{'s' if len(problems) != 1 else ''}.")
+        return EXIT_CHECK_FAILED
+    return 0
+
+# --- verbs: tree (issue 7) ---
