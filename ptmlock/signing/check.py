@@ -20,7 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ptmlock.errors import SignatureError
+from ptmlock.install.hashing import VerifiedCache, digest_of
+from ptmlock.install.hf_cache import Plan
 from ptmlock.lockfile.model import LockedFile, LockedModel, LockedSignature
+from ptmlock.manifest.model import Manifest
 from ptmlock.signing.bundle import SignedModel, sha256_file, verify_bundle
 from ptmlock.signing.policy import SigningPolicy, covered_exempt
 
@@ -109,12 +112,14 @@ def _fetch_checked(fetch: Fetch, f: LockedFile, where: str) -> bytes:
 
 
 def check_synced(models: Iterable[tuple[LockedModel, Mapping[str, Path]]],
-                 policies: Mapping[str, SigningPolicy | None], project_dir: Path) -> list[SignatureProblem]:
+                 policies: Mapping[str, SigningPolicy | None], project_dir: Path,
+                 cache: VerifiedCache | None = None) -> list[SignatureProblem]:
     """Re-verify each model's signature offline against its synced files.
 
     `models` pairs a locked model with {repo path: where its bytes really are} for the files that
     were synced; `policies` maps each model id (case-folded) to what ptm.toml requires now.
-    A model that ptm.toml does not require to be signed is skipped.
+    A model that ptm.toml does not require to be signed is skipped. LFS files' sha256 come from
+    `cache` when their stat is unchanged since they were last hashed (as `verify` does).
 
     Raises:
         ManifestError: the signing extra or a declared key file is missing.
@@ -131,12 +136,12 @@ def check_synced(models: Iterable[tuple[LockedModel, Mapping[str, Path]]],
                                                        "it. Run `ptmlock lock`."))
             continue
         problems.extend(SignatureProblem(model.id, f"{model.id}: {p}") for p in _check_one(model, record, policy,
-                                                                                          stores, project_dir))
+                                                                                          stores, project_dir, cache))
     return problems
 
 
 def _check_one(model: LockedModel, record: LockedSignature, policy: SigningPolicy, stores: Mapping[str, Path],
-               project_dir: Path) -> list[str]:
+               project_dir: Path, cache: VerifiedCache | None) -> list[str]:
     sig_path = stores.get(record.path)
     if sig_path is None or not os.path.lexists(sig_path):
         return [f"signature {record.path} is missing; run `ptmlock sync`"]
@@ -160,8 +165,12 @@ def _check_one(model: LockedModel, record: LockedSignature, policy: SigningPolic
 
     def actual(f: LockedFile) -> str | None:
         path = stores.get(f.path)
+        if path is None or os.path.islink(path):  # never hash through a link (OpenSSF spec)
+            return None
         try:
-            return sha256_file(path) if path is not None else None
+            if f.sha256 is not None and cache is not None:  # LFS: the sha256 `verify` already caches
+                return digest_of(os.fspath(path), f, cache=cache)[0]
+            return sha256_file(path)
         except OSError:
             return None
 
@@ -169,3 +178,52 @@ def _check_one(model: LockedModel, record: LockedSignature, policy: SigningPolic
     signed_synced = SignedModel(signer=signed.signer,
                                 digests={p: d for p, d in signed.digests.items() if p in stores})
     return found + compare(signed_synced, synced, policy, actual)
+
+
+def check_plan(plan: Plan, manifest: Manifest, *, cache: VerifiedCache | None = None) -> list[SignatureProblem]:
+    """`check_synced` over the models of a sync/verify `plan`, reading each file where its bytes
+    live (`FileTask.store`: the cache's blob, or the plain file of `--target`). No network.
+
+    Raises:
+        ManifestError: the signing extra or a declared key file is missing.
+    """
+    policies = {m.id.casefold(): m.signing for m in manifest.models}
+    if not any(policies.values()):
+        return []
+    items = [(mp.model, {t.file.path: t.store for t in mp.files}) for mp in plan.models]
+    return check_synced(items, policies, manifest.project_dir, cache)
+
+
+def signature_error(problems: list[SignatureProblem]) -> SignatureError:
+    """One error for `problems` (not empty): the first, and how many more."""
+    more = f" ({len(problems) - 1} more signature problem(s); `ptmlock verify --signatures` lists them all)" \
+        if len(problems) > 1 else ""
+    return SignatureError(problems[0].message + more)
+
+
+def verify_project_signatures(manifest_path: Path, *, model_ids: Iterable[str] = (), roles: Iterable[str] = (),
+                              target: Path | None = None) -> list[SignatureProblem]:
+    """`ptmlock verify --signatures`: every signature problem of the project's synced models,
+    offline (a missing file is reported, not fetched).
+
+    Raises:
+        ManifestError, LockfileError, RoleError: bad files or selection; the signing extra or a
+            declared key file is missing.
+        CheckFailedError: there is no ptm.lock.
+    """
+    from ptmlock.errors import CheckFailedError
+    from ptmlock.install.hf_cache import plan_files, real_root, select_models
+    from ptmlock.lockfile.model import load_lock
+    from ptmlock.manifest.parse import load_manifest
+
+    manifest = load_manifest(manifest_path)
+    lock = load_lock(manifest.lock_path)
+    if lock is None:
+        raise CheckFailedError(f"{manifest.lock_path} does not exist, so there is nothing to verify against. "
+                               "Run `ptmlock lock`, then `ptmlock sync`.")
+    plan = plan_files(select_models(lock, roles=roles, model_ids=model_ids), cache_dir=real_root(None),
+                      target=real_root(target) if target is not None else None)
+    cache = VerifiedCache()
+    problems = check_plan(plan, manifest, cache=cache)
+    cache.save()
+    return problems

@@ -45,10 +45,17 @@ class SigningPolicy:
     def key(self) -> str:
         """A canonical text of the policy: part of the manifest hash and recorded in ptm.lock, so
         changing the declared signer makes the lock stale and `lock` verifies again."""
-        return json.dumps({"kind": self.kind, "public-key": self.public_key, "chain": list(self.certificate_chain),
-                           "identity": self.identity, "issuer": self.issuer, "trust-config": self.trust_config,
-                           "signature": self.signature, "allow-unsigned": list(self.allow_unsigned)},
-                          sort_keys=True, separators=(",", ":"))
+        signers: dict[str, dict[str, object]] = {
+            PUBLIC_KEY: {"public-key": self.public_key},
+            CERTIFICATE: {"certificate-chain": list(self.certificate_chain)},
+            SIGSTORE: {"identity": self.identity, "issuer": self.issuer, "trust-config": self.trust_config},
+        }
+        signer = signers[self.kind]
+        parts = [f"{k}={json.dumps(v)}" for k, v in signer.items() if v is not None]
+        parts.append(f"signature={json.dumps(self.signature)}")
+        if self.allow_unsigned:
+            parts.append(f"allow-unsigned={json.dumps(list(self.allow_unsigned))}")
+        return " ".join(parts)
 
     def describe(self) -> str:
         """The expected signer, for messages: `public key keys/acme.pem`."""
