@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ptmlock.errors import ManifestError, SignatureError
-from ptmlock.signing.policy import CERTIFICATE, PUBLIC_KEY, SigningPolicy
+from ptmlock.errors import HubError, ManifestError, SignatureError
+from ptmlock.signing.policy import CERTIFICATE, PUBLIC_KEY, SIGSTORE, SigningPolicy
 
 MAX_BUNDLE = 16 * 1024 * 1024  # a bundle is a few KiB; refuse to parse anything near this
 
@@ -95,6 +95,10 @@ def _config(policy: SigningPolicy, project_dir: Path) -> Any:
     except ManifestError:
         raise
     except Exception as e:  # noqa: BLE001 - a PEM that is not a key, an unsupported curve, no Sigstore trust root
+        if policy.kind == SIGSTORE and policy.trust_config is None:
+            raise HubError(f"Cannot load Sigstore's public trust root for {policy.describe()} ({_reason(e)}): "
+                           "model-signing fetches it from Sigstore's TUF repository. Allow that connection, or "
+                           "set trust-config = \"FILE\" (a Sigstore ClientTrustConfig JSON) for offline use.") from None
         raise ManifestError(f"ptm.toml: the {policy.describe()} cannot be used to verify signatures "
                             f"({_reason(e)}). Point it at a PEM file of the signer's EC public key "
                             "(P-256/384/521) or CA certificates.") from None
@@ -152,6 +156,8 @@ def _signer(signature: Any, policy: SigningPolicy, project_dir: Path) -> str:
 
 
 def _reason(e: BaseException) -> str:
+    if isinstance(e, KeyError):  # a JSON document without a required member
+        return f"no {e.args[0]!r} member" if e.args else "a required member is missing"
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 300 else text[:297] + "..."
 
