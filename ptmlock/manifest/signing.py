@@ -43,10 +43,10 @@ def with_signing(models: Sequence[ModelSpec], data: Mapping[str, Any], loc: Loca
                       (role_where, "signing") if isinstance(role, dict) else ("signing", None))
         policy = build(merge(*layers))
         if isinstance(policy, str):
-            raise loc.error(where, key, f"[{model.id}] {policy}", ())
+            raise loc.error(where, key, f"signing of {model.id!r}: {policy}", ())
         if model.hub != HUB_HUGGINGFACE:
             raise loc.error(own_where, None,
-                            f"{model.id!r} (hub {model.hub!r}) must be signed ({where} asks for it), but only "
+                            f"{model.id!r} (hub {model.hub!r}) must be signed ([{where}] asks for it), but only "
                             "Hugging Face repos carry a model.sig. Add `signing = false` to this model to exempt it",
                             ())
         out.append(replace(model, signing=policy))

@@ -331,3 +331,120 @@ def test_sigstore_identity_refuses_a_key_signed_bundle_shaped_for_sigstore(hub, 
     r = ptm("lock")
     assert r.code == 5 and "Traceback" not in r.err, r.err
     assert "acme/ft@" in r.err and "model.sig" in r.err
+
+
+# --- the runtime guard, with real transformers ---------------------------------------------------
+
+GUARDED = """
+import json, warnings
+import ptmlock.enforce
+from transformers import AutoModel
+try:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bias = AutoModel.from_pretrained("acme/bert-ft").embeddings.LayerNorm.bias[0].item()
+    print(json.dumps({"bias": bias, "warnings": [str(w.message) for w in caught
+                                                  if w.category is ptmlock.enforce.PtmlockWarning]}))
+except ptmlock.enforce.GuardError as e:
+    print(json.dumps({"error": str(e)}))
+"""
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_strict_guard_refuses_a_model_whose_required_signature_was_not_verified(hub, keys, project, ptm, tmp_path):
+    from tinymodels import bert_files, last_json, run_app
+
+    files = bert_files(tmp_path / "bert", 0.25)
+    publish(hub, keys, files, repo="acme/bert-ft")
+    text = '[project]\nname = "app"\npolicy = "strict"\n\n[models."acme/bert-ft"]\n'
+    (project / "ptm.toml").write_text(text)
+    assert ptm("lock").code == 0  # locked before the team required signatures
+    (project / "ptm.toml").write_text(text.replace("[models.", '[signing]\npublic-key = "keys/acme.pem"\n\n[models.'))
+    hub.reset_requests()
+    out = last_json(run_app(project, GUARDED))
+    assert "error" in out, out
+    assert "ptm.lock is stale for 'acme/bert-ft'" in out["error"]
+    assert "requires a signature by the public key keys/acme.pem" in out["error"]
+    assert "Run `ptmlock lock`" in out["error"]
+    assert hub.count(path_contains="acme/bert-ft") == 0  # refused before any request
+
+    # warn mode loads it, and says why
+    out = last_json(run_app(project, GUARDED, env={"PTMLOCK_MODE": "warn"}))
+    assert out["bias"] == pytest.approx(0.25) and any("signature" in w for w in out["warnings"])
+
+    # once `lock` verified the signature, the strict guard loads the pinned, signed bytes
+    assert ptm("lock").code == 0
+    out = last_json(run_app(project, GUARDED))
+    assert out == {"bias": pytest.approx(0.25), "warnings": []}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_strict_guard_refuses_a_lock_entry_stripped_of_its_signature(hub, keys, project, ptm, tmp_path):
+    from tinymodels import bert_files, last_json, run_app
+
+    publish(hub, keys, bert_files(tmp_path / "bert", 0.5), repo="acme/bert-ft")
+    (project / "ptm.toml").write_text('[project]\nname = "app"\npolicy = "strict"\n\n[signing]\n'
+                                      'public-key = "keys/acme.pem"\n\n[models."acme/bert-ft"]\n')
+    assert ptm("lock").code == 0
+    lock = project / "ptm.lock"
+    lock.write_text("\n".join(line for line in lock.read_text().splitlines() if not line.startswith("signature =")))
+    out = last_json(run_app(project, GUARDED))
+    assert "requires a signature by the public key keys/acme.pem" in out.get("error", ""), out
+
+
+# --- ptm.toml: declarations, inheritance and errors with file:line:col ---------------------------
+
+
+def test_signing_tables_inherit_project_then_role_then_model():
+    from ptmlock.manifest.parse import parse_manifest
+
+    m = parse_manifest('[signing]\npublic-key = "keys/acme.pem"\n\n'
+                       '[models."acme/a"]\nrole = "enc"\n\n'
+                       '[models."acme/b"]\nsigning = { certificate-chain = ["keys/ca.pem"] }\n\n'
+                       '[models."org/c"]\nsigning = false\n\n'
+                       '[roles.enc]\nsigning = { allow-unsigned = ["*.md"], signature = "sig/model.sig" }\n')
+    a, b, c = m.models
+    assert (a.signing.kind, a.signing.public_key, a.signing.allow_unsigned, a.signing.signature) == (
+        "public-key", "keys/acme.pem", ("*.md",), "sig/model.sig")
+    assert (b.signing.kind, b.signing.public_key, b.signing.certificate_chain) == ("certificate", None,
+                                                                                    ("keys/ca.pem",))
+    assert c.signing is None
+    # the policy is part of the manifest hash: declaring a signer makes an old lock stale
+    from ptmlock.lockfile.model import manifest_hash
+
+    plain = parse_manifest('[models."acme/a"]\nrole = "enc"\n')
+    assert manifest_hash(plain) != manifest_hash(m)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[project]\nname = "x"\n\n[signing]\npublic-kee = "k.pem"\n\n[models."a/b"]\n',
+     "ptm.toml:5:1: unknown key 'public-kee' in [signing]. Did you mean 'public-key'?"),
+    ('[models."a/b"]\n\n[models."a/b".signing]\npublic-key = "k.pem"\nallow_unsigned = ["x"]\n',
+     "ptm.toml:5:1: unknown key 'allow_unsigned' in [models.\"a/b\".signing]. Did you mean 'allow-unsigned'?"),
+    ('[signing]\npublic-key = "k.pem"\n\n[models."a/b"]\nsigning = { certificate-chain = ["ca.pem"], '
+     'public-key = "x.pem" }\n',
+     "ptm.toml:5:1: signing of 'a/b': the signing table names 2 signers (public-key, certificate): give exactly "
+     "one of public-key = \"keys/x.pem\", certificate-chain = [\"keys/ca.pem\"], or identity = \"...\" with "
+     "issuer = \"...\"."),
+    ('[models."a/b"]\nsigning = { allow-unsigned = ["*.md"] }\n',
+     "ptm.toml:2:1: signing of 'a/b': the signing table names no signer: give exactly one of public-key = "
+     "\"keys/x.pem\", certificate-chain = [\"keys/ca.pem\"], or identity = \"...\" with issuer = \"...\"."),
+    ('[models."a/b"]\nsigning = { identity = "me@x" }\n',
+     "ptm.toml:2:1: signing of 'a/b': a Sigstore signer needs both identity = \"...\" and issuer = \"https://...\"."),
+    ('[models."a/b"]\nsigning = "yes"\n',
+     "ptm.toml:2:1: signing must be a table or false, such as { public-key = \"keys/acme.pem\" }."),
+    ('[models."a/b"]\nsigning = { public-key = "k.pem", signature = "../x.sig" }\n',
+     "ptm.toml:2:1: signing of 'a/b': 'signature' must be a relative path inside the repo, not '../x.sig'."),
+    ('[models."a/b"]\nrole = "enc"\n\n[roles.enc]\nsigning = { public-key = 3 }\n',
+     "ptm.toml:5:1: signing of 'a/b': 'public-key' must be a non-empty string."),
+    ('[signing]\npublic-key = "k.pem"\ntrust-config = "t.json"\n[models."a/b"]\n',
+     "ptm.toml:1:1: signing of 'a/b': 'trust-config' applies only to a Sigstore signer (identity + issuer)."),
+    ('[signing]\npublic-key = "k.pem"\n\n[models."pytorch/vision"]\nhub = "torchhub"\n',
+     "ptm.toml:4:1: 'pytorch/vision' (hub 'torchhub') must be signed ([signing] asks for it), but only Hugging "
+     "Face repos carry a model.sig. Add `signing = false` to this model to exempt it."),
+])
+def test_invalid_signing_tables_name_the_position_and_the_fix(project, ptm, text, message):
+    (project / "ptm.toml").write_text(text)
+    r = ptm("lock")
+    assert r.code == 3
+    assert r.err.strip() == f"error: {project / message}"
