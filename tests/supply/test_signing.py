@@ -447,4 +447,4 @@ def test_invalid_signing_tables_name_the_position_and_the_fix(project, ptm, text
     (project / "ptm.toml").write_text(text)
     r = ptm("lock")
     assert r.code == 3
-    assert r.err.strip() == f"error: {project / message}"
+    assert r.err.strip() == f"error: {project}/{message}"
