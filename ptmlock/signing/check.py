@@ -24,7 +24,7 @@ from ptmlock.install.hashing import VerifiedCache, digest_of
 from ptmlock.install.hf_cache import Plan
 from ptmlock.lockfile.model import LockedFile, LockedModel, LockedSignature
 from ptmlock.manifest.model import Manifest
-from ptmlock.signing.bundle import SignedModel, sha256_file, verify_bundle
+from ptmlock.signing.bundle import MAX_BUNDLE, SignedModel, sha256_file, verify_bundle
 from ptmlock.signing.policy import SigningPolicy, covered_exempt
 
 # (repo path) -> local path of that file's bytes at the locked commit
@@ -54,6 +54,9 @@ def sign_locked(model: LockedModel, policy: SigningPolicy, project_dir: Path, fe
         raise SignatureError(f"{where}: no signature file {policy.signature!r} in the repo, but ptm.toml requires "
                              f"one by the {policy.describe()}. Ask the publisher to sign it, or set "
                              "`signing = false` on the model to accept it unsigned.")
+    if sig_file.size > MAX_BUNDLE:
+        raise SignatureError(f"{where}: {policy.signature} is {sig_file.size} bytes, too large for a signature "
+                             "bundle; refusing to fetch it.")
     data = _fetch_checked(fetch, sig_file, where)
     signed = verify_bundle(data, policy, project_dir, what=f"{where} {policy.signature}")
 
@@ -149,12 +152,12 @@ def _check_one(model: LockedModel, record: LockedSignature, policy: SigningPolic
         if os.path.islink(sig_path):
             raise OSError("it is a symbolic link")
         with open(sig_path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_BUNDLE + 1)
     except OSError as e:
         return [f"signature {record.path} is unreadable ({e.strerror or e})"]
     if hashlib.sha256(data).hexdigest() != record.sha256:
-        return [f"signature {record.path} changed since `ptmlock lock` verified it (sha256 "
-                f"{hashlib.sha256(data).hexdigest()[:16]}..., locked {record.sha256[:16]}...)"]
+        return [(f"signature {record.path} changed since `ptmlock lock` verified it (sha256 "
+                f"{hashlib.sha256(data).hexdigest()[:16]}..., locked {record.sha256[:16]}...)")]
     try:
         signed = verify_bundle(data, policy, project_dir, what=f"signature {record.path}")
     except SignatureError as e:

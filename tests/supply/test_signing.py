@@ -2,6 +2,7 @@
 self-made certificate chain, committed to the local hub, checked by the real CLI."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -9,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lockhelpers import model_entry, read_lock
 from signhelpers import sign_with_certificate, sign_with_key, write_chain, write_key
 
-pytest.importorskip("model_signing")
 
 FILES = {
     "config.json": b'{"hidden_size": 4, "model_type": "bert"}',
@@ -77,8 +76,6 @@ def test_lock_records_the_signer_of_a_valid_signature(hub, keys, project, ptm):
     assert sig["path"] == "model.sig"
     assert sig["signer"].startswith("public-key sha256:") and len(sig["signer"]) == len("public-key sha256:") + 64
     blob = next(f for f in entry["files"] if f["path"] == "model.sig")
-    import hashlib
-
     data = hub.blob(hub.lookup("model", "acme/ft")[0], blob["blob"])
     assert sig["sha256"] == hashlib.sha256(data).hexdigest()
     assert ptm("lock", "--check").code == 0
@@ -218,15 +215,24 @@ def test_verify_signatures_reports_a_changed_signature_file(synced, keys, ptm):
     assert ptm("verify", "--signatures").code == 0
 
 
-def test_verify_signatures_reads_the_real_blob_not_the_snapshot_link(synced, ptm):
-    # a snapshot link redirected to a file with the signed bytes hides nothing: the blob is read
+def test_verify_signatures_reads_the_real_blob_not_the_snapshot_link(synced, ptm, tmp_path):
+    # the blob is altered, and the snapshot link redirected to a pristine copy: the signature check
+    # reads the blob (the bytes the cache holds), so the copy hides nothing
     blob = _blob(synced, "acme/ft", "config.json")
-    os.chmod(blob, 0o644)
-    blob.write_bytes(b'{"hidden_size": 4, "model_type": "gpt"}')
+    pristine = tmp_path / "pristine.json"
+    pristine.write_bytes(blob.read_bytes())
+    blob.write_bytes(b'{"hidden_size": 4, "model_type": "gpt2"}')
+    commit = model_entry(read_lock(synced), "acme/ft")["commit"]
+    link = blob.parent.parent / "snapshots" / commit / "config.json"
+    link.unlink()
+    link.symlink_to(pristine)
     r = ptm("verify", "--signatures", "--json")
     assert r.code == 1
     doc = json.loads(r.out)
-    assert any("config.json has sha256" in line for line in doc["signatures"])
+    assert [line for line in doc["signatures"] if "config.json" in line] == [
+        "acme/ft: config.json has sha256 " + hashlib.sha256(blob.read_bytes()).hexdigest()[:16]
+        + "..., but the signature says " + hashlib.sha256(pristine.read_bytes()).hexdigest()[:16]
+        + "... (changed after signing, or the signer signed other bytes)"]
 
 
 def test_sync_refuses_synced_files_that_no_longer_match_the_signature(synced, keys, ptm):
@@ -283,7 +289,7 @@ def test_missing_extra_names_it_before_any_request(hub, keys, project, ptm, monk
 def test_lock_subprocess_prints_one_line_and_no_traceback(hub, keys, project):
     publish(hub, keys, key="other")
     manifest(project)
-    proc = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}, timeout=120)
     assert proc.returncode == 5
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -421,14 +427,14 @@ def test_signing_tables_inherit_project_then_role_then_model():
      "ptm.toml:5:1: unknown key 'public-kee' in [signing]. Did you mean 'public-key'?"),
     ('[models."a/b"]\n\n[models."a/b".signing]\npublic-key = "k.pem"\nallow_unsigned = ["x"]\n',
      "ptm.toml:5:1: unknown key 'allow_unsigned' in [models.\"a/b\".signing]. Did you mean 'allow-unsigned'?"),
-    ('[signing]\npublic-key = "k.pem"\n\n[models."a/b"]\nsigning = { certificate-chain = ["ca.pem"], '
-     'public-key = "x.pem" }\n',
-     "ptm.toml:5:1: signing of 'a/b': the signing table names 2 signers (public-key, certificate): give exactly "
+    (('[signing]\npublic-key = "k.pem"\n\n[models."a/b"]\nsigning = { certificate-chain = ["ca.pem"], '
+     'public-key = "x.pem" }\n'),
+     ("ptm.toml:5:1: signing of 'a/b': the signing table names 2 signers (public-key, certificate): give exactly "
      "one of public-key = \"keys/x.pem\", certificate-chain = [\"keys/ca.pem\"], or identity = \"...\" with "
-     "issuer = \"...\"."),
+     "issuer = \"...\".")),
     ('[models."a/b"]\nsigning = { allow-unsigned = ["*.md"] }\n',
-     "ptm.toml:2:1: signing of 'a/b': the signing table names no signer: give exactly one of public-key = "
-     "\"keys/x.pem\", certificate-chain = [\"keys/ca.pem\"], or identity = \"...\" with issuer = \"...\"."),
+     ("ptm.toml:2:1: signing of 'a/b': the signing table names no signer: give exactly one of public-key = "
+     "\"keys/x.pem\", certificate-chain = [\"keys/ca.pem\"], or identity = \"...\" with issuer = \"...\".")),
     ('[models."a/b"]\nsigning = { identity = "me@x" }\n',
      "ptm.toml:2:1: signing of 'a/b': a Sigstore signer needs both identity = \"...\" and issuer = \"https://...\"."),
     ('[models."a/b"]\nsigning = "yes"\n',
@@ -440,8 +446,8 @@ def test_signing_tables_inherit_project_then_role_then_model():
     ('[signing]\npublic-key = "k.pem"\ntrust-config = "t.json"\n[models."a/b"]\n',
      "ptm.toml:1:1: signing of 'a/b': 'trust-config' applies only to a Sigstore signer (identity + issuer)."),
     ('[signing]\npublic-key = "k.pem"\n\n[models."pytorch/vision"]\nhub = "torchhub"\n',
-     "ptm.toml:4:1: 'pytorch/vision' (hub 'torchhub') must be signed ([signing] asks for it), but only Hugging "
-     "Face repos carry a model.sig. Add `signing = false` to this model to exempt it."),
+     ("ptm.toml:4:1: 'pytorch/vision' (hub 'torchhub') must be signed ([signing] asks for it), but only Hugging "
+     "Face repos carry a model.sig. Add `signing = false` to this model to exempt it.")),
 ])
 def test_invalid_signing_tables_name_the_position_and_the_fix(project, ptm, text, message):
     (project / "ptm.toml").write_text(text)
