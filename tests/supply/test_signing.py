@@ -215,6 +215,14 @@ def test_verify_signatures_reports_a_changed_signature_file(synced, keys, ptm):
     assert ptm("verify", "--signatures").code == 0
 
 
+def test_verify_reports_a_missing_signature_file(synced, ptm):
+    _blob(synced, "acme/ft", "model.sig").unlink()
+    r = ptm("verify", "--signatures")
+    assert r.code == 1
+    assert "acme/ft: model.sig: missing" in r.out
+    assert "acme/ft: signature model.sig is missing; run `ptmlock sync`" in r.out
+
+
 def test_verify_signatures_reads_the_real_blob_not_the_snapshot_link(synced, ptm, tmp_path):
     # the blob is altered, and the snapshot link redirected to a pristine copy: the signature check
     # reads the blob (the bytes the cache holds), so the copy hides nothing
