@@ -7,7 +7,7 @@
 | 2    | usage error (click's own) |
 | 3    | bad manifest or lock: syntax, schema, unknown hub, role |
 | 4    | hub: not found, revision, gated/401/403, timeout, 5xx after retries |
-| 5    | integrity: hash mismatch while syncing, unsafe hub answer |
+| 5    | integrity: hash mismatch while syncing, unsafe hub answer, signature not satisfied |
 | 70   | internal error (a bug) |
 | 130  | interrupted |
 """
@@ -98,6 +98,11 @@ class IntegrityError(PtmlockError):
 
 class UnsafeHubAnswerError(IntegrityError):
     """The hub answered with an unsafe path, a non-hex commit or a negative size."""
+
+
+class SignatureError(IntegrityError):
+    """issue 16: a model's signature does not satisfy ptm.toml: missing, malformed, by another
+    signer, or not covering exactly the locked bytes."""
 
 
 class GuardError(PtmlockError):

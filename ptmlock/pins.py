@@ -132,6 +132,10 @@ def _from_spec(spec: ModelSpec, locked: LockedModel | None) -> Pin:
         stale.append(f"type is {spec.repo_type!r} in ptm.toml but {locked.repo_type!r} in ptm.lock")
     if locked.requested != spec.revision:
         stale.append(f"revision is {_show(spec.revision)} in ptm.toml but {_show(locked.requested)} in ptm.lock")
+    if spec.signing is not None and (locked.signature is None or locked.signature.policy != spec.signing.key()):
+        # issue 16: the strict guard refuses a model whose required signature `lock` did not verify
+        stale.append(f"ptm.toml requires a signature by the {spec.signing.describe()}, which ptm.lock does not "
+                     "record as verified")
     return Pin(spec.id, spec.hub, spec.repo_type, requested, locked.commit, locked.canonical_id,
                "; ".join(stale) or None)
 

@@ -94,10 +94,15 @@ def resolve(
                 backends[spec.hub] = backend_for(spec.hub)
         results: list[LockedModel | PtmlockError | None] = [None] * len(todo)
 
+        if any(spec.signing is not None for _, spec in todo):
+            from ptmlock.signing.bundle import require_library
+
+            require_library()  # name the missing extra before any hub request
+
         def work(n: int) -> None:
             _, spec = todo[n]
             try:
-                results[n] = backends[spec.hub].resolve(spec)
+                results[n] = _signed(backends[spec.hub].resolve(spec), spec, backends[spec.hub], manifest)
             except PtmlockError as e:
                 results[n] = e
 
@@ -131,6 +136,20 @@ def resolve(
     lock = Lock(manifest_hash=manifest_hash(manifest), models=tuple(models) + deps.models)
     return ResolveResult(lock=lock, resolved=tuple(s.id for _, s in todo), reused=tuple(reused),
                          changed=tuple(changed))
+
+
+def _signed(locked: LockedModel, spec: ModelSpec, backend: Backend, manifest: Manifest) -> LockedModel:
+    """issue 16: `locked` with its verified signature when ptm.toml requires a signer."""
+    if spec.signing is None:
+        return locked
+    from ptmlock.signing.check import sign_locked
+
+    fetch_file = backend.fetch_file  # type: ignore[attr-defined]  # only Hugging Face models are signed
+
+    def fetch(path: str) -> str:
+        return str(fetch_file(locked.canonical, path, commit=locked.commit, repo_type=locked.repo_type))
+
+    return sign_locked(locked, spec.signing, manifest.project_dir, fetch)
 
 
 def _old_pin(old_lock: Lock | None, spec: ModelSpec) -> LockedModel | None:

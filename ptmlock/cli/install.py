@@ -87,18 +87,28 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
 @click.option("--deep", is_flag=True, help="Re-read every file, ignoring the cache of already verified hashes.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
               help="Files hashed at once (default: one per CPU core).")
+@click.option("--signatures", is_flag=True, help="Also re-verify each signed model's model.sig against its synced "
+                                                 "files, offline (docs/signing.md).")
 @click.pass_obj
 def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target: Path | None, as_json: bool,
-           deep: bool, jobs: int | None) -> int:
+           deep: bool, jobs: int | None, signatures: bool) -> int:
     """Check the synced files against the hashes in ptm.lock."""
     from ptmlock.install.verify import verify_project
 
     out = Output(json_mode=as_json)
     report, stale = verify_project(obj.manifest_path(), model_ids=model_ids, roles=roles, target=target, deep=deep,
                                    jobs=jobs)
+    signed: list[str] = []
+    if signatures:  # issue 16
+        from ptmlock.signing.check import verify_project_signatures
+
+        signed = [p.message for p in verify_project_signatures(obj.manifest_path(), model_ids=model_ids,
+                                                               roles=roles, target=target)]
     if as_json:
-        out.json({**report.to_dict(), "stale": stale})
-        return 0 if report.ok else EXIT_CHECK_FAILED
+        out.json({**report.to_dict(), "stale": stale, **({"signatures": signed} if signatures else {})})
+        return 0 if report.ok and not signed else EXIT_CHECK_FAILED
+    for line in signed:
+        out.result(line)
     if stale:
         out.warn("ptm.lock is stale against ptm.toml (run `ptmlock lock`); verifying against ptm.lock as it is.")
     for model_id, reason in report.skipped:
@@ -111,6 +121,12 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
         out.error(f"{len(report.problems)} of {_count(files, 'file')} missing or altered in {report.root}. "
                   "Run `ptmlock sync` to restore them.")
         return EXIT_CHECK_FAILED
+    if signed:
+        out.error(f"{_count(len(signed), 'signature problem')}: the synced files are not what the declared "
+                  "signer signed.")
+        return EXIT_CHECK_FAILED
+    if signatures:
+        out.info("Every signed model still matches its signature.")
     out.info(f"All {_count(files, 'file')} of {_count(len(report.models), 'model')} intact ({size}; "
              f"{human_size(report.hashed_bytes)} read, {report.cached_files} unchanged since last verified).")
     return 0

@@ -116,6 +116,23 @@ class HuggingFaceBackend:
             HubError: as `resolve` does.
             UnsafeHubAnswerError: the file is not valid JSON.
         """
+        local = self.fetch_file(model_id, path, commit=commit, repo_type=repo_type)
+        try:
+            with open(local, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise UnsafeHubAnswerError(
+                f"{path} of {repo_type} {model_id!r} at {commit[:12]} is not valid JSON ({e}), so ptmlock cannot "
+                "tell which models it needs. Report it to the repository, or pin a revision with a valid file."
+            ) from None
+
+    def fetch_file(self, model_id: str, path: str, *, commit: str, repo_type: str = "model") -> str:
+        """The local path of file `path` of `model_id` at `commit`, downloaded (retried like
+        `resolve`) into ptmlock's own cache, not the Hugging Face cache. The caller checks its hash.
+
+        Raises:
+            HubError: as `resolve` does.
+        """
         spec = ModelSpec(id=model_id, revision=commit, repo_type=repo_type)
 
         def fetch() -> str:
@@ -133,15 +150,7 @@ class HuggingFaceBackend:
                 raise HubError(f"Cannot read {path} of {repo_type} {model_id!r} at {commit[:12]} from "
                                f"{self.endpoint}: {e}") from None
 
-        local = self._call(spec, fetch)
-        try:
-            with open(local, encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise UnsafeHubAnswerError(
-                f"{path} of {repo_type} {model_id!r} at {commit[:12]} is not valid JSON ({e}), so ptmlock cannot "
-                "tell which models it needs. Report it to the repository, or pin a revision with a valid file."
-            ) from None
+        return self._call(spec, fetch)
 
     def _files_from_tree(self, spec: ModelSpec, commit: str) -> list[LockedFile]:
         from huggingface_hub.hf_api import RepoFile

@@ -185,7 +185,9 @@ def plan_files(models: Sequence[LockedModel], *, cache_dir: Path | None = None, 
             continue
         _check_rel(model.id, model.id, "model id")
         _check_rel(model.id, model.canonical, "model id")
-        files = [f for f in model.files if matches(f.path, model.include)]
+        # issue 16: a signed model's bundle is synced whatever `files` selects: sync and verify check it
+        sig = model.signature.path if model.signature is not None else None
+        files = [f for f in model.files if matches(f.path, model.include) or f.path == sig]
         if target is not None:
             base = target.joinpath(*model.id.split("/"))
             work = base / ".cache" / "ptmlock"  # like huggingface_hub's local_dir `.cache/huggingface/`

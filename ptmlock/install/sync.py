@@ -345,6 +345,17 @@ def load_fresh_lock(manifest_path: Path) -> Lock:
     return lock
 
 
+def _check_signatures(manifest_path: Path, plan: Plan) -> None:
+    from ptmlock.manifest.parse import load_manifest
+    from ptmlock.signing.check import check_plan, signature_error
+
+    cache = VerifiedCache()
+    problems = check_plan(plan, load_manifest(manifest_path), cache=cache)
+    cache.save()
+    if problems:
+        raise signature_error(problems)
+
+
 def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: Iterable[str] = (),
                  target: Path | None = None, offline: bool = False, jobs: int = 8,
                  progress: Callable[[Plan], Progress] | None = None) -> SyncReport:
@@ -355,11 +366,14 @@ def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: I
     Raises:
         CheckFailedError: the lock is missing or stale.
         ManifestError, LockfileError, RoleError: bad files or selection.
+        SignatureError: a signed model's synced files no longer match its signature (issue 16).
     """
     lock = load_fresh_lock(manifest_path)
     plan = real_plan(lock, roles=roles, model_ids=model_ids, target=target)
     bar = progress(plan) if progress is not None and not offline else None
     report = apply(plan, jobs=jobs, offline=offline, progress=bar)
+    if report.exit_code == 0:  # issue 16: the synced bytes must still be what the declared signer signed
+        _check_signatures(manifest_path, plan)
     if not plan.others:
         return report
     if target is not None:

@@ -64,6 +64,29 @@ class LockedFile:
 
 
 @dataclass(frozen=True)
+class LockedSignature:
+    """issue 16: the model-signing bundle `lock` verified: its path in the repo, its sha256, who
+    signed it, and the policy (`SigningPolicy.key()`) it satisfied."""
+
+    path: str
+    sha256: str
+    signer: str
+    policy: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "policy": self.policy, "sha256": self.sha256, "signer": self.signer}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> LockedSignature:
+        _known(data, ("path", "policy", "sha256", "signer"), where)
+        sha = _req(data, "sha256", str, where)
+        if not _SHA256_RE.match(sha):
+            raise LockfileError(f"Invalid value in '{where}.sha256': {sha!r} is not a 64-hex sha256")
+        return cls(path=_req(data, "path", str, where), sha256=sha, signer=_req(data, "signer", str, where),
+                   policy=_req(data, "policy", str, where))
+
+
+@dataclass(frozen=True)
 class LockedModel:
     """One model pinned to a commit, with every file and the facts policy needs."""
 
@@ -83,6 +106,7 @@ class LockedModel:
     pipeline_tag: str | None = None
     required_by: tuple[str, ...] = ()
     reason: str | None = None
+    signature: LockedSignature | None = None  # issue 16: set when ptm.toml requires a signer
     # The hub's summary of config.json (`config` in repo info), when it sent one: lets `lock`
     # find cross-repo auto_map code without downloading config.json. Never written to ptm.lock.
     hub_config: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -115,8 +139,11 @@ class LockedModel:
 
     def resolution_key(self) -> dict[str, Any]:
         """What the manifest asked for when this pin was made (see `ModelSpec.resolution_key`)."""
-        return {"hub": self.hub, "id": self.id, "include": list(self.include), "repo-type": self.repo_type,
-                "requested": self.requested}
+        key: dict[str, Any] = {"hub": self.hub, "id": self.id, "include": list(self.include),
+                               "repo-type": self.repo_type, "requested": self.requested}
+        if self.signature is not None:
+            key["signing"] = self.signature.policy
+        return key
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id}
@@ -145,6 +172,8 @@ class LockedModel:
         out["custom-code"] = self.custom_code
         if self.include:
             out["include"] = list(self.include)
+        if self.signature is not None:
+            out["signature"] = self.signature.to_dict()
         out["files"] = [f.to_dict() for f in self.files]
         return out
 
@@ -152,7 +181,7 @@ class LockedModel:
     def from_dict(cls, data: Mapping[str, Any], where: str) -> LockedModel:
         _known(data, ("canonical-id", "commit", "custom-code", "files", "gated", "hub", "id", "include", "library",
                       "license", "pickle-only", "pipeline-tag", "private", "reason", "repo-type", "requested",
-                      "required-by", "role"), where)
+                      "required-by", "role", "signature"), where)
         commit = _req(data, "commit", str, where)
         if not COMMIT_RE.match(commit) and data.get("hub", "huggingface") != "url":
             raise LockfileError(f"Invalid value in '{where}.commit': {commit!r} is not a 40-hex commit")
@@ -177,6 +206,8 @@ class LockedModel:
             pipeline_tag=_opt(data, "pipeline-tag", str, where),
             required_by=tuple(_opt(data, "required-by", list, where) or ()),
             reason=_opt(data, "reason", str, where),
+            signature=(LockedSignature.from_dict(data["signature"], f"{where}.signature")
+                       if isinstance(_opt(data, "signature", dict, where), dict) else None),
         )
 
 
@@ -315,6 +346,10 @@ def diff(manifest: Manifest, lock: Lock | None) -> list[str]:
             if want[field_name] != have[field_name]:
                 problems.append(f"{spec.id}: {field_name} is {_show(want[field_name])} in ptm.toml "
                                 f"but {_show(have[field_name])} in ptm.lock")
+        if want.get("signing") != have.get("signing"):  # issue 16
+            problems.append(f"{spec.id}: " + ("the signer ptm.toml requires was not verified by `ptmlock lock`"
+                                              if "signing" in want else "ptm.lock records a signer ptm.toml no "
+                                              "longer requires"))
         if spec.role != entry.role:
             problems.append(f"{spec.id}: role is {_show(spec.role)} in ptm.toml but {_show(entry.role)} in ptm.lock")
     for key, entry in locked.items():
@@ -377,6 +412,8 @@ def _value(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (the `signature` of a model)
+        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot emit {type(value).__name__} in ptm.lock")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ptmlock.constants import DEFAULT_HUB
+from ptmlock.signing.policy import SigningPolicy
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ModelSpec:
     role: str | None = None
     repo_type: str = "model"
     files: tuple[str, ...] = ()
+    signing: SigningPolicy | None = None  # issue 16: the signer ptm.toml requires (inherited), or None
 
     @property
     def effective_role(self) -> str:
@@ -27,13 +29,16 @@ class ModelSpec:
 
     def resolution_key(self) -> dict[str, Any]:
         """The fields whose change requires asking the hub again (role is not one of them)."""
-        return {
+        key: dict[str, Any] = {
             "hub": self.hub,
             "id": self.id,
             "include": list(self.files),
             "repo-type": self.repo_type,
             "requested": self.revision,
         }
+        if self.signing is not None:  # absent when unset, so locks made before issue 16 stay fresh
+            key["signing"] = self.signing.key()
+        return key
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ else:  # pragma: no cover - Python 3.10
     tomllib = None
 
 _PROJECT_KEYS = ("name", "policy")
-_MODEL_KEYS = ("files", "hub", "revision", "role", "type")
-_ROLE_KEYS = ("default",)
-_TOP_KEYS = ("models", "policy", "project", "roles")
+_MODEL_KEYS = ("files", "hub", "revision", "role", "signing", "type")
+_ROLE_KEYS = ("default", "signing")
+_TOP_KEYS = ("models", "policy", "project", "roles", "signing")
 # The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
@@ -151,7 +151,9 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
                 )
         roles.append(RoleSpec(name=role_name, default=default))
 
-    return Manifest(path=p, name=name, policy=policy, models=tuple(models), roles=tuple(roles),
+    from ptmlock.manifest.signing import with_signing  # issue 16: who must have signed each model
+
+    return Manifest(path=p, name=name, policy=policy, models=with_signing(models, data, loc), roles=tuple(roles),
                     policy_table=dict(policy_table))
 
 
