@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ptmlock.scan import identity
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -164,7 +165,7 @@ class _Analyzer:
         else:
             expr = _arg(call, loader.id_pos, loader.id_kws)
             if expr is _MISSING:
-                ids = _DYNAMIC if kind == K_PIPELINE or _has_star(call) else _SKIP
+                ids = self._task_default(call, ctx) if kind == K_PIPELINE else _DYNAMIC if _has_star(call) else _SKIP
             elif kind == K_URL:
                 ids = self._urls(expr, ctx)
             else:
@@ -176,6 +177,8 @@ class _Analyzer:
                     ids = by_id if by_id.kind == "ids" else ids
         if ids.kind in ("local", "object"):
             return None
+        if ids.kind == "ids" and ids.hub == HF and kind in (K_HF, K_PIPELINE):
+            ids = replace(ids, ids=tuple(dict.fromkeys(self._as_fetched(i, loader) for i in ids.ids)))
         revision = ids.revision
         repo_type = ids.repo_type or "model"
         if kind in (K_HF, K_PIPELINE):
@@ -192,6 +195,20 @@ class _Analyzer:
             model_ids=ids.ids if ids.kind == "ids" else None, revision=revision,
             hub=ids.hub if ids.kind == "ids" else loader.hub, repo_type=repo_type, ignored=self._ignored(call),
         )
+
+    @staticmethod
+    def _as_fetched(repo_id: str, loader: Loader) -> str:
+        """The repo the library really downloads for `repo_id` (sentence-transformers' prefix,
+        the Hub's legacy ids)."""
+        if loader.library == "sentence_transformers":
+            return identity.sentence_transformers(repo_id, loader.loader.rsplit(".", 1)[-1])
+        return identity.hf_repo(repo_id)
+
+    def _task_default(self, call: ast.Call, ctx: Ctx) -> _Ids:
+        """`pipeline("task")` with no model: the task's default model at transformers' pinned revision."""
+        task = _single(self.r.values(_arg(call, 0, ("task",)), ctx))
+        found = identity.pipeline_default(task) if task else None
+        return _DYNAMIC if found is None else _Ids("ids", (found.id,), HF, found.revision)
 
     def _hf_ids(self, expr: ast.expr, ctx: Ctx) -> _Ids:
         if _dir_like(expr):
@@ -293,11 +310,17 @@ class _Analyzer:
             return _SKIP
         if loader.id_pos is None:
             builder = loader.loader.rsplit(".", 1)[-1]
+            known = identity.torchvision(builder, revision, pretrained=True)
+            if known is not None:
+                return _Ids("ids", (known.id,), URL)
             return _Ids("ids", (f"torchvision:{builder}",), URL, revision)
         name = _arg(call, 0, ("name",))
         names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not _MISSING else []
         if not names:
             return _Ids("dynamic", revision=revision)
+        found = [identity.torchvision(n, revision, pretrained=True) for n in names]
+        if all(f is not None for f in found):
+            return _Ids("ids", tuple(dict.fromkeys(f.id for f in found if f is not None)), URL)
         return _Ids("ids", tuple(dict.fromkeys(f"torchvision:{n.lower()}" for n in names)), URL, revision)
 
     def _torch_hub(self, call: ast.Call, ctx: Ctx) -> _Ids:

@@ -30,7 +30,7 @@ from ptmlock.scan.types import Finding, ScanStats
 __all__ = ["Finding", "ScanStats", "default_cache_dir", "iter_python_files", "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-_ANALYZER_VERSION = "1"
+_ANALYZER_VERSION = "2"  # 2: ids as the library fetches them (scan/identity.py)
 _CACHE_PERSON = b"ptmlock-scan"
 
 SKIP_DIRS = frozenset({

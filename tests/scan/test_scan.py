@@ -285,8 +285,8 @@ def test_non_utf8_sources_are_decoded_by_their_cookie_or_leniently(tmp_path):
     found = scan_paths([tmp_path], use_cache=False, stats=stats)
     assert [(Path(f.path).name, f.line, f.col, f.model_ids) for f in found] == [
         ("bom.py", 2, 5, ("google-bert/bert-base-uncased",)),
-        ("latin1.py", 4, 5, ("gpt2",)),
-        ("nocookie.py", 3, 5, ("distilgpt2",)),
+        ("latin1.py", 4, 5, ("openai-community/gpt2",)),
+        ("nocookie.py", 3, 5, ("distilbert/distilgpt2",)),
     ]
     assert stats.syntax_errors == 0
 
