@@ -46,7 +46,7 @@ def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs:
             ids = ", ".join(f.model_ids) if f.model_ids else "<dynamic>"
             rev = f" @ {f.revision}" if f.revision else ""
             ignored = "  [ignored]" if f.ignored else ""
-            out.result(f"  {f.path}:{f.line}:{f.col}  {ids}{rev}  ({f.loader}){ignored}")
+            out.result(f"  {f.location()}  {ids}{rev}  ({f.loader}){ignored}")
     if not classified:
         out.info("No model loads found.")
     return 0
@@ -54,13 +54,21 @@ def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs:
 
 @cli.command(name="check")
 @click.argument("files", nargs=-1, type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="text: flake8-style lines; json: one document (docs/scan.md); sarif: SARIF 2.1.0 for code scanning.")
 @click.pass_obj
-def check_(obj: _Ctx, files: tuple[str, ...]) -> int:
+def check_(obj: _Ctx, files: tuple[str, ...], fmt: str) -> int:
     """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES."""
     from ptmlock.gate.check import check
 
-    out = Output()
     problems = check(list(files), manifest_path=obj.manifest_path())
+    if fmt != "text":
+        from ptmlock.gate.sarif import to_sarif
+
+        Output(json_mode=True).json(to_sarif(problems) if fmt == "sarif" else
+                                    {"problems": [p.to_dict() for p in problems]})
+        return EXIT_CHECK_FAILED if problems else 0
+    out = Output()
     for problem in problems:
         out.result(problem.render())
     if problems:

@@ -5,9 +5,19 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ptmlock.scan import identity
+from ptmlock.scan.args import DYNAMIC as _DYNAMIC
+from ptmlock.scan.args import MISSING as _MISSING
+from ptmlock.scan.args import SKIP as _SKIP
+from ptmlock.scan.args import Ids as _Ids
+from ptmlock.scan.args import arg as _arg
+from ptmlock.scan.args import dir_like as _dir_like
+from ptmlock.scan.args import has_star as _has_star
+from ptmlock.scan.args import single as _single
+from ptmlock.scan.args import weights_text as _weights_text
+from ptmlock.scan.args import written as _written
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -41,22 +51,6 @@ _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _LINES = re.compile(r"\r\n|\r|\n")
 _TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 _DELEGATORS = frozenset({"from_pretrained", "_from_pretrained", "from_single_file"})
-_MISSING = ast.Constant(value=None)  # stands for "argument not given"
-
-
-@dataclass(frozen=True)
-class _Ids:
-    """What a model-id argument resolved to: `kind` is "ids", "local", "object" or "dynamic"."""
-
-    kind: str
-    ids: tuple[str, ...] = ()
-    hub: str = HF
-    revision: str | None = None
-    repo_type: str | None = None
-
-
-_DYNAMIC = _Ids("dynamic")
-_SKIP = _Ids("local")
 
 
 def analyze(tree: ast.Module, text: str, path: str) -> list[Finding]:
@@ -383,59 +377,3 @@ class _Analyzer:
         return any(_IGNORE.search(line) for line in lines[call.lineno - 1: (call.end_lineno or call.lineno)])
 
 
-def _arg(call: ast.Call, pos: int | None, kws: tuple[str, ...]) -> ast.expr:
-    for k in call.keywords:
-        if k.arg in kws:
-            return k.value
-    if pos is not None and pos < len(call.args):
-        if any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
-            return _MISSING
-        return call.args[pos]
-    return _MISSING
-
-
-def _has_star(call: ast.Call) -> bool:
-    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
-
-
-def _dir_like(expr: ast.expr) -> bool:
-    """`output_dir`, `args.save_dir`, `tmpdirname`: names that hold a local directory."""
-    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
-    name = name.lower()
-    return name.endswith(("dir", "dirname", "folder")) or name in ("tmp", "tmp_path")
-
-
-def _weights_text(expr: ast.expr, vals: Vals, qualname: str | None) -> str | None:
-    """`ResNet50_Weights.IMAGENET1K_V2`, `"DEFAULT"`: the torchvision weights as written."""
-    strs = [v for v in vals if isinstance(v, str)]
-    if len(strs) == 1:
-        return strs[0]
-    refs = [v.qualname for v in vals if isinstance(v, ImportRef)]
-    dotted = qualname or (refs[0] if len(refs) == 1 else None)
-    if dotted is None and isinstance(expr, ast.Attribute):
-        dotted = ast.unparse(expr)
-    if dotted is None:
-        return None
-    parts = dotted.split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 and parts[-2].endswith("_Weights") else parts[-1]
-
-
-def _single(vals: Vals) -> str | None:
-    strs = list(dict.fromkeys(v for v in vals if isinstance(v, str)))
-    return strs[0] if len(strs) == 1 else None
-
-
-def _written(expr: ast.expr) -> str:
-    """A receiver as written, for loader names: `self.model_class`, `super()`; else `<expr>`."""
-    parts: list[str] = []
-    while len(parts) < 8:
-        if isinstance(expr, ast.Attribute):
-            parts.append(expr.attr)
-            expr = expr.value
-        elif isinstance(expr, ast.Name):
-            return ".".join([expr.id, *reversed(parts)])
-        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.args:
-            return ".".join([f"{expr.func.id}()", *reversed(parts)])
-        else:
-            break
-    return "<expr>"
