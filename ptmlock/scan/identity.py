@@ -142,8 +142,6 @@ def pipeline_default(task: str) -> Identity | None:
     p = table()["transformers-pipeline"]
     task = p["aliases"].get(task, task)
     found = p["tasks"].get(task)
-    if found is None and task.startswith("translation"):
-        found = p["tasks"].get("translation")
     return None if found is None else Identity(HF, found[0], found[1])
 
 
