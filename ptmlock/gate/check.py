@@ -153,7 +153,7 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
     targets = [f for f in files if kind_of(f) in kinds and not excluded(_rel(f), exclude)] if files \
         else [str(manifest.project_dir)]
     targets = [t for t in targets if os.path.exists(t)]
-    findings = scan_paths(targets, kinds=kinds, exclude=exclude) if targets else []
+    findings = _scan_within_project(targets, manifest.project_dir, kinds, exclude) if targets else []
     for c in classify(findings, manifest, lock):
         f = c.finding
         if f.ignored:
@@ -176,6 +176,19 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
                     f"argument or pin it with `ptmlock add {model_id}@{f.revision}`", f.cell))
     problems.sort(key=lambda p: (p.path, p.cell or 0, p.line, p.col, p.code, p.message))
     return problems
+
+
+def _scan_within_project(targets: list[str], root: Path, kinds: Sequence[str], exclude: Sequence[str]) -> list[Finding]:
+    """The findings in `targets`, from a scan of the whole project (cached, so cheap when warm):
+    a call in a target of a wrapper defined in another file (`scan.wrappers`) needs that file."""
+    real = {os.path.realpath(t) for t in targets}
+    inside = [t for t in targets if os.path.realpath(t).startswith(os.path.realpath(root) + os.sep)]
+    paths = [str(root)] + [t for t in targets if t not in inside]
+    found = scan_paths(paths, kinds=kinds, exclude=exclude)
+    if real == {os.path.realpath(root)}:
+        return found
+    wanted = [f for f in found if os.path.realpath(f.path) in real]
+    return [f.with_path(_rel(f.path)) for f in wanted]
 
 
 def _rel(path: str) -> str:

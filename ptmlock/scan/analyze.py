@@ -46,6 +46,7 @@ from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
 from ptmlock.scan.values import LOCAL, OBJ, ClassRef, ImportRef, InstRef, Map, Vals
+from ptmlock.scan.wrappers import Wrapper, wrapper_param
 
 _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -58,6 +59,12 @@ def analyze(tree: ast.Module, text: str, path: str) -> list[Finding]:
     return _Analyzer(tree, text, path).run()
 
 
+def analyze_module(tree: ast.Module, text: str, path: str) -> tuple[list[Finding], list[Wrapper]]:
+    """`analyze`, plus the module's functions that wrap a loader (`scan.wrappers`)."""
+    analyzer = _Analyzer(tree, text, path)
+    return analyzer.run(), analyzer.wrappers
+
+
 class _Analyzer:
     def __init__(self, tree: ast.Module, text: str, path: str) -> None:
         self.ix = ModuleIndex(tree)
@@ -65,6 +72,7 @@ class _Analyzer:
         self.text = text
         self.path = path
         self._lines: list[str] | None = None
+        self.wrappers: list[Wrapper] = []
 
     def run(self) -> list[Finding]:
         out: list[Finding] = []
@@ -164,6 +172,10 @@ class _Analyzer:
                 ids = self._urls(expr, ctx)
             else:
                 ids = self._hf_ids(expr, ctx)
+                wrapped = wrapper_param(expr, ctx)
+                if wrapped is not None:
+                    self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub,
+                                                 "model"))
             if kind == K_PIPELINE and ids.kind == "object":  # a model object, but a tokenizer by id
                 tokenizer = _arg(call, 3, ("tokenizer",))
                 if tokenizer is not _MISSING:

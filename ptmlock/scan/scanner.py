@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ptmlock import __version__
-from ptmlock.scan.analyze import analyze
+from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.loaders import may_contain_load, quick_bytes_test
 from ptmlock.scan.sources import (
     CONFIG,
@@ -39,11 +39,12 @@ from ptmlock.scan.sources import (
     scan_shell,
 )
 from ptmlock.scan.types import Finding, ScanStats
+from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers
 
 __all__ = ["Finding", "ScanStats", "default_cache_dir", "iter_python_files", "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-_ANALYZER_VERSION = "2"  # 2: ids as the library fetches them (scan/identity.py)
+_ANALYZER_VERSION = "3"  # 3: wrappers; 2: ids as the library fetches them (scan/identity.py)
 _CACHE_PERSON = b"ptmlock-scan"
 
 SKIP_DIRS = frozenset({
@@ -57,7 +58,7 @@ _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_
 _FILTERED, _PARSED, _SYNTAX_ERROR = "filtered", "parsed", "syntax_error"
 
 _WorkItem = tuple[int, str, str, bytes, str]          # (index, path, cache key, bytes, source kind)
-_WorkResult = tuple[int, list[Finding], str]          # (index, findings, status)
+_WorkResult = tuple[int, list[Finding], str, list[Wrapper]]  # (index, findings, status, wrappers)
 
 
 def scan_source(path: str, text: str) -> list[Finding]:
@@ -69,27 +70,32 @@ def scan_source(path: str, text: str) -> list[Finding]:
     return _scan_text(path, text)[0]
 
 
-def _scan_text(path: str, text: str, kind: str = PYTHON) -> tuple[list[Finding], str]:
+def _scan_text(path: str, text: str, kind: str = PYTHON) -> tuple[list[Finding], str, list[Wrapper]]:
     if text.startswith("\ufeff"):
         text = text[1:]
     if kind == NOTEBOOK:
-        return scan_notebook(path, text, scan_source), _PARSED
+        return scan_notebook(path, text, scan_source), _PARSED, []
     if kind == CONFIG:
-        return scan_config(path, text), _PARSED
+        return scan_config(path, text), _PARSED, []
     if kind == SHELL:
-        return scan_shell(path, text), _PARSED
+        return scan_shell(path, text), _PARSED, []
     if not may_contain_load(text):
-        return [], _FILTERED
+        return [], _FILTERED, []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes etc. are the scanned code's business
             tree = ast.parse(text, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return [], _SYNTAX_ERROR
+        return [], _SYNTAX_ERROR, []
     try:
-        return analyze(tree, text, path), _PARSED
+        return _analyzed(tree, text, path)
     except RecursionError:  # absurdly nested expressions: give up on this file, not the scan
-        return [], _PARSED
+        return [], _PARSED, []
+
+
+def _analyzed(tree: ast.Module, text: str, path: str) -> tuple[list[Finding], str, list[Wrapper]]:
+    findings, wrappers = analyze_module(tree, text, path)
+    return findings, _PARSED, wrappers
 
 
 def decode_source(data: bytes) -> str:
@@ -204,6 +210,7 @@ def scan_paths(
     stats.files = len(files)
     cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
     results: list[list[Finding]] = [[] for _ in files]
+    wrappers: list[Wrapper] = []
     todo: list[_WorkItem] = []
     for i, (path, kind) in enumerate(files):
         try:
@@ -215,24 +222,26 @@ def scan_paths(
         stats.bytes += len(data)
         # hashing is cheaper than the substring test, so a warm scan only hashes
         key = hashlib.blake2b(data + kind.encode(), digest_size=20, person=_CACHE_PERSON).hexdigest()
-        cached = cache.get(key) if cache is not None else None
+        cached = cache.get(key, path) if cache is not None else None
         if cached is not None:
             stats.cache_hits += 1
-            results[i] = [f.with_path(path) for f in cached]
+            results[i] = [f.with_path(path) for f in cached[0]]
+            wrappers.extend(cached[1])
         elif not (quick_bytes_test(data) if kind == PYTHON else kind == NOTEBOOK or _OTHER_NEEDLES.search(data)):
             stats.filtered += 1
             if cache is not None:
-                cache.put(key, [])
+                cache.put(key, [], [])
         else:
             todo.append((i, path, key, data, kind))
 
     workers = _workers(jobs, todo)
     stats.workers = workers
     keys = {i: key for i, _, key, _, _ in todo}
-    for i, findings, status in _run(todo, workers):
+    for i, findings, status, found in _run(todo, workers):
         results[i] = findings
+        wrappers.extend(found)
         if cache is not None:
-            cache.put(keys[i], findings)
+            cache.put(keys[i], findings, found)
         if status == _FILTERED:
             stats.filtered += 1
         else:
@@ -240,6 +249,8 @@ def scan_paths(
             stats.syntax_errors += status == _SYNTAX_ERROR
     if cache is not None:
         cache.flush()
+    if wrappers:
+        results.append(_wrapper_calls([p for p, k in files if k == PYTHON], wrappers))
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
@@ -280,6 +291,22 @@ def _scan_batch(batch: list[_WorkItem]) -> list[_WorkResult]:
     return [(i, *_scan_text(path, decode_source(data), kind)) for i, path, _, data, kind in batch]
 
 
+def _wrapper_calls(paths: list[str], wrappers: list[Wrapper]) -> list[Finding]:
+    """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
+    Python files that mention one of their names."""
+    needles = {w.function.encode() for w in wrappers}
+    out: list[Finding] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if any(n in data for n in needles):
+            out.extend(calls_to_wrappers(path, decode_source(data), wrappers))
+    return out
+
+
 # --- the cache -------------------------------------------------------------------------------
 #
 # Keyed by the BLAKE2 hash of a file's bytes, so it is shared by every tree and never stale.
@@ -303,21 +330,23 @@ class _Cache:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, key: str) -> list[Finding] | None:
+    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
         shard = self._shards.get(key[0])
         if shard is None:
             shard = self._shards[key[0]] = self._read(key[0])
         raw = shard.get(key)
-        if not isinstance(raw, list):
+        if not isinstance(raw, dict) or not isinstance(raw.get("f"), list) or not isinstance(raw.get("w"), list):
             return None
         try:
-            return [Finding.from_dict({**entry, "path": ""}) for entry in raw]
-        except (ValueError, TypeError):
+            return ([Finding.from_dict({**entry, "path": ""}) for entry in raw["f"]],
+                    [Wrapper.from_dict(entry, path) for entry in raw["w"]])
+        except (ValueError, TypeError, KeyError):
             return None
 
-    def put(self, key: str, findings: list[Finding]) -> None:
-        self._new.setdefault(key[0], {})[key] = [
-            {k: v for k, v in f.to_dict().items() if k != "path"} for f in findings]
+    def put(self, key: str, findings: list[Finding], wrappers: list[Wrapper]) -> None:
+        self._new.setdefault(key[0], {})[key] = {
+            "f": [{k: v for k, v in f.to_dict().items() if k != "path"} for f in findings],
+            "w": [w.to_dict() for w in wrappers]}
 
     def flush(self) -> None:
         """Merge new entries into their shards (re-read first, to keep a concurrent scan's

@@ -111,6 +111,7 @@ def _finding_dict(f: Finding) -> dict[str, object]:
     d = f.to_dict()
     d.pop("path")
     d.pop("col")
+    assert d.pop("cell") is None  # only notebook findings have a cell
     return d
 
 
@@ -216,7 +217,7 @@ def test_finding_json_shape_is_stable():
     assert f.to_dict() == {
         "path": "app/main.py", "line": 2, "col": 5, "loader": "transformers.AutoModel.from_pretrained",
         "library": "transformers", "model_ids": ["google-bert/bert-base-uncased"], "revision": None,
-        "hub": "huggingface", "repo_type": "model", "ignored": False,
+        "hub": "huggingface", "repo_type": "model", "ignored": False, "cell": None,
     }
     assert Finding.from_dict(json.loads(json.dumps(f.to_dict()))) == f
 
