@@ -293,8 +293,9 @@ def _scan_batch(batch: list[_WorkItem]) -> list[_WorkResult]:
 
 def _wrapper_calls(paths: list[str], wrappers: list[Wrapper]) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
-    Python files that mention one of their names."""
-    needles = {w.function.encode() for w in wrappers}
+    Python files that import one of them (`from m import f`, or its module, then `m.f(`)."""
+    names = {w.function for w in wrappers}
+    modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
     out: list[Finding] = []
     for path in paths:
         try:
@@ -302,9 +303,28 @@ def _wrapper_calls(paths: list[str], wrappers: list[Wrapper]) -> list[Finding]:
                 data = f.read()
         except OSError:
             continue
-        if any(n in data for n in needles):
+        if _imports_a_wrapper(data, names, modules):
             out.extend(calls_to_wrappers(path, decode_source(data), wrappers))
     return out
+
+
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]*))", re.M)
+_WORD = re.compile(r"\w+")
+
+
+def _imports_a_wrapper(data: bytes, names: set[str], modules: set[str]) -> bool:
+    """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
+    an attribute of that name?"""
+    if not any(n.encode() in data for n in names):
+        return False
+    for m in _IMPORT.finditer(data):
+        imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
+        if imported & names:
+            return True
+        dotted = set((m.group(1) or b"").decode("utf-8", "replace").split(".")) | imported
+        if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
+            return True
+    return False
 
 
 # --- the cache -------------------------------------------------------------------------------
