@@ -18,9 +18,12 @@ from ptmlock.output import Output
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema in docs/scan.md).")
 @click.option("--no-cache", is_flag=True, help="Parse every file again instead of using the scan cache.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: all cores).")
+@click.option("--sources", default=None, metavar="KINDS",
+              help="Comma-separated source kinds: python, notebook, config, shell (default: [tool] scan-sources, else all).")
 @click.pass_obj
-def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs: int | None) -> int:
-    """Find model loads in Python code (never runs it), with their status against ptm.toml."""
+def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs: int | None,
+         sources: str | None) -> int:
+    """Find model loads in code, notebooks, configs and scripts (never runs them), with their status against ptm.toml."""
     from ptmlock.gate.check import STATUSES, scan_project
 
     out = Output(json_mode=as_json)
@@ -29,7 +32,17 @@ def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs:
     for target in targets:
         if not os.path.exists(target):
             raise click.BadParameter(f"{target!r} does not exist.", param_hint="PATHS")
-    classified, manifest = scan_project(targets, manifest_path=manifest_path, jobs=jobs, use_cache=not no_cache)
+    kinds = None
+    if sources is not None:
+        from ptmlock.scan.sources import KINDS
+
+        kinds = [k.strip() for k in sources.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise click.BadParameter(f"unknown source kind {', '.join(map(repr, unknown)) or '(none)'}; "
+                                     f"the kinds are {', '.join(KINDS)}.", param_hint="'--sources'")
+    classified, manifest = scan_project(targets, manifest_path=manifest_path, jobs=jobs, use_cache=not no_cache,
+                                        sources=kinds)
     if as_json:
         out.json({"manifest": str(manifest.path) if manifest else None,
                   "findings": [c.to_dict() for c in classified]})

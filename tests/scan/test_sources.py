@@ -177,3 +177,11 @@ def test_init_from_code_declares_ids_found_outside_python(tree, ptm):
             assert f'[models."{model_id}"]' in text
     assert '[models."org/sh-dataset"]\ntype = "dataset"' in text
     assert '[models."org/sh-download"]\nrevision = "v2"' in text
+
+
+def test_scan_sources_option_selects_kinds_and_refuses_unknown_ones(tree, ptm):
+    ids = {f["model_ids"][0] for f in _findings(ptm, "--sources", "shell", ".")}
+    assert ids == {"org/sh-download", "org/sh-dataset", "org/sh-flag", "org/sh-python-c", "org/make-model",
+                   "org/docker-model"}
+    r = ptm("scan", "--sources", "python,yaml", ".")
+    assert r.code == 2 and "unknown source kind 'yaml'; the kinds are python, notebook, config, shell" in r.err
