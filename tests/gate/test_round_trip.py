@@ -3,9 +3,10 @@ unchanged program under `PTMLOCK_MODE=strict`, with zero refusals and the locked
 
 Each application names its model the way real code does (a timm architecture, a
 sentence-transformers short name, a task-default pipeline, a torchvision weights enum, a legacy
-transformers id, a PEFT adapter); the local hub holds stand-in repos named exactly as the real
+transformers id, a PEFT adapter, a torch.hub entry point); the local hub holds stand-in repos named exactly as the real
 ones (tiny weights of the same architecture), torchvision's weight URL is served by a local HTTP
-server through `PTMLOCK_URL_MIRROR`. After locking, upstream moves (a new commit on the branch,
+server through `PTMLOCK_URL_MIRROR`, the torch.hub repo by a local git server through
+`PTMLOCK_TORCHHUB_URL`. After locking, upstream moves (a new commit on the branch,
 new bytes at the URL): the program must still load the locked bytes, which carry `1.0`.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from gitupstream import Upstream as GitUpstream
 from lockhelpers import PY
 from ptmlock.testing._static import StaticServer
 from tinymodels import bert_files, last_json, lora_files, sentence_transformer_files
@@ -88,6 +90,9 @@ APPS = {
                      "tok = AutoTokenizer.from_pretrained('bert-base-uncased')\n"
                      "m = AutoModel.from_pretrained('bert-base-uncased')\n",
                      "m.embeddings.LayerNorm.bias[0].item()"),
+    "torch.hub": ("import json, torch\n"
+                  "m = torch.hub.load('owner/tiny', 'tiny', trust_repo=True, skip_validation=True)\n",
+                  "m.bias[0].item()"),
     "peft": ("import json\nfrom transformers import AutoModel\nfrom peft import PeftModel\n"
              "base = AutoModel.from_pretrained('org/tiny-base')\n"
              "m = PeftModel.from_pretrained(base, 'org/tiny-lora')\n",
@@ -103,6 +108,7 @@ class Upstream:
 
     def __init__(self, hub, static: StaticServer, tmp: Path, lib: str) -> None:
         self.hub, self.static, self.tmp, self.lib = hub, static, tmp, lib
+        self.git = GitUpstream(tmp, static)
 
     def publish(self, version: float) -> None:
         tmp = self.tmp / f"v{version}"
@@ -126,6 +132,8 @@ class Upstream:
             self.hub.commit("google-bert/bert-base-uncased", bert_files(tmp, version))
             if version == 1.0:
                 self.hub.rename("bert-base-uncased", "google-bert/bert-base-uncased")  # the Hub's redirect
+        elif self.lib == "torch.hub":
+            self.git.commit("owner/tiny", version)
         elif self.lib == "peft":
             self.hub.commit("org/tiny-base", bert_files(tmp, 1.0))
             self.hub.commit("org/tiny-lora", lora_files(tmp, version, "org/tiny-base"))
@@ -138,6 +146,7 @@ EXPECTED_IDS = {
     "torchvision": [f'[models."{URL}"]\nhub = "url"'],
     "transformers": ['[models."google-bert/bert-base-uncased"]'],
     "peft": ['[models."org/tiny-base"]', '[models."org/tiny-lora"]'],
+    "torch.hub": ['[models."owner/tiny"]\nhub = "torchhub"'],
 }
 
 
@@ -150,7 +159,7 @@ def _cli(project: Path, *args: str, env: dict[str, str]) -> subprocess.Completed
 def test_init_lock_sync_then_strict_run_loads_the_locked_bytes(hub, project, tmp_path, lib):
     code, value = APPS[lib]
     with StaticServer(tmp_path / "srv") as static:
-        env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"),
+        env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "PTMLOCK_TORCHHUB_URL": static.url,
                "PTMLOCK_URL_MIRROR": f"https://download.pytorch.org={static.url}/pytorch"}
         upstream = Upstream(hub, static, tmp_path / "models", lib)
         upstream.publish(1.0)
