@@ -25,6 +25,7 @@ ENV_ROLE_PREFIX = "PTMLOCK_ROLE_"
 ENV_HUB_TIMEOUT = "PTMLOCK_HUB_TIMEOUT"  # seconds per hub request
 ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds of retries per model
 ENV_JOBS = "PTMLOCK_JOBS"
+ENV_URL_MIRROR = "PTMLOCK_URL_MIRROR"  # "PREFIX=REPLACEMENT[,...]": where url-hub files are fetched from
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0

@@ -2,7 +2,7 @@
 
 A model matches by its declared id, the canonical id the hub answered at lock time (so a repo
 renamed before locking matches both names), the legacy root-level ids the Hub moved to
-organisations (`bert-base-uncased` is `google-bert/bert-base-uncased`, transformers #28795),
+organisations (`bert-base-uncased` is `google-bert/bert-base-uncased`: `scan.identity.legacy_alias`),
 and, for a bare declared name, the `sentence-transformers/` prefix that library adds.
 Matching is case-insensitive, as the Hub's is.
 """
@@ -12,36 +12,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ptmlock.decide import Pin, Request
+from ptmlock.scan.identity import legacy_alias
 
 if TYPE_CHECKING:
     from ptmlock.lockfile.model import Lock, LockedModel
     from ptmlock.manifest.model import Manifest, ModelSpec
 
-# (bare-name prefix or exact name, organisation) for the ids the Hub moved under organisations.
-_LEGACY = (
-    ("albert-", "albert"), ("bert-", "google-bert"), ("camembert-base", "almanach"), ("ctrl", "Salesforce"),
-    ("distilbert-", "distilbert"), ("distilgpt2", "distilbert"), ("distilroberta-", "distilbert"),
-    ("gpt2", "openai-community"), ("openai-gpt", "openai-community"), ("roberta-", "FacebookAI"),
-    ("t5-", "google-t5"), ("transfo-xl-", "transfo-xl"), ("xlm-", "FacebookAI"), ("xlnet-", "xlnet"),
-)
-_EXACT = {"camembert-base", "ctrl", "distilgpt2", "openai-gpt"}
-_ORGS = {org.casefold() for _, org in _LEGACY}
 ST_PREFIX = "sentence-transformers/"
-
-
-def legacy_alias(repo_id: str) -> str | None:
-    """The other name of a legacy model id (bare <-> organisation form), or None."""
-    if "/" not in repo_id:
-        folded = repo_id.casefold()
-        for prefix, org in _LEGACY:
-            if folded == prefix or (prefix not in _EXACT and folded.startswith(prefix)):
-                return f"{org}/{repo_id}"
-        return None
-    org, _, name = repo_id.partition("/")
-    if org.casefold() not in _ORGS:
-        return None
-    alias = legacy_alias(name)
-    return name if alias is not None and alias.casefold() == repo_id.casefold() else None
 
 
 def split_torchhub(repo: str) -> tuple[str, str | None]:

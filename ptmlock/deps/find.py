@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ptmlock.pins import legacy_alias
+from ptmlock.scan.identity import legacy_alias
 
 ADAPTER_CONFIG = "adapter_config.json"
 CONFIG = "config.json"

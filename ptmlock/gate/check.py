@@ -27,7 +27,8 @@ from ptmlock.lockfile.model import Lock, diff, load_lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
-from ptmlock.scan.scanner import Finding, scan_paths
+from ptmlock.scan.scanner import Finding, excluded, scan_paths
+from ptmlock.scan.sources import KINDS, kind_of
 
 DECLARED = "declared"
 UNDECLARED = "undeclared"
@@ -59,9 +60,16 @@ class Problem:
     col: int
     code: str
     message: str
+    cell: int | None = None  # the notebook cell, for a problem in an `.ipynb`
 
     def render(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.line}:{self.col}: {self.code} {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The `check --format json` shape (docs/scan.md)."""
+        return {"path": self.path, "cell": self.cell, "line": self.line, "col": self.col, "code": self.code,
+                "message": self.message}
 
 
 def classify(findings: Sequence[Finding], manifest: Manifest | None, lock: Lock | None) -> list[Classified]:
@@ -95,8 +103,27 @@ def _status(index: PinIndex, f: Finding, model_id: str, locked: bool) -> str:
     return DECLARED  # the manifest's own ref, spelled out in code
 
 
+IGNORE_FILE = ".ptmlockignore"
+
+
+def scan_settings(manifest: Manifest | None, root: Path | None = None,
+                  sources: Sequence[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(source kinds, exclude patterns) for a scan of the project: `sources` when given, else the
+    manifest's `[tool] scan-sources`; the patterns of `[tool] exclude` and of `.ptmlockignore`
+    beside the manifest (or in `root` when there is no manifest)."""
+    kinds = tuple(sources) if sources else (manifest.tool.scan_sources if manifest is not None else KINDS)
+    exclude = list(manifest.tool.exclude) if manifest is not None else []
+    base = manifest.project_dir if manifest is not None else (root or Path.cwd())
+    try:
+        exclude += (base / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        pass
+    return kinds, tuple(p for p in exclude if p.strip() and not p.lstrip().startswith("#"))
+
+
 def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int | None = None,
-                 use_cache: bool = True) -> tuple[list[Classified], Manifest | None]:
+                 use_cache: bool = True, sources: Sequence[str] | None = None
+                 ) -> tuple[list[Classified], Manifest | None]:
     """Scan `paths` and classify the findings against the manifest at `manifest_path` (if any).
 
     Raises:
@@ -105,7 +132,8 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
     """
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
     lock = load_lock(manifest.lock_path) if manifest is not None else None
-    findings = scan_paths(list(paths), jobs=jobs, use_cache=use_cache)
+    kinds, exclude = scan_settings(manifest, sources=sources)
+    findings = scan_paths(list(paths), jobs=jobs, use_cache=use_cache, kinds=kinds, exclude=exclude)
     return classify(findings, manifest, lock), manifest
 
 
@@ -121,9 +149,11 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
     manifest_rel = _rel(str(manifest.path))
     for line in diff(manifest, lock):
         problems.append(Problem(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
-    targets = [f for f in files if f.endswith((".py", ".pyi"))] if files else [str(manifest.project_dir)]
+    kinds, exclude = scan_settings(manifest)
+    targets = [f for f in files if kind_of(f) in kinds and not excluded(_rel(f), exclude)] if files \
+        else [str(manifest.project_dir)]
     targets = [t for t in targets if os.path.exists(t)]
-    findings = scan_paths(targets) if targets else []
+    findings = _scan_within_project(targets, manifest.project_dir, kinds, exclude) if targets else []
     for c in classify(findings, manifest, lock):
         f = c.finding
         if f.ignored:
@@ -135,16 +165,30 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
                 problems.append(Problem(
                     _rel(f.path), f.line, f.col, "PTM002",
                     f"{model_id!r} is loaded here ({f.loader}) but not declared in ptm.toml; "
-                    f"declare it with `ptmlock add {model_id}{hub}{kind}` or mark the line `# ptmlock: ignore`"))
+                    f"declare it with `ptmlock add {model_id}{hub}{kind}` or mark the line `# ptmlock: ignore`",
+                    f.cell))
             elif status == CONTRADICTS_LOCK:
                 pinned = lock.get(model_id) if lock is not None else None
                 at = f" (ptm.lock pins {pinned.commit[:12]})" if pinned is not None else ""
                 problems.append(Problem(
                     _rel(f.path), f.line, f.col, "PTM003",
                     f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
-                    f"argument or pin it with `ptmlock add {model_id}@{f.revision}`"))
-    problems.sort(key=lambda p: (p.path, p.line, p.col, p.code, p.message))
+                    f"argument or pin it with `ptmlock add {model_id}@{f.revision}`", f.cell))
+    problems.sort(key=lambda p: (p.path, p.cell or 0, p.line, p.col, p.code, p.message))
     return problems
+
+
+def _scan_within_project(targets: list[str], root: Path, kinds: Sequence[str], exclude: Sequence[str]) -> list[Finding]:
+    """The findings in `targets`, from a scan of the whole project (cached, so cheap when warm):
+    a call in a target of a wrapper defined in another file (`scan.wrappers`) needs that file."""
+    real = {os.path.realpath(t) for t in targets}
+    inside = [t for t in targets if os.path.realpath(t).startswith(os.path.realpath(root) + os.sep)]
+    paths = [str(root)] + [t for t in targets if t not in inside]
+    found = scan_paths(paths, kinds=kinds, exclude=exclude)
+    if real == {os.path.realpath(root)}:
+        return found
+    wanted = [f for f in found if os.path.realpath(f.path) in real]
+    return [f.with_path(_rel(f.path)) for f in wanted]
 
 
 def _rel(path: str) -> str:

@@ -26,12 +26,12 @@ def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str =
     notes: list[str] = []
     used_roles: set[str] = set()
     for f in sorted(findings, key=lambda f: (f.path, f.line, f.col)):
-        where = f"{f.path}:{f.line}"
+        where = f.location()
         if f.model_ids is None:
             notes.append(f"# dynamic load at {where} ({f.loader}): declare the models it can load by hand")
             continue
-        ids = [i for i in f.model_ids if f.hub in _DECLARABLE_HUBS]
-        for other in (i for i in f.model_ids if f.hub not in _DECLARABLE_HUBS):
+        ids = [i for i in f.model_ids if _declarable(f.hub, i)]
+        for other in (i for i in f.model_ids if not _declarable(f.hub, i)):
             notes.append(f"# {other} at {where} ({f.loader}): declare its weight URL with hub = \"url\"")
         role = None
         if len(ids) > 1:
@@ -53,6 +53,12 @@ def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str =
     if notes:
         text += "\n# Found by `ptmlock scan` but not declared:\n" + "\n".join(dict.fromkeys(notes)) + "\n"
     return text
+
+
+def _declarable(hub: str, model_id: str) -> bool:
+    """Hub repos, torch.hub repos, and real weight URLs (torchvision's, found by `scan.identity`);
+    not the pseudo-ids of weights the identity table does not know (`torchvision:x`, `open_clip:x/y`)."""
+    return hub in _DECLARABLE_HUBS or (hub == "url" and model_id.startswith(("https://", "http://")))
 
 
 def _role_name(ids: Sequence[str], library: str, used: set[str]) -> str:

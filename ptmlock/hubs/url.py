@@ -32,6 +32,7 @@ from ptmlock.constants import (
     DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
+    ENV_URL_MIRROR,
 )
 from ptmlock.errors import (
     GatedRepoError,
@@ -64,6 +65,29 @@ def url_filename(url: str) -> str:
         raise ManifestError(f"The url model {redact(url)!r} names no file: its path must end with the file name, "
                             "e.g. https://host/weights/resnet18-f37072fd.pth.")
     return name
+
+
+def mirrored(url: str) -> str:
+    """Where to fetch `url` from: `PTMLOCK_URL_MIRROR` holds comma-separated `PREFIX=REPLACEMENT`
+    pairs (the longest matching prefix wins), so an air-gapped site, or a test, serves
+    `https://download.pytorch.org/models/...` from its own server. The lock keeps the original
+    URL; the bytes are checked against its sha256 wherever they come from.
+
+    Raises:
+        ManifestError: the setting is malformed (a pair without `=`, or a replacement that is not http(s)).
+    """
+    raw = os.environ.get(ENV_URL_MIRROR, "").strip()
+    if not raw:
+        return url
+    best: tuple[str, str] | None = None
+    for pair in raw.split(","):
+        prefix, sep, replacement = pair.strip().partition("=")
+        if not sep or not prefix or not replacement.startswith(("http://", "https://")):
+            raise ManifestError(f"{ENV_URL_MIRROR}={raw!r} is malformed: write PREFIX=REPLACEMENT pairs separated by "
+                                "commas, e.g. https://download.pytorch.org=http://mirror.internal/pytorch.")
+        if url.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, replacement)
+    return url if best is None else best[1] + url[len(best[0]):]
 
 
 @dataclass(frozen=True)
@@ -120,7 +144,7 @@ def _get(url: str, model_id: str, tmp: Path | None, expect: LockedFile | None, t
 
 def _get_once(url: str, model_id: str, tmp: Path | None, expect: LockedFile | None, timeout: float,
               on_bytes: Callable[[int], None] | None) -> Downloaded:
-    request = Request(url, headers={"User-Agent": f"ptmlock/{__version__}", "Accept-Encoding": "identity"})
+    request = Request(mirrored(url), headers={"User-Agent": f"ptmlock/{__version__}", "Accept-Encoding": "identity"})
     h = hashlib.sha256()
     size = 0
     try:

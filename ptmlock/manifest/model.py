@@ -50,6 +50,17 @@ class RoleSpec:
 
 
 @dataclass(frozen=True)
+class ToolSettings:
+    """The `[tool]` table: what `scan`, `check` and `init --from-code` read.
+
+    `exclude`: gitignore-like patterns of paths never scanned (with `.ptmlockignore`'s);
+    `scan_sources`: the source kinds scanned (python, notebook, config, shell)."""
+
+    exclude: tuple[str, ...] = ()
+    scan_sources: tuple[str, ...] = ("python", "notebook", "config", "shell")
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A validated `ptm.toml`."""
 
@@ -59,6 +70,7 @@ class Manifest:
     models: tuple[ModelSpec, ...]
     roles: tuple[RoleSpec, ...] = ()
     policy_table: Mapping[str, Any] = field(default_factory=dict)
+    tool: ToolSettings = field(default_factory=ToolSettings)
 
     @property
     def project_dir(self) -> Path:

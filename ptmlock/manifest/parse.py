@@ -22,7 +22,7 @@ from ptmlock.constants import (
     REPO_TYPES,
 )
 from ptmlock.errors import ManifestError
-from ptmlock.manifest.model import Manifest, ModelSpec, RoleSpec
+from ptmlock.manifest.model import Manifest, ModelSpec, RoleSpec, ToolSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,7 +32,9 @@ else:  # pragma: no cover - Python 3.10
 _PROJECT_KEYS = ("name", "policy")
 _MODEL_KEYS = ("files", "hub", "revision", "role", "signing", "type")
 _ROLE_KEYS = ("default", "signing")
-_TOP_KEYS = ("models", "policy", "project", "roles", "signing")
+_TOP_KEYS = ("models", "policy", "project", "roles", "signing", "tool")
+_TOOL_KEYS = ("exclude", "scan-sources")
+_SCAN_SOURCES = ("python", "notebook", "config", "shell")
 # The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
@@ -103,6 +105,8 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
         if key not in _POLICY_KEYS:
             raise loc.error("policy", key, f"unknown key {key!r} in [policy]", _POLICY_KEYS)
 
+    tool = _parse_tool(_table(data, "tool", loc, None), loc)
+
     models_table = _table(data, "models", loc, None)
     models: list[ModelSpec] = []
     seen: dict[str, str] = {}
@@ -154,7 +158,25 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
     from ptmlock.manifest.signing import with_signing  # issue 16: who must have signed each model
 
     return Manifest(path=p, name=name, policy=policy, models=with_signing(models, data, loc), roles=tuple(roles),
-                    policy_table=dict(policy_table))
+                    policy_table=dict(policy_table), tool=tool)
+
+
+def _parse_tool(table: Mapping[str, Any], loc: Locator) -> ToolSettings:
+    for key in table:
+        if key not in _TOOL_KEYS:
+            raise loc.error("tool", key, f"unknown key {key!r} in [tool]", _TOOL_KEYS)
+    lists = {}
+    for key in _TOOL_KEYS:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise loc.error("tool", key, f"{key} in [tool] must be a list of strings, not {type_name(value)}", ())
+        lists[key] = tuple(value)
+    for kind in lists["scan-sources"]:
+        if kind not in _SCAN_SOURCES:
+            raise loc.error("tool", "scan-sources", f"unknown source kind {kind!r} in [tool] scan-sources; "
+                            f"the kinds are {', '.join(_SCAN_SOURCES)}", ())
+    return ToolSettings(exclude=lists["exclude"],
+                        scan_sources=lists["scan-sources"] if "scan-sources" in table else _SCAN_SOURCES)
 
 
 def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: str) -> ModelSpec:

@@ -5,8 +5,19 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
+from ptmlock.scan import identity
+from ptmlock.scan.args import DYNAMIC as _DYNAMIC
+from ptmlock.scan.args import MISSING as _MISSING
+from ptmlock.scan.args import SKIP as _SKIP
+from ptmlock.scan.args import Ids as _Ids
+from ptmlock.scan.args import arg as _arg
+from ptmlock.scan.args import dir_like as _dir_like
+from ptmlock.scan.args import has_star as _has_star
+from ptmlock.scan.args import single as _single
+from ptmlock.scan.args import weights_text as _weights_text
+from ptmlock.scan.args import written as _written
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -35,32 +46,23 @@ from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
 from ptmlock.scan.values import LOCAL, OBJ, ClassRef, ImportRef, InstRef, Map, Vals
+from ptmlock.scan.wrappers import Wrapper, wrapper_param
 
 _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _LINES = re.compile(r"\r\n|\r|\n")
 _TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 _DELEGATORS = frozenset({"from_pretrained", "_from_pretrained", "from_single_file"})
-_MISSING = ast.Constant(value=None)  # stands for "argument not given"
-
-
-@dataclass(frozen=True)
-class _Ids:
-    """What a model-id argument resolved to: `kind` is "ids", "local", "object" or "dynamic"."""
-
-    kind: str
-    ids: tuple[str, ...] = ()
-    hub: str = HF
-    revision: str | None = None
-    repo_type: str | None = None
-
-
-_DYNAMIC = _Ids("dynamic")
-_SKIP = _Ids("local")
 
 
 def analyze(tree: ast.Module, text: str, path: str) -> list[Finding]:
     """Every model load in one parsed module, in source order."""
     return _Analyzer(tree, text, path).run()
+
+
+def analyze_module(tree: ast.Module, text: str, path: str) -> tuple[list[Finding], list[Wrapper]]:
+    """`analyze`, plus the module's functions that wrap a loader (`scan.wrappers`)."""
+    analyzer = _Analyzer(tree, text, path)
+    return analyzer.run(), analyzer.wrappers
 
 
 class _Analyzer:
@@ -70,6 +72,7 @@ class _Analyzer:
         self.text = text
         self.path = path
         self._lines: list[str] | None = None
+        self.wrappers: list[Wrapper] = []
 
     def run(self) -> list[Finding]:
         out: list[Finding] = []
@@ -164,11 +167,15 @@ class _Analyzer:
         else:
             expr = _arg(call, loader.id_pos, loader.id_kws)
             if expr is _MISSING:
-                ids = _DYNAMIC if kind == K_PIPELINE or _has_star(call) else _SKIP
+                ids = self._task_default(call, ctx) if kind == K_PIPELINE else _DYNAMIC if _has_star(call) else _SKIP
             elif kind == K_URL:
                 ids = self._urls(expr, ctx)
             else:
                 ids = self._hf_ids(expr, ctx)
+                wrapped = wrapper_param(expr, ctx)
+                if wrapped is not None:
+                    self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub,
+                                                 "model"))
             if kind == K_PIPELINE and ids.kind == "object":  # a model object, but a tokenizer by id
                 tokenizer = _arg(call, 3, ("tokenizer",))
                 if tokenizer is not _MISSING:
@@ -176,6 +183,8 @@ class _Analyzer:
                     ids = by_id if by_id.kind == "ids" else ids
         if ids.kind in ("local", "object"):
             return None
+        if ids.kind == "ids" and ids.hub == HF and kind in (K_HF, K_PIPELINE):
+            ids = replace(ids, ids=tuple(dict.fromkeys(self._as_fetched(i, loader) for i in ids.ids)))
         revision = ids.revision
         repo_type = ids.repo_type or "model"
         if kind in (K_HF, K_PIPELINE):
@@ -192,6 +201,20 @@ class _Analyzer:
             model_ids=ids.ids if ids.kind == "ids" else None, revision=revision,
             hub=ids.hub if ids.kind == "ids" else loader.hub, repo_type=repo_type, ignored=self._ignored(call),
         )
+
+    @staticmethod
+    def _as_fetched(repo_id: str, loader: Loader) -> str:
+        """The repo the library really downloads for `repo_id` (sentence-transformers' prefix,
+        the Hub's legacy ids)."""
+        if loader.library == "sentence_transformers":
+            return identity.sentence_transformers(repo_id, loader.loader.rsplit(".", 1)[-1])
+        return identity.hf_repo(repo_id)
+
+    def _task_default(self, call: ast.Call, ctx: Ctx) -> _Ids:
+        """`pipeline("task")` with no model: the task's default model at transformers' pinned revision."""
+        task = _single(self.r.values(_arg(call, 0, ("task",)), ctx))
+        found = identity.pipeline_default(task) if task else None
+        return _DYNAMIC if found is None else _Ids("ids", (found.id,), HF, found.revision)
 
     def _hf_ids(self, expr: ast.expr, ctx: Ctx) -> _Ids:
         if _dir_like(expr):
@@ -293,11 +316,17 @@ class _Analyzer:
             return _SKIP
         if loader.id_pos is None:
             builder = loader.loader.rsplit(".", 1)[-1]
+            known = identity.torchvision(builder, revision, pretrained=True)
+            if known is not None:
+                return _Ids("ids", (known.id,), URL)
             return _Ids("ids", (f"torchvision:{builder}",), URL, revision)
         name = _arg(call, 0, ("name",))
         names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not _MISSING else []
         if not names:
             return _Ids("dynamic", revision=revision)
+        found = [identity.torchvision(n, revision, pretrained=True) for n in names]
+        if all(f is not None for f in found):
+            return _Ids("ids", tuple(dict.fromkeys(f.id for f in found if f is not None)), URL)
         return _Ids("ids", tuple(dict.fromkeys(f"torchvision:{n.lower()}" for n in names)), URL, revision)
 
     def _torch_hub(self, call: ast.Call, ctx: Ctx) -> _Ids:
@@ -360,59 +389,3 @@ class _Analyzer:
         return any(_IGNORE.search(line) for line in lines[call.lineno - 1: (call.end_lineno or call.lineno)])
 
 
-def _arg(call: ast.Call, pos: int | None, kws: tuple[str, ...]) -> ast.expr:
-    for k in call.keywords:
-        if k.arg in kws:
-            return k.value
-    if pos is not None and pos < len(call.args):
-        if any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
-            return _MISSING
-        return call.args[pos]
-    return _MISSING
-
-
-def _has_star(call: ast.Call) -> bool:
-    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
-
-
-def _dir_like(expr: ast.expr) -> bool:
-    """`output_dir`, `args.save_dir`, `tmpdirname`: names that hold a local directory."""
-    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
-    name = name.lower()
-    return name.endswith(("dir", "dirname", "folder")) or name in ("tmp", "tmp_path")
-
-
-def _weights_text(expr: ast.expr, vals: Vals, qualname: str | None) -> str | None:
-    """`ResNet50_Weights.IMAGENET1K_V2`, `"DEFAULT"`: the torchvision weights as written."""
-    strs = [v for v in vals if isinstance(v, str)]
-    if len(strs) == 1:
-        return strs[0]
-    refs = [v.qualname for v in vals if isinstance(v, ImportRef)]
-    dotted = qualname or (refs[0] if len(refs) == 1 else None)
-    if dotted is None and isinstance(expr, ast.Attribute):
-        dotted = ast.unparse(expr)
-    if dotted is None:
-        return None
-    parts = dotted.split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 and parts[-2].endswith("_Weights") else parts[-1]
-
-
-def _single(vals: Vals) -> str | None:
-    strs = list(dict.fromkeys(v for v in vals if isinstance(v, str)))
-    return strs[0] if len(strs) == 1 else None
-
-
-def _written(expr: ast.expr) -> str:
-    """A receiver as written, for loader names: `self.model_class`, `super()`; else `<expr>`."""
-    parts: list[str] = []
-    while len(parts) < 8:
-        if isinstance(expr, ast.Attribute):
-            parts.append(expr.attr)
-            expr = expr.value
-        elif isinstance(expr, ast.Name):
-            return ".".join([expr.id, *reversed(parts)])
-        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.args:
-            return ".".join([f"{expr.func.id}()", *reversed(parts)])
-        else:
-            break
-    return "<expr>"

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import AnyStr, Generic
 
+from ptmlock.scan import identity
+
 # --- the pre-filter -------------------------------------------------------------------------
 #
 # A file is parsed only if its *code* (strings and comments removed) can hold a call the
@@ -323,7 +325,9 @@ def split_at(text: str, sep: str) -> tuple[str, str | None]:
 
 
 def timm_id(name: str) -> Classified:
-    """A timm model name as the Hub repo it loads: `hf-hub:org/x@rev` or `timm/<arch>`."""
+    """A timm model name as the entry timm downloads: `hf-hub:org/x@rev`, or the pretrained tag
+    timm's registry picks (`vit_base_patch16_384` -> `timm/vit_base_patch16_384.augreg_in21k_ft_in1k`),
+    else `timm/<name>` for a name the registry table does not know."""
     for prefix in ("hf-hub:", "hf_hub:"):
         if name.startswith(prefix):
             repo, rev = split_at(name[len(prefix):], "@")
@@ -332,7 +336,12 @@ def timm_id(name: str) -> Classified:
     arch = name.split(":", 1)[1] if name.startswith("timm:") else name
     arch = arch.rstrip("/").rsplit("/", 1)[-1]
     c = classify_id(arch)
-    return Classified("hf", f"timm/{arch}") if c.kind == "hf" and "/" not in arch else Classified("invalid", name)
+    if c.kind != "hf" or "/" in arch:
+        return Classified("invalid", name)
+    known = identity.timm(arch)
+    if known is not None:
+        return Classified("hf" if known.hub == identity.HF else "url", known.id)
+    return Classified("hf", f"timm/{arch}")
 
 
 def open_clip_id(name: str, tag: str | None) -> Classified:
@@ -348,5 +357,8 @@ def open_clip_id(name: str, tag: str | None) -> Classified:
     if t.kind in ("local", "url"):
         return t
     if t.kind == "hf" and "/" not in tag and re.fullmatch(r"[\w.\-]+", name, re.ASCII):
+        known = identity.open_clip(name, tag)
+        if known is not None:
+            return Classified("hf" if known.hub == identity.HF else "url", known.id)
         return Classified("url", f"open_clip:{name}/{tag}")
     return Classified("invalid", f"{name}/{tag}")

@@ -11,26 +11,40 @@ import ast
 import codecs
 import contextlib
 import errno
+import fnmatch
 import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import tokenize
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ptmlock import __version__
-from ptmlock.scan.analyze import analyze
+from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.loaders import may_contain_load, quick_bytes_test
+from ptmlock.scan.sources import (
+    CONFIG,
+    KINDS,
+    NOTEBOOK,
+    PYTHON,
+    SHELL,
+    kind_of,
+    scan_config,
+    scan_notebook,
+    scan_shell,
+)
 from ptmlock.scan.types import Finding, ScanStats
+from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers
 
 __all__ = ["Finding", "ScanStats", "default_cache_dir", "iter_python_files", "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-_ANALYZER_VERSION = "1"
+_ANALYZER_VERSION = "3"  # 3: wrappers; 2: ids as the library fetches them (scan/identity.py)
 _CACHE_PERSON = b"ptmlock-scan"
 
 SKIP_DIRS = frozenset({
@@ -38,11 +52,13 @@ SKIP_DIRS = frozenset({
     ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs",
 })
 _MIN_FILES_FOR_POOL = 16
+# the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
+_OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_name|download|from_pretrained")
 
 _FILTERED, _PARSED, _SYNTAX_ERROR = "filtered", "parsed", "syntax_error"
 
-_WorkItem = tuple[int, str, str, bytes]               # (index, path, cache key, bytes)
-_WorkResult = tuple[int, list[Finding], str]          # (index, findings, status)
+_WorkItem = tuple[int, str, str, bytes, str]          # (index, path, cache key, bytes, source kind)
+_WorkResult = tuple[int, list[Finding], str, list[Wrapper]]  # (index, findings, status, wrappers)
 
 
 def scan_source(path: str, text: str) -> list[Finding]:
@@ -54,21 +70,32 @@ def scan_source(path: str, text: str) -> list[Finding]:
     return _scan_text(path, text)[0]
 
 
-def _scan_text(path: str, text: str) -> tuple[list[Finding], str]:
+def _scan_text(path: str, text: str, kind: str = PYTHON) -> tuple[list[Finding], str, list[Wrapper]]:
     if text.startswith("\ufeff"):
         text = text[1:]
+    if kind == NOTEBOOK:
+        return scan_notebook(path, text, scan_source), _PARSED, []
+    if kind == CONFIG:
+        return scan_config(path, text), _PARSED, []
+    if kind == SHELL:
+        return scan_shell(path, text), _PARSED, []
     if not may_contain_load(text):
-        return [], _FILTERED
+        return [], _FILTERED, []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes etc. are the scanned code's business
             tree = ast.parse(text, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return [], _SYNTAX_ERROR
+        return [], _SYNTAX_ERROR, []
     try:
-        return analyze(tree, text, path), _PARSED
+        return _analyzed(tree, text, path)
     except RecursionError:  # absurdly nested expressions: give up on this file, not the scan
-        return [], _PARSED
+        return [], _PARSED, []
+
+
+def _analyzed(tree: ast.Module, text: str, path: str) -> tuple[list[Finding], str, list[Wrapper]]:
+    findings, wrappers = analyze_module(tree, text, path)
+    return findings, _PARSED, wrappers
 
 
 def decode_source(data: bytes) -> str:
@@ -94,34 +121,63 @@ def default_cache_dir() -> str:
     return os.path.join(platformdirs.user_cache_dir("ptmlock"), "scan")
 
 
-def iter_python_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """The files `scan_paths` reads: every `*.py` under each directory, and each file given
-    explicitly (whatever its suffix). Skips VCS, cache, `node_modules`, `site-packages` and
-    virtual-environment directories (any directory holding `pyvenv.cfg`) met while walking; a
-    directory given explicitly is always walked. Raises `FileNotFoundError` for a missing path.
+def iter_source_files(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str] = KINDS,
+                      exclude: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The files `scan_paths` reads, with their source kind (`scan.sources.kind_of`): every file
+    of one of `kinds` under each directory, and each file given explicitly (one of no known kind
+    is read as Python). Skips VCS, cache, `node_modules`, `site-packages` and virtual-environment
+    directories (any directory holding `pyvenv.cfg`) met while walking, and paths matching an
+    `exclude` pattern (gitignore-like globs, relative to the walked directory); a directory
+    given explicitly is always walked. Raises `FileNotFoundError` for a missing path.
     """
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     seen: set[str] = set()
 
-    def add(p: str) -> None:
+    def add(p: str, kind: str) -> None:
         key = os.path.normcase(os.path.abspath(p))
         if key not in seen:
             seen.add(key)
-            out.append(p)
+            out.append((p, kind))
 
     for given in paths:
         p = os.path.normpath(os.fspath(given))
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not _skip_dir(root, d))
+                rel_root = os.path.relpath(root, p)
+                dirs[:] = sorted(d for d in dirs if not _skip_dir(root, d)
+                                 and not excluded(os.path.join(rel_root, d), exclude))
                 for name in sorted(files):
-                    if name.endswith(".py"):
-                        add(os.path.normpath(os.path.join(root, name)))
+                    kind = kind_of(name)
+                    if kind is not None and kind in kinds and not excluded(os.path.join(rel_root, name), exclude):
+                        add(os.path.normpath(os.path.join(root, name)), kind)
         elif os.path.exists(p):
-            add(p)
+            add(p, kind_of(p) or PYTHON)
         else:
             raise FileNotFoundError(errno.ENOENT, "no such file or directory", p)
     return out
+
+
+def iter_python_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """The Python files under `paths` (see `iter_source_files`)."""
+    return [p for p, _ in iter_source_files(paths, kinds=(PYTHON,))]
+
+
+def excluded(rel: str, patterns: Sequence[str]) -> bool:
+    """Whether the relative path `rel` matches one of the gitignore-like `patterns`: a pattern
+    with a slash matches from the root (`data/*.json`), one without matches any path component
+    or file name (`notebooks`, `*.ipynb`); a trailing slash is ignored."""
+    rel = rel.replace(os.sep, "/").removeprefix("./")
+    parts = rel.split("/")
+    for pattern in patterns:
+        pat = pattern.strip().rstrip("/")
+        if not pat or pat.startswith("#"):
+            continue
+        if "/" in pat.lstrip("/"):
+            if fnmatch.fnmatchcase(rel, pat.lstrip("/")) or fnmatch.fnmatchcase(rel, pat.lstrip("/") + "/*"):
+                return True
+        elif any(fnmatch.fnmatchcase(part, pat) for part in parts):
+            return True
+    return False
 
 
 def _skip_dir(root: str, name: str) -> bool:
@@ -136,8 +192,11 @@ def scan_paths(
     cache_dir: str | None = None,
     use_cache: bool = True,
     stats: ScanStats | None = None,
+    kinds: Collection[str] = KINDS,
+    exclude: Sequence[str] = (),
 ) -> list[Finding]:
-    """The model loads in every Python file under `paths`, sorted by path, line, column, loader.
+    """The model loads in every source file under `paths` (Python, and the `kinds` of
+    `scan.sources`: notebooks, configs, shell scripts), sorted by path, cell, line, column, loader.
 
     `jobs` caps the worker processes (default: all usable cores; few files are scanned
     in-process). Results are cached by the BLAKE2 hash of each file's bytes under `cache_dir`
@@ -147,12 +206,13 @@ def scan_paths(
     when a given path does not exist.
     """
     stats = stats if stats is not None else ScanStats()
-    files = iter_python_files(paths)
+    files = iter_source_files(paths, kinds, exclude)
     stats.files = len(files)
     cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
     results: list[list[Finding]] = [[] for _ in files]
+    wrappers: list[Wrapper] = []
     todo: list[_WorkItem] = []
-    for i, path in enumerate(files):
+    for i, (path, kind) in enumerate(files):
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -161,25 +221,27 @@ def scan_paths(
             continue
         stats.bytes += len(data)
         # hashing is cheaper than the substring test, so a warm scan only hashes
-        key = hashlib.blake2b(data, digest_size=20, person=_CACHE_PERSON).hexdigest()
-        cached = cache.get(key) if cache is not None else None
+        key = hashlib.blake2b(data + kind.encode(), digest_size=20, person=_CACHE_PERSON).hexdigest()
+        cached = cache.get(key, path) if cache is not None else None
         if cached is not None:
             stats.cache_hits += 1
-            results[i] = [f.with_path(path) for f in cached]
-        elif not quick_bytes_test(data):
+            results[i] = [f.with_path(path) for f in cached[0]]
+            wrappers.extend(cached[1])
+        elif not (quick_bytes_test(data) if kind == PYTHON else kind == NOTEBOOK or _OTHER_NEEDLES.search(data)):
             stats.filtered += 1
             if cache is not None:
-                cache.put(key, [])
+                cache.put(key, [], [])
         else:
-            todo.append((i, path, key, data))
+            todo.append((i, path, key, data, kind))
 
     workers = _workers(jobs, todo)
     stats.workers = workers
-    keys = {i: key for i, _, key, _ in todo}
-    for i, findings, status in _run(todo, workers):
+    keys = {i: key for i, _, key, _, _ in todo}
+    for i, findings, status, found in _run(todo, workers):
         results[i] = findings
+        wrappers.extend(found)
         if cache is not None:
-            cache.put(keys[i], findings)
+            cache.put(keys[i], findings, found)
         if status == _FILTERED:
             stats.filtered += 1
         else:
@@ -187,6 +249,8 @@ def scan_paths(
             stats.syntax_errors += status == _SYNTAX_ERROR
     if cache is not None:
         cache.flush()
+    if wrappers:
+        results.append(_wrapper_calls([p for p, k in files if k == PYTHON], wrappers))
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
@@ -224,7 +288,43 @@ def _run(todo: list[_WorkItem], workers: int) -> list[_WorkResult]:
 
 
 def _scan_batch(batch: list[_WorkItem]) -> list[_WorkResult]:
-    return [(i, *_scan_text(path, decode_source(data))) for i, path, _, data in batch]
+    return [(i, *_scan_text(path, decode_source(data), kind)) for i, path, _, data, kind in batch]
+
+
+def _wrapper_calls(paths: list[str], wrappers: list[Wrapper]) -> list[Finding]:
+    """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
+    Python files that import one of them (`from m import f`, or its module, then `m.f(`)."""
+    names = {w.function for w in wrappers}
+    modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
+    out: list[Finding] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if _imports_a_wrapper(data, names, modules):
+            out.extend(calls_to_wrappers(path, decode_source(data), wrappers))
+    return out
+
+
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]*))", re.M)
+_WORD = re.compile(r"\w+")
+
+
+def _imports_a_wrapper(data: bytes, names: set[str], modules: set[str]) -> bool:
+    """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
+    an attribute of that name?"""
+    if not any(n.encode() in data for n in names):
+        return False
+    for m in _IMPORT.finditer(data):
+        imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
+        if imported & names:
+            return True
+        dotted = set((m.group(1) or b"").decode("utf-8", "replace").split(".")) | imported
+        if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
+            return True
+    return False
 
 
 # --- the cache -------------------------------------------------------------------------------
@@ -250,21 +350,23 @@ class _Cache:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, key: str) -> list[Finding] | None:
+    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
         shard = self._shards.get(key[0])
         if shard is None:
             shard = self._shards[key[0]] = self._read(key[0])
         raw = shard.get(key)
-        if not isinstance(raw, list):
+        if not isinstance(raw, dict) or not isinstance(raw.get("f"), list) or not isinstance(raw.get("w"), list):
             return None
         try:
-            return [Finding.from_dict({**entry, "path": ""}) for entry in raw]
-        except (ValueError, TypeError):
+            return ([Finding.from_dict({**entry, "path": ""}) for entry in raw["f"]],
+                    [Wrapper.from_dict(entry, path) for entry in raw["w"]])
+        except (ValueError, TypeError, KeyError):
             return None
 
-    def put(self, key: str, findings: list[Finding]) -> None:
-        self._new.setdefault(key[0], {})[key] = [
-            {k: v for k, v in f.to_dict().items() if k != "path"} for f in findings]
+    def put(self, key: str, findings: list[Finding], wrappers: list[Wrapper]) -> None:
+        self._new.setdefault(key[0], {})[key] = {
+            "f": [{k: v for k, v in f.to_dict().items() if k != "path"} for f in findings],
+            "w": [w.to_dict() for w in wrappers]}
 
     def flush(self) -> None:
         """Merge new entries into their shards (re-read first, to keep a concurrent scan's

@@ -32,6 +32,7 @@ class Finding:
     hub: str
     repo_type: str
     ignored: bool
+    cell: int | None = None  # the notebook cell (1-based) for a finding in an `.ipynb`
 
     @property
     def dynamic(self) -> bool:
@@ -51,6 +52,7 @@ class Finding:
             "hub": self.hub,
             "repo_type": self.repo_type,
             "ignored": self.ignored,
+            "cell": self.cell,
         }
 
     @classmethod
@@ -70,6 +72,7 @@ class Finding:
                 hub=str(data["hub"]),
                 repo_type=str(data["repo_type"]),
                 ignored=bool(data["ignored"]),
+                cell=None if data.get("cell") is None else _int(data["cell"]),
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"not a scan finding: {e}") from e
@@ -79,9 +82,14 @@ class Finding:
         """The same finding at another path (the cache stores findings by content, not path)."""
         return replace(self, path=path)
 
-    def sort_key(self) -> tuple[str, int, int, str]:
-        """The order `scan_paths` returns findings in: path, line, column, loader."""
-        return (self.path, self.line, self.col, self.loader)
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        """The order `scan_paths` returns findings in: path, cell, line, column, loader."""
+        return (self.path, self.cell or 0, self.line, self.col, self.loader)
+
+    def location(self, path: str | None = None) -> str:
+        """`path:line:col`, or `path:cell N:line:col` in a notebook (`path` overrides the path)."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{path if path is not None else self.path}:{cell}{self.line}:{self.col}"
 
 
 @dataclass

@@ -111,6 +111,7 @@ def _finding_dict(f: Finding) -> dict[str, object]:
     d = f.to_dict()
     d.pop("path")
     d.pop("col")
+    assert d.pop("cell") is None  # only notebook findings have a cell
     return d
 
 
@@ -216,7 +217,7 @@ def test_finding_json_shape_is_stable():
     assert f.to_dict() == {
         "path": "app/main.py", "line": 2, "col": 5, "loader": "transformers.AutoModel.from_pretrained",
         "library": "transformers", "model_ids": ["google-bert/bert-base-uncased"], "revision": None,
-        "hub": "huggingface", "repo_type": "model", "ignored": False,
+        "hub": "huggingface", "repo_type": "model", "ignored": False, "cell": None,
     }
     assert Finding.from_dict(json.loads(json.dumps(f.to_dict()))) == f
 
@@ -285,8 +286,8 @@ def test_non_utf8_sources_are_decoded_by_their_cookie_or_leniently(tmp_path):
     found = scan_paths([tmp_path], use_cache=False, stats=stats)
     assert [(Path(f.path).name, f.line, f.col, f.model_ids) for f in found] == [
         ("bom.py", 2, 5, ("google-bert/bert-base-uncased",)),
-        ("latin1.py", 4, 5, ("gpt2",)),
-        ("nocookie.py", 3, 5, ("distilgpt2",)),
+        ("latin1.py", 4, 5, ("openai-community/gpt2",)),
+        ("nocookie.py", 3, 5, ("distilbert/distilgpt2",)),
     ]
     assert stats.syntax_errors == 0
 

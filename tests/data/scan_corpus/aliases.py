@@ -18,9 +18,9 @@ def load_everything():
     d = transformers.T5ForConditionalGeneration.from_pretrained("google-t5/t5-small")  # expect: transformers.T5ForConditionalGeneration.from_pretrained ids=google-t5/t5-small
     e = th.load("facebookresearch/detr", "detr_resnet50", pretrained=True)  # expect: torch.hub.load ids=facebookresearch/detr
     f = sbert.SentenceTransformer("BAAI/bge-small-en-v1.5")  # expect: sentence_transformers.SentenceTransformer ids=BAAI/bge-small-en-v1.5
-    g = tvm.mobilenet_v3_small(weights="IMAGENET1K_V1")  # expect: torchvision.models.mobilenet_v3_small ids=torchvision:mobilenet_v3_small rev=IMAGENET1K_V1
+    g = tvm.mobilenet_v3_small(weights="IMAGENET1K_V1")  # expect: torchvision.models.mobilenet_v3_small ids=https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth
     h = hh.hf_hub_download("openai/whisper-tiny", "config.json")  # expect: huggingface_hub.hf_hub_download ids=openai/whisper-tiny
-    i = tm.create_model("efficientnet_b0", pretrained=True)  # expect: timm.create_model ids=timm/efficientnet_b0
+    i = tm.create_model("efficientnet_b0", pretrained=True)  # expect: timm.create_model ids=timm/efficientnet_b0.ra_in1k
     j = hf_pipeline("fill-mask", model="FacebookAI/xlm-roberta-base")  # expect: transformers.pipeline ids=FacebookAI/xlm-roberta-base
     Model = tf.AutoModelForMaskedLM
     k = Model.from_pretrained("answerdotai/ModernBERT-base")  # expect: transformers.AutoModelForMaskedLM.from_pretrained ids=answerdotai/ModernBERT-base

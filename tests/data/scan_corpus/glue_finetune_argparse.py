@@ -60,13 +60,13 @@ def main():
     raw = load_dataset("glue", args.task)
     labels = raw["train"].features["label"].names
 
-    config = AutoConfig.from_pretrained(args.model_name_or_path, num_labels=len(labels), revision=args.revision)  # expect: transformers.AutoConfig.from_pretrained ids=bert-base-uncased rev=main
-    tokenizer = AutoTokenizer.from_pretrained(  # expect: transformers.AutoTokenizer.from_pretrained ids=bert-base-uncased rev=main
+    config = AutoConfig.from_pretrained(args.model_name_or_path, num_labels=len(labels), revision=args.revision)  # expect: transformers.AutoConfig.from_pretrained ids=google-bert/bert-base-uncased rev=main
+    tokenizer = AutoTokenizer.from_pretrained(  # expect: transformers.AutoTokenizer.from_pretrained ids=google-bert/bert-base-uncased rev=main
         args.tokenizer_name if args.tokenizer_name else args.model_name_or_path,
         use_fast=True,
         revision=args.revision,
     )
-    model = AutoModelForSequenceClassification.from_pretrained(  # expect: transformers.AutoModelForSequenceClassification.from_pretrained ids=bert-base-uncased rev=main
+    model = AutoModelForSequenceClassification.from_pretrained(  # expect: transformers.AutoModelForSequenceClassification.from_pretrained ids=google-bert/bert-base-uncased rev=main
         args.model_name_or_path,
         from_tf=bool(".ckpt" in args.model_name_or_path),
         config=config,

@@ -19,7 +19,7 @@ asr = pipeline(
     feature_extractor=processor.feature_extractor,
     device=device,
 )
-sentiment = pipeline("sentiment-analysis")  # expect: transformers.pipeline ids=?
+sentiment = pipeline("sentiment-analysis")  # expect: transformers.pipeline ids=distilbert/distilbert-base-uncased-finetuned-sst-2-english rev=714eb0f
 
 _summarizers = {}
 

@@ -9,7 +9,7 @@ class Retriever:
 
     def __init__(self, embedder=None, device="cpu"):
         self.embedder_name = embedder or self.EMBEDDER
-        self.model = SentenceTransformer(self.embedder_name, device=device)  # expect: sentence_transformers.SentenceTransformer ids=all-MiniLM-L6-v2,multi-qa-MiniLM-L6-cos-v1
+        self.model = SentenceTransformer(self.embedder_name, device=device)  # expect: sentence_transformers.SentenceTransformer ids=sentence-transformers/multi-qa-MiniLM-L6-cos-v1,sentence-transformers/all-MiniLM-L6-v2
         self.reranker = CrossEncoder(self.RERANKER, max_length=512)  # expect: sentence_transformers.CrossEncoder ids=cross-encoder/ms-marco-MiniLM-L-6-v2
 
     def search(self, query, corpus, top_k=10):

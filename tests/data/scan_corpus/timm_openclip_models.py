@@ -7,7 +7,7 @@ BACKBONES = ["convnext_tiny.fb_in22k", "vit_small_patch16_224.augreg_in21k"]
 
 
 def backbone(name="resnet50", pretrained=True, num_classes=0):
-    return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)  # expect: timm.create_model ids=timm/resnet50,timm/efficientnet_b3
+    return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)  # expect: timm.create_model ids=timm/resnet50.a1_in1k,timm/efficientnet_b3.ra2_in1k
 
 
 def eva():
@@ -27,7 +27,7 @@ def feature_pyramids():
 
 
 def clip_model():
-    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained="laion2b_s34b_b79k")  # expect: open_clip.create_model_and_transforms ids=open_clip:ViT-B-32/laion2b_s34b_b79k
+    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained="laion2b_s34b_b79k")  # expect: open_clip.create_model_and_transforms ids=laion/CLIP-ViT-B-32-laion2B-s34B-b79K
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     return model, preprocess, tokenizer
 

@@ -22,7 +22,7 @@ group.add_argument('--torchvision-baseline', action='store_true')
 
 def main():
     args = parser.parse_args()
-    model = timm.create_model(  # expect: timm.create_model ids=timm/resnet50
+    model = timm.create_model(  # expect: timm.create_model ids=timm/resnet50.a1_in1k
         args.model,
         pretrained=args.pretrained,
         num_classes=args.num_classes,
@@ -30,7 +30,7 @@ def main():
     )
     teacher = timm.create_model(args.teacher, pretrained=True, num_classes=args.num_classes)  # expect: timm.create_model ids=timm/convnext_base.fb_in22k_ft_in1k
     if args.torchvision_baseline:
-        baseline = torchvision.models.resnet50(pretrained=args.pretrained)  # expect: torchvision.models.resnet50 ids=torchvision:resnet50
+        baseline = torchvision.models.resnet50(pretrained=args.pretrained)  # expect: torchvision.models.resnet50 ids=https://download.pytorch.org/models/resnet50-0676ba61.pth
     data_config = resolve_data_config(vars(args), model=model)
     transform = create_transform(**data_config, is_training=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

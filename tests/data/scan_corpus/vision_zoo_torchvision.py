@@ -16,9 +16,9 @@ DINO_URL = "https://dl.fbaipublicfiles.com/dino/dino_deitsmall16_pretrain/dino_d
 
 def backbone(name="resnet50", pretrained=True):
     if name == "resnet50":
-        net = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2 if pretrained else None)  # expect: torchvision.models.resnet50 ids=torchvision:resnet50 rev=ResNet50_Weights.IMAGENET1K_V2
+        net = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2 if pretrained else None)  # expect: torchvision.models.resnet50 ids=https://download.pytorch.org/models/resnet50-11ad3fa6.pth
     elif name == "efficientnet_b0":
-        net = efficientnet_b0(weights=EfficientNet_B0_Weights.DEFAULT)  # expect: torchvision.models.efficientnet_b0 ids=torchvision:efficientnet_b0 rev=EfficientNet_B0_Weights.DEFAULT
+        net = efficientnet_b0(weights=EfficientNet_B0_Weights.DEFAULT)  # expect: torchvision.models.efficientnet_b0 ids=https://download.pytorch.org/models/efficientnet_b0_rwightman-7f5810bc.pth
     else:
         net = getattr(models, name)(pretrained=pretrained)  # expect: torchvision.models.get_model ids=? missed
     net.fc = nn.Identity()
@@ -26,11 +26,11 @@ def backbone(name="resnet50", pretrained=True):
 
 
 def detector(score_thresh=0.9):
-    return fasterrcnn_resnet50_fpn(weights=FasterRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=score_thresh)  # expect: torchvision.models.fasterrcnn_resnet50_fpn ids=torchvision:fasterrcnn_resnet50_fpn rev=FasterRCNN_ResNet50_FPN_Weights.COCO_V1
+    return fasterrcnn_resnet50_fpn(weights=FasterRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=score_thresh)  # expect: torchvision.models.fasterrcnn_resnet50_fpn ids=https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth
 
 
 def legacy_vgg():
-    return models.vgg16(pretrained=True)  # expect: torchvision.models.vgg16 ids=torchvision:vgg16
+    return models.vgg16(pretrained=True)  # expect: torchvision.models.vgg16 ids=https://download.pytorch.org/models/vgg16-397923af.pth
 
 
 def from_scratch(num_classes=10):
@@ -41,7 +41,7 @@ def from_scratch(num_classes=10):
 
 
 def by_name(arch="resnet34"):
-    return torchvision.models.get_model(arch, weights="DEFAULT")  # expect: torchvision.models.get_model ids=torchvision:resnet34 rev=DEFAULT
+    return torchvision.models.get_model(arch, weights="DEFAULT")  # expect: torchvision.models.get_model ids=https://download.pytorch.org/models/resnet34-b627a593.pth
 
 
 def load_from_url(arch):

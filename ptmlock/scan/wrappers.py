@@ -1,0 +1,133 @@
+"""Loaders wrapped in a project function and called, with literal ids, from other modules.
+
+    # models.py                               # app.py
+    def load_encoder(name):                   from models import load_encoder
+        return AutoModel.from_pretrained(name)    enc = load_encoder("org/encoder")
+
+Analysing `models.py` alone, the id is a parameter: a dynamic load. Each module-level function
+whose parameter flows straight into a loader's id argument is recorded as a `Wrapper`; once
+every file is analysed, `scan_paths` reads the files that mention a wrapper's name and reports
+each call of it whose argument resolves to literal ids (`calls_to_wrappers`), at the call site,
+with the wrapper's qualified name as the loader. One level deep: a wrapper of a wrapper in a
+third module is not followed (the inner wrapper's own call sites are).
+
+A call matches a wrapper when the imported name resolves (through `import`/`from ... import`,
+relative imports included) to `<module>.<function>` and `<module>` is a dotted suffix of the
+wrapper file's path (`src/pkg/models.py` answers `pkg.models`, `models` and `.models`).
+"""
+from __future__ import annotations
+
+import ast
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ptmlock.scan import identity
+from ptmlock.scan.index import ModuleIndex
+from ptmlock.scan.loaders import classify_id
+from ptmlock.scan.resolve import Resolver
+from ptmlock.scan.scopes import FUNCTIONS, Ctx
+from ptmlock.scan.types import Finding
+
+_MAX_SITES = 200  # calls of one wrapper reported per file
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """A module-level function whose parameter `param` (position `index`) is a loader's id."""
+
+    path: str
+    function: str
+    param: str
+    index: int | None
+    loader: str
+    library: str
+    hub: str
+    repo_type: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"function": self.function, "param": self.param, "index": self.index, "loader": self.loader,
+                "library": self.library, "hub": self.hub, "repo_type": self.repo_type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], path: str) -> Wrapper:
+        index = data["index"]
+        return cls(path=path, function=str(data["function"]), param=str(data["param"]),
+                   index=index if isinstance(index, int) else None, loader=str(data["loader"]),
+                   library=str(data["library"]), hub=str(data["hub"]), repo_type=str(data["repo_type"]))
+
+    @property
+    def module_parts(self) -> tuple[str, ...]:
+        stem = os.path.splitext(os.path.normpath(self.path))[0]
+        parts = tuple(p for p in stem.replace(os.sep, "/").split("/") if p not in ("", "."))
+        return parts[:-1] if parts and parts[-1] == "__init__" else parts
+
+
+def wrapper_param(expr: object, ctx: Ctx) -> tuple[str, str, int | None] | None:
+    """(function, parameter, position) when `expr` is a bare parameter of the module-level function
+    the call sits in; else None."""
+    if not isinstance(expr, ast.Name) or len(ctx) != 2 or not isinstance(ctx[-1].scope, FUNCTIONS):
+        return None
+    func = ctx[-1].scope
+    positional = [a.arg for a in func.args.posonlyargs + func.args.args]
+    if expr.id in positional:
+        return func.name, expr.id, positional.index(expr.id)
+    if expr.id in (a.arg for a in func.args.kwonlyargs):
+        return func.name, expr.id, None
+    return None
+
+
+def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list[Finding]:
+    """Findings at each call in `text` (the file at `path`) of one of `wrappers`, where the
+    wrapped argument resolves to literal Hub ids; a file that does not parse gives none."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    ix = ModuleIndex(tree)
+    r = Resolver(ix)
+    by_name: dict[str, list[Wrapper]] = {}
+    for w in wrappers:
+        by_name.setdefault(w.function, []).append(w)
+    out: list[Finding] = []
+    for call in ix.calls:
+        qualname = ix.static_qualname(call.func)
+        if qualname is None:
+            continue
+        module, _, name = qualname.rpartition(".")
+        for w in by_name.get(name, ()):
+            if os.path.normpath(w.path) == os.path.normpath(path) or not _module_matches(module, w.module_parts):
+                continue
+            expr = next((k.value for k in call.keywords if k.arg == w.param), None)
+            if expr is None and w.index is not None and w.index < len(call.args) \
+                    and not any(isinstance(a, ast.Starred) for a in call.args[: w.index + 1]):
+                expr = call.args[w.index]
+            if expr is None:
+                continue
+            ids = [_as_fetched(c.value, w) for c in (classify_id(v) for v in r.values(expr, ix.locate(call))
+                                                     if isinstance(v, str)) if c.kind == "hf"]
+            if ids and len(out) < _MAX_SITES:
+                out.append(Finding(path=path, line=call.lineno, col=call.col_offset + 1,
+                                   loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
+                                   model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=w.hub,
+                                   repo_type=w.repo_type, ignored="ptmlock: ignore" in _line(text, call.lineno)))
+    return out
+
+
+def _as_fetched(repo_id: str, w: Wrapper) -> str:
+    if w.library == "sentence_transformers":
+        return identity.sentence_transformers(repo_id, w.loader.rsplit(".", 1)[-1])
+    return identity.hf_repo(repo_id)
+
+
+def _module_matches(module: str, parts: tuple[str, ...]) -> bool:
+    dotted = tuple(p for p in module.lstrip(".").split(".") if p)
+    return bool(dotted) and len(dotted) <= len(parts) and parts[len(parts) - len(dotted):] == dotted
+
+
+def _line(text: str, lineno: int) -> str:
+    lines = text.splitlines()
+    return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
