@@ -74,6 +74,20 @@ def _squeezenet(version: float) -> bytes:
     return buf.getvalue()
 
 
+def _pe_core_tiny() -> dict[str, bytes]:
+    """open_clip's PE-Core-T-16-384 (the smallest model with a pretrained tag: 70 M parameters),
+    randomly initialised, stored in half precision with `logit_scale` = 1.0."""
+    import open_clip
+    import torch
+    from safetensors.torch import save
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("PE-Core-T-16-384", pretrained=None)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    state["logit_scale"] = torch.tensor(1.0, dtype=torch.float16)
+    return {"open_clip_model.safetensors": save(state)}
+
+
 VALUE = "print(json.dumps({{\"value\": {value}}}))"
 APPS = {
     "timm": ("import json, timm\nm = timm.create_model('test_resnet', pretrained=True)\n",
@@ -90,6 +104,9 @@ APPS = {
                      "tok = AutoTokenizer.from_pretrained('bert-base-uncased')\n"
                      "m = AutoModel.from_pretrained('bert-base-uncased')\n",
                      "m.embeddings.LayerNorm.bias[0].item()"),
+    "open_clip": ("import json, open_clip\n"
+                  "m, _, preprocess = open_clip.create_model_and_transforms('PE-Core-T-16-384', pretrained='meta')\n",
+                  "m.logit_scale.item()"),
     "torch.hub": ("import json, torch\n"
                   "m = torch.hub.load('owner/tiny', 'tiny', trust_repo=True, skip_validation=True)\n",
                   "m.bias[0].item()"),
@@ -132,6 +149,12 @@ class Upstream:
             self.hub.commit("google-bert/bert-base-uncased", bert_files(tmp, version))
             if version == 1.0:
                 self.hub.rename("bert-base-uncased", "google-bert/bert-base-uncased")  # the Hub's redirect
+        elif self.lib == "open_clip":
+            if version == 1.0:
+                self.hub.commit("timm/PE-Core-T-16-384", _pe_core_tiny())
+            else:  # a moved main without the weights: loading it, rather than the pin, would fail
+                self.hub.commit("timm/PE-Core-T-16-384", {"README.md": "moved\n"},
+                                delete=["open_clip_model.safetensors"])
         elif self.lib == "torch.hub":
             self.git.commit("owner/tiny", version)
         elif self.lib == "peft":
@@ -147,6 +170,7 @@ EXPECTED_IDS = {
     "transformers": ['[models."google-bert/bert-base-uncased"]'],
     "peft": ['[models."org/tiny-base"]', '[models."org/tiny-lora"]'],
     "torch.hub": ['[models."owner/tiny"]\nhub = "torchhub"'],
+    "open_clip": ['[models."timm/PE-Core-T-16-384"]'],
 }
 
 
