@@ -32,7 +32,7 @@ else:  # pragma: no cover - Python 3.10
 _PROJECT_KEYS = ("name", "policy")
 _MODEL_KEYS = ("files", "hub", "revision", "role", "type")
 _ROLE_KEYS = ("default",)
-_TOP_KEYS = ("models", "policy", "project", "roles")
+_TOP_KEYS = ("models", "policy", "project", "roles", "source")
 # The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
@@ -151,8 +151,10 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
                 )
         roles.append(RoleSpec(name=role_name, default=default))
 
+    from ptmlock.manifest.sources import parse_sources
+
     return Manifest(path=p, name=name, policy=policy, models=tuple(models), roles=tuple(roles),
-                    policy_table=dict(policy_table))
+                    policy_table=dict(policy_table), sources=parse_sources(data.get("source", []), loc))
 
 
 def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: str) -> ModelSpec:
