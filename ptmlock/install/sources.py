@@ -31,7 +31,7 @@ class Source(Protocol):
 
 
 def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int = 8) -> list[Source | str] | None:
-    """The registries of `specs` (with the hub's place marked by the string "hub"), restricted to
+    """The registries of `specs` (with the hub's place marked by its source name, a string), restricted to
     the source named `only`; None when the hub alone is used (no `[[source]]`, or `only == "hub"`).
 
     Raises:
@@ -49,7 +49,7 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
         specs = chosen
     if not specs or all(s.is_hub for s in specs):
         return None
-    return [HUB if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs)
+    return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs)
             for s in specs]
 
 

@@ -179,6 +179,7 @@ def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bo
     hub = _LazyFetcher(endpoint)
     fetcher: _LazyFetcher | SourceChain = hub
     if sources is not None:
+        hub.name = next((s for s in sources if isinstance(s, str)), hub.name)  # as ptm.toml names it
         fetcher = SourceChain([hub if isinstance(s, str) else s for s in sources])
 
     def run(indices: list[int]) -> None:
@@ -208,9 +209,8 @@ def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bo
 class _LazyFetcher:
     """Imports huggingface_hub and opens its session only when a file must be downloaded."""
 
-    name = "hub"
-
     def __init__(self, endpoint: str | None) -> None:
+        self.name = "hub"
         self._endpoint = endpoint
         self._fetcher: Any = None
         self._lock = threading.Lock()
