@@ -27,8 +27,18 @@ import requests
 
 from ptmlock import __version__
 from ptmlock._net import RETRY_STATUS, float_env
-from ptmlock.constants import DEFAULT_HUB_DEADLINE, DEFAULT_HUB_TIMEOUT, ENV_HUB_DEADLINE, ENV_HUB_TIMEOUT
-from ptmlock.errors import HubError, HubUnavailableError, RegistryAuthError, UnsafeHubAnswerError
+from ptmlock.constants import (
+    DEFAULT_HUB_DEADLINE,
+    DEFAULT_HUB_TIMEOUT,
+    ENV_HUB_DEADLINE,
+    ENV_HUB_TIMEOUT,
+)
+from ptmlock.errors import (
+    HubError,
+    HubUnavailableError,
+    RegistryAuthError,
+    UnsafeHubAnswerError,
+)
 from ptmlock.oci.auth import Credentials, find_credentials, parse_challenge
 from ptmlock.oci.layout import MANIFEST_TYPE, RegistryURL, is_loopback
 

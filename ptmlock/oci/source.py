@@ -20,7 +20,15 @@ from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask
 from ptmlock.lockfile.model import LockedModel
 from ptmlock.oci.client import RegistryClient
-from ptmlock.oci.layout import COMMIT, REPO, Layer, RegistryURL, read_manifest, repository, tag
+from ptmlock.oci.layout import (
+    COMMIT,
+    REPO,
+    Layer,
+    RegistryURL,
+    read_manifest,
+    repository,
+    tag,
+)
 
 _CHUNK = 1024 * 1024
 _TRIES = 3  # a blob cut off mid-stream is fetched again from its start

@@ -42,4 +42,4 @@ def run_python(script: str, *args: str, **env: str) -> subprocess.CompletedProce
     """Run `script` in a fresh interpreter with the hub unreachable and HF_HUB_OFFLINE=1."""
     full = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9", "TRANSFORMERS_VERBOSITY": "error",
             **env}
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=full, timeout=300)
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=full, timeout=300, check=False)

@@ -9,10 +9,10 @@ import time
 
 import pytest
 from conftest import need_registry
+from lockhelpers import tiny_repo_files
 from ocihelpers import locked_project, new_cache
 from tokenserver import ISSUER, SERVICE, TokenServer
 
-from lockhelpers import tiny_repo_files
 from ptmlock.testing.oci_registry import OciRegistry, TokenAuth
 
 USER, PASSWORD = "alice", "s3cret-pw-7781"

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
+from lockhelpers import tiny_repo_files
 from ocihelpers import locked_project, new_cache
 
-from lockhelpers import tiny_repo_files
 from ptmlock.install.hf_cache import hub_cache_dir
 from ptmlock.oci import layout
 

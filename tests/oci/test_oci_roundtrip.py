@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+from lockhelpers import read_lock
 from ocihelpers import locked_project, new_cache, run_python
 from tinymodels import bert_files
-
-from lockhelpers import read_lock
 
 
 def test_publish_then_sync_from_registry_with_hub_stopped_verifies_and_loads_offline(

@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from lockhelpers import tiny_repo_files, write_manifest
 from ocihelpers import locked_project, new_cache, sources_toml
 
-from lockhelpers import tiny_repo_files, write_manifest
 from ptmlock.manifest.parse import parse_manifest
 
 WEIGHTS = r"GET /org/{}/resolve/[0-9a-f]{{40}}/model\.safetensors"
@@ -140,3 +140,48 @@ def test_two_sources_with_one_name_is_an_error(project, ptm):
 def test_insecure_true_allows_plain_http_to_another_host(project):
     m = parse_manifest('[[source]]\nname = "lab"\nurl = "oci+http://10.0.0.5:5000/models"\ninsecure = true\n')
     assert m.sources[0].insecure
+
+
+def _rewrite_manifest(registry, repo: str, reference: str, change) -> None:
+    """Replace the manifest at repo:reference by `change(manifest)` (the registry's own PUT)."""
+    import json
+
+    import requests
+
+    url = f"http://{registry.host}/v2/{repo}/manifests/{reference}"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    manifest = requests.get(url, headers=accept, timeout=10).json()
+    change(manifest)
+    r = requests.put(url, data=json.dumps(manifest),
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=10)
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("attack", ["other-commit", "other-digest", "climbing-path"])
+def test_hostile_manifest_is_exit_5_or_ignored_and_nothing_lands_outside_the_cache(
+        hub, registry, project, ptm, tmp_path, monkeypatch, attack):
+    url = f"oci+http://{registry.host}/models"
+    sha = locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])["org/tiny"]
+    assert ptm("publish", url).code == 0
+
+    def change(manifest):
+        by_path = {la["annotations"]["org.cncf.model.filepath"]: la for la in manifest["layers"]}
+        if attack == "other-commit":
+            manifest["annotations"]["dev.ptmlock.commit"] = "0" * 40
+        elif attack == "other-digest":  # the weights layer points at the config's blob
+            by_path["model.safetensors"]["digest"] = by_path["config.json"]["digest"]
+        else:
+            for la in manifest["layers"]:
+                la["annotations"]["org.cncf.model.filepath"] = "../../../escaped-" + la["annotations"][
+                    "org.cncf.model.filepath"]
+    _rewrite_manifest(registry, "models/org/tiny", f"tiny-{sha[:12]}", change)
+    cache = new_cache(tmp_path, monkeypatch, "node")
+    r = ptm("sync", "--source", "fleet")
+    assert "Traceback" not in r.err
+    if attack == "climbing-path":  # the lock alone names paths: the registry just lacks every locked one
+        assert r.code == 4 and "but no layer for model.safetensors" in r.err
+    else:
+        assert r.code == 5, r.err
+        assert ("says it holds org/tiny@" + "0" * 40 if attack == "other-commit" else "ptm.lock pins") in r.err
+    assert not list(tmp_path.rglob("escaped-*"))
+    assert not (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").exists()

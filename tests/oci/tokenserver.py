@@ -80,7 +80,7 @@ class TokenServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 query = parse_qs(urlsplit(self.path).query)
                 scope = " ".join(query.get("scope", []))
                 auth = self.headers.get("Authorization", "")
