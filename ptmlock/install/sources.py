@@ -37,9 +37,6 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
     Raises:
         ManifestError: `only` names no declared source.
     """
-    from ptmlock.oci.layout import parse_registry_url
-    from ptmlock.oci.source import RegistrySource
-
     if only is not None:
         chosen = [s for s in specs if s.name == only]
         if not chosen and only != HUB:
@@ -49,6 +46,9 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
         specs = chosen
     if not specs or all(s.is_hub for s in specs):
         return None
+    from ptmlock.oci.layout import parse_registry_url  # requests is imported only when a registry is used
+    from ptmlock.oci.source import RegistrySource
+
     return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs)
             for s in specs]
 
