@@ -12,7 +12,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ptmlock.errors import HubError, IntegrityError, ManifestError
+from ptmlock.errors import (
+    HubError,
+    HubUnavailableError,
+    IntegrityError,
+    ManifestError,
+    RegistryAuthError,
+)
 from ptmlock.install.hf_cache import FileTask
 from ptmlock.manifest.model import SourceSpec
 
@@ -82,31 +88,43 @@ class SourceChain:
             IntegrityError: a source served other bytes than the lock pins (it is dropped).
             HubError: no source had the file (the last reason), or every source failed.
         """
+        from ptmlock.oci.source import RegistrySource as _Registry
         from ptmlock.oci.source import SourceMissing
 
         last: HubError | None = None
         live = [s for s in self.sources if s.name not in self._off]
+        if not live:
+            dropped = "; ".join(f"{name}: {why}" for name, why in self._off.items())
+            raise HubError(f"{task.label}: not fetched, every source was dropped earlier in this run ({dropped})")
         for n, source in enumerate(live):
             following = next((s.name for s in live[n + 1:]), None)
             then = f"; trying {following}" if following else ""
             try:
                 return source.fetch(task, on_bytes)
             except IntegrityError as e:
-                with self._lock:
-                    self._off[source.name] = str(e)
+                self._drop(source, str(e))
                 self._note(f"source {source.name} served bytes that do not match ptm.lock; it is not used again "
                            "in this run")
                 raise
             except SourceMissing as e:
                 self._note(f"{e}{then}")
                 last = e
-            except HubError as e:
-                with self._lock:
-                    self._off.setdefault(source.name, str(e))
-                self._note(f"source {source.name} failed and is not used again in this run: {e}{then}")
+            except (RegistryAuthError, HubUnavailableError) as e:
+                if isinstance(source, _Registry):  # refused or down: the same for every file
+                    self._drop(source, str(e))
+                    self._note(f"source {source.name} failed and is not used again in this run: {e}{then}")
+                else:
+                    self._note(f"source {source.name} failed for {task.label}: {e}{then}")
+                last = e
+            except HubError as e:  # this file only (say, a 404 at the hub)
+                self._note(f"source {source.name} failed for {task.label}: {e}{then}")
                 last = e
         if isinstance(last, SourceMissing) or last is None:
-            names = ", ".join(s.name for s in live) or "none left"
+            names = ", ".join(s.name for s in live)
             raise HubError(f"{task.label}: no source has it (tried {names}). Publish it with `ptmlock publish`, "
                            "or add the model's hub as a [[source]] with url = \"hub\".")
         raise last
+
+    def _drop(self, source: Source, why: str) -> None:
+        with self._lock:
+            self._off.setdefault(source.name, why)

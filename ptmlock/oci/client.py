@@ -61,6 +61,7 @@ class RegistryClient:
         self.timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
         self.deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
         self._authz: dict[str, str] = {}  # scope -> Authorization value
+        self._basic: str | None = None  # once a registry asked for Basic, it gets it up front
         self._lock = threading.Lock()
 
     # --- the API ---
@@ -135,7 +136,7 @@ class RegistryClient:
         while True:
             tries += 1
             sent = dict(headers or {})
-            authz = self._authz.get(scope)
+            authz = self._authz.get(scope, self._basic)
             if authz is not None:
                 sent["Authorization"] = authz
             try:
@@ -172,7 +173,8 @@ class RegistryClient:
     def _send(self, method: str, url: str, headers: dict[str, str], body: Path | bytes | None) -> requests.Response:
         if isinstance(body, Path):
             with open(body, "rb") as f:  # streamed by requests, re-opened on a retry
-                return self.session.request(method, url, headers=headers, data=f, timeout=self.timeout, stream=True)
+                return self.session.request(method, url, headers=headers, data=f, timeout=self.timeout, stream=True,
+                                            allow_redirects=False)
         return self.session.request(method, url, headers=headers, data=body, timeout=self.timeout, stream=True,
                                     allow_redirects=method in ("GET", "HEAD"))
 
@@ -186,7 +188,7 @@ class RegistryClient:
                 raise self._refused(401, method, path, "it asks for a user and password")
             if self.url.scheme == "http" and not is_loopback(self.url.host):
                 raise self._refused(401, method, path, "ptmlock does not send a password over plain HTTP")
-            self._authz[scope] = value
+            self._authz[scope] = self._basic = value
             return
         if scheme == "bearer" and params.get("realm"):
             self._authz[scope] = "Bearer " + self._token(params, scope, method, path)
