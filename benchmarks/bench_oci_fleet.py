@@ -32,23 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_verify import MIB, _data, _env_int  # the same sizes and random payloads as the sync benchmark
 from ptmlock.testing import LocalHub
 from ptmlock.testing.oci_registry import OciRegistry, registry_available
 
-MIB = 1024 * 1024
 _HUB_SCRIPT = ("import sys\nfrom huggingface_hub import snapshot_download\n"
                "snapshot_download('bench/fleet', revision=sys.argv[1])\n")
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(f"PTMLOCK_BENCH_{name.upper()}", default))
-
-
-def _data(size: int, rng: random.Random) -> bytes:
-    out = bytearray()
-    while len(out) < size:
-        out += rng.randbytes(min(64 * MIB, size - len(out)))
-    return bytes(out)
 
 
 def _node_env(base: dict[str, str], root: Path) -> dict[str, str]:
