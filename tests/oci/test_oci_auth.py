@@ -133,3 +133,40 @@ def test_bearer_token_server_refusing_is_exit_4(hub, token_registry, project, pt
     r = ptm("publish", f"oci+http://{token_registry.host}/models")
     assert r.code == 4
     assert "token server" in r.err and "refused" in r.err
+
+
+def test_docker_credential_helper_supplies_the_password(hub, basic_registry, project, ptm, tmp_path, monkeypatch):
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir()
+    helper = helper_dir / "docker-credential-ptmtest"
+    helper.write_text("#!/bin/sh\nread host\n"
+                      f"[ \"$host\" = \"{basic_registry.host}\" ] || exit 1\n"
+                      f"echo '{{\"ServerURL\": \"'$host'\", \"Username\": \"{USER}\", \"Secret\": \"{PASSWORD}\"}}'\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper_dir}:{__import__('os').environ['PATH']}")
+    (tmp_path / "docker-config").mkdir()
+    (tmp_path / "docker-config" / "config.json").write_text(
+        json.dumps({"credHelpers": {basic_registry.host: "ptmtest"}}))
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()})
+    r = ptm("publish", f"oci+http://{basic_registry.host}/models")
+    assert r.code == 0, r.err
+    _no_secret_anywhere(project, r)
+
+
+def test_ready_bearer_token_from_env_is_used_as_is(hub, token_registry, project, ptm, tmp_path, monkeypatch):
+    url = f"oci+http://{token_registry.host}/models"
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
+    token = token_registry.tokens.token("repository:models/org/tiny:pull,push", USER)
+    monkeypatch.setenv("PTMLOCK_OCI_TOKEN", token)
+    published = ptm("publish", url)
+    assert published.code == 0, published.err
+    new_cache(tmp_path, monkeypatch, "node")
+    synced = ptm("sync", "--source", "fleet")
+    assert synced.code == 0, synced.err
+    assert token_registry.tokens.requests == []  # the token server was never asked
+    assert token not in published.out + published.err + synced.out + synced.err
+
+
+def test_plain_http_to_another_host_is_refused_unless_insecure(project, ptm):
+    r = ptm("publish", "oci+http://192.0.2.10:5000/models")
+    assert r.code == 2 and "would send models and credentials over plain HTTP to 192.0.2.10:5000" in r.err
