@@ -198,15 +198,15 @@ class RegistryClient:
     def _token(self, params: dict[str, str], scope: str, method: str, path: str) -> str:
         realm = params["realm"]
         parts = urlsplit(realm)
-        if parts.scheme not in ("http", "https") or (parts.scheme == "http" and not is_loopback(parts.netloc)
-                                                     and self.url.scheme == "https"):
-            raise UnsafeHubAnswerError(f"{self.url.base} sent its token realm to {realm!r}, which is not an HTTPS URL; "
-                                       "ptmlock sends no credentials there.")
-        query = {"scope": params.get("scope") or scope, **({"service": params["service"]} if "service" in params else {})}
         creds = self.credentials
-        headers = {}
         if creds is not None and creds.token is not None:
             return creds.token
+        plain = parts.scheme == "http" and not is_loopback(parts.netloc)
+        if parts.scheme not in ("http", "https") or (plain and (self.url.scheme == "https" or creds is not None)):
+            raise UnsafeHubAnswerError(f"{self.url.base} sent its token realm to {realm!r}, which is not an HTTPS URL "
+                                       "on another machine; ptmlock sends no credentials there.")
+        query = {"scope": params.get("scope") or scope, **({"service": params["service"]} if "service" in params else {})}
+        headers = {}
         if creds is not None and creds.basic() is not None:
             headers["Authorization"] = str(creds.basic())
         with self._lock:
