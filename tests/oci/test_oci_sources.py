@@ -185,3 +185,27 @@ def test_hostile_manifest_is_exit_5_or_ignored_and_nothing_lands_outside_the_cac
         assert ("says it holds org/tiny@" + "0" * 40 if attack == "other-commit" else "ptm.lock pins") in r.err
     assert not list(tmp_path.rglob("escaped-*"))
     assert not (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").exists()
+
+
+def test_cli_subprocess_exit_codes_without_traceback(hub, registry, project, ptm):
+    import os
+    import subprocess
+    import sys
+
+    url = f"oci+http://{registry.host}/models"
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
+    fresh = {**os.environ, "HF_HUB_CACHE": str(project.parent / "fresh-cache")}
+
+    def run(*args, env=None):
+        return subprocess.run([sys.executable, "-m", "ptmlock", *args], cwd=project, capture_output=True, text=True,
+                              env=env or os.environ, timeout=120, check=False)
+
+    r = run("publish", url, env=fresh)  # nothing synced in that cache: nothing to publish
+    assert r.returncode == 1 and "cannot be published. Run `ptmlock sync --model org/tiny` first." in r.stderr
+    r = run("publish", url)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    registry.stop()
+    r = run("sync", "--source", "fleet", env=fresh)
+    assert r.returncode == 4 and "Traceback" not in r.stderr and "did not answer" in r.stderr
+    r = run("publish", "not-a-url")
+    assert r.returncode == 2 and "is not an OCI registry URL" in r.stderr
