@@ -109,3 +109,7 @@ class GuardError(PtmlockError):
     """The runtime guard refused a model load (strict mode)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class RegistryAuthError(HubError):
+    """An OCI registry (or its token server) refused the credentials, or none were found."""

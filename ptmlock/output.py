@@ -15,12 +15,12 @@ import click
 
 _TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{8,}\b")
 _URL_AUTH_RE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+(?::[^/@\s]*)?@", re.IGNORECASE)
-_BEARER_RE = re.compile(r"(?i)(authorization:\s*bearer\s+|bearer\s+)\S+")
+_BEARER_RE = re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+|bearer\s+)\S+")
 
 
 def redact(text: str) -> str:
     """`text` with tokens, URL credentials and bearer headers replaced by `***`."""
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "PTMLOCK_OCI_PASSWORD", "PTMLOCK_OCI_TOKEN"):
         value = os.environ.get(name)
         if value and len(value) >= 4:
             text = text.replace(value, "***")

@@ -30,9 +30,11 @@ from ptmlock.output import Output, human_size
                                              "anything is missing.")
 @_SYNC_JOBS
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary; errors only.")
+@click.option("--source", metavar="NAME", default=None,
+              help="Fetch only from this [[source]] of ptm.toml (`hub`: each model's own hub).")
 @click.pass_obj
 def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: Path | None, offline: bool,
-         jobs: int, quiet: bool) -> int:
+         jobs: int, quiet: bool, source: str | None) -> int:
     """Download the pinned files of the locked models, checking every hash."""
     from ptmlock.install.progress import make_progress
     from ptmlock.install.sync import first_error, sync_project
@@ -42,10 +44,12 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
         out.info("HF_HUB_OFFLINE is set: checking only, as with --offline.")
         offline = True
     report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
-                          jobs=jobs, progress=lambda plan: make_progress(
+                          jobs=jobs, source=source, progress=lambda plan: make_progress(
                               out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
     for model_id, reason in report.skipped:
         out.warn(f"{model_id}: skipped: {reason}.")
+    for note in report.notes:
+        out.warn(note + ".")
     torch = report.torch.outcomes if report.torch is not None else ()
     n_models = len(report.plan.models) + len(torch)
     n_files = len(report.outcomes) + len(torch)

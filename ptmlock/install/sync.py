@@ -33,6 +33,7 @@ from ptmlock.install.hf_cache import (
     select_models,
 )
 from ptmlock.install.progress import Progress
+from ptmlock.install.sources import Source, SourceChain, registry_sources
 from ptmlock.install.verify import Problem, check_tasks
 from ptmlock.lockfile.model import Lock
 
@@ -65,6 +66,7 @@ class SyncReport:
     refs: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (model id, ref, commit) written
     torch: TorchSyncReport | None = None  # the torchhub and url models, synced into torch.hub's layout
     skipped: tuple[tuple[str, str], ...] = ()  # (model id, why) for models this run did not sync
+    notes: tuple[str, ...] = ()  # sources fallen through or dropped ([[source]], issue 15)
 
     def count(self, action: str) -> int:
         """How many files ended with `action`."""
@@ -120,6 +122,7 @@ class SyncReport:
             "failed": [{"model": o.task.model.id, "path": o.task.file.path, "message": str(o.error)}
                        for o in self.failures],
             "skipped": [{"model": m, "reason": r} for m, r in self.skipped],
+            "sources": list(self.notes),
             "torch": [{"model": o.task.model.id, "kind": o.task.kind, "action": o.action, "path": str(o.task.dest),
                        "message": str(o.error) if o.error is not None else o.message}
                       for o in (self.torch.outcomes if self.torch is not None else ())],
@@ -149,10 +152,12 @@ def real_plan(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[str]
 
 
 def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bool = False,
-          progress: Progress | None = None, cache: VerifiedCache | None = None) -> SyncReport:
+          progress: Progress | None = None, cache: VerifiedCache | None = None,
+          sources: Sequence[Source | str] | None = None) -> SyncReport:
     """Make every planned file present and intact; with `offline`, only check (no network, no
     writes). Failures are reported per file in the `SyncReport`, never half-applied: a file is
-    visible at its destination only once its size and hash match the lock.
+    visible at its destination only once its size and hash match the lock. `sources` (from
+    `registry_sources`) are tried in order, "hub" standing for the model's own hub.
 
     Raises:
         CacheWriteError: a ref could not be written (per-file errors are in the report).
@@ -171,7 +176,11 @@ def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bo
     units = sorted(groups.values(), key=lambda idx: -plan.tasks[idx[0]].file.size)
     outcomes_by_index: list[FileOutcome | None] = [None] * len(plan.tasks)
     bar = progress if progress is not None else Progress()
-    fetcher = _LazyFetcher(endpoint)
+    hub = _LazyFetcher(endpoint)
+    fetcher: _LazyFetcher | SourceChain = hub
+    if sources is not None:
+        hub.name = next((s for s in sources if isinstance(s, str)), hub.name)  # as ptm.toml names it
+        fetcher = SourceChain([hub if isinstance(s, str) else s for s in sources])
 
     def run(indices: list[int]) -> None:
         tasks = [plan.tasks[i] for i in indices]
@@ -193,13 +202,15 @@ def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bo
         verified.save()
     outcomes = tuple(o for o in outcomes_by_index if o is not None)
     refs = _write_refs(plan.models, outcomes) if plan.layout == "cache" else ()
-    return SyncReport(plan=plan, outcomes=outcomes, refs=refs)
+    notes = fetcher.notes if isinstance(fetcher, SourceChain) else ()
+    return SyncReport(plan=plan, outcomes=outcomes, refs=refs, notes=notes)
 
 
 class _LazyFetcher:
     """Imports huggingface_hub and opens its session only when a file must be downloaded."""
 
     def __init__(self, endpoint: str | None) -> None:
+        self.name = "hub"
         self._endpoint = endpoint
         self._fetcher: Any = None
         self._lock = threading.Lock()
@@ -215,7 +226,7 @@ class _LazyFetcher:
         return int(self._fetcher.fetch(task, on_bytes))
 
 
-def _sync_unit(tasks: Sequence[FileTask], layout: str, fetcher: _LazyFetcher, cache: VerifiedCache,
+def _sync_unit(tasks: Sequence[FileTask], layout: str, fetcher: _LazyFetcher | SourceChain, cache: VerifiedCache,
                bar: Progress) -> list[FileOutcome]:
     """Make one stored file intact (downloading if needed), then link every path to it."""
     first = tasks[0]
@@ -238,7 +249,8 @@ def _sync_unit(tasks: Sequence[FileTask], layout: str, fetcher: _LazyFetcher, ca
         return [FileOutcome(task=t, action=FAILED, error=err) for t in tasks]
 
 
-def _ensure_store(task: FileTask, fetcher: _LazyFetcher, cache: VerifiedCache, bar: Progress) -> tuple[str, int]:
+def _ensure_store(task: FileTask, fetcher: _LazyFetcher | SourceChain, cache: VerifiedCache,
+                  bar: Progress) -> tuple[str, int]:
     """(`present`, 0) when the stored bytes are already intact, else download: (`downloaded`, n)."""
     if _store_intact(task, cache):
         return PRESENT, 0
@@ -358,20 +370,24 @@ def _check_signatures(manifest_path: Path, plan: Plan) -> None:
 
 def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: Iterable[str] = (),
                  target: Path | None = None, offline: bool = False, jobs: int = 8,
-                 progress: Callable[[Plan], Progress] | None = None) -> SyncReport:
+                 progress: Callable[[Plan], Progress] | None = None, source: str | None = None) -> SyncReport:
     """Sync the project of `manifest_path`: `load_fresh_lock`, `plan_sync`, then `apply`.
 
-    `progress` builds the live display once the plan (file count, bytes) is known.
+    `progress` builds the live display once the plan (file count, bytes) is known. Files come
+    from the manifest's `[[source]]`s in order (only the one named `source`, if given).
 
     Raises:
         CheckFailedError: the lock is missing or stale.
         ManifestError, LockfileError, RoleError: bad files or selection.
         SignatureError: a signed model's synced files no longer match its signature (issue 16).
     """
+    from ptmlock.manifest.parse import load_manifest
+
     lock = load_fresh_lock(manifest_path)
+    sources = registry_sources(load_manifest(manifest_path).sources, source, jobs=jobs)
     plan = real_plan(lock, roles=roles, model_ids=model_ids, target=target)
     bar = progress(plan) if progress is not None and not offline else None
-    report = apply(plan, jobs=jobs, offline=offline, progress=bar)
+    report = apply(plan, jobs=jobs, offline=offline, progress=bar, sources=sources)
     if report.exit_code == 0:  # issue 16: the synced bytes must still be what the declared signer signed
         _check_signatures(manifest_path, plan)
     if not plan.others:

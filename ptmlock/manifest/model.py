@@ -61,6 +61,25 @@ class ToolSettings:
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """One `[[source]]` table: where `sync` may fetch locked files from (issue 15).
+
+    `url` is an `oci://` registry URL, or `hub` for each model's own hub. Sources are tried in
+    ascending `priority`, then in manifest order.
+    """
+
+    name: str
+    url: str
+    priority: int = 0
+    insecure: bool = False
+
+    @property
+    def is_hub(self) -> bool:
+        """True for the model's own hub (`url = "hub"`)."""
+        return self.url == "hub"
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A validated `ptm.toml`."""
 
@@ -71,6 +90,7 @@ class Manifest:
     roles: tuple[RoleSpec, ...] = ()
     policy_table: Mapping[str, Any] = field(default_factory=dict)
     tool: ToolSettings = field(default_factory=ToolSettings)
+    sources: tuple[SourceSpec, ...] = ()  # in the order sync tries them
 
     @property
     def project_dir(self) -> Path:

@@ -32,7 +32,7 @@ else:  # pragma: no cover - Python 3.10
 _PROJECT_KEYS = ("name", "policy")
 _MODEL_KEYS = ("files", "hub", "revision", "role", "signing", "type")
 _ROLE_KEYS = ("default", "signing")
-_TOP_KEYS = ("models", "policy", "project", "roles", "signing", "tool")
+_TOP_KEYS = ("models", "policy", "project", "roles", "signing", "source", "tool")
 _TOOL_KEYS = ("exclude", "scan-sources")
 _SCAN_SOURCES = ("python", "notebook", "config", "shell")
 # The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
@@ -156,9 +156,11 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
         roles.append(RoleSpec(name=role_name, default=default))
 
     from ptmlock.manifest.signing import with_signing  # issue 16: who must have signed each model
+    from ptmlock.manifest.sources import parse_sources  # issue 15: [[source]] tables
 
     return Manifest(path=p, name=name, policy=policy, models=with_signing(models, data, loc), roles=tuple(roles),
-                    policy_table=dict(policy_table), tool=tool)
+                    policy_table=dict(policy_table), tool=tool,
+                    sources=parse_sources(data.get("source", []), loc))
 
 
 def _parse_tool(table: Mapping[str, Any], loc: Locator) -> ToolSettings:

@@ -1,0 +1,212 @@
+"""Where a locked model lives in an OCI registry, and the CNCF ModelPack manifest that describes it.
+
+Pure: no I/O. One locked model at one commit is one OCI image manifest in the repository
+`<namespace>/<owner>/<name>` (datasets: `<namespace>/datasets/<owner>/<name>`), tagged
+`<name>-<commit[:12]>`, so the same pin always lands at the same reference. Each file is one
+uncompressed layer whose digest is the file's sha256, with the ModelPack media type of its kind
+and its repo path in `org.cncf.model.filepath`. docs/oci.md lists every name used here.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+from ptmlock.lockfile.model import LockedModel
+
+# CNCF ModelPack (github.com/modelpack/model-spec, docs/spec.md and docs/annotations.md).
+ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
+CONFIG_TYPE = "application/vnd.cncf.model.config.v1+json"
+WEIGHT_TYPE = "application/vnd.cncf.model.weight.v1.raw"
+WEIGHT_CONFIG_TYPE = "application/vnd.cncf.model.weight.config.v1.raw"
+CODE_TYPE = "application/vnd.cncf.model.code.v1.raw"
+DOC_TYPE = "application/vnd.cncf.model.doc.v1.raw"
+LAYER_TYPES = (WEIGHT_TYPE, WEIGHT_CONFIG_TYPE, CODE_TYPE, DOC_TYPE)
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+FILEPATH = "org.cncf.model.filepath"
+TITLE = "org.opencontainers.image.title"  # what oras and most tools name a pulled layer
+REVISION = "org.opencontainers.image.revision"
+SOURCE = "org.opencontainers.image.source"
+# Which hub entry the artifact holds: checked against the lock before any byte is used.
+HUB = "dev.ptmlock.hub"
+REPO = "dev.ptmlock.repo"
+REPO_TYPE = "dev.ptmlock.repo-type"
+COMMIT = "dev.ptmlock.commit"
+
+_DOC_NAMES = re.compile(r"(?i)^(readme|license|licence|notice|copying|model_card|citation)([.\-_].*)?$")
+_REPO_PART = re.compile(r"[^a-z0-9._-]+")
+_TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class RegistryURL:
+    """A parsed `oci://HOST[:PORT]/NAMESPACE` (or `oci+http://...`)."""
+
+    host: str  # host[:port], as Docker config keys name it
+    namespace: str
+    scheme: str  # "https", or "http" for oci+http:// and --insecure
+
+    @property
+    def base(self) -> str:
+        """`scheme://host`, the root of the registry API."""
+        return f"{self.scheme}://{self.host}"
+
+    def __str__(self) -> str:
+        return f"{'oci' if self.scheme == 'https' else 'oci+http'}://{self.host}/{self.namespace}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (with or without a port)."""
+    name = urlsplit("//" + host).hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_registry_url(url: str, *, insecure: bool = False) -> RegistryURL:
+    """Parse `oci://HOST[:PORT]/NAMESPACE`; `oci+http://` (plain HTTP) only for a loopback host
+    or with `insecure`, which also makes `oci://` use plain HTTP.
+
+    Raises:
+        ValueError: the message says what is wrong with `url`.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("oci", "oci+http"):
+        raise ValueError(f"{url!r} is not an OCI registry URL; write oci://HOST[:PORT]/NAMESPACE")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{url.split('@')[-1]!r}: credentials do not belong in the URL (it is written to ptm.toml "
+                         "and printed); use `docker login`, DOCKER_CONFIG or PTMLOCK_OCI_USERNAME/PASSWORD")
+    if parts.query or parts.fragment or not parts.hostname:
+        raise ValueError(f"{url!r} must be oci://HOST[:PORT]/NAMESPACE, with no query or fragment")
+    host = parts.netloc.lower()
+    try:
+        parts.port  # noqa: B018  (validates the port)
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    namespace = parts.path.strip("/")
+    if not namespace or not all(re.fullmatch(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*", p)
+                                for p in namespace.split("/")):
+        raise ValueError(f"{url!r} needs a namespace of lowercase path components, e.g. oci://{host}/models")
+    plain = parts.scheme == "oci+http" or insecure
+    if plain and not insecure and not is_loopback(host):
+        raise ValueError(f"{url!r} would send models and credentials over plain HTTP to {host}, which is not this "
+                         "machine; use oci:// (HTTPS), or allow it explicitly with --insecure / insecure = true")
+    return RegistryURL(host=host, namespace=namespace, scheme="http" if plain else "https")
+
+
+def repository(url: RegistryURL, model: LockedModel) -> str:
+    """The OCI repository of `model` under `url`'s namespace: `<ns>/<owner>/<name>`, lowercased
+    (OCI names are lowercase), datasets under `<ns>/datasets/`."""
+    parts = [_repo_part(p) for p in model.canonical.split("/")]
+    prefix = [url.namespace] + (["datasets"] if model.repo_type == "dataset" else [])
+    return "/".join(prefix + parts)
+
+
+def _repo_part(part: str) -> str:
+    cleaned = _REPO_PART.sub("-", part.lower()).strip("._-")
+    cleaned = re.sub(r"[._-]{2,}", "-", cleaned)
+    return cleaned or "x"
+
+
+def tag(model: LockedModel) -> str:
+    """`<repo-name>-<commit[:12]>`: the same pin always lands at the same reference."""
+    name = _TAG_BAD.sub("-", model.canonical.split("/")[-1]).lstrip(".-")[:100] or "model"
+    return f"{name}-{model.commit[:12]}"
+
+
+def media_type(path: str) -> str:
+    """The ModelPack layer media type of a repo file: weights, code, docs, else weight config
+    (config.json, tokenizer files, vocabularies)."""
+    name = path.rsplit("/", 1)[-1]
+    lower = name.lower()
+    if lower.endswith(PICKLE_SUFFIXES + SAFE_WEIGHT_SUFFIXES + (".gguf", ".tflite", ".mlmodel", ".pb")):
+        return WEIGHT_TYPE
+    if lower.endswith(".py"):
+        return CODE_TYPE
+    if lower.endswith(".md") or lower == ".gitattributes" or _DOC_NAMES.match(name):
+        return DOC_TYPE
+    return WEIGHT_CONFIG_TYPE
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One file of an artifact: its repo path, digest (`sha256:<hex>`) and size."""
+
+    path: str
+    digest: str
+    size: int
+    media_type: str = WEIGHT_TYPE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size,
+                "annotations": {FILEPATH: self.path, TITLE: self.path}}
+
+
+def config_blob(model: LockedModel, layers: Sequence[Layer]) -> bytes:
+    """The ModelPack config: descriptor (name, revision, licenses), format, and `modelfs` listing
+    the layers' digests. Deterministic (no creation time), so re-publishing uploads nothing."""
+    formats = sorted({p.path.rsplit(".", 1)[-1] for p in layers if p.media_type == WEIGHT_TYPE and "." in p.path})
+    data: dict[str, Any] = {
+        "descriptor": {"name": model.canonical, "revision": model.commit,
+                       **({"licenses": [model.license]} if model.license else {})},
+        "config": {"format": formats[0] if len(formats) == 1 else ",".join(formats)},
+        "modelfs": {"type": "layers", "diffIds": [layer.digest for layer in layers]},
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def image_manifest(model: LockedModel, layers: Sequence[Layer], config: bytes, config_digest: str) -> bytes:
+    """The OCI image manifest of `model` (ModelPack artifact type), bytes as pushed."""
+    data = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "artifactType": ARTIFACT_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": config_digest, "size": len(config)},
+        "layers": [layer.to_dict() for layer in layers],
+        "annotations": {HUB: model.hub, REPO: model.canonical, REPO_TYPE: model.repo_type, COMMIT: model.commit,
+                        REVISION: model.commit},
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_manifest(data: object, *, where: str) -> tuple[Mapping[str, str], dict[str, Layer]]:
+    """Validate a pulled image manifest: (its annotations, layers by repo path).
+
+    Layers are named by `org.cncf.model.filepath`, else by `org.opencontainers.image.title`
+    (what oras sets); paths are checked later against the lock, which alone decides what is
+    written where.
+
+    Raises:
+        ValueError: not a ModelPack image manifest, or a malformed layer (message names `where`).
+    """
+    if not isinstance(data, dict) or data.get("schemaVersion") != 2 or not isinstance(data.get("layers"), list):
+        raise ValueError(f"{where} is not an OCI image manifest")
+    config = data.get("config")
+    config_type = config.get("mediaType") if isinstance(config, dict) else None
+    if data.get("artifactType") != ARTIFACT_TYPE and config_type != CONFIG_TYPE:
+        raise ValueError(f"{where} is not a CNCF ModelPack artifact (artifactType {data.get('artifactType')!r}, "
+                         f"config {config_type!r})")
+    raw_notes = data.get("annotations") or {}
+    notes = {str(k): str(v) for k, v in raw_notes.items()} if isinstance(raw_notes, dict) else {}
+    layers: dict[str, Layer] = {}
+    for i, item in enumerate(data["layers"]):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: layer {i} is not an object")
+        ann = item.get("annotations")
+        ann = ann if isinstance(ann, dict) else {}
+        path, digest, size = ann.get(FILEPATH) or ann.get(TITLE), item.get("digest"), item.get("size")
+        if not isinstance(path, str) or not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise ValueError(f"{where}: layer {i} has no file path or no sha256 digest")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError(f"{where}: layer {i} ({path}) has an invalid size {size!r}")
+        layers[path] = Layer(path=path, digest=digest, size=size, media_type=str(item.get("mediaType", "")))
+    return notes, layers

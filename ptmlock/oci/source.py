@@ -1,0 +1,163 @@
+"""An OCI registry as a place `ptmlock sync` fetches locked files from.
+
+The lock alone decides what is written where: the registry's manifest is only used to find the
+blob of a locked path. Each blob is streamed to the file's partial name while it is hashed with
+the lock's own algorithm (sha256 for LFS files, the git blob id for the others) and moved to its
+place only when size and hash match ptm.lock (THREAT_MODEL.md: downloaded bytes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+
+import requests
+
+from ptmlock.errors import HubError, IntegrityError
+from ptmlock.install.download import Cancelled
+from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
+from ptmlock.install.hf_cache import FileTask
+from ptmlock.lockfile.model import LockedModel
+from ptmlock.oci.client import RegistryClient
+from ptmlock.oci.layout import (
+    COMMIT,
+    REPO,
+    Layer,
+    RegistryURL,
+    read_manifest,
+    repository,
+    tag,
+)
+
+_CHUNK = 1024 * 1024
+_TRIES = 3  # a blob cut off mid-stream is fetched again from its start
+
+
+class SourceMissing(HubError):
+    """The source does not have this model or file: sync tries the next source."""
+
+
+class RegistrySource:
+    """A `[[source]]` that is an OCI registry; `fetch` is safe to call from several threads."""
+
+    def __init__(self, name: str, url: RegistryURL, *, pool: int = 8) -> None:
+        self.name = name
+        self.url = url
+        self._pool = pool
+        self._client: RegistryClient | None = None
+        self._artifacts: dict[str, tuple[str, dict[str, Layer]] | None] = {}
+        self._lock = threading.Lock()
+        self.cancel = threading.Event()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.url})"
+
+    def fetch(self, task: FileTask, on_bytes: Callable[[int], None]) -> int:
+        """Place `task`'s file at `task.store` from this registry, checked against ptm.lock.
+        Returns the bytes received.
+
+        Raises:
+            SourceMissing: the registry has no artifact for the pin, or it lacks this file.
+            IntegrityError: the registry served an artifact or bytes other than the lock pins.
+            HubError: the registry refused (RegistryAuthError) or is unreachable.
+        """
+        repo, layers = self._artifact(task.model)
+        file = task.file
+        layer = layers.get(file.path)
+        if layer is None:
+            raise SourceMissing(f"{self.name} has {repo}:{tag(task.model)} but no layer for {file.path}")
+        if layer.size != file.size or (file.sha256 is not None and layer.digest != f"sha256:{file.sha256}"):
+            raise IntegrityError(
+                f"{task.model.id}: {file.path} in {self} is {layer.digest} ({layer.size} bytes), but ptm.lock pins "
+                f"{expected_digest(file)} ({file.size} bytes). Nothing was placed; this source is not used again "
+                "in this run. Re-publish the model with `ptmlock publish`, or check who can write to the registry.")
+        task.partial.parent.mkdir(parents=True, exist_ok=True)
+        task.store.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, _TRIES + 1):
+            try:
+                return self._download(repo, layer, task, on_bytes)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+                if attempt == _TRIES:
+                    raise HubError(f"{task.label}: {self} cut the download of {layer.digest} off {_TRIES} times "
+                                   f"({type(e).__name__}). Run `ptmlock sync` again.") from None
+        raise AssertionError("unreachable")
+
+    def _download(self, repo: str, layer: Layer, task: FileTask, on_bytes: Callable[[int], None]) -> int:
+        file = task.file
+        hasher, received = new_hasher(file), 0
+        try:
+            with self.client.open_blob(repo, layer.digest) as r, open(task.partial, "wb") as out:
+                if r is None:
+                    raise SourceMissing(f"{self.name} lists {layer.digest} for {file.path} but does not serve it")
+                for chunk in r.iter_content(_CHUNK):
+                    received += len(chunk)
+                    if received > file.size:
+                        raise self._tampered(task, f"more than the {file.size} bytes ptm.lock pins")
+                    if self.cancel.is_set():
+                        raise Cancelled(f"{task.label}: cancelled")
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    on_bytes(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
+            if received != file.size:
+                raise self._tampered(task, f"{received} bytes, but ptm.lock pins {file.size}")
+            if hasher.hexdigest() != expected_digest(file):
+                raise self._tampered(task, f"{algorithm(file)} {hasher.hexdigest()}, but ptm.lock pins "
+                                           f"{expected_digest(file)}")
+            os.replace(task.partial, task.store)
+        finally:
+            try:
+                os.unlink(task.partial)
+            except FileNotFoundError:
+                pass
+        return received
+
+    def _tampered(self, task: FileTask, what: str) -> IntegrityError:
+        return IntegrityError(
+            f"{task.model.id}: {task.file.path} from {self} failed its integrity check: {what}. The download was "
+            "discarded and nothing was placed; this source is not used again in this run. Check who can write to "
+            "the registry, then re-publish with `ptmlock publish`.")
+
+    @property
+    def client(self) -> RegistryClient:
+        with self._lock:
+            if self._client is None:
+                self._client = RegistryClient(self.url, pool=self._pool)
+            return self._client
+
+    def _artifact(self, model: LockedModel) -> tuple[str, dict[str, Layer]]:
+        """(repository, layers by path) of `model`'s pin, fetched once per run."""
+        repo, reference = repository(self.url, model), tag(model)
+        key = f"{repo}:{reference}"
+        with self._lock:
+            known = key in self._artifacts
+        if not known:
+            found = self._read(model, repo, reference)
+            with self._lock:
+                self._artifacts[key] = found
+        entry = self._artifacts[key]
+        if entry is None:
+            raise SourceMissing(f"{self.name} has no artifact {self.url.host}/{repo}:{reference} for "
+                                f"{model.id}@{model.commit[:12]}")
+        return entry
+
+    def _read(self, model: LockedModel, repo: str, reference: str) -> tuple[str, dict[str, Layer]] | None:
+        raw = self.client.get_manifest(repo, reference)
+        if raw is None:
+            return None
+        where = f"{self.url.host}/{repo}:{reference}"
+        try:
+            notes, layers = read_manifest(json.loads(raw), where=where)
+        except ValueError as e:
+            raise IntegrityError(f"{self}: {e}. ptmlock uses nothing from it; this source is not used again in "
+                                 "this run.") from None
+        named_repo, named_commit = notes.get(REPO), notes.get(COMMIT)
+        if (named_repo is not None and named_repo.casefold() != model.canonical.casefold()) or (
+                named_commit is not None and named_commit != model.commit):
+            raise IntegrityError(
+                f"{self}: {where} says it holds {named_repo}@{named_commit}, but ptm.lock pins "
+                f"{model.canonical}@{model.commit}. ptmlock uses nothing from it; this source is not used again in "
+                "this run. Re-publish with `ptmlock publish`.")
+        return repo, layers

@@ -1,0 +1,211 @@
+"""`[[source]]` tables and `sync --source`: fall-through, a tampered registry, a stopped one."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from lockhelpers import tiny_repo_files, write_manifest
+from ocihelpers import locked_project, new_cache, sources_toml
+
+from ptmlock.manifest.parse import parse_manifest
+
+WEIGHTS = r"GET /org/{}/resolve/[0-9a-f]{{40}}/model\.safetensors"
+
+
+def test_tampered_blob_is_exit_5_nothing_placed_and_the_source_dropped(hub, registry, project, ptm, tmp_path,
+                                                                       monkeypatch):
+    url = f"oci+http://{registry.host}/models"
+    files = tiny_repo_files()
+    sha = locked_project(hub, project, ptm, {"org/tiny": files}, sources=[("fleet", url), ("hf", "hub")])["org/tiny"]
+    assert ptm("publish", url).code == 0
+    digest = "sha256:" + hashlib.sha256(files["model.safetensors"]).hexdigest()
+    blob = registry.blob_path(digest)
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    blob.write_bytes(bytes(data))
+
+    cache = new_cache(tmp_path, monkeypatch, "node")
+    r = ptm("sync", "--source", "fleet")
+    assert r.code == 5, r.err
+    assert "model.safetensors from fleet" in r.err and "failed its integrity check" in r.err
+    assert "nothing was placed" in r.err
+    repo = cache / "models--org--tiny"
+    assert not (repo / "snapshots" / sha / "model.safetensors").exists()
+    assert not (repo / "blobs" / digest.split(":")[1]).exists()
+    assert not list(repo.glob("blobs/*.incomplete")) and not (repo / "refs" / "main").exists()
+    assert ptm("verify").code == 1
+
+    # with the hub behind it: the tampered file still fails (exit 5), and the source is dropped
+    # for the rest of the run, so every other file comes from the hub
+    cache = new_cache(tmp_path, monkeypatch, "node2")
+    hub.reset_requests()
+    r = ptm("sync", "--jobs", "1")
+    assert r.code == 5, r.err
+    assert "fleet served bytes that do not match ptm.lock; it is not used again in this run" in r.err
+    assert not (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").exists()
+    assert hub.count("GET", "/org/tiny/resolve/") >= 2  # README.md and config.json at least (smaller: later)
+    assert hub.count("GET", "model.safetensors") == 0
+
+
+def test_missing_artifact_falls_through_to_the_next_source_and_says_so(hub, registry, project, ptm, tmp_path,
+                                                                       monkeypatch):
+    url = f"oci+http://{registry.host}/models"
+    repos = {"org/a": tiny_repo_files("a"), "org/b": tiny_repo_files("b")}
+    shas = locked_project(hub, project, ptm, repos, sources=[("fleet", url), ("hf", "hub")])
+    assert ptm("publish", url, "--model", "org/a").code == 0
+    new_cache(tmp_path, monkeypatch, "node")
+    hub.reset_requests()
+    r = ptm("sync")
+    assert r.code == 0, r.err
+    assert (f"warning: fleet has no artifact {registry.host}/models/org/b:b-{shas['org/b'][:12]} for "
+            f"org/b@{shas['org/b'][:12]}; trying hf.") in r.err
+    assert hub.count("GET", "/org/a/resolve/") == 0  # every byte of org/a came from the registry
+    assert hub.count("GET", "/org/b/resolve/") == 4
+    assert ptm("verify", "--deep").code == 0
+
+
+def test_missing_artifact_with_only_the_registry_is_exit_4_naming_the_fix(hub, registry, project, ptm, tmp_path,
+                                                                          monkeypatch):
+    url = f"oci+http://{registry.host}/models"
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url), ("hf", "hub")])
+    new_cache(tmp_path, monkeypatch, "node")
+    r = ptm("sync", "--source", "fleet")
+    assert r.code == 4
+    assert "no source has it (tried fleet)" in r.err and "ptmlock publish" in r.err
+
+
+def test_stopped_registry_is_reported_and_the_hub_serves(hub, registry, project, ptm, tmp_path, monkeypatch):
+    url = f"oci+http://{registry.host}/models"
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url), ("hf", "hub")])
+    assert ptm("publish", url).code == 0
+    registry.stop()
+    new_cache(tmp_path, monkeypatch, "node")
+    r = ptm("sync")
+    assert r.code == 0, r.err
+    assert "source fleet failed and is not used again in this run: The OCI registry" in r.err
+    new_cache(tmp_path, monkeypatch, "node2")
+    r = ptm("sync", "--source", "fleet")
+    assert r.code == 4 and "did not answer" in r.err
+
+
+def test_sync_source_hub_ignores_the_registries_and_unknown_source_is_exit_3(hub, registry, project, ptm):
+    url = f"oci+http://{registry.host}/models"
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
+    r = ptm("sync", "--source", "nope")
+    assert r.code == 3
+    assert "ptm.toml declares no [[source]] named 'nope' (sources: fleet, hub)" in r.err
+
+
+def test_sources_are_ordered_by_priority_then_file_order(project):
+    text = ('[project]\nname = "t"\n' + sources_toml(("a", "hub"))
+            + '\n[[source]]\nname = "b"\nurl = "oci+http://127.0.0.1:5000/m"\npriority = -1\n'
+            + '\n[[source]]\nname = "c"\nurl = "oci://registry.example/models"\npriority = -1\n')
+    m = parse_manifest(text)
+    assert [s.name for s in m.sources] == ["b", "c", "a"]
+    assert m.sources[2].is_hub and not m.sources[0].is_hub
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('name = "r"\nurl = "oci+http://10.1.2.3:5000/models"',
+     "ptm.toml:6:1: 'oci+http://10.1.2.3:5000/models' would send models and credentials over plain HTTP to "
+     "10.1.2.3:5000, which is not this machine; use oci:// (HTTPS), or allow it explicitly with --insecure / "
+     "insecure = true."),
+    ('name = "r"\nurl = "oci://u:pw@r.example/models"',
+     "ptm.toml:6:1: 'r.example/models': credentials do not belong in the URL (it is written to ptm.toml and "
+     "printed); use `docker login`, DOCKER_CONFIG or PTMLOCK_OCI_USERNAME/PASSWORD."),
+    ('name = "r"\nurl = "https://r.example/models"',
+     "ptm.toml:6:1: 'https://r.example/models' is not an OCI registry URL; write oci://HOST[:PORT]/NAMESPACE."),
+    ('name = "r"\nurl = "oci://r.example"',
+     "ptm.toml:6:1: 'oci://r.example' needs a namespace of lowercase path components, e.g. "
+     "oci://r.example/models."),
+    ('name = "r"\nurl = "hub"\nprio = 1', "ptm.toml:7:1: unknown key 'prio' in [[source]]; known keys: insecure, "
+                                          "name, priority, url."),
+    ('url = "hub"', "ptm.toml:4:1: [[source]] needs a `name` of letters, digits, '-', '_', '.'."),
+    ('name = "r"\nurl = "hub"\npriority = "high"',
+     "ptm.toml:7:1: `priority` must be an integer (lower is tried first)."),
+])
+def test_invalid_source_tables_are_exit_3_with_file_line_col(project, ptm, table, message):
+    write_manifest(project, {}, extra="\n[[source]]\n" + table + "\n")
+    r = ptm("lock")
+    assert r.code == 3
+    assert r.err == f"error: {project}/{message}\n"
+
+
+def test_two_sources_with_one_name_is_an_error(project, ptm):
+    write_manifest(project, {}, extra=sources_toml(("r", "hub"), ("r", "hub")))
+    r = ptm("lock")
+    assert r.code == 3 and "two [[source]] tables are named 'r'" in r.err
+
+
+def test_insecure_true_allows_plain_http_to_another_host(project):
+    m = parse_manifest('[[source]]\nname = "lab"\nurl = "oci+http://10.0.0.5:5000/models"\ninsecure = true\n')
+    assert m.sources[0].insecure
+
+
+def _rewrite_manifest(registry, repo: str, reference: str, change) -> None:
+    """Replace the manifest at repo:reference by `change(manifest)` (the registry's own PUT)."""
+    import json
+
+    import requests
+
+    url = f"http://{registry.host}/v2/{repo}/manifests/{reference}"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    manifest = requests.get(url, headers=accept, timeout=10).json()
+    change(manifest)
+    r = requests.put(url, data=json.dumps(manifest),
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=10)
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("attack", ["other-commit", "other-digest", "climbing-path"])
+def test_hostile_manifest_is_exit_5_or_ignored_and_nothing_lands_outside_the_cache(
+        hub, registry, project, ptm, tmp_path, monkeypatch, attack):
+    url = f"oci+http://{registry.host}/models"
+    sha = locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])["org/tiny"]
+    assert ptm("publish", url).code == 0
+
+    def change(manifest):
+        by_path = {la["annotations"]["org.cncf.model.filepath"]: la for la in manifest["layers"]}
+        if attack == "other-commit":
+            manifest["annotations"]["dev.ptmlock.commit"] = "0" * 40
+        elif attack == "other-digest":  # the weights layer points at the config's blob
+            by_path["model.safetensors"]["digest"] = by_path["config.json"]["digest"]
+        else:
+            for la in manifest["layers"]:
+                la["annotations"]["org.cncf.model.filepath"] = "../../../escaped-" + la["annotations"][
+                    "org.cncf.model.filepath"]
+    _rewrite_manifest(registry, "models/org/tiny", f"tiny-{sha[:12]}", change)
+    cache = new_cache(tmp_path, monkeypatch, "node")
+    r = ptm("sync", "--source", "fleet")
+    assert "Traceback" not in r.err
+    if attack == "climbing-path":  # the lock alone names paths: the registry just lacks every locked one
+        assert r.code == 4 and "but no layer for model.safetensors" in r.err
+    else:
+        assert r.code == 5, r.err
+        assert ("says it holds org/tiny@" + "0" * 40 if attack == "other-commit" else "ptm.lock pins") in r.err
+    assert not list(tmp_path.rglob("escaped-*"))
+    assert not (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").exists()
+
+
+def test_cli_subprocess_exit_codes_without_traceback(hub, registry, project, ptm):
+    import os
+    import subprocess
+    import sys
+
+    url = f"oci+http://{registry.host}/models"
+    locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
+    fresh = {**os.environ, "HF_HUB_CACHE": str(project.parent / "fresh-cache")}
+
+    def run(*args, env=None):
+        return subprocess.run([sys.executable, "-m", "ptmlock", *args], cwd=project, capture_output=True, text=True,
+                              env=env or os.environ, timeout=120, check=False)
+
+    r = run("publish", url, env=fresh)  # nothing synced in that cache: nothing to publish
+    assert r.returncode == 1 and "cannot be published. Run `ptmlock sync --model org/tiny` first." in r.stderr
+    r = run("publish", url)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    registry.stop()
+    r = run("sync", "--source", "fleet", env=fresh)
+    assert r.returncode == 4 and "Traceback" not in r.stderr and "did not answer" in r.stderr
+    r = run("publish", "not-a-url")
+    assert r.returncode == 2 and "is not an OCI registry URL" in r.stderr
