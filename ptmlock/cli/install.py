@@ -94,13 +94,11 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
     from ptmlock.install.verify import verify_project
 
     out = Output(json_mode=as_json)
-    report, stale = verify_project(obj.manifest_path(), model_ids=model_ids, roles=roles, target=target, deep=deep,
-                                   jobs=jobs)
+    report = verify_project(obj.manifest_path(), model_ids=model_ids, roles=roles, target=target, deep=deep,
+                            jobs=jobs)
     if as_json:
-        out.json({**report.to_dict(), "stale": stale})
+        out.json(report.to_dict())
         return 0 if report.ok else EXIT_CHECK_FAILED
-    if stale:
-        out.warn("ptm.lock is stale against ptm.toml (run `ptmlock lock`); verifying against ptm.lock as it is.")
     for model_id, reason in report.skipped:
         out.warn(f"{model_id}: skipped: {reason}.")
     for problem in report.problems:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
-from ptmlock.lockfile.model import Lock, diff, load_lock
+from ptmlock.lockfile.fresh import lock_state
+from ptmlock.lockfile.model import Lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
@@ -104,7 +105,7 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
         FileNotFoundError: a path does not exist.
     """
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
-    lock = load_lock(manifest.lock_path) if manifest is not None else None
+    lock = lock_state(manifest).readable() if manifest is not None else None  # invalid: exit 3
     findings = scan_paths(list(paths), jobs=jobs, use_cache=use_cache)
     return classify(findings, manifest, lock), manifest
 
@@ -116,11 +117,11 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
         ManifestError, LockfileError: the manifest or lock is unreadable.
     """
     manifest = load_manifest(manifest_path)
-    lock = load_lock(manifest.lock_path)
+    state = lock_state(manifest)
+    lock = state.readable()  # invalid: exit 3; stale or missing: PTM001, exit 1
     problems: list[Problem] = []
-    manifest_rel = _rel(str(manifest.path))
-    for line in diff(manifest, lock):
-        problems.append(Problem(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
+    if not state.fresh:
+        problems.append(Problem(_rel(str(manifest.path)), 1, 1, "PTM001", state.message("check")))
     targets = [f for f in files if f.endswith((".py", ".pyi"))] if files else [str(manifest.project_dir)]
     targets = [t for t in targets if os.path.exists(t)]
     findings = scan_paths(targets) if targets else []
