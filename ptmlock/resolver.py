@@ -161,10 +161,10 @@ def _readable(lock: Lock) -> None:
         UnsafeHubAnswerError: with the reader's message naming the field.
     """
     from ptmlock.errors import LockfileError, UnsafeHubAnswerError
-    from ptmlock.lockfile.read import lock_from_dict
+    from ptmlock.lockfile.write import check_writable
 
     try:
-        lock_from_dict(lock.to_dict())
+        check_writable(lock)
     except LockfileError as e:
         raise UnsafeHubAnswerError(f"The hub's answers would make an invalid ptm.lock: {e.message}. "
                                    "Nothing was written.") from None

@@ -29,6 +29,10 @@ MAX_FILE_SIZE = 1 << 50  # 1 PiB: no model file is larger; a bigger size is a ta
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _DRIVE_RE = re.compile(r"[A-Za-z]:")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A superset of every unsafe path (re.IGNORECASE also matches what casefolds to `.git`).
+_SUSPECT_PATH = re.compile(r"^/|\\|^[A-Za-z]:|[\x00-\x1f\x7f-\x9f]|(?:^|/)\.{0,2}(?:/|$)|(?:^|/)\.git(?:/|$)",
+                           re.IGNORECASE)
 _FIX = "Restore it from git, or delete it and run `ptmlock lock`."
 _LOCK_KEYS = frozenset({"manifest-hash", "model", "version"})
 _MODEL_KEYS = frozenset({"canonical-id", "commit", "custom-code", "files", "gated", "hub", "id", "include", "library",
@@ -180,10 +184,12 @@ def _file(data: object, where: str) -> LockedFile:
 def safe_path_problem(path: str) -> str | None:
     """Why `path` is not a safe relative file path inside a repo (for a message), or None.
 
-    Refused: empty, absolute, a drive (`C:`), a backslash, NUL or any other control character,
-    an empty, `.` or `..` component, and a `.git` component anywhere (any case: a planted
-    `.git/config` runs commands in the next `git status`; issue 11).
+    Refused: empty, absolute, a drive (`C:`), a backslash, NUL or any other control character
+    (C0, DEL, C1), an empty, `.` or `..` component, and a `.git` component anywhere, in any case
+    (a planted `.git/config` runs commands in the next `git status`; issue 11).
     """
+    if path and _SUSPECT_PATH.search(path) is None:
+        return None  # the common case, in one regex pass; the checks below name the problem
     if not path:
         return "is empty"
     if path.startswith("/"):
@@ -192,7 +198,7 @@ def safe_path_problem(path: str) -> str | None:
         return "contains a backslash"
     if _DRIVE_RE.match(path):
         return "starts with a drive"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in path):
+    if _CONTROL_RE.search(path):
         return "contains a control character"
     for part in path.split("/"):
         if part in ("", ".", ".."):
@@ -246,8 +252,6 @@ def _opt(data: Mapping[str, Any], key: str, typ: type[Any], where: str) -> Any:
 def _check_type(value: Any, typ: type[Any], where: str) -> Any:
     if (typ is int and isinstance(value, bool)) or not isinstance(value, typ):
         raise LockfileError(f"Unexpected type {_type(value)} (expected {typ.__name__}) in '{where}'")
-    if isinstance(value, str) and not _encodable(value):
-        raise LockfileError(f"Invalid value in '{where}': not valid Unicode text (a lone surrogate)")
     return value
 
 
@@ -288,14 +292,6 @@ def _known(data: Mapping[str, Any], keys: frozenset[str], where: str) -> None:
     for key in data:
         if key not in keys:
             raise LockfileError(f"Unknown key in '{_join(where, str(key))}'")
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _type(value: object) -> str:

@@ -28,12 +28,25 @@ def dumps(lock: Lock) -> str:
     Raises:
         LockfileError: `lock` holds a value the reader would refuse (nothing is written then).
     """
+    check_writable(lock)
+    return HEADER + _emit(lock.to_dict())
+
+
+def check_writable(lock: Lock) -> None:
+    """Refuse a lock the reader would refuse, or that UTF-8 cannot hold (a lone surrogate).
+
+    Raises:
+        LockfileError: naming the field, as the reader does.
+    """
     data = lock.to_dict()
     try:
         lock_from_dict(data)
+        _emit(data).encode("utf-8")  # TOML text can hold no surrogate, so no parsed lock has one
+    except UnicodeEncodeError as e:
+        raise LockfileError(f"ptmlock refused to write an invalid ptm.lock: {e.object[e.start:e.end]!r} is not "
+                            "valid Unicode text. Nothing was written") from None
     except LockfileError as e:
         raise LockfileError(f"ptmlock refused to write an invalid ptm.lock: {e.message}. Nothing was written") from None
-    return HEADER + _emit(data)
 
 
 def write_lock(path: Path, lock: Lock) -> bool:
