@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import time
-import tomllib
 from collections.abc import Callable
+
+import tomllib
 
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.lockfile.read import lock_from_dict, parse_lock

