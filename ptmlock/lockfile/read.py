@@ -86,6 +86,8 @@ def _toml(text: str, path: str | Path) -> dict[str, Any]:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise LockfileError(f"{path}: not valid TOML ({e}). ptm.lock is generated: {_FIX}") from None
+        except RecursionError:  # tomllib recurses per nested array or table: `a = [[[[...`
+            raise LockfileError(f"{path}: not valid ptm.lock TOML (values nested too deeply). {_FIX}") from None
     import tomlkit  # pragma: no cover - Python 3.10
     from tomlkit.exceptions import ParseError  # pragma: no cover
 

@@ -11,25 +11,19 @@ MISSING = "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` t
 INVALID = "Invalid value in 'model[0].files[0].path': '../escape.json' has a '..' component"
 FIX = "Restore it from git, or delete it and run `ptmlock lock`."
 
+
+def _gate(verb: str) -> tuple[tuple[str, ...], tuple[tuple[int, str | None], ...]]:
+    """A verb that needs a fresh lock: exit 1 with the fix naming the verb when stale or missing."""
+    return (verb,), ((0, None), (1, f"{STALE}. Run `ptmlock lock` to update it, then `ptmlock {verb}`."),
+                     (1, f"{MISSING}, then `ptmlock {verb}`."), (3, INVALID))
+
+
 # verb argv, then (exit code, message) for fresh, stale, missing, invalid. A message of None
 # means the output names no lock state at all. Gates refuse a stale or missing lock (1);
 # read-only views warn and go on (0); an invalid lock is exit 3 for every verb.
 TABLE: list[tuple[tuple[str, ...], tuple[tuple[int, str | None], ...]]] = [
     (("lock", "--check"), ((0, "ptm.lock is up to date."), (1, STALE), (1, MISSING), (3, INVALID))),
-    (("check",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock check`."),
-                  (1, MISSING + ", then `ptmlock check`."), (3, INVALID))),
-    (("sync",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock sync`."),
-                 (1, MISSING + ", then `ptmlock sync`."), (3, INVALID))),
-    (("verify",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock verify`."),
-                   (1, MISSING + ", then `ptmlock verify`."), (3, INVALID))),
-    (("outdated",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock outdated`."),
-                     (1, MISSING + ", then `ptmlock outdated`."), (3, INVALID))),
-    (("update",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock update`."),
-                   (1, MISSING + ", then `ptmlock update`."), (3, INVALID))),
-    (("audit",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock audit`."),
-                  (1, MISSING + ", then `ptmlock audit`."), (3, INVALID))),
-    (("export",), ((0, None), (1, STALE + ". Run `ptmlock lock` to update it, then `ptmlock export`."),
-                   (1, MISSING + ", then `ptmlock export`."), (3, INVALID))),
+    *(_gate(verb) for verb in ("check", "sync", "verify", "outdated", "update", "audit", "export")),
     (("list",), ((0, None), (0, STALE), (0, MISSING), (3, INVALID))),
     (("tree",), ((0, None), (0, STALE), (0, MISSING), (3, INVALID))),
     (("scan",), ((0, None), (0, None), (0, None), (3, INVALID))),

@@ -103,6 +103,7 @@ TAMPERINGS = [
      "'manifest-hash'"),
     ("newer format", lambda t: t.replace("version = 1", "version = 2"), "format version 2"),
     ("not TOML", lambda t: t + "\n[[model]\n", "not valid TOML"),
+    ("nested too deeply", _in_block(2, r"^gated = .*$", "gated = " + "[" * 100_000), "values nested too deeply"),
 ]
 
 
