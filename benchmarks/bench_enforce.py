@@ -93,6 +93,7 @@ def _wall(cmd: list[str]) -> float:
 def make_project(root: Path, models: int) -> list[tuple[str, str]]:
     """ptm.toml + ptm.lock with `models` models (5 files each) and a HF cache holding config.json of each."""
     from ptmlock.lockfile.model import Lock, LockedFile, LockedModel, manifest_hash
+    from ptmlock.lockfile.write import dumps
     from ptmlock.manifest.parse import parse_manifest
 
     ids = [f"org{i % 37}/model-{i:04d}" for i in range(models)]
@@ -111,7 +112,7 @@ def make_project(root: Path, models: int) -> list[tuple[str, str]]:
         snap = root / "hf" / "hub" / f"models--{m.replace('/', '--')}" / "snapshots" / sha
         snap.mkdir(parents=True)
         (snap / "config.json").write_text("{}")
-    (root / "ptm.lock").write_text(Lock(manifest_hash=manifest_hash(manifest), models=tuple(locked)).dumps())
+    (root / "ptm.lock").write_text(dumps(Lock(manifest_hash=manifest_hash(manifest), models=tuple(locked))))
     return repos
 
 

@@ -76,101 +76,12 @@ def load_project(lock_path: str | None, manifest_path: str | None) -> tuple[Mani
     Raises:
         ManifestError, LockfileError: a file exists but is invalid.
     """
+    from ptmlock.lockfile.read import load_lock  # the one reader, validating (imported on first use)
     from ptmlock.manifest.parse import load_manifest
 
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
-    lock = load_lock_summary(lock_path) if lock_path is not None else None
+    lock = load_lock(lock_path) if lock_path is not None else None
     return manifest, lock
-
-
-_MODEL_KEYS = frozenset({"canonical-id", "commit", "custom-code", "gated", "hub", "id", "include", "library", "license",
-                         "pickle-only", "pipeline-tag", "private", "reason", "repo-type", "requested", "required-by",
-                         "role"})
-
-
-def load_lock_summary(path: str) -> Lock | None:
-    """ptm.lock without its file lists (all the guard and `select()` need); None when it does not exist.
-
-    The lock is generated (`Lock.dumps()`: one `key = value` per line, values as JSON literals,
-    one `files = [...]` block per model), so reading it line by line is 10-20x faster than a
-    TOML parser on a large lock: this is the first intercepted load's cost. Anything this
-    reader does not recognise falls back to the full parser (`load_lock`), which also gives the
-    error message for a broken file.
-
-    Raises:
-        LockfileError: the file is not a valid lock.
-    """
-    from ptmlock.lockfile.model import Lock, load_lock
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError):
-        return load_lock(path)
-    summary = _scan_lock(text)
-    return summary if isinstance(summary, Lock) else load_lock(path)
-
-
-def _scan_lock(text: str) -> Lock | None:
-    import json
-
-    from ptmlock.constants import LOCK_VERSION
-    from ptmlock.lockfile.model import COMMIT_RE, HEADER, Lock, LockedModel
-
-    if not text.startswith(HEADER):
-        return None
-    top: dict[str, object] = {}
-    entries: list[dict[str, object]] = []
-    current: dict[str, object] | None = None
-    in_files = False
-    for line in text[len(HEADER):].split("\n"):
-        if in_files:
-            in_files = line != "]"
-            continue
-        if not line:
-            continue
-        if line == "[[model]]":
-            current = {}
-            entries.append(current)
-            continue
-        key, sep, raw = line.partition(" = ")
-        if not sep:
-            return None
-        if key == "files" and current is not None:
-            in_files = raw == "["
-            if raw not in ("[", "[]"):
-                return None
-            continue
-        try:
-            (current if current is not None else top)[key] = json.loads(raw)
-        except ValueError:
-            return None
-    if top.get("version") != LOCK_VERSION or not isinstance(top.get("manifest-hash"), str) or set(top) != {
-            "version", "manifest-hash"}:
-        return None
-    models = []
-    for e in entries:
-        strings = [e.get(k) for k in ("id", "commit", "hub", "repo-type")] + [
-            e.get(k, "") for k in ("canonical-id", "requested", "role")]
-        required_by = e.get("required-by", [])
-        if not set(e) <= _MODEL_KEYS or not all(isinstance(v, str) for v in strings) or not isinstance(
-                required_by, list) or not all(isinstance(r, str) for r in required_by):
-            return None
-        commit = str(e["commit"])
-        if e["hub"] != "url" and not COMMIT_RE.match(commit):
-            return None
-        models.append(LockedModel(
-            id=str(e["id"]), commit=commit, canonical_id=_opt_str(e, "canonical-id"), hub=str(e["hub"]),
-            repo_type=str(e["repo-type"]), requested=_opt_str(e, "requested"), role=_opt_str(e, "role"),
-            required_by=tuple(str(r) for r in required_by)))
-    return Lock(manifest_hash=str(top["manifest-hash"]), models=tuple(models))
-
-
-def _opt_str(entry: dict[str, object], key: str) -> str | None:
-    value = entry.get(key)
-    return value if isinstance(value, str) else None
 
 
 def role_env_var(role: str) -> str:

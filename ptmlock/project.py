@@ -12,14 +12,9 @@ from pathlib import Path
 from ptmlock._fs import atomic_write, file_lock
 from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
-from ptmlock.lockfile.model import (
-    Lock,
-    LockedModel,
-    diff,
-    load_lock,
-    manifest_hash,
-    with_roles,
-)
+from ptmlock.lockfile.fresh import Freshness, lock_state
+from ptmlock.lockfile.model import Lock, LockedModel, with_roles
+from ptmlock.lockfile.write import write_lock
 from ptmlock.manifest.model import Manifest, ModelSpec
 from ptmlock.manifest.parse import load_manifest, parse_manifest
 from ptmlock.resolver import ResolveResult, resolve
@@ -33,25 +28,6 @@ class LockOutcome:
     written: bool
     lock: Lock | None
     fresh_models: int = 0
-
-
-_HASH_LINE = re.compile(r'^manifest-hash = "(sha256:[0-9a-f]{64})"$', re.M)
-
-
-def _fresh_lock_models(manifest: Manifest) -> int | None:
-    """The number of locked models when ptm.lock records this manifest's hash, else None.
-
-    The no-op `ptmlock lock` stops here without parsing the models (#2: under 0.5 s for 200
-    models including interpreter start); `lock --check` and every other reader parse it all.
-    """
-    try:
-        text = manifest.lock_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    m = _HASH_LINE.search(text[:4096])
-    if m is None or m.group(1) != manifest_hash(manifest):
-        return None
-    return text.count("\n[[model]]\n") - text.count("\nrequired-by = ")  # declared models only
 
 
 def run_lock_path(project_dir: Path) -> Path:
@@ -117,25 +93,23 @@ def lock_project(
 
 
 def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = DEFAULT_JOBS) -> LockOutcome:
-    if not upgrade:
-        fresh = _fresh_lock_models(manifest)
-        if fresh is not None:
-            return LockOutcome(result=None, written=False, lock=None, fresh_models=fresh)
-    old = load_lock(manifest.lock_path)
-    result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)
-    text = result.lock.dumps()
-    written = _write_if_changed(manifest.lock_path, text)
+    state = lock_state(manifest)
+    old = state.readable()  # an invalid lock is refused (exit 3), never silently replaced
+    if state.fresh and not upgrade and old is not None:
+        top = sum(1 for m in old.models if not m.required_by)
+        return LockOutcome(result=None, written=False, lock=None, fresh_models=top)
+    result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)  # validated there (UnsafeHubAnswerError)
+    written = write_lock(manifest.lock_path, result.lock)
     return LockOutcome(result=result, written=written, lock=result.lock)
 
 
-def check_lock(manifest_path: Path) -> list[str]:
-    """Every difference between the manifest and ptm.lock; empty when fresh. No network.
+def check_lock(manifest_path: Path) -> Freshness:
+    """How ptm.lock matches the manifest at `manifest_path` (`lock --check`). No network.
 
     Raises:
-        ManifestError, LockfileError: either file is unreadable.
+        ManifestError: the manifest is unreadable.
     """
-    manifest = load_manifest(manifest_path)
-    return diff(manifest, load_lock(manifest.lock_path))
+    return lock_state(load_manifest(manifest_path))
 
 
 _SPEC_RE = re.compile(r"^(?P<id>[^@\s]+)(?:@(?P<rev>[^@\s]+))?$")
@@ -203,12 +177,12 @@ def remove_model(
 
         new_text, notes = remove_model_text(old_text, model_id)
         manifest = parse_manifest(new_text, manifest_path)
-        old_lock = load_lock(manifest.lock_path)
+        old_lock = lock_state(manifest).readable()
         wrote_lock = False
         if old_lock is not None:
             kept = _without(old_lock.models, model_id)
             new_lock = with_roles(Lock(manifest_hash=old_lock.manifest_hash, models=kept), manifest)
-            wrote_lock = _write_if_changed(manifest.lock_path, new_lock.dumps())
+            wrote_lock = write_lock(manifest.lock_path, new_lock)
         atomic_write(manifest_path, new_text)
         return notes, wrote_lock
 

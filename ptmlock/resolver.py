@@ -64,7 +64,8 @@ def resolve(
     resolved concurrently on at most `jobs` threads; results are put back in manifest order.
 
     Raises:
-        HubError, UnsafeHubAnswerError: the first failure in manifest order.
+        HubError, UnsafeHubAnswerError: the first failure in manifest order, or answers that would
+            make a lock `lockfile.read` refuses.
         ManifestError: `upgrade` names an undeclared model, or two ids are the same repo.
     """
     upgrade_all = ALL in upgrade
@@ -134,6 +135,7 @@ def resolve(
                                backend_for=backend_for, jobs=jobs)
     changed.extend(deps.changed)
     lock = Lock(manifest_hash=manifest_hash(manifest), models=tuple(models) + deps.models)
+    _readable(lock)
     return ResolveResult(lock=lock, resolved=tuple(s.id for _, s in todo), reused=tuple(reused),
                          changed=tuple(changed))
 
@@ -169,3 +171,19 @@ def _check_same_repo(models: list[LockedModel]) -> None:
                 f"declare it once in ptm.toml (`ptmlock remove {m.id}`)."
             )
         seen[key] = m.id
+
+
+def _readable(lock: Lock) -> None:
+    """Refuse a lock the one reader would refuse: its new values came from a hub's answers.
+
+    Raises:
+        UnsafeHubAnswerError: with the reader's message naming the field.
+    """
+    from ptmlock.errors import LockfileError, UnsafeHubAnswerError
+    from ptmlock.lockfile.write import check_writable
+
+    try:
+        check_writable(lock)
+    except LockfileError as e:
+        raise UnsafeHubAnswerError(f"The hub's answers would make an invalid ptm.lock: {e.message}. "
+                                   "Nothing was written.") from None

@@ -100,8 +100,8 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
     from ptmlock.install.verify import verify_project
 
     out = Output(json_mode=as_json)
-    report, stale = verify_project(obj.manifest_path(), model_ids=model_ids, roles=roles, target=target, deep=deep,
-                                   jobs=jobs)
+    report = verify_project(obj.manifest_path(), model_ids=model_ids, roles=roles, target=target, deep=deep,
+                            jobs=jobs)
     signed: list[str] = []
     if signatures:  # issue 16
         from ptmlock.signing.check import verify_project_signatures
@@ -109,12 +109,10 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
         signed = [p.message for p in verify_project_signatures(obj.manifest_path(), model_ids=model_ids,
                                                                roles=roles, target=target)]
     if as_json:
-        out.json({**report.to_dict(), "stale": stale, **({"signatures": signed} if signatures else {})})
+        out.json({**report.to_dict(), **({"signatures": signed} if signatures else {})})
         return 0 if report.ok and not signed else EXIT_CHECK_FAILED
     for line in signed:
         out.result(line)
-    if stale:
-        out.warn("ptm.lock is stale against ptm.toml (run `ptmlock lock`); verifying against ptm.lock as it is.")
     for model_id, reason in report.skipped:
         out.warn(f"{model_id}: skipped: {reason}.")
     for problem in report.problems:

@@ -93,7 +93,8 @@ def remove(obj: _Ctx, model: str) -> int:
 
 
 @cli.command()
-@click.option("--check", is_flag=True, help="Exit 1 if ptm.lock is stale against ptm.toml; never writes or asks a hub.")
+@click.option("--check", is_flag=True, help="Exit 1 if ptm.lock is stale or missing, 3 if it is invalid; never writes or "
+                                           "asks a hub.")
 @click.option("--upgrade", "upgrade", is_flag=False, flag_value=":all:", default=None, metavar="[MODEL]",
               help="Re-resolve every ref (or only MODEL) even if its pin is current.")
 @_JOBS
@@ -107,10 +108,11 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
     if check:
         if upgrade is not None:
             raise click.UsageError("--check and --upgrade cannot be used together.")
-        problems = check_lock(path)
-        if problems:
-            out.error("ptm.lock is stale; run `ptmlock lock` to update it:")
-            for line in problems:
+        freshness = check_lock(path)
+        freshness.readable()  # invalid: exit 3, naming the field
+        if not freshness.fresh:
+            out.error(freshness.message())
+            for line in freshness.differences if len(freshness.differences) > 1 else ():
                 out.info(f"  - {line}")
             return EXIT_CHECK_FAILED
         out.info("ptm.lock is up to date.")
@@ -146,7 +148,7 @@ def list_(obj: _Ctx, as_json: bool) -> int:
         out.json(listing)
         return 0
     if listing["stale"]:
-        out.warn("ptm.lock is stale against ptm.toml: run `ptmlock lock`.")
+        out.warn(listing["lock_message"])
     for role in listing["roles"]:
         kind = f"interchangeable, {len(role['models'])} models" if role["interchangeable"] else "single"
         out.result(f"{role['name']} ({kind})")
@@ -179,7 +181,7 @@ def tree(obj: _Ctx, as_json: bool, show_files: bool, outdated: bool, jobs: int) 
         out.json(doc)
         return 0
     if doc["stale"]:
-        out.warn("ptm.lock is stale against ptm.toml: run `ptmlock lock`.")
+        out.warn(doc["lock_message"])
     for line in render_tree(doc):
         out.result(line)
     return 0

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
-from ptmlock.lockfile.model import Lock, diff, load_lock
+from ptmlock.lockfile.fresh import lock_state
+from ptmlock.lockfile.model import Lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
@@ -131,7 +132,7 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
         FileNotFoundError: a path does not exist.
     """
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
-    lock = load_lock(manifest.lock_path) if manifest is not None else None
+    lock = lock_state(manifest).readable() if manifest is not None else None  # invalid: exit 3
     kinds, exclude = scan_settings(manifest, sources=sources)
     findings = scan_paths(list(paths), jobs=jobs, use_cache=use_cache, kinds=kinds, exclude=exclude)
     return classify(findings, manifest, lock), manifest
@@ -144,11 +145,11 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
         ManifestError, LockfileError: the manifest or lock is unreadable.
     """
     manifest = load_manifest(manifest_path)
-    lock = load_lock(manifest.lock_path)
+    state = lock_state(manifest)
+    lock = state.readable()  # invalid: exit 3; stale or missing: PTM001, exit 1
     problems: list[Problem] = []
-    manifest_rel = _rel(str(manifest.path))
-    for line in diff(manifest, lock):
-        problems.append(Problem(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
+    if not state.fresh:
+        problems.append(Problem(_rel(str(manifest.path)), 1, 1, "PTM001", state.message("check")))
     kinds, exclude = scan_settings(manifest)
     targets = [f for f in files if kind_of(f) in kinds and not excluded(_rel(f), exclude)] if files \
         else [str(manifest.project_dir)]

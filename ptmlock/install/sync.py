@@ -338,23 +338,16 @@ def first_error(report: SyncReport) -> PtmlockError | None:
 
 
 def load_fresh_lock(manifest_path: Path) -> Lock:
-    """The project's lock, refusing one that is missing or stale against the manifest.
+    """The project's lock, refusing one that is missing, stale or invalid (`lockfile.fresh`).
 
     Raises:
-        ManifestError, LockfileError: either file is unreadable.
+        ManifestError: the manifest is unreadable; LockfileError: the lock is invalid.
         CheckFailedError: the lock is missing or stale (fix: `ptmlock lock`).
     """
-    from ptmlock.errors import CheckFailedError
-    from ptmlock.lockfile.model import diff, load_lock
+    from ptmlock.lockfile.fresh import lock_state
     from ptmlock.manifest.parse import load_manifest
 
-    manifest = load_manifest(manifest_path)
-    lock = load_lock(manifest.lock_path)
-    problems = diff(manifest, lock)
-    if problems or lock is None:
-        raise CheckFailedError(f"{manifest.lock_path.name} is stale against {manifest.path.name} "
-                               f"({'; '.join(problems)}). Run `ptmlock lock` to update it, then sync again.")
-    return lock
+    return lock_state(load_manifest(manifest_path)).require("sync")
 
 
 def _check_signatures(manifest_path: Path, plan: Plan) -> None:

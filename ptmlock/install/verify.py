@@ -268,25 +268,15 @@ def verify(
 
 
 def verify_project(manifest_path: Path, *, model_ids: Iterable[str] = (), roles: Iterable[str] = (),
-                   target: Path | None = None, deep: bool = False,
-                   jobs: int | None = None) -> tuple[VerifyReport, list[str]]:
-    """Verify the project of `manifest_path` against its ptm.lock.
-
-    Returns the report and the ways the lock is stale against the manifest (empty when fresh:
-    a stale lock is still verified, and the CLI warns).
+                   target: Path | None = None, deep: bool = False, jobs: int | None = None) -> VerifyReport:
+    """Verify the project of `manifest_path` against its ptm.lock, which must be fresh.
 
     Raises:
-        ManifestError, LockfileError: either file is unreadable.
-        CheckFailedError: there is no ptm.lock (fix: `ptmlock lock`).
+        ManifestError: the manifest is unreadable; LockfileError: the lock is invalid.
+        CheckFailedError: the lock is missing or stale (fix: `ptmlock lock`, then `ptmlock sync`).
     """
-    from ptmlock.errors import CheckFailedError
-    from ptmlock.lockfile.model import diff, load_lock
+    from ptmlock.lockfile.fresh import lock_state
     from ptmlock.manifest.parse import load_manifest
 
-    manifest = load_manifest(manifest_path)
-    lock = load_lock(manifest.lock_path)
-    if lock is None:
-        raise CheckFailedError(f"{manifest.lock_path} does not exist, so there is nothing to verify against. "
-                               "Run `ptmlock lock`, then `ptmlock sync`.")
-    report = verify(lock, model_ids=model_ids, roles=roles, target=target, deep=deep, jobs=jobs)
-    return report, diff(manifest, lock)
+    lock = lock_state(load_manifest(manifest_path)).require("verify")
+    return verify(lock, model_ids=model_ids, roles=roles, target=target, deep=deep, jobs=jobs)

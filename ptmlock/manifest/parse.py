@@ -205,18 +205,27 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
 
 
 def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:
-    ok = True
+    problem = model_id_problem(model_id, hub)
+    if problem is not None:
+        raise loc.error(where, None, f"invalid model id {model_id!r} for hub {hub!r}: {problem}", ())
+
+
+def model_id_problem(model_id: str, hub: str) -> str | None:
+    """Why `model_id` is not a valid id on `hub` (a hint naming the valid form), or None.
+
+    The one id rule of ptm.toml and ptm.lock (`lockfile.read` applies it to every locked id).
+    """
     if hub == HUB_HUGGINGFACE:
-        ok = bool(_HF_ID.match(model_id)) and "--" not in model_id and ".." not in model_id
-        hint = "a Hugging Face id is 'name' or 'owner/name' (letters, digits, '-', '_', '.')"
-    elif hub == HUB_TORCHHUB:
-        ok = bool(_TORCHHUB_ID.match(model_id))
-        hint = "a torchhub id is 'owner/repo' or 'owner/repo:ref', as torch.hub.load takes it"
-    else:
-        ok = model_id.startswith(("https://", "http://"))
-        hint = "a url model's id is the http(s) URL of one weight file"
-    if not ok:
-        raise loc.error(where, None, f"invalid model id {model_id!r} for hub {hub!r}: {hint}", ())
+        if _HF_ID.fullmatch(model_id) and "--" not in model_id and ".." not in model_id:
+            return None
+        return "a Hugging Face id is 'name' or 'owner/name' (letters, digits, '-', '_', '.')"
+    if hub == HUB_TORCHHUB:
+        if _TORCHHUB_ID.fullmatch(model_id):
+            return None
+        return "a torchhub id is 'owner/repo' or 'owner/repo:ref', as torch.hub.load takes it"
+    if model_id.startswith(("https://", "http://")) and model_id.isprintable():
+        return None
+    return "a url model's id is the http(s) URL of one weight file"
 
 
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def verify_project_signatures(manifest_path: Path, *, model_ids: Iterable[str] =
     """
     from ptmlock.errors import CheckFailedError
     from ptmlock.install.hf_cache import plan_files, real_root, select_models
-    from ptmlock.lockfile.model import load_lock
+    from ptmlock.lockfile.read import load_lock
     from ptmlock.manifest.parse import load_manifest
 
     manifest = load_manifest(manifest_path)

@@ -18,7 +18,7 @@ from typing import Any
 from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.parse import load_manifest
-from ptmlock.supply.common import fresh_lock
+from ptmlock.lockfile.fresh import lock_state
 from ptmlock.supply.pickles import scan_pickle_file
 from ptmlock.supply.rules import Allow, Policy, load_policy
 
@@ -98,7 +98,7 @@ def audit_project(manifest_path: Path, *, deep: bool = False) -> AuditReport:
         LockfileError: no lock, an unreadable one, or one stale against the manifest.
     """
     manifest = load_manifest(manifest_path)
-    lock = fresh_lock(manifest, "audit")
+    lock = lock_state(manifest).require("audit")
     known = [i for m in lock.models for i in (m.id, m.canonical)]
     policy = load_policy(manifest, known)
     findings = audit_lock(lock, policy)

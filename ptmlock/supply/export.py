@@ -27,7 +27,7 @@ from ptmlock.constants import HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.model import Manifest, ModelSpec
 from ptmlock.manifest.parse import load_manifest
-from ptmlock.supply.common import fresh_lock
+from ptmlock.lockfile.fresh import lock_state
 from ptmlock.supply.licenses import spdx_id
 
 FORMATS = ("cyclonedx",)
@@ -49,7 +49,7 @@ def export_project(manifest_path: Path, *, fmt: str = "cyclonedx", timestamp: bo
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     manifest = load_manifest(manifest_path)
-    lock = fresh_lock(manifest, "export")
+    lock = lock_state(manifest).require("export")
     lock_bytes = manifest.lock_path.read_bytes()
     if endpoint is None:
         from ptmlock.hubs.huggingface import hub_endpoint

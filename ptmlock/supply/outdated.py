@@ -24,7 +24,8 @@ from ptmlock.manifest.model import ModelSpec
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.project import run_lock
 from ptmlock.resolver import default_backend, resolve
-from ptmlock.supply.common import fresh_lock
+from ptmlock.lockfile.fresh import lock_state
+from ptmlock.lockfile.write import dumps
 
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
 # The lock facts whose change `update` reports besides files.
@@ -82,7 +83,7 @@ def check_outdated(
         HubError, UnsafeHubAnswerError: the first failure in lock order.
     """
     manifest = load_manifest(manifest_path)
-    lock = fresh_lock(manifest, "outdated")
+    lock = lock_state(manifest).require("outdated")
     entries: list[OutdatedEntry | None] = []
     todo: list[tuple[int, ModelSpec, HeadBackend]] = []
     backends: dict[str, HeadBackend | None] = {}
@@ -258,7 +259,7 @@ def _update(manifest_path: Path, models: Collection[str], *, dry_run: bool, jobs
             backend_for: Callable[[str], Backend]) -> UpdateReport:
     manifest = load_manifest(manifest_path)
     old_text = manifest.lock_path.read_text(encoding="utf-8") if manifest.lock_path.exists() else ""
-    old_lock = fresh_lock(manifest, "update")
+    old_lock = lock_state(manifest).require("update")
     for name in models:
         if manifest.get(name) is None:
             raise ManifestError(f"ptmlock update {name}: no such model in {manifest.path.name}. "
@@ -286,7 +287,7 @@ def _update(manifest_path: Path, models: Collection[str], *, dry_run: bool, jobs
         old, new = old_lock.get(model_id), result.lock.get(model_id)
         assert old is not None and new is not None
         changes.append(diff_models(old, new))
-    text = result.lock.dumps()
+    text = dumps(result.lock)
     written = False
     if not dry_run and text != old_text:
         atomic_write(manifest.lock_path, text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ptmlock.lockfile.model import diff, load_lock
+from ptmlock.lockfile.fresh import lock_state
 from ptmlock.manifest.parse import load_manifest
 
 
@@ -15,7 +15,8 @@ def build_listing(manifest_path: Path) -> dict[str, Any]:
         ManifestError, LockfileError: either file is unreadable.
     """
     manifest = load_manifest(manifest_path)
-    lock = load_lock(manifest.lock_path)
+    state = lock_state(manifest)
+    lock = state.readable()  # stale or missing: listed with a warning; invalid: exit 3
     roles = []
     for role, members in manifest.role_members().items():
         selected = manifest.role_default(role)
@@ -35,4 +36,5 @@ def build_listing(manifest_path: Path) -> dict[str, Any]:
                 "selected": selected is not None and selected.casefold() == spec.id.casefold(),
             })
         roles.append({"name": role, "interchangeable": len(members) > 1, "default": selected, "models": models})
-    return {"roles": roles, "stale": bool(diff(manifest, lock)), "lock": str(manifest.lock_path.name)}
+    return {"roles": roles, "stale": not state.fresh, "lock_state": state.state, "lock_message": state.message(),
+            "lock": str(manifest.lock_path.name)}

@@ -15,7 +15,8 @@ from typing import Any
 from ptmlock.deps.find import REASON_SEP as _REASON_SEP
 from ptmlock.deps.find import reasons_for
 from ptmlock.errors import PtmlockError
-from ptmlock.lockfile.model import Lock, LockedModel, diff, load_lock
+from ptmlock.lockfile.fresh import lock_state
+from ptmlock.lockfile.model import Lock, LockedModel
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.output import human_size
@@ -41,7 +42,8 @@ def build_tree(
         HubError, UnsafeHubAnswerError: with `outdated`, the first failed check.
     """
     manifest = load_manifest(manifest_path)
-    lock = load_lock(manifest.lock_path)
+    state = lock_state(manifest)
+    lock = state.readable()  # stale or missing: shown with a warning; invalid: exit 3
     latest = _check_outdated(lock, jobs, head_backend_for) if outdated and lock is not None else {}
     children: dict[str, list[LockedModel]] = {}
     for m in lock.models if lock is not None else ():
@@ -86,7 +88,8 @@ def build_tree(
             models.append(entry)
         roles.append({"name": role, "implicit": all(s.role is None for s in members),
                       "interchangeable": len(members) > 1, "default": selected, "models": models})
-    return {"lock": manifest.lock_path.name, "stale": bool(diff(manifest, lock)), "roles": roles}
+    return {"lock": manifest.lock_path.name, "stale": not state.fresh, "lock_state": state.state,
+            "lock_message": state.message(), "roles": roles}
 
 
 def _check_outdated(lock: Lock, jobs: int,

@@ -274,7 +274,7 @@ def test_hub_errors_exit_4_with_a_clear_message_and_no_traceback(hub, project, p
 def test_stale_or_missing_lock_is_refused_with_the_fix(hub, project, ptm):
     write_manifest(project, {"org/tiny": {}})
     r = _sub(project, "sync")
-    assert r.returncode == 1 and "ptm.lock is stale against ptm.toml (ptm.lock does not exist)" in r.stderr
+    assert r.returncode == 1 and "ptm.lock does not exist: no model is pinned yet" in r.stderr
     assert "Run `ptmlock lock`" in r.stderr and "Traceback" not in r.stderr
     _locked(hub, project, ptm)
     write_manifest(project, {"org/tiny": {"revision": "v2"}})

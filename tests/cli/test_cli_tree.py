@@ -133,7 +133,8 @@ def test_tree_of_a_stale_lock_warns_and_shows_unlocked_models(project, ptm, pins
     (project / "ptm.toml").write_text(MANIFEST + '\n[models."org/new"]\nrole = "enc"\n')
     r = ptm("tree")
     assert r.code == 0
-    assert r.err == "warning: ptm.lock is stale against ptm.toml: run `ptmlock lock`.\n"
+    assert r.err == ("warning: ptm.lock is stale against ptm.toml: org/new: declared in ptm.toml but not locked. "
+                     "Run `ptmlock lock` to update it.\n")
     assert "├── * org/bert  main @" in r.out and "└──   org/new  default branch  (not locked)\n" in r.out
 
 

@@ -97,10 +97,10 @@ def test_json_report_shape(synced, ptm):
     r = ptm("verify", "--json")
     assert r.code == 0
     data = json.loads(r.out)
-    assert data["ok"] is True and data["problems"] == [] and data["stale"] == []
+    assert data["ok"] is True and data["problems"] == []
     assert data["layout"] == "cache" and data["root"] == str(hub_cache_dir()) and data["files"] == 6
     assert sorted(data) == ["bytes", "cached_files", "files", "hashed_bytes", "layout", "models", "ok", "problems",
-                            "root", "skipped", "stale"]
+                            "root", "skipped"]
     (repo / "snapshots" / sha / "config.json").unlink()
     r = ptm("verify", "--json", "--model", "org/tiny")
     assert r.code == 1 and r.err == ""
@@ -143,10 +143,11 @@ def test_nothing_synced_yet_lists_every_file_missing(hub, project, ptm):
     assert r.code == 1 and len(r.out.splitlines()) == 4
 
 
-def test_stale_lock_warns_and_missing_lock_fails_with_the_fix(synced, project, ptm):
+def test_stale_or_missing_lock_fails_with_the_fix(synced, project, ptm):
     write_manifest(project, {"org/tiny": {"role": "text"}})
     r = ptm("verify")
-    assert r.code == 0 and "warning: ptm.lock is stale against ptm.toml (run `ptmlock lock`)" in r.err
+    assert r.code == 1 and r.err == ("error: ptm.lock is stale against ptm.toml: org/other: locked but no longer "
+                                     "declared in ptm.toml. Run `ptmlock lock` to update it, then `ptmlock verify`.\n")
     (project / "ptm.lock").unlink()
     r = subprocess.run([PY, "-m", "ptmlock", "verify"], cwd=project, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "ptm.lock does not exist" in r.stderr and "Run `ptmlock lock`" in r.stderr

@@ -235,7 +235,7 @@ def test_missing_dependency_names_the_parent_and_the_file(hub, project):
 
 
 def test_removed_parent_drops_its_dependencies_and_the_guard_stops_allowing_them(hub, project, ptm):
-    from ptmlock.lockfile.model import load_lock
+    from ptmlock.lockfile.read import load_lock
     from ptmlock.manifest.parse import load_manifest
     from ptmlock.pins import build_index
     from ptmlock.decide import Request

@@ -287,6 +287,7 @@ def torchhub_project(project, tmp_path):
     """owner/tiny locked at v1 (hub = "torchhub"; written with the lock API, as `ptmlock lock`
     resolves Hugging Face models only), main moved to v2 and a `dev` branch; other/tiny unlisted."""
     from ptmlock.lockfile.model import Lock, LockedModel, manifest_hash
+    from ptmlock.lockfile.write import dumps
     from ptmlock.manifest.parse import load_manifest
 
     repos = {"owner/tiny": tmp_path / "git" / "tiny", "other/tiny": tmp_path / "git" / "other"}
@@ -295,7 +296,7 @@ def torchhub_project(project, tmp_path):
     (project / "ptm.toml").write_text('[project]\nname = "app"\n\n[models."owner/tiny"]\nhub = "torchhub"\n')
     manifest = load_manifest(project / "ptm.toml")
     lock = Lock(manifest_hash=manifest_hash(manifest), models=(LockedModel(id="owner/tiny", commit=v1, hub="torchhub"),))
-    (project / "ptm.lock").write_text(lock.dumps())
+    (project / "ptm.lock").write_text(dumps(lock))
     v2 = torchhub_commit(repos["owner/tiny"], 2.0)
     subprocess.run(["git", "-C", str(repos["owner/tiny"]), "branch", "dev", v2], check=True)
     server = _GitArchiveServer(repos)

@@ -112,28 +112,3 @@ def test_build_index_flags_unpinned_and_stale_entries():
     assert pins["org/base"].required_by == ("org/a",)
     assert pins["owner/r:v2"].requested == "v2"
     assert {p.declared_id for p in build_index(None, lock).pins} == {"org/a", "org/b", "org/base", "owner/r:v2"}
-
-
-def test_fast_lock_reader_matches_the_full_parser_and_falls_back(tmp_path):
-    from ptmlock._select import load_lock_summary
-    from ptmlock.lockfile.model import Lock, LockedFile, LockedModel, load_lock
-
-    lock = Lock("sha256:abc", (
-        LockedModel("org/a", C1, canonical_id="Org/A-renamed", requested="v1.0", role="enc", license="mit",
-                    files=(LockedFile("model.safetensors", 10, "2" * 40, "3" * 64), LockedFile("a.json", 2, "4" * 40)),
-                    library="transformers", pipeline_tag="fill-mask", gated="auto"),
-        LockedModel("org/base", C1, required_by=("org/a",), reason="peft base model", repo_type="dataset"),
-        LockedModel("owner/repo:v2", C1, hub="torchhub"),
-        LockedModel('odd "name"', C1),
-    ))
-    path = tmp_path / "ptm.lock"
-    path.write_text(lock.dumps())
-    keys = lambda lk: [(m.id, m.commit, m.canonical_id, m.hub, m.repo_type, m.requested, m.role, m.required_by)  # noqa: E731
-                       for m in lk.models]
-    summary = load_lock_summary(str(path))
-    assert summary is not None and keys(summary) == keys(load_lock(path))
-    assert summary.manifest_hash == "sha256:abc" and summary.get("org/a").files == ()
-    path.write_text(lock.dumps().replace('role = "enc"', "role = 'enc'"))  # hand-edited: full parser
-    assert keys(load_lock_summary(str(path))) == keys(load_lock(path))
-    assert len(load_lock(path).get("org/a").files) == 2
-    assert load_lock_summary(str(tmp_path / "missing.lock")) is None

@@ -124,8 +124,8 @@ def test_check_reports_stale_lock(hub, project, ptm):
     r = ptm("check", "app.py")
     assert r.code == 1
     assert r.out.splitlines() == [
-        "ptm.toml:1:1: PTM001 ptm.lock is stale: org/c: requested is 'v2' in ptm.toml but 'v1' in ptm.lock; "
-        "run `ptmlock lock`",
+        "ptm.toml:1:1: PTM001 ptm.lock is stale against ptm.toml: org/c: requested is 'v2' in ptm.toml but 'v1' in "
+        "ptm.lock. Run `ptmlock lock` to update it, then `ptmlock check`.",
     ]
 
 
@@ -232,7 +232,7 @@ def test_pre_commit_try_repo_lock_check_hook(project, ptm, hook_repo, tmp_path):
     r = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(repo_dir), "ptmlock-lock-check"],
                        cwd=project, env=env, capture_output=True, text=True)
     assert r.returncode == 1
-    assert "ptm.lock is stale" in r.stdout and "ptm.lock does not exist" in r.stdout
+    assert "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it." in r.stdout
 
 
 def _ident():

@@ -159,7 +159,7 @@ def read_lock_text(text):
 
 def _sync(project, hub_dir, offline=False):
     from ptmlock.install.torch_cache import sync_torch
-    from ptmlock.lockfile.model import load_lock
+    from ptmlock.lockfile.read import load_lock
 
     return sync_torch(load_lock(project / "ptm.lock").models, hub_dir=hub_dir, offline=offline)
 

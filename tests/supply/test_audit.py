@@ -281,11 +281,12 @@ def test_no_lock_and_stale_lock_are_clear_errors(hub, project):
     hub.commit("org/m", tiny_repo_files())
     write_manifest(project, {"org/m": {}})
     r = _sub(project, "audit")
-    assert r.returncode == 3 and "Traceback" not in r.stderr
-    assert "ptm.lock does not exist, so there are no pins to audit. Run `ptmlock lock` to create it" in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it, then `ptmlock audit`." \
+        in r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {"revision": "v1"}})
     r = _sub(project, "audit", "--deep")
-    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr == ("error: ptm.lock is stale against ptm.toml: org/m: requested is 'v1' in ptm.toml but unset in "
                         "ptm.lock. Run `ptmlock lock` to update it, then `ptmlock audit`.\n")

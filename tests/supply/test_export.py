@@ -144,11 +144,11 @@ def test_export_without_or_with_stale_lock_fails_clearly(hub, project):
     hub.commit("org/m", tiny_repo_files())
     write_manifest(project, {"org/m": {}})
     r = _sub(project, "export")
-    assert r.returncode == 3 and "Traceback" not in r.stderr and r.stdout == ""
-    assert "ptm.lock does not exist, so there are no pins to export." in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == ""
+    assert "ptm.lock does not exist: no model is pinned yet." in r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {"role": "x"}})
     r = _sub(project, "export", "-o", "bom.json")
-    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "ptm.lock is stale against ptm.toml: org/m: role is 'x' in ptm.toml but unset in ptm.lock." in r.stderr
     assert not (project / "bom.json").exists()

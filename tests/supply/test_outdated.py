@@ -183,12 +183,13 @@ def test_no_lock_and_stale_lock_are_clear_errors(hub, project, verb):
     hub.commit("org/m", tiny_repo_files())
     write_manifest(project, {"org/m": {}})
     r = _sub(project, verb)
-    assert r.returncode == 3 and "Traceback" not in r.stderr
-    assert f"so there are no pins to {verb}. Run `ptmlock lock` to create it, then `ptmlock {verb}`." in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it, then `ptmlock {verb}`." \
+        in r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {}, "org/other": {}})
     r = _sub(project, verb)
-    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr == ("error: ptm.lock is stale against ptm.toml: org/other: declared in ptm.toml but not locked. "
                         f"Run `ptmlock lock` to update it, then `ptmlock {verb}`.\n")
 
