@@ -23,11 +23,13 @@ ENV_REPORT = "PTMLOCK_REPORT"
 ENV_DEBUG = "PTMLOCK_DEBUG"
 ENV_ROLE_PREFIX = "PTMLOCK_ROLE_"
 ENV_HUB_TIMEOUT = "PTMLOCK_HUB_TIMEOUT"  # seconds per hub request
-ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds of retries per model
+ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds one hub interaction may take without progress
+ENV_STALL_TIMEOUT = "PTMLOCK_STALL_TIMEOUT"  # seconds a download may go under 1 KiB/s before it is cut
 ENV_JOBS = "PTMLOCK_JOBS"
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0
+DEFAULT_STALL_TIMEOUT = 30.0
 DEFAULT_JOBS = 32
 
 # Weight formats that execute code when loaded (pickle), and the safe one.
