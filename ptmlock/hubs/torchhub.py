@@ -54,7 +54,8 @@ _NAME = re.compile(r"^[\w\-.]+$")
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 _TRANSPORT = ("could not resolve host", "failed to connect", "couldn't connect", "connection refused",
               "connection timed out", "operation timed out", "connection reset", "timed out",
-              "empty reply from server", "recv failure", "ssl_connect", "network is unreachable")
+              "empty reply from server", "recv failure", "ssl_connect", "network is unreachable",
+              "operation too slow")
 _NOT_FOUND = ("not found", "returned error: 404", "does not appear to be a git repository", "returned error: 410")
 _AUTH = ("returned error: 401", "returned error: 403", "authentication failed", "could not read username",
          "could not read password", "terminal prompts disabled")

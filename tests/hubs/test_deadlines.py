@@ -216,3 +216,27 @@ def test_sync_cuts_a_stalled_download_and_resumes_it_with_range(hub, slow, proje
     blob = hub_cache_dir() / "models--org--big" / "snapshots" / sha / "model.safetensors"
     assert blob.read_bytes() == BIG
     assert took < DEADLINE + MARGIN
+
+
+def test_lock_of_a_url_model_gives_up_on_a_trickled_body_within_the_deadline(hub, slow, project, ptm, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub.commit("org/big", {"model.safetensors": BIG})
+    proxy = slow("body", "/model.safetensors")
+    url = f"{proxy.endpoint}/org/big/resolve/main/model.safetensors"
+    write_manifest(project, {url: {"hub": "url"}})
+    r, took = _timed(ptm, "lock")
+    assert r.code == 4, r.err
+    assert "without progress" in r.err and "Traceback" not in r.err
+    assert took < DEADLINE + STALL + MARGIN, f"lock took {took:.1f}s"
+    assert not list((tmp_path / "torch").rglob("*.ptmlock-partial"))  # nothing left behind
+
+
+def test_lock_of_a_torchhub_model_gives_up_on_a_git_remote_that_trickles_headers(hub, slow, project, ptm, monkeypatch):
+    proxy = slow("headers", "/owner/repo.git")
+    monkeypatch.setenv("PTMLOCK_TORCHHUB_URL", proxy.endpoint)
+    write_manifest(project, {"owner/repo": {"hub": "torchhub"}})
+    r, took = _timed(ptm, "lock")
+    assert r.code == 4, r.err
+    assert "did not answer torchhub repo 'owner/repo'" in r.err and "Traceback" not in r.err
+    assert took < DEADLINE + MARGIN, f"lock took {took:.1f}s"
