@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ptmlock.constants import LOCK_VERSION, PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+from ptmlock.constants import LOCK_VERSION
 from ptmlock.errors import LockfileError
+from ptmlock.filesets import matches, pickle_only
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,11 +102,8 @@ class LockedModel:
 
     @property
     def pickle_only(self) -> bool:
-        """True when the repo's weights exist only in pickle-based formats."""
-        names = [f.path.lower() for f in self.files]
-        has_pickle = any(n.endswith(PICKLE_SUFFIXES) for n in names)
-        has_safe = any(n.endswith(SAFE_WEIGHT_SUFFIXES) for n in names)
-        return has_pickle and not has_safe
+        """True when the files `sync` fetches (the `include` patterns) hold pickle weights and no safe format."""
+        return pickle_only(f.path for f in self.files if matches(f.path, self.include))
 
     @property
     def custom_code(self) -> bool:

@@ -9,13 +9,12 @@ for callables that run code, `pickle-unknown-global` for globals outside the all
 """
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+from ptmlock.filesets import is_pickle, matches
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.supply.common import fresh_lock
@@ -146,7 +145,7 @@ def audit_lock(lock: Lock, policy: Policy) -> list[Finding]:
                     f"allow-remote-code = [\"{m.id}\"] in [policy]; or use a model with a built-in architecture.",
             ))
         if pickle_only(m) and not policy.allow_pickle.permits(*ids):
-            pickles = sorted(f.path for f in fetched_files(m) if f.path.lower().endswith(PICKLE_SUFFIXES))
+            pickles = sorted(f.path for f in fetched_files(m) if is_pickle(f.path))
             out.append(_finding(
                 "pickle-weights", m, f"its weights exist only as pickle files ({_few(pickles)}), with no "
                                      "safetensors alternative.",
@@ -162,13 +161,12 @@ def fetched_files(m: LockedModel) -> list[LockedFile]:
     """The model's files that `sync` fetches: those matching its `files` globs, or all."""
     if not m.include:
         return list(m.files)
-    return [f for f in m.files if any(fnmatch.fnmatch(f.path, p) for p in m.include)]
+    return [f for f in m.files if matches(f.path, m.include)]
 
 
 def pickle_only(m: LockedModel) -> bool:
-    """True when the fetched files hold pickle weights and no safe weight format."""
-    names = [f.path.lower() for f in fetched_files(m)]
-    return any(n.endswith(PICKLE_SUFFIXES) for n in names) and not any(n.endswith(SAFE_WEIGHT_SUFFIXES) for n in names)
+    """True when the fetched files hold pickle weights and no safe weight format (`LockedModel.pickle_only`)."""
+    return m.pickle_only
 
 
 def scan_cached_pickles(
@@ -189,7 +187,7 @@ def scan_cached_pickles(
     missing: list[tuple[str, str]] = []
     for m in sorted(lock.models, key=lambda x: x.id.casefold()):
         for f in sorted(fetched_files(m), key=lambda x: x.path):
-            if not f.path.lower().endswith(PICKLE_SUFFIXES):
+            if not is_pickle(f.path):
                 continue
             local = find(m, f.path)
             if local is None:
