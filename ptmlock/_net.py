@@ -1,4 +1,4 @@
-"""The one network policy of ptmlock, for every transport (huggingface_hub calls, HTTP downloads,
+"""The network rules of ptmlock, one set for every transport (huggingface_hub calls, HTTP downloads,
 git subprocesses): which answers are retried, the back-off between tries, the per-request
 timeout, the total deadline and the download stall rule.
 
@@ -56,7 +56,7 @@ def float_env(name: str, default: float) -> float:
 
 
 @dataclass(frozen=True)
-class NetPolicy:
+class NetLimits:
     """The timeouts every network call of one run obeys (seconds)."""
 
     timeout: float = DEFAULT_HUB_TIMEOUT
@@ -65,8 +65,8 @@ class NetPolicy:
 
     @classmethod
     def from_env(cls, *, timeout: float | None = None, deadline: float | None = None,
-                 stall: float | None = None) -> NetPolicy:
-        """The policy from `PTMLOCK_HUB_TIMEOUT`, `PTMLOCK_HUB_DEADLINE` and `PTMLOCK_STALL_TIMEOUT`;
+                 stall: float | None = None) -> NetLimits:
+        """The limits from `PTMLOCK_HUB_TIMEOUT`, `PTMLOCK_HUB_DEADLINE` and `PTMLOCK_STALL_TIMEOUT`;
         an argument that is not None wins over its variable."""
         return cls(
             timeout=timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT),
@@ -97,11 +97,11 @@ class Retry(Exception):
         self.refused = refused
 
 
-def with_retries(attempt_once: Callable[[float], T], *, policy: NetPolicy,
+def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits,
                  give_up: Callable[[int, float, str], PtmlockError]) -> T:
     """Call `attempt_once(seconds_left)` until it returns, retrying on `Retry` with `backoff`.
 
-    It stops when the next try would end past `policy.deadline`, or after `REFUSED_TRIES`
+    It stops when the next try would end past `limits.deadline`, or after `REFUSED_TRIES`
     refused connections, and raises `give_up(attempts, elapsed, last_reason)`. Any other
     exception propagates at once.
     """
@@ -110,12 +110,12 @@ def with_retries(attempt_once: Callable[[float], T], *, policy: NetPolicy,
     while True:
         attempt += 1
         try:
-            return attempt_once(policy.deadline - (time.monotonic() - start))
+            return attempt_once(limits.deadline - (time.monotonic() - start))
         except Retry as e:
             last, refused = e.reason, e.refused
         elapsed = time.monotonic() - start
         delay = backoff(attempt)
-        if (refused and attempt >= REFUSED_TRIES) or elapsed + delay >= policy.deadline:
+        if (refused and attempt >= REFUSED_TRIES) or elapsed + delay >= limits.deadline:
             raise give_up(attempt, elapsed, last)
         time.sleep(delay)
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from ptmlock._net import (
     RETRY_STATUS,
     SETTINGS_HINT,
-    NetPolicy,
+    NetLimits,
     Retry,
     is_refused,
     run_within,
@@ -58,7 +58,7 @@ class HuggingFaceBackend:
         from huggingface_hub import HfApi
 
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
-        self.policy = NetPolicy.from_env(timeout=timeout, deadline=deadline)
+        self.limits = NetLimits.from_env(timeout=timeout, deadline=deadline)
         self.transport = transport_errors()
         self.api = HfApi(endpoint=self.endpoint)
 
@@ -166,11 +166,11 @@ class HuggingFaceBackend:
         )
 
     def _call(self, spec: ModelSpec, fn: Callable[[float], T]) -> T:
-        """`fn(request_timeout)` under the network policy: each try is cut at the deadline (a hub
+        """`fn(request_timeout)` under the network rules: each try is cut at the deadline (a hub
         trickling its answer too), transient failures are retried, the rest become our errors."""
 
         def attempt(left: float) -> T:
-            return self._translate(spec, lambda: run_within(left, lambda: fn(self.policy.request_timeout(left))))
+            return self._translate(spec, lambda: run_within(left, lambda: fn(self.limits.request_timeout(left))))
 
         def give_up(attempts: int, elapsed: float, last: str) -> HubUnavailableError:
             return HubUnavailableError(
@@ -178,7 +178,7 @@ class HuggingFaceBackend:
                 f"in {elapsed:.1f}s (last: {last}). Check your connection or HF_ENDPOINT and try again; "
                 f"{SETTINGS_HINT}.")
 
-        return with_retries(attempt, policy=self.policy, give_up=give_up)
+        return with_retries(attempt, limits=self.limits, give_up=give_up)
 
     def _translate(self, spec: ModelSpec, fn: Callable[[], T]) -> T:
         """`fn()`, with huggingface_hub's errors turned into ours (`Retry` when transient)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 from ptmlock._net import (
     SETTINGS_HINT,
     STALL_MIN_RATE,
-    NetPolicy,
+    NetLimits,
     Retry,
     is_refused,
     with_retries,
@@ -100,10 +100,10 @@ def parse_torchhub_id(spec: ModelSpec) -> TorchHubRepo:
 
 
 class Git:
-    """Runs the git CLI against one remote under the network policy (`ptmlock._net`)."""
+    """Runs the git CLI against one remote under the network rules (`ptmlock._net`)."""
 
     def __init__(self, *, timeout: float | None = None, deadline: float | None = None) -> None:
-        self.policy = NetPolicy.from_env(timeout=timeout, deadline=deadline)
+        self.limits = NetLimits.from_env(timeout=timeout, deadline=deadline)
 
     def env(self) -> dict[str, str]:
         """The environment git runs in: no prompts, English messages, no user-wide hooks, and
@@ -111,7 +111,7 @@ class Git:
         env = dict(os.environ)
         env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C",
                     "GIT_HTTP_LOW_SPEED_LIMIT": str(STALL_MIN_RATE),
-                    "GIT_HTTP_LOW_SPEED_TIME": str(max(1, int(self.policy.stall)))})
+                    "GIT_HTTP_LOW_SPEED_TIME": str(max(1, int(self.limits.stall)))})
         return env
 
     def run(self, args: list[str], *, model_id: str, remote: str, ref: str | None = None,
@@ -138,7 +138,7 @@ class Git:
                 f"attempts in {elapsed:.1f}s (last: {last}). Check your connection or {ENV_TORCHHUB_URL} and try "
                 f"again; {SETTINGS_HINT}.")
 
-        return with_retries(attempt, policy=self.policy, give_up=give_up)
+        return with_retries(attempt, limits=self.limits, give_up=give_up)
 
     @staticmethod
     def _raise(code: int, err: str, *, model_id: str, remote: str, ref: str | None, left: float) -> None:

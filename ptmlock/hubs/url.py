@@ -8,7 +8,7 @@ hashed are kept in torch's checkpoint directory when no file of that name is the
 next `ptmlock sync` has nothing to fetch. `download()` is also what sync uses.
 
 408/429/5xx answers, transport errors and stalls are retried (resuming with `Range`) under the
-network policy of `ptmlock._net`.
+network rules of `ptmlock._net`.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from ptmlock._net import (
     RETRY_STATUS,
     SETTINGS_HINT,
     STALL_MIN_RATE,
-    NetPolicy,
+    NetLimits,
     Retry,
     StallWatch,
     is_refused,
@@ -81,7 +81,7 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
     """GET `url`, hashing as it streams; keep the bytes in a temp file under `into` (if given).
 
     A cut or stalled transfer is resumed with `Range` when the server honours it (the network
-    policy of `ptmlock._net`; the deadline counts from the last progress). With `expect`, a body
+    rules of `ptmlock._net`; the deadline counts from the last progress). With `expect`, a body
     larger than `expect.size`, or other bytes than `expect.sha256`, is an `IntegrityError` and
     nothing is left under `into`. The caller moves `path` into place.
 
@@ -89,7 +89,7 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
         RepoNotFoundError (404/410), GatedRepoError (401/403), HubUnavailableError (retries
         exhausted), HubError (other statuses), IntegrityError (see above), OSError (disk).
     """
-    policy = NetPolicy.from_env()
+    limits = NetLimits.from_env()
     tmp = into / f".{url_filename(url)}.{uuid.uuid4().hex[:12]}.ptmlock-partial" if into is not None else None
     state = _Partial(tmp)
 
@@ -102,11 +102,11 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
         while True:
             before = state.size
             try:
-                with_retries(lambda left: _get_once(url, model_id, state, expect, policy, left, on_bytes),
-                             policy=policy, give_up=give_up)
+                with_retries(lambda left: _get_once(url, model_id, state, expect, limits, left, on_bytes),
+                             limits=limits, give_up=give_up)
                 break
             except HubUnavailableError:
-                if state.size - before < STALL_MIN_RATE * policy.deadline:  # no progress in a whole deadline
+                if state.size - before < STALL_MIN_RATE * limits.deadline:  # no progress in a whole deadline
                     raise
         state.close(sync=True)
         digest = state.hasher.hexdigest()
@@ -149,7 +149,7 @@ class _Partial:
             self.out.close()
 
 
-def _get_once(url: str, model_id: str, state: _Partial, expect: LockedFile | None, policy: NetPolicy, left: float,
+def _get_once(url: str, model_id: str, state: _Partial, expect: LockedFile | None, limits: NetLimits, left: float,
               on_bytes: Callable[[int], None] | None) -> None:
     """One GET from `state.size` (a `Range` request when resuming), appending to `state`.
 
@@ -158,15 +158,15 @@ def _get_once(url: str, model_id: str, state: _Partial, expect: LockedFile | Non
     if state.size:
         headers["Range"] = f"bytes={state.size}-"
     request = Request(url, headers=headers)
-    timeout = policy.request_timeout(left)
+    timeout = limits.request_timeout(left)
     try:
         # urlopen returns once the headers are in; a server may trickle them, so bound the wait
-        r = run_within(min(left, policy.stall), lambda: urlopen(request, timeout=timeout),
+        r = run_within(min(left, limits.stall), lambda: urlopen(request, timeout=timeout),
                        on_late=lambda late: late.close())
         with r:
             if state.size and r.status != 206:  # Range ignored: start over
                 state.restart()
-            watch = StallWatch(stall=policy.stall, limit=left)
+            watch = StallWatch(stall=limits.stall, limit=left)
             while chunk := r.read1(CHUNK_SIZE):  # what has arrived, so a trickle is seen as one
                 if expect is not None and state.size + len(chunk) > expect.size:
                     raise IntegrityError(_mismatch(url, model_id, expect, f"more than {expect.size} bytes"))

@@ -21,7 +21,7 @@ from ptmlock._net import (
     RETRY_STATUS,
     SETTINGS_HINT,
     STALL_MIN_RATE,
-    NetPolicy,
+    NetLimits,
     Retry,
     StallWatch,
     backoff,
@@ -64,7 +64,7 @@ class Fetcher:
         self.session = get_session()
         self.headers: dict[str, str] = build_hf_headers(library_name="ptmlock", library_version=__version__)
         self.headers["Accept-Encoding"] = "identity"  # the bytes as stored, so sizes and hashes match
-        self.policy = NetPolicy.from_env()
+        self.limits = NetLimits.from_env()
         self.transport_errors = transport_errors()
 
     def url(self, task: FileTask) -> str:
@@ -99,7 +99,7 @@ class Fetcher:
                 tries += 1
                 before, started = state.received, time.monotonic()
                 try:
-                    self._get(task, url, out, state, on_bytes, self.policy.deadline - (started - last_progress))
+                    self._get(task, url, out, state, on_bytes, self.limits.deadline - (started - last_progress))
                     reason = ""
                 except Retry as e:
                     reason = e.reason
@@ -110,7 +110,7 @@ class Fetcher:
                     tries, last_progress = 1, time.monotonic()
                 delay = backoff(tries)
                 waited = time.monotonic() - last_progress
-                if tries >= _MAX_TRIES_WITHOUT_PROGRESS or waited + delay > self.policy.deadline:
+                if tries >= _MAX_TRIES_WITHOUT_PROGRESS or waited + delay > self.limits.deadline:
                     out.flush()
                     raise HubUnavailableError(
                         f"{task.model.id}: downloading {file.path} from {self.endpoint} failed after {tries} attempts "
@@ -169,12 +169,12 @@ class Fetcher:
             headers["Range"] = f"bytes={state.offset}-"
         size = task.file.size
         request = self.session.build_request("GET", url, headers=headers,
-                                             timeout=self.policy.request_timeout(max(left, 0.1)))
+                                             timeout=self.limits.request_timeout(max(left, 0.1)))
         try:
-            r = run_within(min(max(left, 0.1), self.policy.stall), lambda: self.session.send(request, stream=True),
+            r = run_within(min(max(left, 0.1), self.limits.stall), lambda: self.session.send(request, stream=True),
                            on_late=lambda late: late.close())
             with closing(r):
-                watch = StallWatch(stall=self.policy.stall, limit=max(left, 0.1))
+                watch = StallWatch(stall=self.limits.stall, limit=max(left, 0.1))
                 status = r.status_code
                 if status >= 400 and not (status == 416 and state.offset):
                     self._raise_for_status(task, r)
