@@ -14,8 +14,10 @@ HUBS = (HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL)
 DEFAULT_HUB = HUB_HUGGINGFACE
 
 REPO_TYPES = ("model", "dataset")
-POLICIES = ("off", "warn", "strict")
-DEFAULT_POLICY = "warn"
+# The guard mode (`PTMLOCK_MODE`, else `[project] policy` in ptm.toml), not the `[policy]` table.
+MODE_OFF, MODE_WARN, MODE_STRICT = "off", "warn", "strict"
+GUARD_MODES = (MODE_OFF, MODE_WARN, MODE_STRICT)
+DEFAULT_GUARD_MODE = MODE_WARN
 
 ENV_MODE = "PTMLOCK_MODE"
 ENV_LOCKFILE = "PTMLOCK_LOCKFILE"

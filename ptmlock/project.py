@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ptmlock._fs import atomic_write, file_lock
-from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
+from ptmlock.constants import DEFAULT_GUARD_MODE, DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile.model import (
     Lock,
@@ -83,7 +83,7 @@ def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) ->
         yield
 
 
-def init_project(path: Path, *, name: str | None = None, policy: str = "warn", text: str | None = None) -> Path:
+def init_project(path: Path, *, name: str | None = None, policy: str = DEFAULT_GUARD_MODE, text: str | None = None) -> Path:
     """Write a starter `ptm.toml` at `path` (or `text`, when given).
 
     Raises:

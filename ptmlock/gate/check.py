@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptmlock.constants import MODE_WARN
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
 from ptmlock.lockfile.model import Lock, diff, load_lock
 from ptmlock.manifest.model import Manifest
@@ -87,7 +88,7 @@ def _status(index: PinIndex, f: Finding, model_id: str, locked: bool) -> str:
         return DECLARED
     if not locked or pin.commit is None or pin.stale is not None:
         return PINNED_IN_CODE  # nothing to compare with yet; PTM001 reports the stale lock
-    verdict = decide(request, pin, "warn")
+    verdict = decide(request, pin, MODE_WARN)  # the gate reports; it never refuses a load itself
     if verdict.kind == CONTRADICTS:
         return CONTRADICTS_LOCK
     if verdict.kind == MATCHES_LOCK:

@@ -10,12 +10,12 @@ from typing import Any
 
 import tomlkit
 
-from ptmlock.constants import DEFAULT_HUB
+from ptmlock.constants import DEFAULT_GUARD_MODE, DEFAULT_HUB
 from ptmlock.errors import ManifestError
 from ptmlock.manifest.parse import ModelSpec, _norm_header
 
 
-def starter_manifest(name: str, policy: str = "warn") -> str:
+def starter_manifest(name: str, policy: str = DEFAULT_GUARD_MODE) -> str:
     """The text of a new `ptm.toml` for project `name`."""
     return (
         "# ptm.toml: the pre-trained models this project depends on.\n"

@@ -48,7 +48,7 @@ def test_invalid_manifest_through_cli_exits_3_without_traceback(name, tmp_path):
 
 def test_spec_example_parses_into_roles():
     m = load_manifest(DATA / "valid" / "spec_example.toml")
-    assert m.name == "my-app" and m.policy == "strict"
+    assert m.name == "my-app" and m.guard_mode == "strict"
     assert [x.id for x in m.models] == ["google-bert/bert-base-uncased", "FacebookAI/roberta-base", "openai/whisper-tiny"]
     bert = m.get("GOOGLE-BERT/bert-base-uncased")
     assert bert is not None and bert.revision == "main" and bert.files == ("*.safetensors", "*.json", "*.txt")
