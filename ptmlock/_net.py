@@ -167,7 +167,7 @@ class StallWatch:
 
     def __init__(self, *, stall: float, limit: float) -> None:
         self.window = max(0.1, min(stall, limit))
-        self.start = self.mark = time.monotonic()
+        self.mark = time.monotonic()
         self.received = self.marked = 0
 
     def update(self, n: int) -> None:
@@ -179,11 +179,6 @@ class StallWatch:
         if self.received - self.marked < STALL_MIN_RATE * (now - self.mark):
             raise Retry(f"stalled: {self.received - self.marked} bytes in {now - self.mark:.1f}s")
         self.mark, self.marked = now, self.received
-
-    @property
-    def progressed(self) -> bool:
-        """Whether this download got anywhere: bytes at the minimum rate since it began."""
-        return self.received > 0 and self.received >= STALL_MIN_RATE * (time.monotonic() - self.start)
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:

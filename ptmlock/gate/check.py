@@ -52,7 +52,7 @@ class Classified:
 
 
 @dataclass(frozen=True)
-class Problem:
+class Diagnostic:
     """One line of `ptmlock check` output."""
 
     path: str
@@ -110,7 +110,7 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
     return classify(findings, manifest, lock), manifest
 
 
-def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
+def check(files: Sequence[str], *, manifest_path: Path) -> list[Diagnostic]:
     """The gate: problems in `files` (all Python files of the project when empty), sorted.
 
     Raises:
@@ -118,10 +118,10 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
     """
     manifest = load_manifest(manifest_path)
     lock = load_lock(manifest.lock_path)
-    problems: list[Problem] = []
+    problems: list[Diagnostic] = []
     manifest_rel = _rel(str(manifest.path))
     for line in diff(manifest, lock):
-        problems.append(Problem(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
+        problems.append(Diagnostic(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
     targets = [f for f in files if f.endswith((".py", ".pyi"))] if files else [str(manifest.project_dir)]
     targets = [t for t in targets if os.path.exists(t)]
     findings = scan_paths(targets) if targets else []
@@ -133,14 +133,14 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
             if status == UNDECLARED:
                 kind = "" if f.repo_type == "model" else f" --type {f.repo_type}"
                 hub = "" if f.hub == "huggingface" else f" --hub {f.hub}"
-                problems.append(Problem(
+                problems.append(Diagnostic(
                     _rel(f.path), f.line, f.col, "PTM002",
                     f"{model_id!r} is loaded here ({f.loader}) but not declared in ptm.toml; "
                     f"declare it with `ptmlock add {model_id}{hub}{kind}` or mark the line `# ptmlock: ignore`"))
             elif status == CONTRADICTS_LOCK:
                 pinned = lock.get(model_id) if lock is not None else None
                 at = f" (ptm.lock pins {pinned.commit[:12]})" if pinned is not None else ""
-                problems.append(Problem(
+                problems.append(Diagnostic(
                     _rel(f.path), f.line, f.col, "PTM003",
                     f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
                     f"argument or pin it with `ptmlock add {model_id}@{f.revision}`"))

@@ -123,7 +123,6 @@ def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
 class _Block:
     header: tuple[str, ...]
     start: int  # first line, including the comment lines attached directly above the header
-    header_line: int
     end: int  # first line of the next block
     content_end: int  # end, less trailing blank lines
 
@@ -143,7 +142,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
         while content_end > h + 1 and not lines[content_end - 1].strip():
             content_end -= 1
         raw = lines[h].strip().lstrip("[").split("]")[0]
-        out.append(_Block(_norm_header(raw), starts[n], h, end, content_end))
+        out.append(_Block(_norm_header(raw), starts[n], end, content_end))
     return out
 
 

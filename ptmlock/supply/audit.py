@@ -25,7 +25,7 @@ RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execu
 
 
 @dataclass(frozen=True)
-class Finding:
+class Violation:
     """One policy violation: what was found, why it matters (`risk`) and what to do (`fix`)."""
 
     rule: str
@@ -61,7 +61,7 @@ class ScannedFile:
 class AuditReport:
     """Everything `audit_project` found; `findings` empty means the project passes."""
 
-    findings: tuple[Finding, ...]
+    findings: tuple[Violation, ...]
     models: int
     policy: Policy
     deep: bool = False
@@ -111,9 +111,9 @@ def audit_project(manifest_path: Path, *, deep: bool = False) -> AuditReport:
                        scanned=tuple(scanned), not_synced=tuple(missing))
 
 
-def audit_lock(lock: Lock, policy: Policy) -> list[Finding]:
+def audit_lock(lock: Lock, policy: Policy) -> list[Violation]:
     """The findings of the lock-level rules; pure."""
-    out: list[Finding] = []
+    out: list[Violation] = []
     for m in lock.models:
         ids = (m.id, m.canonical)
         if policy.licenses is not None:
@@ -174,7 +174,7 @@ def scan_cached_pickles(
     policy: Policy,
     *,
     locate: Callable[[LockedModel, str], Path | None] | None = None,
-) -> tuple[list[Finding], list[ScannedFile], list[tuple[str, str]]]:
+) -> tuple[list[Violation], list[ScannedFile], list[tuple[str, str]]]:
     """Scan every cached pickle file of `lock`; returns (findings, scanned files, not-synced files).
 
     `locate` maps (model, path) to the cached file (default: the Hugging Face cache at the pin).
@@ -182,7 +182,7 @@ def scan_cached_pickles(
     `allow-pickle` covers the model.
     """
     find = locate or cached_file
-    findings: list[Finding] = []
+    findings: list[Violation] = []
     scanned: list[ScannedFile] = []
     missing: list[tuple[str, str]] = []
     for m in sorted(lock.models, key=lambda x: x.id.casefold()):
@@ -233,8 +233,8 @@ def cached_file(m: LockedModel, path: str) -> Path | None:
 
 
 def _finding(rule: str, m: LockedModel, what: str, *, risk: str, fix: str, file: str | None = None,
-             globals: tuple[str, ...] = ()) -> Finding:
-    return Finding(rule=rule, model=m.id, commit=m.commit, message=f"{m.id}: {what}", risk=risk, fix=fix, file=file,
+             globals: tuple[str, ...] = ()) -> Violation:
+    return Violation(rule=rule, model=m.id, commit=m.commit, message=f"{m.id}: {what}", risk=risk, fix=fix, file=file,
                    globals=globals)
 
 
