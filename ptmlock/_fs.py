@@ -35,6 +35,12 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, durable: bo
             os.unlink(tmp)
 
 
+def read_text_exactly(path: str | os.PathLike[str]) -> str:
+    """The UTF-8 text of `path` with its line ends as they are (no universal-newline translation)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

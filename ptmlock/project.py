@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ptmlock._fs import atomic_write, file_lock
+from ptmlock._fs import atomic_write, file_lock, read_text_exactly
 from ptmlock.constants import DEFAULT_GUARD_MODE, DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile.model import (
@@ -172,7 +172,7 @@ def add_model(
         HubError, UnsafeHubAnswerError: the model could not be resolved.
     """
     with run_lock(manifest_path.parent, on_wait):
-        old_text = manifest_path.read_text(encoding="utf-8")
+        old_text = read_text_exactly(manifest_path)  # CRLF kept: the edit keeps the file's newlines
         load_manifest(manifest_path)  # report a broken manifest as it is, before editing it
         from ptmlock.manifest.edit import add_model_text
 
@@ -197,7 +197,7 @@ def remove_model(
         ManifestError: the model is not declared or the manifest is invalid.
     """
     with run_lock(manifest_path.parent, on_wait):
-        old_text = manifest_path.read_text(encoding="utf-8")
+        old_text = read_text_exactly(manifest_path)  # CRLF kept: the edit keeps the file's newlines
         load_manifest(manifest_path)
         from ptmlock.manifest.edit import remove_model_text
 
@@ -250,7 +250,7 @@ def new_spec(model: str, *, role: str | None, hub: str | None, repo_type: str | 
 
 def _write_if_changed(path: Path, text: str) -> bool:
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if read_text_exactly(path) == text:
             return False
     except FileNotFoundError:
         pass
