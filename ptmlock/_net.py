@@ -32,7 +32,7 @@ from ptmlock.constants import (
     ENV_HUB_TIMEOUT,
     ENV_STALL_TIMEOUT,
 )
-from ptmlock.errors import PtmlockError
+from ptmlock.errors import HubUnavailableError
 
 T = TypeVar("T")
 
@@ -97,13 +97,13 @@ class Retry(Exception):
         self.refused = refused
 
 
-def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits,
-                 give_up: Callable[[int, float, str], PtmlockError]) -> T:
+def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits, source: str, subject: str,
+                 fix: str) -> T:
     """Call `attempt_once(seconds_left)` until it returns, retrying on `Retry` with `backoff`.
 
     It stops when the next try would end past `limits.deadline`, or after `REFUSED_TRIES`
-    refused connections, and raises `give_up(attempts, elapsed, last_reason)`. Any other
-    exception propagates at once.
+    refused connections, and raises `HubUnavailableError` ("`source` did not answer `subject`
+    after N attempts ... `fix`"). Any other exception propagates at once.
     """
     start = time.monotonic()
     attempt = 0
@@ -116,7 +116,9 @@ def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits,
         elapsed = time.monotonic() - start
         delay = backoff(attempt)
         if (refused and attempt >= REFUSED_TRIES) or elapsed + delay >= limits.deadline:
-            raise give_up(attempt, elapsed, last)
+            what = f" {subject}" if subject else ""
+            raise HubUnavailableError(f"{source} did not answer{what} after {attempt} attempts in {elapsed:.1f}s "
+                                      f"(last: {last}). {fix}, then try again; {SETTINGS_HINT}.")
         time.sleep(delay)
 
 
@@ -153,7 +155,7 @@ def run_within(seconds: float, fn: Callable[[], T], *, on_late: Callable[[T], No
     with lock:
         if not finished and not box:
             abandoned = True
-            raise Retry(f"no complete answer within {seconds:.1f}s")
+            raise Retry(f"Timeout: no complete answer within {seconds:.1f}s")
         ok, value = box[0]
     if ok:
         return value  # type: ignore[return-value]

@@ -50,18 +50,19 @@ def pinned_to_commit(requested: str | None, commit: str) -> bool:
 def ask_each(ask: Callable[[T], R], items: Sequence[T], *, jobs: int) -> list[R | PtmlockError]:
     """`ask(item)` for every item on at most `jobs` threads, answers put back in `items` order;
     a `PtmlockError` is returned in its item's place (the caller decides which one to raise)."""
-    results: list[R | PtmlockError | None] = [None] * len(items)
+    results: list[R | PtmlockError] = []
+    if not items:
+        return results
 
-    def work(n: int) -> None:
+    def work(item: T) -> R | PtmlockError:
         try:
-            results[n] = ask(items[n])
+            return ask(item)
         except PtmlockError as e:
-            results[n] = e
+            return e
 
-    if items:
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))), thread_name_prefix="ptmlock-hub") as pool:
-            list(pool.map(work, range(len(items))))
-    return [r for r in results if r is not None]
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))), thread_name_prefix="ptmlock-hub") as pool:
+        results.extend(pool.map(work, items))
+    return results
 
 
 def check_commit(model_id: str, commit: object, source: str) -> str:

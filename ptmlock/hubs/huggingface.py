@@ -15,7 +15,6 @@ from typing import Any, TypeVar, cast
 
 from ptmlock._net import (
     RETRY_STATUS,
-    SETTINGS_HINT,
     NetLimits,
     Retry,
     is_refused,
@@ -26,7 +25,6 @@ from ptmlock._net import (
 from ptmlock.errors import (
     GatedRepoError,
     HubError,
-    HubUnavailableError,
     RepoNotFoundError,
     RevisionNotFoundError,
     UnsafeHubAnswerError,
@@ -172,13 +170,8 @@ class HuggingFaceBackend:
         def attempt(left: float) -> T:
             return self._translate(spec, lambda: run_within(left, lambda: fn(self.limits.request_timeout(left))))
 
-        def give_up(attempts: int, elapsed: float, last: str) -> HubUnavailableError:
-            return HubUnavailableError(
-                f"The hub at {self.endpoint} did not answer {spec.repo_type} {spec.id!r} after {attempts} attempts "
-                f"in {elapsed:.1f}s (last: {last}). Check your connection or HF_ENDPOINT and try again; "
-                f"{SETTINGS_HINT}.")
-
-        return with_retries(attempt, limits=self.limits, give_up=give_up)
+        return with_retries(attempt, limits=self.limits, source=f"The hub at {self.endpoint}",
+                            subject=f"{spec.repo_type} {spec.id!r}", fix="Check your connection or HF_ENDPOINT")
 
     def _translate(self, spec: ModelSpec, fn: Callable[[], T]) -> T:
         """`fn()`, with huggingface_hub's errors turned into ours (`Retry` when transient)."""

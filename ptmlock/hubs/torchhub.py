@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock._net import (
-    SETTINGS_HINT,
     STALL_MIN_RATE,
     NetLimits,
     Retry,
@@ -35,7 +34,6 @@ from ptmlock._net import (
 from ptmlock.constants import HUB_TORCHHUB
 from ptmlock.errors import (
     HubError,
-    HubUnavailableError,
     IntegrityError,
     ManifestError,
     RepoNotFoundError,
@@ -132,13 +130,8 @@ class Git:
             self._raise(code, err, model_id=model_id, remote=remote, ref=ref, left=left)
             raise AssertionError("unreachable")
 
-        def give_up(attempts: int, elapsed: float, last: str) -> HubUnavailableError:
-            return HubUnavailableError(
-                f"The git remote {redact(remote)} did not answer torchhub repo {model_id!r} after {attempts} "
-                f"attempts in {elapsed:.1f}s (last: {last}). Check your connection or {ENV_TORCHHUB_URL} and try "
-                f"again; {SETTINGS_HINT}.")
-
-        return with_retries(attempt, limits=self.limits, give_up=give_up)
+        return with_retries(attempt, limits=self.limits, source=f"The git remote {redact(remote)}",
+                            subject=f"torchhub repo {model_id!r}", fix=f"Check your connection or {ENV_TORCHHUB_URL}")
 
     @staticmethod
     def _raise(code: int, err: str, *, model_id: str, remote: str, ref: str | None, left: float) -> None:

@@ -28,7 +28,6 @@ from urllib.request import Request, urlopen
 from ptmlock import __version__
 from ptmlock._net import (
     RETRY_STATUS,
-    SETTINGS_HINT,
     STALL_MIN_RATE,
     NetLimits,
     Retry,
@@ -93,17 +92,13 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
     tmp = into / f".{url_filename(url)}.{uuid.uuid4().hex[:12]}.ptmlock-partial" if into is not None else None
     state = _Partial(tmp)
 
-    def give_up(attempts: int, elapsed: float, last: str) -> HubUnavailableError:
-        return HubUnavailableError(
-            f"{redact(url)} did not answer after {attempts} attempts in {elapsed:.1f}s without progress (last: "
-            f"{last}). Check your connection and the URL, then try again; {SETTINGS_HINT}.")
-
     try:
         while True:
             before = state.size
             try:
                 with_retries(lambda left: _get_once(url, model_id, state, expect, limits, left, on_bytes),
-                             limits=limits, give_up=give_up)
+                             limits=limits, source=redact(url), subject="",
+                             fix="No progress: check your connection and the URL")
                 break
             except HubUnavailableError:
                 if state.size - before < STALL_MIN_RATE * limits.deadline:  # no progress in a whole deadline

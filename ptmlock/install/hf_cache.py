@@ -74,18 +74,19 @@ class FileTask:
     @property
     def partial(self) -> Path:
         """The download in progress, resumed by the next sync; never where a reader looks."""
-        if self.in_cache:
-            return self.work / f"{self.store.name}.incomplete"
-        p = self.work.joinpath(*self.file.path.split("/"))
-        return p.with_name(p.name + ".incomplete")
+        return self._beside(self.work, ".incomplete")
 
     @property
     def guard(self) -> Path:
         """The lock file serialising writers of `store` (huggingface_hub's, in the cache)."""
+        return self._beside(self.locks, ".lock")
+
+    def _beside(self, root: Path, suffix: str) -> Path:
+        """`<root>/<blob name><suffix>` in the cache; `<root>/<file path><suffix>` in a target folder."""
         if self.in_cache:
-            return self.locks / f"{self.store.name}.lock"
-        p = self.locks.joinpath(*self.file.path.split("/"))
-        return p.with_name(p.name + ".lock")
+            return root / f"{self.store.name}{suffix}"
+        p = root.joinpath(*self.file.path.split("/"))
+        return p.with_name(p.name + suffix)
 
     @property
     def label(self) -> str:

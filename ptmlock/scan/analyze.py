@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ptmlock.scan.callargs import MISSING, arg, dir_like, has_star, single, weights_text, written
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -40,7 +41,6 @@ _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _LINES = re.compile(r"\r\n|\r|\n")
 _TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 _DELEGATORS = frozenset({"from_pretrained", "_from_pretrained", "from_single_file"})
-_MISSING = ast.Constant(value=None)  # stands for "argument not given"
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class _Analyzer:
         if f.attr in HF_METHODS and self._delegating(ctx):
             return None
         receiver = self._receiver(f.value, ctx)
-        found = method_loader(f.attr, receiver, _written(f.value), frozenset(self.ix.libraries))
+        found = method_loader(f.attr, receiver, written(f.value), frozenset(self.ix.libraries))
         return (found, ctx) if found is not None else None
 
     @staticmethod
@@ -162,16 +162,16 @@ class _Analyzer:
         elif kind == K_TORCH_HUB:
             ids = self._torch_hub(call, ctx)
         else:
-            expr = _arg(call, loader.id_pos, loader.id_kws)
-            if expr is _MISSING:
-                ids = _DYNAMIC if kind == K_PIPELINE or _has_star(call) else _SKIP
+            expr = arg(call, loader.id_pos, loader.id_kws)
+            if expr is MISSING:
+                ids = _DYNAMIC if kind == K_PIPELINE or has_star(call) else _SKIP
             elif kind == K_URL:
                 ids = self._urls(expr, ctx)
             else:
                 ids = self._hf_ids(expr, ctx)
             if kind == K_PIPELINE and ids.kind == "object":  # a model object, but a tokenizer by id
-                tokenizer = _arg(call, 3, ("tokenizer",))
-                if tokenizer is not _MISSING:
+                tokenizer = arg(call, 3, ("tokenizer",))
+                if tokenizer is not MISSING:
                     by_id = self._hf_ids(tokenizer, ctx)
                     ids = by_id if by_id.kind == "ids" else ids
         if ids.kind in ("local", "object"):
@@ -179,7 +179,7 @@ class _Analyzer:
         revision = ids.revision
         repo_type = ids.repo_type or "model"
         if kind in (K_HF, K_PIPELINE):
-            revision = _single(self._kwarg(call, "revision", ctx)) or revision
+            revision = single(self._kwarg(call, "revision", ctx)) or revision
         if loader.library == "huggingface_hub":
             rt = self._kwarg(call, "repo_type", ctx)
             if rt:
@@ -194,7 +194,7 @@ class _Analyzer:
         )
 
     def _hf_ids(self, expr: ast.expr, ctx: Ctx) -> _Ids:
-        if _dir_like(expr):
+        if dir_like(expr):
             return _SKIP
         return self._classify(self.r.values(expr, ctx), expr, classify_id)
 
@@ -220,7 +220,7 @@ class _Analyzer:
                         types.pop() if len(types) == 1 else None)
         if urls:
             return _Ids("ids", tuple(dict.fromkeys(urls)), URL)
-        if local or (expr is not None and not any(isinstance(v, str) for v in vals) and _dir_like(expr)):
+        if local or (expr is not None and not any(isinstance(v, str) for v in vals) and dir_like(expr)):
             return _SKIP
         if vals and not any(isinstance(v, str) or v is None for v in vals) and any(
                 v is OBJ or isinstance(v, InstRef) for v in vals):
@@ -237,23 +237,23 @@ class _Analyzer:
         return _DYNAMIC
 
     def _timm(self, call: ast.Call, ctx: Ctx) -> _Ids:
-        pretrained = _arg(call, 1, ("pretrained",))
-        if pretrained is _MISSING or self._falsy(pretrained, ctx):
+        pretrained = arg(call, 1, ("pretrained",))
+        if pretrained is MISSING or self._falsy(pretrained, ctx):
             return _SKIP
-        overlay = _arg(call, None, ("pretrained_cfg_overlay",))
-        if overlay is not _MISSING and "file" in ast.unparse(overlay):  # weights from a local file
+        overlay = arg(call, None, ("pretrained_cfg_overlay",))
+        if overlay is not MISSING and "file" in ast.unparse(overlay):  # weights from a local file
             return _SKIP
-        name = _arg(call, 0, ("model_name",))
-        if name is _MISSING:
+        name = arg(call, 0, ("model_name",))
+        if name is MISSING:
             return _DYNAMIC
         return self._classify(self.r.values(name, ctx), None, timm_id)
 
     def _open_clip(self, call: ast.Call, loader: Loader, ctx: Ctx) -> _Ids:
-        name = _arg(call, 0, ("model_name",))
-        tag_expr = _arg(call, 1, ("pretrained",))
-        names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not _MISSING else []
+        name = arg(call, 0, ("model_name",))
+        tag_expr = arg(call, 1, ("pretrained",))
+        names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not MISSING else []
         tags: list[str | None] = [None]
-        tag_given = tag_expr is not _MISSING and not self._falsy(tag_expr, ctx)
+        tag_given = tag_expr is not MISSING and not self._falsy(tag_expr, ctx)
         if tag_given:
             tag_vals = self.r.values(tag_expr, ctx)
             tags = [s for s in tag_vals if isinstance(s, str)] or [None]
@@ -277,36 +277,36 @@ class _Analyzer:
         loads = False
         revision: str | None = None
         for kw in ("weights", "weights_backbone"):
-            expr = _arg(call, None, (kw,))
-            if expr is _MISSING:
+            expr = arg(call, None, (kw,))
+            if expr is MISSING:
                 continue
             vals = self.r.values(expr, ctx)
             if vals and all(v is None for v in vals):
                 continue
             loads = True
-            revision = revision or _weights_text(expr, vals, self.ix.static_qualname(expr))
+            revision = revision or weights_text(expr, vals, self.ix.static_qualname(expr))
         for kw in ("pretrained", "pretrained_backbone"):
-            expr = _arg(call, None, (kw,))
-            if expr is not _MISSING and not self._falsy(expr, ctx):
+            expr = arg(call, None, (kw,))
+            if expr is not MISSING and not self._falsy(expr, ctx):
                 loads = True
         if not loads:
             return _SKIP
         if loader.id_pos is None:
             builder = loader.loader.rsplit(".", 1)[-1]
             return _Ids("ids", (f"torchvision:{builder}",), URL, revision)
-        name = _arg(call, 0, ("name",))
-        names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not _MISSING else []
+        name = arg(call, 0, ("name",))
+        names = [s for s in self.r.values(name, ctx) if isinstance(s, str)] if name is not MISSING else []
         if not names:
             return _Ids("dynamic", revision=revision)
         return _Ids("ids", tuple(dict.fromkeys(f"torchvision:{n.lower()}" for n in names)), URL, revision)
 
     def _torch_hub(self, call: ast.Call, ctx: Ctx) -> _Ids:
-        source = _arg(call, None, ("source",))
-        if source is not _MISSING and "local" in self.r.values(source, ctx):
+        source = arg(call, None, ("source",))
+        if source is not MISSING and "local" in self.r.values(source, ctx):
             return _SKIP
-        repo = _arg(call, 0, ("repo_or_dir",))
-        if repo is _MISSING:
-            return _DYNAMIC if _has_star(call) else _SKIP
+        repo = arg(call, 0, ("repo_or_dir",))
+        if repo is MISSING:
+            return _DYNAMIC if has_star(call) else _SKIP
         vals = self.r.values(repo, ctx)
         repos: list[tuple[str, str | None]] = []
         local = LOCAL in vals
@@ -321,7 +321,7 @@ class _Analyzer:
             refs = {ref for _, ref in repos}
             return _Ids("ids", tuple(dict.fromkeys(n for n, _ in repos)), "torchhub",
                         refs.pop() if len(refs) == 1 else None)
-        return _SKIP if local or _dir_like(repo) else _DYNAMIC
+        return _SKIP if local or dir_like(repo) else _DYNAMIC
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -332,8 +332,8 @@ class _Analyzer:
 
     def _kwarg(self, call: ast.Call, name: str, ctx: Ctx) -> Vals:
         """A keyword argument's values, also when passed in a `**kwargs` dict."""
-        expr = _arg(call, None, (name,))
-        if expr is not _MISSING:
+        expr = arg(call, None, (name,))
+        if expr is not MISSING:
             return self.r.values(expr, ctx)
         out: list[object] = []
         for k in call.keywords:
@@ -358,61 +358,3 @@ class _Analyzer:
     def _ignored(self, call: ast.Call) -> bool:
         lines = self._lines_of()
         return any(_IGNORE.search(line) for line in lines[call.lineno - 1: (call.end_lineno or call.lineno)])
-
-
-def _arg(call: ast.Call, pos: int | None, kws: tuple[str, ...]) -> ast.expr:
-    for k in call.keywords:
-        if k.arg in kws:
-            return k.value
-    if pos is not None and pos < len(call.args):
-        if any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
-            return _MISSING
-        return call.args[pos]
-    return _MISSING
-
-
-def _has_star(call: ast.Call) -> bool:
-    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
-
-
-def _dir_like(expr: ast.expr) -> bool:
-    """`output_dir`, `args.save_dir`, `tmpdirname`: names that hold a local directory."""
-    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
-    name = name.lower()
-    return name.endswith(("dir", "dirname", "folder")) or name in ("tmp", "tmp_path")
-
-
-def _weights_text(expr: ast.expr, vals: Vals, qualname: str | None) -> str | None:
-    """`ResNet50_Weights.IMAGENET1K_V2`, `"DEFAULT"`: the torchvision weights as written."""
-    strs = [v for v in vals if isinstance(v, str)]
-    if len(strs) == 1:
-        return strs[0]
-    refs = [v.qualname for v in vals if isinstance(v, ImportRef)]
-    dotted = qualname or (refs[0] if len(refs) == 1 else None)
-    if dotted is None and isinstance(expr, ast.Attribute):
-        dotted = ast.unparse(expr)
-    if dotted is None:
-        return None
-    parts = dotted.split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 and parts[-2].endswith("_Weights") else parts[-1]
-
-
-def _single(vals: Vals) -> str | None:
-    strs = list(dict.fromkeys(v for v in vals if isinstance(v, str)))
-    return strs[0] if len(strs) == 1 else None
-
-
-def _written(expr: ast.expr) -> str:
-    """A receiver as written, for loader names: `self.model_class`, `super()`; else `<expr>`."""
-    parts: list[str] = []
-    while len(parts) < 8:
-        if isinstance(expr, ast.Attribute):
-            parts.append(expr.attr)
-            expr = expr.value
-        elif isinstance(expr, ast.Name):
-            return ".".join([expr.id, *reversed(parts)])
-        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.args:
-            return ".".join([f"{expr.func.id}()", *reversed(parts)])
-        else:
-            break
-    return "<expr>"
