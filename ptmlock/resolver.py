@@ -86,7 +86,7 @@ def resolve(
         new = next(m for m in models if m.id == spec.id)
         if old is None or old.commit != new.commit:
             changed.append((spec.id, old.commit if old else None, new.commit))
-    # issue 7: lock the models the declared ones need, transitively (ptmlock/resolve/deps.py)
+    # issue 7: lock the models the declared ones need, transitively (ptmlock/deps/)
     from ptmlock.deps.resolve import expand_dependencies
 
     deps = expand_dependencies(models, old_lock, moved={c[0].casefold() for c in changed},
