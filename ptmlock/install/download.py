@@ -30,7 +30,7 @@ from ptmlock._net import (
     transport_errors,
 )
 from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
-from ptmlock.install.hashing import Hasher, algorithm, expected_digest, new_hasher
+from ptmlock.install.hashing import Hasher, algorithm, expected_digest, hasher_of, new_hasher
 from ptmlock.install.hf_cache import FileTask
 
 CHUNK_SIZE = 1024 * 1024
@@ -144,11 +144,8 @@ class Fetcher:
         except FileNotFoundError:
             return _State(new_hasher(task.file))
         if 0 < size <= task.file.size:
-            hasher = new_hasher(task.file)
-            with open(task.partial, "rb") as f:
-                while chunk := f.read(8 * CHUNK_SIZE):
-                    hasher.update(chunk)
-            return _State(hasher, size)
+            hasher, read = hasher_of(task.partial, task.file)
+            return _State(hasher, read)
         _truncate(task.partial)
         return _State(new_hasher(task.file))
 
