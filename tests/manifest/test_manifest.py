@@ -160,3 +160,11 @@ def test_edits_keep_lf_and_crlf_text_in_their_own_style():
     added = add_model_text(crlf, ModelSpec(id="x/y", role="other"))
     assert added == add_model_text(text, ModelSpec(id="x/y", role="other")).replace("\n", "\r\n")
     assert remove_model_text(added, "x/y") == (crlf, [])
+
+
+@pytest.mark.parametrize("verb", [("lock", "--check"), ("list",), ("audit",)])
+def test_a_bad_policy_table_is_a_manifest_error_with_its_position_in_every_verb(project, ptm, verb):
+    (project / "ptm.toml").write_text('[project]\nname = "x"\n\n[policy]\nallow-pickle = "yes"\n')
+    r = ptm(*verb)
+    assert r.code == 3, r.err
+    assert "ptm.toml:5:1: 'allow-pickle' in [policy] must be true, false or an array of model ids" in r.err
