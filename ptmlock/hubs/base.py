@@ -1,11 +1,14 @@
 """The small interface every hub backend implements, and the answer checks they share.
 
-A hub is one module in `ptmlock/hubs/` with a backend class that answers three questions:
-`resolve` (which commit a declared ref names, and its files: what `lock` records),
-`current_commit` (where the ref points now, with no file listing: `outdated`, `tree --outdated`)
-and `fetch` (the pinned bytes, for `sync`; the Hugging Face hub's files are fetched by
-`install/download.py`, which writes its cache layout as they stream). `registry.py` maps
-hub names to backends.
+A hub is one module in `ptmlock/hubs/` that answers three questions:
+
+- *resolve* (`Backend.resolve`): which commit a declared ref names, and its files, for `lock`;
+- *current commit* (`HeadBackend.current_commit`): where the ref points now, with no file
+  listing, for `outdated`, `update` and `tree --outdated`;
+- *fetch*: the pinned bytes, for `sync` (`url.download`, `torchhub.checkout`; the Hugging Face
+  hub's files are streamed into its cache layout by `install/download.py`).
+
+`registry.py` maps hub names to backends; every network call obeys `ptmlock._net`.
 """
 from __future__ import annotations
 
