@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
+def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, durable: bool = True) -> None:
     """Replace `path` with `data` so that a reader sees the old file or the new one, never half.
 
-    Writes a unique temporary file in the same directory, fsyncs it, then `os.replace`s it.
-    The temporary file is removed if anything fails.
+    Writes a unique temporary file in the same directory, fsyncs it (unless not `durable`: a
+    cache whose lost entry only costs recomputing it), then `os.replace`s it. The temporary
+    file is removed if anything fails.
     """
     target = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -21,8 +22,9 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         with contextlib.suppress(OSError):
             # keep the permissions of the file we replace (or the umask default)
             mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
@@ -31,6 +33,12 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def read_text_exactly(path: str | os.PathLike[str]) -> str:
+    """The UTF-8 text of `path` with its line ends as they are (no universal-newline translation)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
 
 
 def _umask() -> int:

@@ -1,19 +1,186 @@
-"""What every network caller shares: which answers are retried, which errors are transport
-failures, and the numeric settings read from the environment (one place, not one per backend)."""
+"""The network rules of ptmlock, one set for every transport (huggingface_hub calls, HTTP downloads,
+git subprocesses): which answers are retried, the back-off between tries, the per-request
+timeout, the total deadline and the download stall rule.
+
+- `PTMLOCK_HUB_TIMEOUT` (default 10 s): one request's connect and read timeout.
+- `PTMLOCK_HUB_DEADLINE` (default 60 s): the total time one hub interaction (resolving a model,
+  reading its head commit, one file's download) may go on without progress, retries and slow
+  answers included. An answer that trickles in (slow headers, slow body) is cut at the deadline:
+  `run_within` stops waiting for it.
+- `PTMLOCK_STALL_TIMEOUT` (default 30 s): a file download that receives less than
+  `STALL_MIN_RATE` bytes a second over this many seconds is stalled; it is cut and retried with
+  `Range` from the bytes it has, under the deadline.
+
+Each transport turns its transient failures (408/429/5xx, refused, reset, timed out) into
+`Retry` and lets `with_retries` decide whether to wait `backoff(attempt)` and try again.
+"""
 from __future__ import annotations
 
 import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ptmlock.constants import (
+    DEFAULT_HUB_DEADLINE,
+    DEFAULT_HUB_TIMEOUT,
+    DEFAULT_STALL_TIMEOUT,
+    ENV_HUB_DEADLINE,
+    ENV_HUB_TIMEOUT,
+    ENV_STALL_TIMEOUT,
+)
+from ptmlock.errors import HubUnavailableError
+
+T = TypeVar("T")
 
 # Retried with back-off (huggingface_hub's utils/_http.py::http_backoff retries the same set).
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# A refused connection or an unknown host means nobody is there: a few tries are enough.
+REFUSED_TRIES = 3
+# Below this many bytes a second (averaged over the stall time) a download makes no progress.
+STALL_MIN_RATE = 1024
+SETTINGS_HINT = (f"{ENV_HUB_TIMEOUT}, {ENV_HUB_DEADLINE} and {ENV_STALL_TIMEOUT} set the per-request timeout, "
+                 "the total deadline and the download stall time")
 
 
 def float_env(name: str, default: float) -> float:
-    """`name` from the environment as a float; `default` when unset or not a number."""
+    """`name` from the environment as a positive float; `default` when unset or not one."""
     try:
-        return float(os.environ.get(name, default))
+        value = float(os.environ.get(name, default))
     except ValueError:
         return default
+    return value if value > 0 else default
+
+
+@dataclass(frozen=True)
+class NetLimits:
+    """The timeouts every network call of one run obeys (seconds)."""
+
+    timeout: float = DEFAULT_HUB_TIMEOUT
+    deadline: float = DEFAULT_HUB_DEADLINE
+    stall: float = DEFAULT_STALL_TIMEOUT
+
+    @classmethod
+    def from_env(cls, *, timeout: float | None = None, deadline: float | None = None,
+                 stall: float | None = None) -> NetLimits:
+        """The limits from `PTMLOCK_HUB_TIMEOUT`, `PTMLOCK_HUB_DEADLINE` and `PTMLOCK_STALL_TIMEOUT`;
+        an argument that is not None wins over its variable."""
+        return cls(
+            timeout=timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT),
+            deadline=deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE),
+            stall=stall if stall is not None else float_env(ENV_STALL_TIMEOUT, DEFAULT_STALL_TIMEOUT),
+        )
+
+    def request_timeout(self, left: float) -> float:
+        """The timeout of one request when `left` seconds of the deadline remain (at least 0.1 s)."""
+        return max(0.1, min(self.timeout, left))
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): 0.25 s doubling up to 8 s,
+    with jitter (half to all of it) so parallel clients do not retry in step."""
+    return min(8.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+
+class Retry(Exception):
+    """A transient failure: the attempt may be tried again after a back-off.
+
+    `refused` marks a failure that means nobody is listening (refused, unknown host).
+    """
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refused = refused
+
+
+def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits, source: str, subject: str,
+                 fix: str) -> T:
+    """Call `attempt_once(seconds_left)` until it returns, retrying on `Retry` with `backoff`.
+
+    It stops when the next try would end past `limits.deadline`, or after `REFUSED_TRIES`
+    refused connections, and raises `HubUnavailableError` ("`source` did not answer `subject`
+    after N attempts ... `fix`"). Any other exception propagates at once.
+    """
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return attempt_once(limits.deadline - (time.monotonic() - start))
+        except Retry as e:
+            last, refused = e.reason, e.refused
+        elapsed = time.monotonic() - start
+        delay = backoff(attempt)
+        if (refused and attempt >= REFUSED_TRIES) or elapsed + delay >= limits.deadline:
+            what = f" {subject}" if subject else ""
+            raise HubUnavailableError(f"{source} did not answer{what} after {attempt} attempts in {elapsed:.1f}s "
+                                      f"(last: {last}). {fix}, then try again; {SETTINGS_HINT}.")
+        time.sleep(delay)
+
+
+def run_within(seconds: float, fn: Callable[[], T], *, on_late: Callable[[T], None] | None = None) -> T:
+    """`fn()`, or `Retry` once `seconds` pass without it returning.
+
+    Socket timeouts bound each read, not an answer sent one byte at a time; this bounds the
+    whole call. `fn` runs on a daemon thread that is abandoned when time is up (it ends when
+    its own socket times out or the process exits); a result it returns late is handed to
+    `on_late` (to close a response). Exceptions of `fn` are raised here.
+    """
+    done = threading.Event()
+    lock = threading.Lock()
+    box: list[tuple[bool, object]] = []
+    abandoned = False
+
+    def target() -> None:
+        try:
+            outcome: tuple[bool, object] = (True, fn())
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            outcome = (False, e)
+        with lock:
+            late = abandoned
+            box.append(outcome)
+        done.set()
+        if late and outcome[0] and on_late is not None:
+            try:
+                on_late(outcome[1])  # type: ignore[arg-type]
+            except Exception:  # noqa: BLE001, S110 - best-effort cleanup on a thread nobody waits for
+                pass
+
+    threading.Thread(target=target, name="ptmlock-net", daemon=True).start()
+    finished = done.wait(max(0.0, seconds))
+    with lock:
+        if not finished and not box:
+            abandoned = True
+            raise Retry(f"Timeout: no complete answer within {seconds:.1f}s")
+        ok, value = box[0]
+    if ok:
+        return value  # type: ignore[return-value]
+    assert isinstance(value, BaseException)
+    raise value
+
+
+class StallWatch:
+    """Cuts a download that makes no progress: under `STALL_MIN_RATE` bytes a second over
+    `stall` seconds, or (at most) over the `limit` seconds left of the deadline."""
+
+    def __init__(self, *, stall: float, limit: float) -> None:
+        self.window = max(0.1, min(stall, limit))
+        self.mark = time.monotonic()
+        self.received = self.marked = 0
+
+    def update(self, n: int) -> None:
+        """Count `n` more bytes; raise `Retry` when the current window was too slow."""
+        self.received += n
+        now = time.monotonic()
+        if now - self.mark < self.window:
+            return
+        if self.received - self.marked < STALL_MIN_RATE * (now - self.mark):
+            raise Retry(f"stalled: {self.received - self.marked} bytes in {now - self.mark:.1f}s")
+        self.mark, self.marked = now, self.received
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:
@@ -26,3 +193,10 @@ def transport_errors() -> tuple[type[BaseException], ...]:
             continue
         errors.append(module.TransportError)
     return tuple(errors)
+
+
+def is_refused(reason: str) -> bool:
+    """Whether a transport error's text says nobody is listening (refused, unknown host)."""
+    low = reason.lower()
+    return any(s in low for s in ("refused", "connecterror", "name or service", "could not resolve host",
+                                  "failed to connect", "couldn't connect", "nodename nor servname"))

@@ -76,7 +76,9 @@ def load_project(lock_path: str | None, manifest_path: str | None) -> tuple[Mani
     Raises:
         ManifestError, LockfileError: a file exists but is invalid.
     """
-    from ptmlock.lockfile.read import load_lock  # the one reader, validating (imported on first use)
+    from ptmlock.lockfile.read import (
+        load_lock,  # the one reader, validating (imported on first use)
+    )
     from ptmlock.manifest.parse import load_manifest
 
     manifest = load_manifest(manifest_path) if manifest_path is not None else None

@@ -14,8 +14,10 @@ HUBS = (HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL)
 DEFAULT_HUB = HUB_HUGGINGFACE
 
 REPO_TYPES = ("model", "dataset")
-POLICIES = ("off", "warn", "strict")
-DEFAULT_POLICY = "warn"
+# The guard mode (`PTMLOCK_MODE`, else `[project] policy` in ptm.toml), not the `[policy]` table.
+MODE_OFF, MODE_WARN, MODE_STRICT = "off", "warn", "strict"
+GUARD_MODES = (MODE_OFF, MODE_WARN, MODE_STRICT)
+DEFAULT_GUARD_MODE = MODE_WARN
 
 ENV_MODE = "PTMLOCK_MODE"
 ENV_LOCKFILE = "PTMLOCK_LOCKFILE"
@@ -23,12 +25,14 @@ ENV_REPORT = "PTMLOCK_REPORT"
 ENV_DEBUG = "PTMLOCK_DEBUG"
 ENV_ROLE_PREFIX = "PTMLOCK_ROLE_"
 ENV_HUB_TIMEOUT = "PTMLOCK_HUB_TIMEOUT"  # seconds per hub request
-ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds of retries per model
+ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds one hub interaction may take without progress
+ENV_STALL_TIMEOUT = "PTMLOCK_STALL_TIMEOUT"  # seconds a download may go under 1 KiB/s before it is cut
 ENV_JOBS = "PTMLOCK_JOBS"
 ENV_URL_MIRROR = "PTMLOCK_URL_MIRROR"  # "PREFIX=REPLACEMENT[,...]": where url-hub files are fetched from
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0
+DEFAULT_STALL_TIMEOUT = 30.0
 DEFAULT_JOBS = 32
 
 # Weight formats that execute code when loaded (pickle), and the safe one.

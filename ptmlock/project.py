@@ -9,8 +9,14 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ptmlock._fs import atomic_write, file_lock
-from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
+from ptmlock._fs import atomic_write, file_lock, read_text_exactly
+from ptmlock.constants import (
+    DEFAULT_GUARD_MODE,
+    DEFAULT_HUB,
+    DEFAULT_JOBS,
+    HUB_URL,
+    LOCK_GUARD_SUFFIX,
+)
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile.fresh import Freshness, lock_state
 from ptmlock.lockfile.model import Lock, LockedModel, with_roles
@@ -59,7 +65,7 @@ def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) ->
         yield
 
 
-def init_project(path: Path, *, name: str | None = None, policy: str = "warn", text: str | None = None) -> Path:
+def init_project(path: Path, *, name: str | None = None, policy: str = DEFAULT_GUARD_MODE, text: str | None = None) -> Path:
     """Write a starter `ptm.toml` at `path` (or `text`, when given).
 
     Raises:
@@ -146,7 +152,7 @@ def add_model(
         HubError, UnsafeHubAnswerError: the model could not be resolved.
     """
     with run_lock(manifest_path.parent, on_wait):
-        old_text = manifest_path.read_text(encoding="utf-8")
+        old_text = read_text_exactly(manifest_path)  # CRLF kept: the edit keeps the file's newlines
         load_manifest(manifest_path)  # report a broken manifest as it is, before editing it
         from ptmlock.manifest.edit import add_model_text
 
@@ -171,7 +177,7 @@ def remove_model(
         ManifestError: the model is not declared or the manifest is invalid.
     """
     with run_lock(manifest_path.parent, on_wait):
-        old_text = manifest_path.read_text(encoding="utf-8")
+        old_text = read_text_exactly(manifest_path)  # CRLF kept: the edit keeps the file's newlines
         load_manifest(manifest_path)
         from ptmlock.manifest.edit import remove_model_text
 
@@ -224,7 +230,7 @@ def new_spec(model: str, *, role: str | None, hub: str | None, repo_type: str | 
 
 def _write_if_changed(path: Path, text: str) -> bool:
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if read_text_exactly(path) == text:
             return False
     except FileNotFoundError:
         pass

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ptmlock.constants import DEFAULT_JOBS, HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
+from ptmlock.constants import DEFAULT_JOBS
 from ptmlock.errors import ManifestError, PtmlockError
-from ptmlock.hubs.base import Backend
+from ptmlock.hubs.base import Backend, ask_each
+from ptmlock.hubs.registry import default_backend
 from ptmlock.lockfile.model import Lock, LockedModel, manifest_hash
 from ptmlock.manifest.model import Manifest, ModelSpec
 
@@ -22,31 +22,6 @@ class ResolveResult:
     resolved: tuple[str, ...]  # ids asked of the hub
     reused: tuple[str, ...]  # ids whose pin was kept with no request
     changed: tuple[tuple[str, str | None, str], ...]  # (id, old commit or None, new commit) for moved pins
-
-
-def default_backend(hub: str) -> Backend:
-    """The backend for `hub`.
-
-    Raises:
-        ManifestError: the hub has no resolver in this version.
-    """
-    if hub == HUB_HUGGINGFACE:
-        from ptmlock.hubs.huggingface import HuggingFaceBackend
-
-        return HuggingFaceBackend()
-    # issue 7, parts 3 and 4: git repos as torch.hub loads them, and single weight files by URL
-    if hub == HUB_TORCHHUB:
-        from ptmlock.hubs.torchhub import TorchHubBackend
-
-        return TorchHubBackend()
-    if hub == HUB_URL:
-        from ptmlock.hubs.url import UrlBackend
-
-        return UrlBackend()
-    raise ManifestError(
-        f"Locking models with hub = {hub!r} is not supported by this version of ptmlock yet "
-        "(only 'huggingface'). Remove the entry or set hub = \"huggingface\"."
-    )
 
 
 def resolve(
@@ -93,22 +68,12 @@ def resolve(
         for _, spec in todo:
             if spec.hub not in backends:
                 backends[spec.hub] = backend_for(spec.hub)
-        results: list[LockedModel | PtmlockError | None] = [None] * len(todo)
-
         if any(spec.signing is not None for _, spec in todo):
             from ptmlock.signing.bundle import require_library
 
             require_library()  # name the missing extra before any hub request
-
-        def work(n: int) -> None:
-            _, spec = todo[n]
-            try:
-                results[n] = _signed(backends[spec.hub].resolve(spec), spec, backends[spec.hub], manifest)
-            except PtmlockError as e:
-                results[n] = e
-
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
-            list(pool.map(work, range(len(todo))))
+        results = ask_each(lambda spec: _signed(backends[spec.hub].resolve(spec), spec, backends[spec.hub], manifest),
+                           [s for _, s in todo], jobs=jobs)
         errors = [r for r in results if isinstance(r, PtmlockError)]
         if errors:
             first = errors[0]
@@ -127,7 +92,7 @@ def resolve(
         new = next(m for m in models if m.id == spec.id)
         if old is None or old.commit != new.commit:
             changed.append((spec.id, old.commit if old else None, new.commit))
-    # issue 7: lock the models the declared ones need, transitively (ptmlock/resolve/deps.py)
+    # issue 7: lock the models the declared ones need, transitively (ptmlock/deps/)
     from ptmlock.deps.resolve import expand_dependencies
 
     deps = expand_dependencies(models, old_lock, moved={c[0].casefold() for c in changed},

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import ptmlock
 from ptmlock._select import find_lock, find_manifest_for
-from ptmlock.constants import ENV_LOCKFILE, ENV_MODE, ENV_REPORT, LOCK_NAME
+from ptmlock.constants import (
+    DEFAULT_GUARD_MODE,
+    ENV_LOCKFILE,
+    ENV_MODE,
+    ENV_REPORT,
+    LOCK_NAME,
+)
 from ptmlock.errors import GuardError, PtmlockError
 
 _SITECUSTOMIZE = '''\
@@ -114,10 +120,10 @@ def _effective_mode(mode: str | None) -> str:
         return env.strip().lower()
     manifest = find_manifest_for(None)
     if manifest is None:
-        return "warn"
+        return DEFAULT_GUARD_MODE
     from ptmlock.manifest.parse import load_manifest
 
     try:
-        return load_manifest(manifest).policy or "warn"
+        return load_manifest(manifest).guard_mode or DEFAULT_GUARD_MODE
     except PtmlockError:
-        return "warn"
+        return DEFAULT_GUARD_MODE

@@ -16,7 +16,7 @@ from ptmlock.cli.base import (
     cli,
 )
 from ptmlock.constants import (
-    POLICIES,
+    GUARD_MODES,
 )
 from ptmlock.errors import EXIT_CHECK_FAILED
 from ptmlock.output import Output, human_size
@@ -137,8 +137,8 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
 
 
 @cli.command(name="run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--mode", type=click.Choice(POLICIES), default=None,
-              help="Guard mode for this run (default: PTMLOCK_MODE, else the manifest's policy, else warn).")
+@click.option("--mode", type=click.Choice(GUARD_MODES), default=None,
+              help="Guard mode for this run (default: PTMLOCK_MODE, else `policy` in [project] of ptm.toml, else warn).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append one JSON line per model load to this file (PTMLOCK_REPORT).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)

@@ -9,8 +9,9 @@ from ptmlock.cli.base import (
     cli,
 )
 from ptmlock.constants import (
+    DEFAULT_GUARD_MODE,
+    GUARD_MODES,
     HUBS,
-    POLICIES,
     REPO_TYPES,
 )
 from ptmlock.errors import EXIT_CHECK_FAILED
@@ -19,7 +20,7 @@ from ptmlock.output import Output, human_size
 
 @cli.command()
 @click.option("--name", help="Project name (default: the directory name).")
-@click.option("--policy", type=click.Choice(POLICIES), default="warn", show_default=True,
+@click.option("--policy", type=click.Choice(GUARD_MODES), default=DEFAULT_GUARD_MODE, show_default=True,
               help="Runtime guard default.")
 @click.option("--from-code", "from_code", type=click.Path(exists=True, path_type=str), default=None,
               help="Pre-fill the manifest with the models `ptmlock scan` finds in this path.")

@@ -21,7 +21,6 @@ name the model that needs the missing repo and the file that names it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
@@ -37,7 +36,7 @@ from ptmlock.deps.find import (
     reasons_for,
 )
 from ptmlock.errors import GatedRepoError, HubError, PtmlockError
-from ptmlock.hubs.base import Backend
+from ptmlock.hubs.base import Backend, ask_each
 from ptmlock.lockfile.model import Lock, LockedModel
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.pins import PinIndex
@@ -301,18 +300,7 @@ class _Walk:
 
     def _map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
         """`fn` over `items` on at most `jobs` threads; results in order; the first error (in order) raised."""
-        if not items:
-            return []
-        results: list[T | PtmlockError | None] = [None] * len(items)
-
-        def work(n: int) -> None:
-            try:
-                results[n] = fn(items[n])
-            except PtmlockError as e:
-                results[n] = e
-
-        with ThreadPoolExecutor(max_workers=max(1, min(self.jobs, len(items)))) as pool:
-            list(pool.map(work, range(len(items))))
+        results = ask_each(fn, items, jobs=self.jobs)
         failures = [r for r in results if isinstance(r, PtmlockError)]
         if failures:
             raise failures[0]

@@ -15,7 +15,14 @@ import warnings
 from contextvars import ContextVar
 
 from ptmlock._select import find_lock, find_manifest_for
-from ptmlock.constants import ENV_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME, POLICIES
+from ptmlock.constants import (
+    DEFAULT_GUARD_MODE,
+    ENV_MODE,
+    ENV_REPORT,
+    GUARD_MODES,
+    LOCK_NAME,
+    MANIFEST_NAME,
+)
 from ptmlock.enforce._warning import PtmlockWarning
 from ptmlock.errors import GuardError, PtmlockError
 
@@ -89,7 +96,7 @@ def activate() -> None:
             _no_lock = (_no_lock or f"no {LOCK_NAME} in {os.getcwd()} or any parent directory") + (
                 f" ({MANIFEST_NAME} is at {_manifest_path}: run `ptmlock lock` there)" if _manifest_path else
                 " (run `ptmlock init` and `ptmlock lock` in the project, or set PTMLOCK_LOCKFILE)")
-            if (_env_mode or _policy_without_lock()) == "strict":
+            if (_env_mode or _mode_without_lock()) == "strict":
                 raise GuardError(f"ptmlock runtime guard (strict): {_no_lock}.")
         from ptmlock.enforce import _adapters
 
@@ -99,18 +106,19 @@ def activate() -> None:
 
 def _mode_from_env() -> str | None:
     value = os.environ.get(ENV_MODE, "").strip().lower() or None
-    if value is not None and value not in POLICIES:
-        raise GuardError(f"{ENV_MODE}={os.environ[ENV_MODE]!r} is not a mode: use one of {', '.join(POLICIES)}.")
+    if value is not None and value not in GUARD_MODES:
+        raise GuardError(f"{ENV_MODE}={os.environ[ENV_MODE]!r} is not a guard mode: use one of "
+                         f"{', '.join(GUARD_MODES)}.")
     return value
 
 
-def _policy_without_lock() -> str | None:
+def _mode_without_lock() -> str | None:
     if _manifest_path is None:
         return None
     try:
         from ptmlock.manifest.parse import load_manifest
 
-        return load_manifest(_manifest_path).policy
+        return load_manifest(_manifest_path).guard_mode
     except PtmlockError:
         return None
 
@@ -125,7 +133,7 @@ def _load_project() -> _Project:
         report = os.environ.get(ENV_REPORT) or None
         report = os.path.abspath(report) if report else None
         if _no_lock is not None:
-            _project = _Project(_env_mode or "warn", None, report)
+            _project = _Project(_env_mode or DEFAULT_GUARD_MODE, None, report)
             return _project
         from ptmlock._select import load_project
         from ptmlock.pins import build_index
@@ -135,10 +143,10 @@ def _load_project() -> _Project:
         except PtmlockError as e:
             if _env_mode == "strict":
                 raise GuardError(f"ptmlock runtime guard (strict) cannot read the project: {e}") from None
-            _project = _Project(_env_mode or "warn", None, report)
+            _project = _Project(_env_mode or DEFAULT_GUARD_MODE, None, report)
             _say_once(f"ptmlock runtime guard cannot read the project, so it checks nothing: {e}")
             return _project
-        mode = _env_mode or (manifest.policy if manifest is not None else None) or "warn"
+        mode = _env_mode or (manifest.guard_mode if manifest is not None else None) or DEFAULT_GUARD_MODE
         _project = _Project(mode, build_index(manifest, lock), report)
         return _project
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptmlock.constants import MODE_WARN
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
 from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock
@@ -53,7 +54,7 @@ class Classified:
 
 
 @dataclass(frozen=True)
-class Problem:
+class Diagnostic:
     """One line of `ptmlock check` output."""
 
     path: str
@@ -96,7 +97,7 @@ def _status(index: PinIndex, f: Finding, model_id: str, locked: bool) -> str:
         return DECLARED
     if not locked or pin.commit is None or pin.stale is not None:
         return PINNED_IN_CODE  # nothing to compare with yet; PTM001 reports the stale lock
-    verdict = decide(request, pin, "warn")
+    verdict = decide(request, pin, MODE_WARN)  # the gate reports; it never refuses a load itself
     if verdict.kind == CONTRADICTS:
         return CONTRADICTS_LOCK
     if verdict.kind == MATCHES_LOCK:
@@ -138,7 +139,7 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
     return classify(findings, manifest, lock), manifest
 
 
-def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
+def check(files: Sequence[str], *, manifest_path: Path) -> list[Diagnostic]:
     """The gate: problems in `files` (all Python files of the project when empty), sorted.
 
     Raises:
@@ -147,9 +148,9 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
     manifest = load_manifest(manifest_path)
     state = lock_state(manifest)
     lock = state.readable()  # invalid: exit 3; stale or missing: PTM001, exit 1
-    problems: list[Problem] = []
+    problems: list[Diagnostic] = []
     if not state.fresh:
-        problems.append(Problem(_rel(str(manifest.path)), 1, 1, "PTM001", state.message("check")))
+        problems.append(Diagnostic(_rel(str(manifest.path)), 1, 1, "PTM001", state.message("check")))
     kinds, exclude = scan_settings(manifest)
     targets = [f for f in files if kind_of(f) in kinds and not excluded(_rel(f), exclude)] if files \
         else [str(manifest.project_dir)]
@@ -163,7 +164,7 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
             if status == UNDECLARED:
                 kind = "" if f.repo_type == "model" else f" --type {f.repo_type}"
                 hub = "" if f.hub == "huggingface" else f" --hub {f.hub}"
-                problems.append(Problem(
+                problems.append(Diagnostic(
                     _rel(f.path), f.line, f.col, "PTM002",
                     f"{model_id!r} is loaded here ({f.loader}) but not declared in ptm.toml; "
                     f"declare it with `ptmlock add {model_id}{hub}{kind}` or mark the line `# ptmlock: ignore`",
@@ -171,7 +172,7 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
             elif status == CONTRADICTS_LOCK:
                 pinned = lock.get(model_id) if lock is not None else None
                 at = f" (ptm.lock pins {pinned.commit[:12]})" if pinned is not None else ""
-                problems.append(Problem(
+                problems.append(Diagnostic(
                     _rel(f.path), f.line, f.col, "PTM003",
                     f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
                     f"argument or pin it with `ptmlock add {model_id}@{f.revision}`", f.cell))

@@ -5,6 +5,7 @@ import os
 import re
 from collections.abc import Sequence
 
+from ptmlock.constants import DEFAULT_GUARD_MODE
 from ptmlock.manifest.edit import add_model_text, starter_manifest
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.scan.scanner import Finding
@@ -12,7 +13,7 @@ from ptmlock.scan.scanner import Finding
 _DECLARABLE_HUBS = ("huggingface", "torchhub")
 
 
-def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str = "warn") -> str:
+def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str = DEFAULT_GUARD_MODE) -> str:
     """The text of a `ptm.toml` declaring every literal model id in `findings`.
 
     Members of one alternatives group (a dict, list or `choices=` of ids) share a role: they

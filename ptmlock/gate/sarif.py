@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ptmlock import __version__
-from ptmlock.gate.check import Problem
+from ptmlock.gate.check import Diagnostic
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 RULES = {
@@ -21,7 +21,7 @@ RULES = {
 _HELP = "https://github.com/ptmlock/ptmlock/blob/main/docs/scan.md#check-codes"
 
 
-def to_sarif(problems: Sequence[Problem]) -> dict[str, Any]:
+def to_sarif(problems: Sequence[Diagnostic]) -> dict[str, Any]:
     """The SARIF log (a JSON-ready dict) for `problems`."""
     rules = [{"id": code, "name": name, "shortDescription": {"text": text}, "helpUri": _HELP,
               "defaultConfiguration": {"level": level}} for code, (name, text, level) in RULES.items()]

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from ptmlock._net import RETRY_STATUS, float_env, transport_errors
-from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
-    ENV_HUB_DEADLINE,
-    ENV_HUB_TIMEOUT,
+from ptmlock._net import (
+    RETRY_STATUS,
+    NetLimits,
+    Retry,
+    is_refused,
+    run_within,
+    transport_errors,
+    with_retries,
 )
 from ptmlock.errors import (
     GatedRepoError,
     HubError,
-    HubUnavailableError,
     RepoNotFoundError,
     RevisionNotFoundError,
     UnsafeHubAnswerError,
@@ -57,15 +56,15 @@ class HuggingFaceBackend:
         from huggingface_hub import HfApi
 
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
-        self.timeout = timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.limits = NetLimits.from_env(timeout=timeout, deadline=deadline)
+        self.transport = transport_errors()
         self.api = HfApi(endpoint=self.endpoint)
 
     def resolve(self, spec: ModelSpec) -> LockedModel:
         """Pin `spec` to a commit; see `Backend.resolve`."""
         getter = self.api.dataset_info if spec.repo_type == "dataset" else self.api.model_info
-        info = self._call(spec, lambda: getter(spec.id, revision=spec.revision, files_metadata=True,
-                                                timeout=self.timeout))
+        info = self._call(spec, lambda timeout: getter(spec.id, revision=spec.revision, files_metadata=True,
+                                                       timeout=timeout))
         commit = check_commit(spec.id, info.sha, self.endpoint)
         if spec.revision is not None and len(spec.revision) == 40 and spec.revision.lower() != commit:
             check_commit(spec.id, f"{commit} (asked for {spec.revision})", self.endpoint)
@@ -102,7 +101,7 @@ class HuggingFaceBackend:
         `ptmlock outdated` uses it. Raises as `resolve` does.
         """
         getter = self.api.dataset_info if spec.repo_type == "dataset" else self.api.model_info
-        info = self._call(spec, lambda: getter(spec.id, revision=spec.revision, timeout=self.timeout))
+        info = self._call(spec, lambda timeout: getter(spec.id, revision=spec.revision, timeout=timeout))
         return check_commit(spec.id, info.sha, self.endpoint)
 
     # issue 7: transitive dependencies are found in small JSON files read at the pinned commit
@@ -135,17 +134,17 @@ class HuggingFaceBackend:
         """
         spec = ModelSpec(id=model_id, revision=commit, repo_type=repo_type)
 
-        def fetch() -> str:
+        def fetch(timeout: float) -> str:
             from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
             from huggingface_hub.utils.tqdm import silent_tqdm
 
             try:
                 return self.api.hf_hub_download(model_id, path, revision=commit, repo_type=repo_type,
-                                                cache_dir=_files_cache(), etag_timeout=self.timeout,
+                                                cache_dir=_files_cache(), etag_timeout=timeout,
                                                 tqdm_class=cast(Any, silent_tqdm))
             except LocalEntryNotFoundError as e:  # hf_hub_download hides 5xx and transport errors behind this
                 cause = e.__cause__ or e.__context__
-                if isinstance(cause, (HfHubHTTPError, *transport_errors())) and isinstance(cause, Exception):
+                if isinstance(cause, (HfHubHTTPError, *self.transport)) and isinstance(cause, Exception):
                     raise cause from None
                 raise HubError(f"Cannot read {path} of {repo_type} {model_id!r} at {commit[:12]} from "
                                f"{self.endpoint}: {e}") from None
@@ -155,7 +154,7 @@ class HuggingFaceBackend:
     def _files_from_tree(self, spec: ModelSpec, commit: str) -> list[LockedFile]:
         from huggingface_hub.hf_api import RepoFile
 
-        entries = self._call(spec, lambda: list(self.api.list_repo_tree(
+        entries = self._call(spec, lambda _timeout: list(self.api.list_repo_tree(
             spec.id, revision=commit, repo_type=spec.repo_type, recursive=True)))
         return [self._file(spec, e.path, e.size, e.blob_id, e.lfs) for e in entries if isinstance(e, RepoFile)]
 
@@ -173,55 +172,50 @@ class HuggingFaceBackend:
             sha256=sha256,
         )
 
-    def _call(self, spec: ModelSpec, fn: Callable[[], T]) -> T:
+    def _call(self, spec: ModelSpec, fn: Callable[[float], T]) -> T:
+        """`fn(request_timeout)` under the network rules: each try is cut at the deadline (a hub
+        trickling its answer too), transient failures are retried, the rest become our errors."""
+
+        def attempt(left: float) -> T:
+            return self._translate(spec, lambda: run_within(left, lambda: fn(self.limits.request_timeout(left))))
+
+        return with_retries(attempt, limits=self.limits, source=f"The hub at {self.endpoint}",
+                            subject=f"{spec.repo_type} {spec.id!r}", fix="Check your connection or HF_ENDPOINT")
+
+    def _translate(self, spec: ModelSpec, fn: Callable[[], T]) -> T:
+        """`fn()`, with huggingface_hub's errors turned into ours (`Retry` when transient)."""
         from huggingface_hub.errors import GatedRepoError as HfGated
         from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
         from huggingface_hub.errors import RepositoryNotFoundError as HfRepoNotFound
         from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFound
 
-        transport = transport_errors()
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            give_up = False
-            try:
-                return fn()
-            except OfflineModeIsEnabled:
+        try:
+            return fn()
+        except OfflineModeIsEnabled:
+            raise HubError(
+                f"Cannot resolve {spec.id!r}: huggingface_hub is in offline mode (HF_HUB_OFFLINE is set). "
+                "Unset HF_HUB_OFFLINE to lock; `ptmlock lock --check` works offline."
+            ) from None
+        except HfGated as e:
+            raise GatedRepoError(self._gated_message(spec, e)) from None
+        except HfRepoNotFound as e:
+            raise RepoNotFoundError(self._not_found_message(spec, e)) from None
+        except HfRevisionNotFound:
+            raise RevisionNotFoundError(
+                f"Revision {spec.revision!r} of {spec.repo_type} {spec.id!r} does not exist on {self.endpoint}. "
+                f"Use an existing branch, tag or commit: `ptmlock add {spec.id}@REV` rewrites it in ptm.toml."
+            ) from None
+        except HfHubHTTPError as e:
+            status = e.response.status_code if e.response is not None else None
+            if status not in RETRY_STATUS:
                 raise HubError(
-                    f"Cannot resolve {spec.id!r}: huggingface_hub is in offline mode (HF_HUB_OFFLINE is set). "
-                    "Unset HF_HUB_OFFLINE to lock; `ptmlock lock --check` works offline."
+                    f"The hub at {self.endpoint} answered {status} for {spec.repo_type} {spec.id!r}. "
+                    "Check the id and HF_ENDPOINT, then try again."
                 ) from None
-            except HfGated as e:
-                raise GatedRepoError(self._gated_message(spec, e)) from None
-            except HfRepoNotFound as e:
-                raise RepoNotFoundError(self._not_found_message(spec, e)) from None
-            except HfRevisionNotFound:
-                raise RevisionNotFoundError(
-                    f"Revision {spec.revision!r} of {spec.repo_type} {spec.id!r} does not exist on {self.endpoint}. "
-                    f"Use an existing branch, tag or commit: `ptmlock add {spec.id}@REV` rewrites it in ptm.toml."
-                ) from None
-            except HfHubHTTPError as e:
-                status = e.response.status_code if e.response is not None else None
-                if status not in RETRY_STATUS:
-                    raise HubError(
-                        f"The hub at {self.endpoint} answered {status} for {spec.repo_type} {spec.id!r}. "
-                        "Check the id and HF_ENDPOINT, then try again."
-                    ) from None
-                last = f"HTTP {status}"
-            except transport as e:
-                last = type(e).__name__
-                # refused or unknown host: the hub is not there, so a few tries are enough
-                give_up = "Connect" in last and attempt >= 3
-            elapsed = time.monotonic() - start
-            delay = min(8.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-            if give_up or elapsed + delay >= self.deadline:
-                raise HubUnavailableError(
-                    f"The hub at {self.endpoint} did not answer {spec.repo_type} {spec.id!r} after {attempt} attempts "
-                    f"in {elapsed:.1f}s (last: {last}). Check your connection or HF_ENDPOINT and try again; "
-                    f"{ENV_HUB_TIMEOUT} and {ENV_HUB_DEADLINE} set the per-request timeout and the total deadline."
-                ) from None
-            time.sleep(delay)
+            raise Retry(f"HTTP {status}") from None
+        except self.transport as e:
+            name = type(e).__name__
+            raise Retry(name, refused=is_refused(name)) from None
 
     def _not_found_message(self, spec: ModelSpec, e: Exception) -> str:
         status = getattr(getattr(e, "response", None), "status_code", None)

@@ -14,24 +14,27 @@ errors can be read and turned into ours.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
+import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
-import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
 
-from ptmlock._net import float_env
-from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
-    ENV_HUB_DEADLINE,
-    ENV_HUB_TIMEOUT,
+from ptmlock._net import (
+    STALL_MIN_RATE,
+    NetLimits,
+    Retry,
+    is_refused,
+    with_retries,
 )
+from ptmlock.constants import HUB_TORCHHUB
 from ptmlock.errors import (
     HubError,
-    HubUnavailableError,
+    IntegrityError,
     ManifestError,
     RepoNotFoundError,
     RevisionNotFoundError,
@@ -39,6 +42,7 @@ from ptmlock.errors import (
 )
 from ptmlock.lockfile.model import COMMIT_RE, LockedModel
 from ptmlock.manifest.model import ModelSpec
+from ptmlock.output import redact
 
 # (issue 7, part 3) kept here rather than in constants.py while the torchhub backend is new
 ENV_TORCHHUB_URL = "PTMLOCK_TORCHHUB_URL"
@@ -48,7 +52,8 @@ _NAME = re.compile(r"^[\w\-.]+$")
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 _TRANSPORT = ("could not resolve host", "failed to connect", "couldn't connect", "connection refused",
               "connection timed out", "operation timed out", "connection reset", "timed out",
-              "empty reply from server", "recv failure", "ssl_connect", "network is unreachable")
+              "empty reply from server", "recv failure", "ssl_connect", "network is unreachable",
+              "operation too slow")
 _NOT_FOUND = ("not found", "returned error: 404", "does not appear to be a git repository", "returned error: 410")
 _AUTH = ("returned error: 401", "returned error: 403", "authentication failed", "could not read username",
          "could not read password", "terminal prompts disabled")
@@ -58,17 +63,6 @@ _AUTH = ("returned error: 401", "returned error: 403", "authentication failed", 
 def torchhub_base() -> str:
     """The git host torchhub repos are resolved against: `PTMLOCK_TORCHHUB_URL`, else github.com."""
     return (os.environ.get(ENV_TORCHHUB_URL) or DEFAULT_TORCHHUB_URL).rstrip("/")
-
-
-def redact(url: str) -> str:
-    """`url` without any user name or password, for messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -104,70 +98,66 @@ def parse_torchhub_id(spec: ModelSpec) -> TorchHubRepo:
 
 
 class Git:
-    """Runs the git CLI against one remote with timeouts, retries and our error messages."""
+    """Runs the git CLI against one remote under the network rules (`ptmlock._net`)."""
 
     def __init__(self, *, timeout: float | None = None, deadline: float | None = None) -> None:
-        self.timeout = timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.limits = NetLimits.from_env(timeout=timeout, deadline=deadline)
 
     def env(self) -> dict[str, str]:
-        """The environment git runs in: no prompts, English messages, no user-wide hooks."""
+        """The environment git runs in: no prompts, English messages, no user-wide hooks, and
+        curl's low-speed cut set to the download stall rule."""
         env = dict(os.environ)
-        env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C", "GIT_HTTP_LOW_SPEED_LIMIT": "1",
-                    "GIT_HTTP_LOW_SPEED_TIME": str(max(1, int(self.timeout)))})
+        env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C",
+                    "GIT_HTTP_LOW_SPEED_LIMIT": str(STALL_MIN_RATE),
+                    "GIT_HTTP_LOW_SPEED_TIME": str(max(1, int(self.limits.stall)))})
         return env
 
     def run(self, args: list[str], *, model_id: str, remote: str, ref: str | None = None,
             transfer: bool = False) -> str:
         """`git <args>`; returns stdout. Transport failures and 5xx are retried until the deadline.
 
-        An attempt is cut after three request timeouts, except a `transfer` (a fetch, which may
-        be large), which git itself aborts when under 1 byte/s for the request timeout.
+        An attempt is cut at the deadline, except a `transfer` (a fetch, which may be large),
+        which git itself aborts when under `STALL_MIN_RATE` bytes a second for the stall time.
 
         Raises:
             RepoNotFoundError, RevisionNotFoundError, HubUnavailableError, HubError: with the fix.
         """
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            left = self.deadline - (time.monotonic() - start)
-            code, out, err = self._once(args, timeout=None if transfer else max(1.0, min(left, 3 * self.timeout)))
+
+        def attempt(left: float) -> str:
+            code, out, err = self._once(args, timeout=None if transfer else max(1.0, left))
             if code == 0:
                 return out
-            low = err.lower()
-            last = _last_line(err) or f"git exited with {code}"
-            if code == -1:
-                last = f"no answer in {3 * self.timeout:.0f}s"
-            elif _unknown_object(low):
-                slug = model_id.partition(":")[0]
-                raise RevisionNotFoundError(
-                    f"Commit {ref!r} of torchhub repo {slug!r} does not exist at {redact(remote)}. Use an existing "
-                    f"branch, tag or commit: `ptmlock add {slug}:REF --hub torchhub`.")
-            elif any(s in low for s in _AUTH):
-                raise RepoNotFoundError(
-                    f"torchhub repo {model_id!r} was not found at {redact(remote)} (or it is private: {last}). "
-                    f"Check the owner and repo name (`ptmlock remove {model_id}` drops it from ptm.toml); for a private "
-                    "repo, set up git credentials for that host.")
-            elif any(s in low for s in _NOT_FOUND):
-                raise RepoNotFoundError(
-                    f"torchhub repo {model_id!r} was not found at {redact(remote)} ({last}). Check the owner and repo "
-                    f"name for typos (`ptmlock remove {model_id}` drops it from ptm.toml), or {ENV_TORCHHUB_URL} if "
-                    "you use a mirror.")
-            transient = code == -1 or any(s in low for s in _TRANSPORT) or re.search(r"returned error: (5\d\d|408|429)",
-                                                                                     low) is not None
-            if not transient:
-                raise HubError(f"git failed for torchhub repo {model_id!r} at {redact(remote)}: {last}. Check "
-                               f"{ENV_TORCHHUB_URL} and your git setup, then try again.")
-            elapsed = time.monotonic() - start
-            delay = min(8.0, 0.25 * 2 ** (attempt - 1))
-            refused = any(s in low for s in _TRANSPORT[:4])  # nobody there: a few tries are enough
-            if (refused and attempt >= 3) or elapsed + delay >= self.deadline:
-                raise HubUnavailableError(
-                    f"The git remote {redact(remote)} did not answer torchhub repo {model_id!r} after {attempt} "
-                    f"attempts in {elapsed:.1f}s (last: {last}). Check your connection or {ENV_TORCHHUB_URL} and try "
-                    f"again; {ENV_HUB_TIMEOUT} and {ENV_HUB_DEADLINE} set the timeouts.")
-            time.sleep(delay)
+            self._raise(code, err, model_id=model_id, remote=remote, ref=ref, left=left)
+            raise AssertionError("unreachable")
+
+        return with_retries(attempt, limits=self.limits, source=f"The git remote {redact(remote)}",
+                            subject=f"torchhub repo {model_id!r}", fix=f"Check your connection or {ENV_TORCHHUB_URL}")
+
+    @staticmethod
+    def _raise(code: int, err: str, *, model_id: str, remote: str, ref: str | None, left: float) -> None:
+        low = err.lower()
+        last = _last_line(err) or f"git exited with {code}"
+        if code == -1:
+            raise Retry(f"no answer in {max(1.0, left):.0f}s")
+        if _unknown_object(low):
+            slug = model_id.partition(":")[0]
+            raise RevisionNotFoundError(
+                f"Commit {ref!r} of torchhub repo {slug!r} does not exist at {redact(remote)}. Use an existing "
+                f"branch, tag or commit: `ptmlock add {slug}:REF --hub torchhub`.")
+        if any(s in low for s in _AUTH):
+            raise RepoNotFoundError(
+                f"torchhub repo {model_id!r} was not found at {redact(remote)} (or it is private: {last}). "
+                f"Check the owner and repo name (`ptmlock remove {model_id}` drops it from ptm.toml); for a private "
+                "repo, set up git credentials for that host.")
+        if any(s in low for s in _NOT_FOUND):
+            raise RepoNotFoundError(
+                f"torchhub repo {model_id!r} was not found at {redact(remote)} ({last}). Check the owner and repo "
+                f"name for typos (`ptmlock remove {model_id}` drops it from ptm.toml), or {ENV_TORCHHUB_URL} if "
+                "you use a mirror.")
+        if any(s in low for s in _TRANSPORT) or re.search(r"returned error: (5\d\d|408|429)", low) is not None:
+            raise Retry(last, refused=is_refused(low))
+        raise HubError(f"git failed for torchhub repo {model_id!r} at {redact(remote)}: {last}. Check "
+                       f"{ENV_TORCHHUB_URL} and your git setup, then try again.")
 
     def _once(self, args: list[str], *, timeout: float | None) -> tuple[int, str, str]:
         try:
@@ -305,3 +295,81 @@ class TorchHubBackend:
         commit = self.current_commit(spec)
         return LockedModel(id=spec.id, commit=commit, hub=spec.hub, repo_type=spec.repo_type,
                            requested=spec.revision, role=spec.role, include=spec.files, files=())
+
+
+# --- torch.hub's own folders, and the pinned tree for sync
+
+
+def torch_hub_dir() -> Path:
+    """`torch.hub.get_dir()` as torch computes it from the environment (`set_dir` aside)."""
+    # the same expression as torch.hub._get_torch_home, so an empty XDG_CACHE_HOME behaves the same
+    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")))
+    return Path(home) / "hub"
+
+
+def checkpoint_dir(hub_dir: Path | None = None) -> Path:
+    """`<hub_dir>/checkpoints`, where `load_state_dict_from_url` keeps downloaded weights."""
+    return (hub_dir if hub_dir is not None else torch_hub_dir()) / "checkpoints"
+
+
+def checkout(model: LockedModel, tmp: Path) -> None:
+    """Fetch the pinned commit into `tmp/git` and write its tree (what GitHub's zipball holds) to `tmp/tree`.
+
+    This is the torchhub backend's fetch: `sync` moves `tmp/tree` into torch.hub's folder.
+
+    Raises:
+        IntegrityError: the remote did not deliver the commit, or its tree holds an unsafe path.
+        HubError subclasses: see `Git.run`.
+    """
+    git = Git()
+    repo = parse_torchhub_id(ModelSpec(id=model.id, hub=HUB_TORCHHUB, revision=model.requested))
+    remote = remote_url(repo)
+    git_dir = str(tmp / "git")
+    git.run(["init", "-q", "--bare", git_dir], model_id=model.id, remote=remote)
+    fetch_commit(git, remote, model.commit, git_dir, model.id)
+    got = git.run(["-C", git_dir, "rev-parse", "--verify", "-q", f"{model.commit}^{{commit}}"],
+                  model_id=model.id, remote=remote).strip()
+    if got != model.commit:
+        raise IntegrityError(f"{model.id}: the git remote {redact(remote)} did not deliver commit {model.commit}. "
+                             "Nothing was changed. Run `ptmlock sync` again.")
+    tree = tmp / "tree"
+    tree.mkdir()
+    # `git archive` honours export-ignore, as GitHub's zipball (what torch.hub downloads) does
+    proc = subprocess.Popen(["git", "-C", git_dir, "archive", "--format=tar", model.commit], env=git.env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                _extract(model, tar, member, tree)
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read() if proc.stderr is not None else b""
+        code = proc.wait()
+    if code != 0:
+        raise IntegrityError(f"{model.id}: git could not write commit {model.commit[:12]} "
+                             f"({err.decode(errors='replace').strip()}). Nothing was changed.")
+
+
+def _extract(model: LockedModel, tar: tarfile.TarFile, member: tarfile.TarInfo, tree: Path) -> None:
+    name = member.name.rstrip("/")
+    parts = name.split("/")
+    if (not name or name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts)
+            or posixpath.normpath(name) != name):
+        raise IntegrityError(f"{model.id}: commit {model.commit[:12]} holds the unsafe path {member.name!r}. "
+                             "ptmlock refuses to write it; nothing was changed.")
+    target = tree.joinpath(*parts)
+    if member.isdir():
+        target.mkdir(parents=True, exist_ok=True)
+    elif member.isreg():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        src = tar.extractfile(member)
+        assert src is not None
+        with open(target, "wb") as out:
+            shutil.copyfileobj(src, out)
+        if member.mode & 0o111:
+            os.chmod(target, 0o755)
+    elif member.issym():
+        # a symlink becomes a file holding its target, as zipfile writes GitHub's zipball entries
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(member.linkname, encoding="utf-8")

@@ -7,8 +7,8 @@ its checkpoint directory (the URL path's last part), with its size and sha256. T
 hashed are kept in torch's checkpoint directory when no file of that name is there yet, so the
 next `ptmlock sync` has nothing to fetch. `download()` is also what sync uses.
 
-408/429/5xx answers and transport errors are retried with capped back-off under the total
-deadline (`PTMLOCK_HUB_DEADLINE`); each request times out after `PTMLOCK_HUB_TIMEOUT`.
+408/429/5xx answers, transport errors and stalls are retried (resuming with `Range`) under the
+network rules of `ptmlock._net`.
 """
 from __future__ import annotations
 
@@ -16,24 +16,27 @@ import hashlib
 import http.client
 import os
 import posixpath
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 from ptmlock import __version__
-from ptmlock._net import RETRY_STATUS, float_env
-from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
-    ENV_HUB_DEADLINE,
-    ENV_HUB_TIMEOUT,
-    ENV_URL_MIRROR,
+from ptmlock._net import (
+    RETRY_STATUS,
+    STALL_MIN_RATE,
+    NetLimits,
+    Retry,
+    StallWatch,
+    is_refused,
+    run_within,
+    with_retries,
 )
+from ptmlock.constants import ENV_URL_MIRROR
 from ptmlock.errors import (
     GatedRepoError,
     HubError,
@@ -42,15 +45,12 @@ from ptmlock.errors import (
     ManifestError,
     RepoNotFoundError,
 )
-from ptmlock.hubs.torchhub import redact
+from ptmlock.hubs.torchhub import checkpoint_dir
 from ptmlock.lockfile.model import LockedFile, LockedModel
 from ptmlock.manifest.model import ModelSpec
+from ptmlock.output import redact
 
 CHUNK_SIZE = 1024 * 1024
-
-
-class _Retry(Exception):
-    """A transient failure; the download starts over after a back-off."""
 
 
 
@@ -103,79 +103,105 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
              on_bytes: Callable[[int], None] | None = None) -> Downloaded:
     """GET `url`, hashing as it streams; keep the bytes in a temp file under `into` (if given).
 
-    With `expect`, a body larger than `expect.size`, or other bytes than `expect.sha256`, is an
-    `IntegrityError` and nothing is left under `into`. The caller moves `path` into place.
+    A cut or stalled transfer is resumed with `Range` when the server honours it (the network
+    rules of `ptmlock._net`; the deadline counts from the last progress). With `expect`, a body
+    larger than `expect.size`, or other bytes than `expect.sha256`, is an `IntegrityError` and
+    nothing is left under `into`. The caller moves `path` into place.
 
     Raises:
         RepoNotFoundError (404/410), GatedRepoError (401/403), HubUnavailableError (retries
         exhausted), HubError (other statuses), IntegrityError (see above), OSError (disk).
     """
-    timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-    deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
-    start = time.monotonic()
-    attempt = 0
-    while True:
-        attempt += 1
-        tmp = into / f".{url_filename(url)}.{uuid.uuid4().hex[:12]}.ptmlock-partial" if into is not None else None
-        try:
-            return _get(url, model_id, tmp, expect, timeout, on_bytes)
-        except _Retry as e:
-            last = str(e)
-            refused = "refused" in last.lower() or "name or service" in last.lower()
-        elapsed = time.monotonic() - start
-        delay = min(8.0, 0.25 * 2 ** (attempt - 1))
-        if (refused and attempt >= 3) or elapsed + delay >= deadline:
-            raise HubUnavailableError(
-                f"{redact(url)} did not answer after {attempt} attempts in {elapsed:.1f}s (last: {last}). Check "
-                "your connection and the URL, then try again; "
-                f"{ENV_HUB_TIMEOUT} and {ENV_HUB_DEADLINE} set the per-request timeout and the total deadline.")
-        time.sleep(delay)
+    limits = NetLimits.from_env()
+    tmp = into / f".{url_filename(url)}.{uuid.uuid4().hex[:12]}.ptmlock-partial" if into is not None else None
+    state = _Partial(tmp)
 
-
-def _get(url: str, model_id: str, tmp: Path | None, expect: LockedFile | None, timeout: float,
-         on_bytes: Callable[[int], None] | None) -> Downloaded:
     try:
-        return _get_once(url, model_id, tmp, expect, timeout, on_bytes)
+        while True:
+            before = state.size
+            try:
+                with_retries(lambda left: _get_once(url, model_id, state, expect, limits, left, on_bytes),
+                             limits=limits, source=redact(url), subject="",
+                             fix="No progress: check your connection and the URL")
+                break
+            except HubUnavailableError:
+                if state.size - before < STALL_MIN_RATE * limits.deadline:  # no progress in a whole deadline
+                    raise
+        state.close(sync=True)
+        digest = state.hasher.hexdigest()
+        if expect is not None and (state.size != expect.size or digest != expect.sha256):
+            got = f"{state.size} bytes" if state.size != expect.size else f"sha256 {digest}"
+            raise IntegrityError(_mismatch(url, model_id, expect, got))
     except BaseException:
+        state.close()
         if tmp is not None:
             _unlink(tmp)  # nothing is left behind by a failed or refused download
         raise
+    return Downloaded(size=state.size, sha256=digest, path=tmp)
 
 
-def _get_once(url: str, model_id: str, tmp: Path | None, expect: LockedFile | None, timeout: float,
-              on_bytes: Callable[[int], None] | None) -> Downloaded:
-    request = Request(mirrored(url), headers={"User-Agent": f"ptmlock/{__version__}", "Accept-Encoding": "identity"})
-    h = hashlib.sha256()
-    size = 0
+class _Partial:
+    """The bytes of one download so far: their hash, their count and (optionally) their file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.hasher = hashlib.sha256()
+        self.size = 0
+        self.out: BinaryIO | None = open(path, "xb") if path is not None else None  # noqa: SIM115 - see close
+
+    def add(self, chunk: bytes) -> None:
+        self.hasher.update(chunk)
+        self.size += len(chunk)
+        if self.out is not None:
+            self.out.write(chunk)
+
+    def restart(self) -> None:
+        self.hasher, self.size = hashlib.sha256(), 0
+        if self.out is not None:
+            self.out.seek(0)
+            self.out.truncate(0)
+
+    def close(self, *, sync: bool = False) -> None:
+        if self.out is not None and not self.out.closed:
+            if sync:
+                self.out.flush()
+                os.fsync(self.out.fileno())
+            self.out.close()
+
+
+def _get_once(url: str, model_id: str, state: _Partial, expect: LockedFile | None, limits: NetLimits, left: float,
+              on_bytes: Callable[[int], None] | None) -> None:
+    """One GET from `state.size` (a `Range` request when resuming), appending to `state`.
+
+    Raises `Retry` on a transient failure, keeping what arrived."""
+    headers = {"User-Agent": f"ptmlock/{__version__}", "Accept-Encoding": "identity"}
+    if state.size:
+        headers["Range"] = f"bytes={state.size}-"
+    request = Request(mirrored(url), headers=headers)
+    timeout = limits.request_timeout(left)
     try:
-        with urlopen(request, timeout=timeout) as r:  # noqa: S310 - the manifest only admits http(s)
-            out = open(tmp, "xb") if tmp is not None else None  # noqa: SIM115 - closed in finally
-            try:
-                while chunk := r.read(CHUNK_SIZE):
-                    size += len(chunk)
-                    if expect is not None and size > expect.size:
-                        raise IntegrityError(_mismatch(url, model_id, expect, f"more than {expect.size} bytes"))
-                    h.update(chunk)
-                    if out is not None:
-                        out.write(chunk)
-                    if on_bytes is not None:
-                        on_bytes(len(chunk))
-                if out is not None:
-                    out.flush()
-                    os.fsync(out.fileno())
-            finally:
-                if out is not None:
-                    out.close()
+        # urlopen returns once the headers are in; a server may trickle them, so bound the wait
+        r = run_within(min(left, limits.stall), lambda: urlopen(request, timeout=timeout),
+                       on_late=lambda late: late.close())
+        with r:
+            if state.size and r.status != 206:  # Range ignored: start over
+                state.restart()
+            watch = StallWatch(stall=limits.stall, limit=left)
+            while chunk := r.read1(CHUNK_SIZE):  # what has arrived, so a trickle is seen as one
+                if expect is not None and state.size + len(chunk) > expect.size:
+                    raise IntegrityError(_mismatch(url, model_id, expect, f"more than {expect.size} bytes"))
+                state.add(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+                watch.update(len(chunk))
     except HTTPError as e:
+        if e.code == 416 and state.size:
+            state.restart()
+            raise Retry("HTTP 416: the partial download did not match; starting over") from None
         _raise_for_status(url, model_id, e.code)
     except (URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", None) or e
-        raise _Retry(f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__) from None
-    digest = h.hexdigest()
-    if expect is not None and (size != expect.size or digest != expect.sha256):
-        got = f"{size} bytes" if size != expect.size else f"sha256 {digest}"
-        raise IntegrityError(_mismatch(url, model_id, expect, got))
-    return Downloaded(size=size, sha256=digest, path=tmp)
+        text = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+        raise Retry(text, refused=is_refused(text)) from None
 
 
 def _mismatch(url: str, model_id: str, expect: LockedFile, got: str) -> str:
@@ -186,7 +212,7 @@ def _mismatch(url: str, model_id: str, expect: LockedFile, got: str) -> str:
 
 def _raise_for_status(url: str, model_id: str, status: int) -> None:
     if status in RETRY_STATUS:
-        raise _Retry(f"HTTP {status}")
+        raise Retry(f"HTTP {status}")
     where = redact(url)
     if status in (404, 410):
         raise RepoNotFoundError(f"url model {where!r} was not found (HTTP {status}). Check the URL for typos "
@@ -225,8 +251,6 @@ class UrlBackend:
     def _cache_dir(self) -> Path | None:
         if not self.keep:
             return None
-        from ptmlock.install.torch_cache import checkpoint_dir
-
         directory = self.checkpoints if self.checkpoints is not None else checkpoint_dir()
         try:
             directory.mkdir(parents=True, exist_ok=True)

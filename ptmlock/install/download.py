@@ -10,31 +10,37 @@ resumes it with `Range`. Only when the size and hash match the lock is the file 
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 from ptmlock import __version__
-from ptmlock._net import RETRY_STATUS, float_env, transport_errors
-from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
-    ENV_HUB_DEADLINE,
-    ENV_HUB_TIMEOUT,
+from ptmlock._net import (
+    RETRY_STATUS,
+    SETTINGS_HINT,
+    STALL_MIN_RATE,
+    NetLimits,
+    Retry,
+    StallWatch,
+    backoff,
+    is_refused,
+    run_within,
+    transport_errors,
 )
 from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
-from ptmlock.install.hashing import Hasher, algorithm, expected_digest, new_hasher
+from ptmlock.install.hashing import (
+    Hasher,
+    algorithm,
+    expected_digest,
+    hasher_of,
+    new_hasher,
+)
 from ptmlock.install.hf_cache import FileTask
 
 CHUNK_SIZE = 1024 * 1024
 _MAX_TRIES_WITHOUT_PROGRESS = 6
-
-
-class _Retry(Exception):
-    """A transient failure: try again (resuming) after a back-off."""
-
 
 class Cancelled(Exception):
     """The run was interrupted; the partial file is kept for the next sync."""
@@ -64,8 +70,7 @@ class Fetcher:
         self.session = get_session()
         self.headers: dict[str, str] = build_hf_headers(library_name="ptmlock", library_version=__version__)
         self.headers["Accept-Encoding"] = "identity"  # the bytes as stored, so sizes and hashes match
-        self.timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.limits = NetLimits.from_env()
         self.transport_errors = transport_errors()
 
     def url(self, task: FileTask) -> str:
@@ -98,25 +103,26 @@ class Fetcher:
         with open(task.partial, "ab") as out:
             while state.offset < file.size:
                 tries += 1
-                before = state.received
+                before, started = state.received, time.monotonic()
                 try:
-                    self._get(task, url, out, state, on_bytes)
+                    self._get(task, url, out, state, on_bytes, self.limits.deadline - (started - last_progress))
                     reason = ""
-                except _Retry as e:
-                    reason = str(e)
+                except Retry as e:
+                    reason = e.reason
                 if state.offset >= file.size:
                     break
-                if state.received > before:
+                got = state.received - before
+                if got > 0 and got >= STALL_MIN_RATE * (time.monotonic() - started):  # a trickle is no progress
                     tries, last_progress = 1, time.monotonic()
-                delay = min(8.0, 0.25 * 2 ** (tries - 1)) * (0.5 + random.random() / 2)
+                delay = backoff(tries)
                 waited = time.monotonic() - last_progress
-                if tries >= _MAX_TRIES_WITHOUT_PROGRESS or waited + delay > self.deadline:
+                if tries >= _MAX_TRIES_WITHOUT_PROGRESS or waited + delay > self.limits.deadline:
                     out.flush()
                     raise HubUnavailableError(
                         f"{task.model.id}: downloading {file.path} from {self.endpoint} failed after {tries} attempts "
                         f"in {waited:.1f}s without progress (last: {reason or 'connection closed early'}). "
                         f"{state.offset} of {file.size} bytes are kept; run `ptmlock sync` again to resume. "
-                        f"{ENV_HUB_TIMEOUT} and {ENV_HUB_DEADLINE} set the per-request timeout and the deadline.")
+                        f"{SETTINGS_HINT}.")
                 if self.cancel.wait(delay):
                     raise Cancelled(f"{task.label}: cancelled")
             out.flush()
@@ -144,19 +150,19 @@ class Fetcher:
         except FileNotFoundError:
             return _State(new_hasher(task.file))
         if 0 < size <= task.file.size:
-            hasher = new_hasher(task.file)
-            with open(task.partial, "rb") as f:
-                while chunk := f.read(8 * CHUNK_SIZE):
-                    hasher.update(chunk)
-            return _State(hasher, size)
+            hasher, read = hasher_of(task.partial, task.file)
+            return _State(hasher, read)
         _truncate(task.partial)
         return _State(new_hasher(task.file))
 
-    def _get(self, task: FileTask, url: str, out: Any, state: _State, on_bytes: Callable[[int], None]) -> None:
-        """One GET from `state.offset`, appending to `out` and updating `state` as bytes arrive.
+    def _get(self, task: FileTask, url: str, out: Any, state: _State, on_bytes: Callable[[int], None],
+             left: float) -> None:
+        """One GET from `state.offset`, appending to `out` and updating `state` as bytes arrive;
+        `left` is what remains of the deadline. Slow headers are cut at the stall time, a body
+        slower than the stall rule (`ptmlock._net.StallWatch`) is cut and resumed by the caller.
 
         Raises:
-            _Retry: a transient failure (what arrived so far is kept in `state`).
+            Retry: a transient failure (what arrived so far is kept in `state`).
             IntegrityError, HubError: see `fetch`.
         """
         from huggingface_hub.errors import OfflineModeIsEnabled
@@ -165,8 +171,13 @@ class Fetcher:
         if state.offset:
             headers["Range"] = f"bytes={state.offset}-"
         size = task.file.size
+        request = self.session.build_request("GET", url, headers=headers,
+                                             timeout=self.limits.request_timeout(max(left, 0.1)))
         try:
-            with self.session.stream("GET", url, headers=headers, timeout=self.timeout) as r:
+            r = run_within(min(max(left, 0.1), self.limits.stall), lambda: self.session.send(request, stream=True),
+                           on_late=lambda late: late.close())
+            with closing(r):
+                watch = StallWatch(stall=self.limits.stall, limit=max(left, 0.1))
                 status = r.status_code
                 if status >= 400 and not (status == 416 and state.offset):
                     self._raise_for_status(task, r)
@@ -174,7 +185,7 @@ class Fetcher:
                     _truncate_open(out)
                     state.restart(new_hasher(task.file))
                     if status == 416:
-                        raise _Retry("HTTP 416: the partial download did not match; starting over")
+                        raise Retry("HTTP 416: the partial download did not match; starting over")
                 for chunk in r.iter_bytes():  # as received: a cut connection keeps every byte so far
                     if state.offset + len(chunk) > size:
                         _truncate_open(out)
@@ -190,11 +201,13 @@ class Fetcher:
                     state.offset += len(chunk)
                     state.received += len(chunk)
                     on_bytes(len(chunk))
+                    watch.update(len(chunk))
         except OfflineModeIsEnabled:
             raise HubError("HF_HUB_OFFLINE is set, so nothing can be downloaded. Unset it to sync, or run "
                            "`ptmlock sync --offline` to only check what is missing.") from None
         except self.transport_errors as e:
-            raise _Retry(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__) from None
+            text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            raise Retry(text, refused=is_refused(text)) from None
         if state.offset < size:  # a complete answer, but shorter than the file the lock pins
             _unlink(task.partial)
             raise IntegrityError(
@@ -208,7 +221,7 @@ class Fetcher:
         code = r.headers.get("X-Error-Code", "")
         m = task.model
         if status in RETRY_STATUS:
-            raise _Retry(f"HTTP {status}")
+            raise Retry(f"HTTP {status}")
         if status in (401, 403) and code != "RepoNotFound":
             raise GatedRepoError(
                 f"{m.id}: {self.endpoint} refused {task.file.path!r} (HTTP {status}{', ' + code if code else ''}). "

@@ -66,20 +66,32 @@ def hash_file(path: str | os.PathLike[str], file: LockedFile) -> tuple[str, int]
     Raises:
         OSError: the file cannot be read.
     """
-    h = new_hasher(file)
+    if file.size < _PIPELINE_MIN:
+        h, total = hasher_of(path, file)
+        return h.hexdigest(), total
     with open(path, "rb", buffering=0) as f:
-        if file.size >= _PIPELINE_MIN:
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            digest = _hash_pipelined(f, h)
-            return digest, _read_total(f)
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        digest = _hash_pipelined(f, new_hasher(file))
+        return digest, _read_total(f)
+
+
+def hasher_of(path: str | os.PathLike[str], file: LockedFile) -> tuple[Hasher, int]:
+    """A hash object of `file`'s algorithm fed with the bytes at `path`, and their count: what a
+    resumed download continues from.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    h = new_hasher(file)
+    total = 0
+    with open(path, "rb", buffering=0) as f:
         # read() into fresh bytes beats readinto() a reused bytearray here: 500 x 1 MiB hash in
         # 0.41 s against 0.60 s on one core (measured; hashlib seems slower on bytearray views)
-        total = 0
         while chunk := f.read(_READ_SIZE):
             h.update(chunk)
             total += len(chunk)
-    return h.hexdigest(), total
+    return h, total
 
 
 def _read_total(f: Any) -> int:

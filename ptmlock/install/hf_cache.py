@@ -14,11 +14,11 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.errors import LockfileError, RoleError
+from ptmlock.filesets import matches
 from ptmlock.lockfile.model import COMMIT_RE, Lock, LockedFile, LockedModel
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -44,17 +44,6 @@ def real_root(path: Path | None) -> Path:
 def repo_folder(model: LockedModel) -> str:
     """`models--org--name` (or `datasets--...`), as `huggingface_hub.file_download.repo_folder_name`."""
     return "--".join([f"{model.repo_type}s", *model.canonical.split("/")])
-
-
-def matches(path: str, patterns: Sequence[str]) -> bool:
-    """True when `path` is selected by the manifest's `files` patterns (empty: everything).
-
-    Same rules as huggingface_hub's `filter_repo_objects(allow_patterns=...)`: `fnmatchcase`,
-    `*` crosses `/`, and a pattern ending in `/` means everything below it.
-    """
-    if not patterns:
-        return True
-    return any(fnmatchcase(path, p + "*" if p.endswith("/") else p) for p in patterns)
 
 
 def ref_name(model: LockedModel) -> str | None:
@@ -85,18 +74,19 @@ class FileTask:
     @property
     def partial(self) -> Path:
         """The download in progress, resumed by the next sync; never where a reader looks."""
-        if self.in_cache:
-            return self.work / f"{self.store.name}.incomplete"
-        p = self.work.joinpath(*self.file.path.split("/"))
-        return p.with_name(p.name + ".incomplete")
+        return self._beside(self.work, ".incomplete")
 
     @property
     def guard(self) -> Path:
         """The lock file serialising writers of `store` (huggingface_hub's, in the cache)."""
+        return self._beside(self.locks, ".lock")
+
+    def _beside(self, root: Path, suffix: str) -> Path:
+        """`<root>/<blob name><suffix>` in the cache; `<root>/<file path><suffix>` in a target folder."""
         if self.in_cache:
-            return self.locks / f"{self.store.name}.lock"
-        p = self.locks.joinpath(*self.file.path.split("/"))
-        return p.with_name(p.name + ".lock")
+            return root / f"{self.store.name}{suffix}"
+        p = root.joinpath(*self.file.path.split("/"))
+        return p.with_name(p.name + suffix)
 
     @property
     def label(self) -> str:

@@ -52,7 +52,9 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
         specs = chosen
     if not specs or all(s.is_hub for s in specs):
         return None
-    from ptmlock.oci.layout import parse_registry_url  # requests is imported only when a registry is used
+    from ptmlock.oci.layout import (
+        parse_registry_url,  # requests is imported only when a registry is used
+    )
     from ptmlock.oci.source import RegistrySource
 
     return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs)

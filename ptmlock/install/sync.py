@@ -2,7 +2,7 @@
 
 `plan_sync()` is pure: it selects models and says where each file goes (`Plan`). `apply()` does
 the work: files already present and intact are skipped with no request, the rest are fetched
-in parallel (`_sync_download.Fetcher`), snapshot links and refs are written, and a
+in parallel (`install.download.Fetcher`), snapshot links and refs are written, and a
 `SyncReport` says what happened to each file. `apply(..., offline=True)` only checks.
 """
 from __future__ import annotations

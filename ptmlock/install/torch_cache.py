@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import shutil
-import subprocess
-import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,23 +36,13 @@ from ptmlock.errors import (
     ManifestError,
     PtmlockError,
 )
+from ptmlock.hubs.torchhub import checkout, checkpoint_dir, torch_hub_dir
+from ptmlock.hubs.url import download, url_filename
+from ptmlock.install.hashing import hash_file
 from ptmlock.lockfile.model import COMMIT_RE, LockedFile, LockedModel
 
 PRESENT, DOWNLOADED, MISSING, FAILED = "present", "downloaded", "missing", "failed"
 REPO, CHECKPOINT = "repo", "checkpoint"
-TORCH_HUBS = (HUB_TORCHHUB, HUB_URL)
-
-
-def torch_hub_dir() -> Path:
-    """`torch.hub.get_dir()` as torch computes it from the environment (`set_dir` aside)."""
-    # the same expression as torch.hub._get_torch_home, so an empty XDG_CACHE_HOME behaves the same
-    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")))
-    return Path(home) / "hub"
-
-
-def checkpoint_dir(hub_dir: Path | None = None) -> Path:
-    """`<hub_dir>/checkpoints`, where `load_state_dict_from_url` keeps downloaded weights."""
-    return (hub_dir if hub_dir is not None else torch_hub_dir()) / "checkpoints"
 
 
 def repo_dir_name(model: LockedModel) -> str:
@@ -127,8 +114,6 @@ def plan_torch(models: Sequence[LockedModel], *, hub_dir: Path | None = None) ->
         LockfileError: a lock entry that cannot be synced safely (no single pinned file, bad hash).
         ManifestError: two url models that torch would store under the same file name.
     """
-    from ptmlock.hubs.url import url_filename
-
     root = hub_dir if hub_dir is not None else torch_hub_dir()
     tasks: list[TorchTask] = []
     names: dict[str, str] = {}
@@ -198,25 +183,14 @@ def _guard(dest: Path) -> Path:
 # --- url models
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of the file at `path`, read in 8 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 * 1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checkpoint_intact(dest: Path, f: LockedFile) -> bool:
     try:
-        return dest.stat().st_size == f.size and file_sha256(dest) == f.sha256
+        return dest.stat().st_size == f.size and hash_file(dest, f)[0] == f.sha256
     except OSError:
         return False
 
 
 def _sync_checkpoint(task: TorchTask, offline: bool, on_bytes: Callable[[int], None] | None) -> TorchOutcome:
-    from ptmlock.hubs.url import download
-
     f, dest = task.file, task.dest
     assert f is not None
     if _checkpoint_intact(dest, f):
@@ -249,73 +223,8 @@ def _sync_repo(task: TorchTask, offline: bool) -> TorchOutcome:
             return TorchOutcome(task, PRESENT)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".ptmlock-tmp", dir=dest.parent))
         try:
-            _checkout(task.model, tmp)
+            checkout(task.model, tmp)
             os.rename(tmp / "tree", dest)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return TorchOutcome(task, DOWNLOADED)
-
-
-def _checkout(model: LockedModel, tmp: Path) -> None:
-    """Fetch the pinned commit into `tmp/git` and write its tree (what GitHub's zipball holds) to `tmp/tree`."""
-    from ptmlock.hubs.torchhub import (
-        Git,
-        fetch_commit,
-        parse_torchhub_id,
-        redact,
-        remote_url,
-    )
-    from ptmlock.manifest.model import ModelSpec
-
-    git = Git()
-    repo = parse_torchhub_id(ModelSpec(id=model.id, hub=HUB_TORCHHUB, revision=model.requested))
-    remote = remote_url(repo)
-    git_dir = str(tmp / "git")
-    git.run(["init", "-q", "--bare", git_dir], model_id=model.id, remote=remote)
-    fetch_commit(git, remote, model.commit, git_dir, model.id)
-    got = git.run(["-C", git_dir, "rev-parse", "--verify", "-q", f"{model.commit}^{{commit}}"],
-                  model_id=model.id, remote=remote).strip()
-    if got != model.commit:
-        raise IntegrityError(f"{model.id}: the git remote {redact(remote)} did not deliver commit {model.commit}. "
-                             "Nothing was changed. Run `ptmlock sync` again.")
-    tree = tmp / "tree"
-    tree.mkdir()
-    # `git archive` honours export-ignore, as GitHub's zipball (what torch.hub downloads) does
-    proc = subprocess.Popen(["git", "-C", git_dir, "archive", "--format=tar", model.commit], env=git.env(),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for member in tar:
-                _extract(model, tar, member, tree)
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read() if proc.stderr is not None else b""
-        code = proc.wait()
-    if code != 0:
-        raise IntegrityError(f"{model.id}: git could not write commit {model.commit[:12]} "
-                             f"({err.decode(errors='replace').strip()}). Nothing was changed.")
-
-
-def _extract(model: LockedModel, tar: tarfile.TarFile, member: tarfile.TarInfo, tree: Path) -> None:
-    name = member.name.rstrip("/")
-    parts = name.split("/")
-    if (not name or name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts)
-            or posixpath.normpath(name) != name):
-        raise IntegrityError(f"{model.id}: commit {model.commit[:12]} holds the unsafe path {member.name!r}. "
-                             "ptmlock refuses to write it; nothing was changed.")
-    target = tree.joinpath(*parts)
-    if member.isdir():
-        target.mkdir(parents=True, exist_ok=True)
-    elif member.isreg():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        src = tar.extractfile(member)
-        assert src is not None
-        with open(target, "wb") as out:
-            shutil.copyfileobj(src, out)
-        if member.mode & 0o111:
-            os.chmod(target, 0o755)
-    elif member.issym():
-        # a symlink becomes a file holding its target, as zipfile writes GitHub's zipball entries
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(member.linkname, encoding="utf-8")

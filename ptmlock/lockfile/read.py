@@ -22,7 +22,13 @@ from typing import Any
 from ptmlock.constants import HUBS, LOCK_VERSION, REPO_TYPES
 from ptmlock.errors import LockfileError
 from ptmlock.lockfile.canonical import scan_canonical
-from ptmlock.lockfile.model import COMMIT_RE, Lock, LockedFile, LockedModel, LockedSignature
+from ptmlock.lockfile.model import (
+    COMMIT_RE,
+    Lock,
+    LockedFile,
+    LockedModel,
+    LockedSignature,
+)
 from ptmlock.manifest.parse import model_id_problem
 
 MAX_FILE_SIZE = 1 << 50  # 1 PiB: no model file is larger; a bigger size is a tampered or hostile value

@@ -10,12 +10,12 @@ from typing import Any
 
 import tomlkit
 
-from ptmlock.constants import DEFAULT_HUB
+from ptmlock.constants import DEFAULT_GUARD_MODE, DEFAULT_HUB
 from ptmlock.errors import ManifestError
 from ptmlock.manifest.parse import ModelSpec, _norm_header
 
 
-def starter_manifest(name: str, policy: str = "warn") -> str:
+def starter_manifest(name: str, policy: str = DEFAULT_GUARD_MODE) -> str:
     """The text of a new `ptm.toml` for project `name`."""
     return (
         "# ptm.toml: the pre-trained models this project depends on.\n"
@@ -35,9 +35,30 @@ def starter_manifest(name: str, policy: str = "warn") -> str:
 def add_model_text(text: str, spec: ModelSpec) -> str:
     """Return `text` with `spec` added, or its existing entry updated in place.
 
-    Only the entry's own block changes; comments and layout elsewhere are kept byte for byte.
-    A new entry goes after the last `[models."..."]` block (or before `[roles.*]`).
+    Only the entry's own block changes; comments and layout elsewhere are kept byte for byte,
+    newline style included (a CRLF file stays CRLF). A new entry goes after the last
+    `[models."..."]` block (or before `[roles.*]`).
     """
+    newline = _newline(text)
+    return _restore_newlines(_add_lf(_lf(text), spec), newline)
+
+
+def _newline(text: str) -> str:
+    """The file's newline: CRLF when most of its line ends are CRLF (Windows), else LF."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf >= text.count("\n") - crlf else "\n"
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def _restore_newlines(text: str, newline: str) -> str:
+    # the edits work on LF text (tomlkit writes LF); a CRLF file gets its own line ends back
+    return text.replace("\n", newline) if newline != "\n" else text
+
+
+def _add_lf(text: str, spec: ModelSpec) -> str:
     doc = tomlkit.parse(text)
     models = doc.get("models", {})
     existing_key = next((k for k in models if k.casefold() == spec.id.casefold()), None)
@@ -85,12 +106,18 @@ def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
     """Return `text` without the entry `model_id`, and notes on role tables it touched.
 
     The entry's block goes with the comment lines directly above its header; everything else
-    is kept byte for byte. A `[roles.X] default` naming the model is dropped, and a role table
+    is kept byte for byte, newline style included. A `[roles.X] default` naming the model is dropped, and a role table
     left with no member is removed.
 
     Raises:
         ManifestError: the model is not declared.
     """
+    newline = _newline(text)
+    new, notes = _remove_lf(_lf(text), model_id)
+    return _restore_newlines(new, newline), notes
+
+
+def _remove_lf(text: str, model_id: str) -> tuple[str, list[str]]:
     doc = tomlkit.parse(text)
     models = doc.get("models", {})
     key = next((k for k in models if k.casefold() == model_id.casefold()), None)
@@ -123,7 +150,6 @@ def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
 class _Block:
     header: tuple[str, ...]
     start: int  # first line, including the comment lines attached directly above the header
-    header_line: int
     end: int  # first line of the next block
     content_end: int  # end, less trailing blank lines
 
@@ -143,7 +169,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
         while content_end > h + 1 and not lines[content_end - 1].strip():
             content_end -= 1
         raw = lines[h].strip().lstrip("[").split("]")[0]
-        out.append(_Block(_norm_header(raw), starts[n], h, end, content_end))
+        out.append(_Block(_norm_header(raw), starts[n], end, content_end))
     return out
 
 

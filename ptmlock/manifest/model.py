@@ -1,7 +1,12 @@
-"""The typed manifest: `Manifest`, `ModelSpec`, `RoleSpec` (frozen, no I/O)."""
+"""The typed manifest: `Manifest`, `ModelSpec`, `RoleSpec`, `Policy` (frozen, no I/O).
+
+Three words, three things (issue 10, item 6): the guard *mode* (`[project] policy` in ptm.toml,
+or `PTMLOCK_MODE`: off | warn | strict) is `Manifest.guard_mode`; the *policy* is the `[policy]`
+table, the supply-chain rules `ptmlock audit` applies (`Manifest.policy`, a `Policy`); the
+guard's *verdict* on one load is `ptmlock.decide.Verdict`.
+"""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,56 @@ class RoleSpec:
     default: str | None = None
 
 
+# The `[policy]` defaults, documented in docs/supply-chain.md. Gated repos are an access and
+# terms question, not code execution, so they pass unless a project opts in to refuse them.
+DEFAULT_ALLOW_PICKLE = False
+DEFAULT_ALLOW_REMOTE_CODE = False
+DEFAULT_ALLOW_GATED = True
+
+
+@dataclass(frozen=True)
+class Allow:
+    """One `allow-*` key of `[policy]`: allowed for every model (`everyone`), or for the listed ids only."""
+
+    everyone: bool
+    models: frozenset[str] = frozenset()  # casefolded ids
+    named: tuple[str, ...] = field(default=(), compare=False)  # the ids as written, for messages
+
+    def permits(self, *ids: str) -> bool:
+        """True when any of `ids` (declared or canonical id) is allowed."""
+        return self.everyone or any(i.casefold() in self.models for i in ids)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The `[policy]` table: the supply-chain rules `ptmlock audit` applies to the lock.
+
+    ```toml
+    [policy]
+    allow-pickle = false                 # or true, or ["org/legacy-model"]: those models only
+    allow-remote-code = ["org/custom"]   # same forms; default false
+    allow-gated = true                   # same forms; default true
+    licenses = ["apache-2.0", "mit"]     # allow-list; absent = no license rule
+    ```
+    """
+
+    allow_pickle: Allow = Allow(DEFAULT_ALLOW_PICKLE)
+    allow_remote_code: Allow = Allow(DEFAULT_ALLOW_REMOTE_CODE)
+    allow_gated: Allow = Allow(DEFAULT_ALLOW_GATED)
+    licenses: tuple[str, ...] | None = None  # None: no license rule
+
+    def license_allowed(self, license_id: str) -> bool:
+        """True when `license_id` is in the allow-list (case-insensitive) or there is no list."""
+        if self.licenses is None:
+            return True
+        return license_id.casefold() in {x.casefold() for x in self.licenses}
+
+    def allows(self) -> dict[str, Allow]:
+        """`allow-*` key -> its value."""
+        return {"allow-pickle": self.allow_pickle, "allow-remote-code": self.allow_remote_code,
+                "allow-gated": self.allow_gated}
+
+
 @dataclass(frozen=True)
 class ToolSettings:
     """The `[tool]` table: what `scan`, `check` and `init --from-code` read.
@@ -85,10 +140,10 @@ class Manifest:
 
     path: Path
     name: str | None
-    policy: str | None
+    guard_mode: str | None  # `[project] policy`: off | warn | strict; None = not set
     models: tuple[ModelSpec, ...]
     roles: tuple[RoleSpec, ...] = ()
-    policy_table: Mapping[str, Any] = field(default_factory=dict)
+    policy: Policy = Policy()  # the `[policy]` table
     tool: ToolSettings = field(default_factory=ToolSettings)
     sources: tuple[SourceSpec, ...] = ()  # in the order sync tries them
 

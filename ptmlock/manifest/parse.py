@@ -14,15 +14,25 @@ from typing import Any
 
 from ptmlock.constants import (
     DEFAULT_HUB,
+    GUARD_MODES,
     HUB_HUGGINGFACE,
     HUB_TORCHHUB,
     HUBS,
     MANIFEST_NAME,
-    POLICIES,
     REPO_TYPES,
 )
 from ptmlock.errors import ManifestError
-from ptmlock.manifest.model import Manifest, ModelSpec, RoleSpec, ToolSettings
+from ptmlock.manifest.model import (
+    DEFAULT_ALLOW_GATED,
+    DEFAULT_ALLOW_PICKLE,
+    DEFAULT_ALLOW_REMOTE_CODE,
+    Allow,
+    Manifest,
+    ModelSpec,
+    Policy,
+    RoleSpec,
+    ToolSettings,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +45,7 @@ _ROLE_KEYS = ("default", "signing")
 _TOP_KEYS = ("models", "policy", "project", "roles", "signing", "source", "tool")
 _TOOL_KEYS = ("exclude", "scan-sources")
 _SCAN_SOURCES = ("python", "notebook", "config", "shell")
-# The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
+# The `[policy]` table: the supply-chain rules of `ptmlock audit` (not the guard mode).
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
 # huggingface_hub's REPO_ID_REGEX, plus the `--`/`..` rules from validate_repo_id.
@@ -96,14 +106,12 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
         if key not in _PROJECT_KEYS:
             raise loc.error("project", key, f"unknown key {key!r} in [project]", _PROJECT_KEYS)
     name = _opt_str(project, "name", loc, "project")
-    policy = _opt_str(project, "policy", loc, "project")
-    if policy is not None and policy not in POLICIES:
-        raise loc.error("project", "policy", f"policy must be one of {', '.join(POLICIES)}, not {policy!r}", ())
-
-    policy_table = _table(data, "policy", loc, None)
-    for key in policy_table:
-        if key not in _POLICY_KEYS:
-            raise loc.error("policy", key, f"unknown key {key!r} in [policy]", _POLICY_KEYS)
+    # `[project] policy` is the guard mode (the key predates the `[policy]` table; SPEC.md keeps it)
+    guard_mode = _opt_str(project, "policy", loc, "project")
+    if guard_mode is not None and guard_mode not in GUARD_MODES:
+        raise loc.error("project", "policy", f"the guard mode `policy` must be one of {', '.join(GUARD_MODES)}, "
+                                             f"not {guard_mode!r}", ())
+    policy = _parse_policy(_table(data, "policy", loc, None), loc)
 
     tool = _parse_tool(_table(data, "tool", loc, None), loc)
 
@@ -155,12 +163,13 @@ def parse_manifest(text: str, path: str | Path = MANIFEST_NAME) -> Manifest:
                 )
         roles.append(RoleSpec(name=role_name, default=default))
 
-    from ptmlock.manifest.signing import with_signing  # issue 16: who must have signed each model
+    from ptmlock.manifest.signing import (
+        with_signing,  # issue 16: who must have signed each model
+    )
     from ptmlock.manifest.sources import parse_sources  # issue 15: [[source]] tables
 
-    return Manifest(path=p, name=name, policy=policy, models=with_signing(models, data, loc), roles=tuple(roles),
-                    policy_table=dict(policy_table), tool=tool,
-                    sources=parse_sources(data.get("source", []), loc))
+    return Manifest(path=p, name=name, guard_mode=guard_mode, models=with_signing(models, data, loc),
+                    roles=tuple(roles), policy=policy, tool=tool, sources=parse_sources(data.get("source", []), loc))
 
 
 def _parse_tool(table: Mapping[str, Any], loc: Locator) -> ToolSettings:
@@ -179,6 +188,47 @@ def _parse_tool(table: Mapping[str, Any], loc: Locator) -> ToolSettings:
                             f"the kinds are {', '.join(_SCAN_SOURCES)}", ())
     return ToolSettings(exclude=lists["exclude"],
                         scan_sources=lists["scan-sources"] if "scan-sources" in table else _SCAN_SOURCES)
+
+
+def _parse_policy(table: Mapping[str, Any], loc: Locator) -> Policy:
+    """The `[policy]` table as a `Policy`; which ids an `allow-*` list may name is checked against
+    the lock by `ptmlock.supply.rules.load_policy`."""
+    for key in table:
+        if key not in _POLICY_KEYS:
+            raise loc.error("policy", key, f"unknown key {key!r} in [policy]", _POLICY_KEYS)
+    allows = {key: _allow(table, key, default, loc)
+              for key, default in (("allow-pickle", DEFAULT_ALLOW_PICKLE),
+                                   ("allow-remote-code", DEFAULT_ALLOW_REMOTE_CODE),
+                                   ("allow-gated", DEFAULT_ALLOW_GATED))}
+    licenses: tuple[str, ...] | None = None
+    if "licenses" in table:
+        raw = table["licenses"]
+        if not isinstance(raw, list) or not all(isinstance(x, str) and x.strip() for x in raw):
+            raise loc.error("policy", "licenses",
+                            f"'licenses' in [policy] must be an array of license ids such as [\"apache-2.0\", \"mit\"], "
+                            f"not {_describe(raw)}", ())
+        licenses = tuple(x.strip() for x in raw)
+    return Policy(allow_pickle=allows["allow-pickle"], allow_remote_code=allows["allow-remote-code"],
+                  allow_gated=allows["allow-gated"], licenses=licenses)
+
+
+def _allow(table: Mapping[str, Any], key: str, default: bool, loc: Locator) -> Allow:
+    if key not in table:
+        return Allow(default)
+    raw = table[key]
+    if isinstance(raw, bool):
+        return Allow(raw)
+    if isinstance(raw, list) and all(isinstance(x, str) and x for x in raw):
+        return Allow(False, frozenset(x.casefold() for x in raw), tuple(raw))
+    raise loc.error("policy", key,
+                    f"'{key}' in [policy] must be true, false or an array of model ids, not {_describe(raw)}", ())
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, list):
+        bad = next((x for x in value if not isinstance(x, str) or not x.strip()), None)
+        return f"an array containing {type_name(bad)} ({bad!r})"
+    return f"{type_name(value)} ({value!r})"
 
 
 def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: str) -> ModelSpec:

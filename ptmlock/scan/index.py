@@ -1,5 +1,5 @@
-"""Facts about one parsed module that `_scan_resolve` reads: imports, calls by callee name,
-attribute assignments, class fields and `__init__` parameters, and (lazily, via `_scan_scopes`)
+"""Facts about one parsed module that `scan.resolve` reads: imports, calls by callee name,
+attribute assignments, class fields and `__init__` parameters, and (lazily, via `scan.scopes`)
 each scope's bindings and each node's context. Built from one walk of the tree.
 """
 from __future__ import annotations

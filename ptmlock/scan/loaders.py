@@ -1,6 +1,6 @@
 """What `ptmlock.scan.scanner` looks for: the loader table, the pre-filter, and model-id classification.
 
-Pure data and string functions; no AST walking here (that is `_scan_analyze`).
+Pure data and string functions; no AST walking here (that is `scan.analyze`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ptmlock.scan import identity
 # --- the pre-filter -------------------------------------------------------------------------
 #
 # A file is parsed only if its *code* (strings and comments removed) can hold a call the
-# analyzer matches. It must stay a superset of `_scan_analyze`: every loader needs identifiers
+# analyzer matches. It must stay a superset of `scan.analyze`: every loader needs identifiers
 # in code (an import, a method name, a keyword argument), never only a string. Keep them in step.
 
 # method names: matched as `.name` (whitespace allowed after the dot), so that a `def

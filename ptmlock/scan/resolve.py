@@ -1,7 +1,7 @@
 """What values an expression can hold, decided from the source alone.
 
 `Resolver.values(expr, ctx)` returns the tuple of values `expr` may evaluate to (see
-`_scan_values`). It is a "may" analysis: `x or "a"`, `if x is None: x = "a"` and an argparse
+`scan.values`). It is a "may" analysis: `x or "a"`, `if x is None: x = "a"` and an argparse
 default all contribute their static values and drop the unknown part. Names are resolved
 flow-sensitively within a scope: the last assignment that surely ran before the use, plus the
 conditional ones after it.

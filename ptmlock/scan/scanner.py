@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import tokenize
 import warnings
 from collections.abc import Collection, Iterable, Sequence
@@ -25,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ptmlock import __version__
+from ptmlock._fs import atomic_write
 from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.loaders import may_contain_load, quick_bytes_test
 from ptmlock.scan.sources import (
@@ -375,17 +375,6 @@ class _Cache:
             merged = {**self._read(shard), **entries}
             with contextlib.suppress(OSError):
                 os.makedirs(self.root, exist_ok=True)
-                _replace_atomically(self._file(shard), json.dumps(merged, separators=(",", ":")).encode())
+                # no fsync: a lost entry only costs a re-parse, and os.replace means none is ever torn
+                atomic_write(self._file(shard), json.dumps(merged, separators=(",", ":")), durable=False)
         self._new.clear()
-
-
-def _replace_atomically(target: str, data: bytes) -> None:
-    # no fsync: a lost entry only costs a re-parse, and os.replace means none is ever torn
-    fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)

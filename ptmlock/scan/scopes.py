@@ -15,8 +15,6 @@ INF = (sys.maxsize, 0)
 
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
-SCOPES = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-          ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _TRY = tuple(t for t in (ast.Try, getattr(ast, "TryStar", None)) if t is not None)
 _MATCH = getattr(ast, "Match", None)
 

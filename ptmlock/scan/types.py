@@ -4,11 +4,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-LIBRARIES = (
-    "transformers", "diffusers", "sentence_transformers", "huggingface_hub", "timm",
-    "open_clip", "peft", "torchvision", "torch.hub", "url",
-)
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -33,11 +28,6 @@ class Finding:
     repo_type: str
     ignored: bool
     cell: int | None = None  # the notebook cell (1-based) for a finding in an `.ipynb`
-
-    @property
-    def dynamic(self) -> bool:
-        """True when the model id could not be decided from the source alone."""
-        return self.model_ids is None
 
     def to_dict(self) -> dict[str, object]:
         """The stable JSON shape: every field, `model_ids` as a list or null."""

@@ -9,16 +9,15 @@ for callables that run code, `pickle-unknown-global` for globals outside the all
 """
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+from ptmlock.filesets import is_pickle, matches
+from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.parse import load_manifest
-from ptmlock.lockfile.fresh import lock_state
 from ptmlock.supply.pickles import scan_pickle_file
 from ptmlock.supply.rules import Allow, Policy, load_policy
 
@@ -26,7 +25,7 @@ RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execu
 
 
 @dataclass(frozen=True)
-class Finding:
+class Violation:
     """One policy violation: what was found, why it matters (`risk`) and what to do (`fix`)."""
 
     rule: str
@@ -62,7 +61,7 @@ class ScannedFile:
 class AuditReport:
     """Everything `audit_project` found; `findings` empty means the project passes."""
 
-    findings: tuple[Finding, ...]
+    findings: tuple[Violation, ...]
     models: int
     policy: Policy
     deep: bool = False
@@ -112,9 +111,9 @@ def audit_project(manifest_path: Path, *, deep: bool = False) -> AuditReport:
                        scanned=tuple(scanned), not_synced=tuple(missing))
 
 
-def audit_lock(lock: Lock, policy: Policy) -> list[Finding]:
+def audit_lock(lock: Lock, policy: Policy) -> list[Violation]:
     """The findings of the lock-level rules; pure."""
-    out: list[Finding] = []
+    out: list[Violation] = []
     for m in lock.models:
         ids = (m.id, m.canonical)
         if policy.licenses is not None:
@@ -146,7 +145,7 @@ def audit_lock(lock: Lock, policy: Policy) -> list[Finding]:
                     f"allow-remote-code = [\"{m.id}\"] in [policy]; or use a model with a built-in architecture.",
             ))
         if pickle_only(m) and not policy.allow_pickle.permits(*ids):
-            pickles = sorted(f.path for f in fetched_files(m) if f.path.lower().endswith(PICKLE_SUFFIXES))
+            pickles = sorted(f.path for f in fetched_files(m) if is_pickle(f.path))
             out.append(_finding(
                 "pickle-weights", m, f"its weights exist only as pickle files ({_few(pickles)}), with no "
                                      "safetensors alternative.",
@@ -162,13 +161,12 @@ def fetched_files(m: LockedModel) -> list[LockedFile]:
     """The model's files that `sync` fetches: those matching its `files` globs, or all."""
     if not m.include:
         return list(m.files)
-    return [f for f in m.files if any(fnmatch.fnmatch(f.path, p) for p in m.include)]
+    return [f for f in m.files if matches(f.path, m.include)]
 
 
 def pickle_only(m: LockedModel) -> bool:
-    """True when the fetched files hold pickle weights and no safe weight format."""
-    names = [f.path.lower() for f in fetched_files(m)]
-    return any(n.endswith(PICKLE_SUFFIXES) for n in names) and not any(n.endswith(SAFE_WEIGHT_SUFFIXES) for n in names)
+    """True when the fetched files hold pickle weights and no safe weight format (`LockedModel.pickle_only`)."""
+    return m.pickle_only
 
 
 def scan_cached_pickles(
@@ -176,7 +174,7 @@ def scan_cached_pickles(
     policy: Policy,
     *,
     locate: Callable[[LockedModel, str], Path | None] | None = None,
-) -> tuple[list[Finding], list[ScannedFile], list[tuple[str, str]]]:
+) -> tuple[list[Violation], list[ScannedFile], list[tuple[str, str]]]:
     """Scan every cached pickle file of `lock`; returns (findings, scanned files, not-synced files).
 
     `locate` maps (model, path) to the cached file (default: the Hugging Face cache at the pin).
@@ -184,12 +182,12 @@ def scan_cached_pickles(
     `allow-pickle` covers the model.
     """
     find = locate or cached_file
-    findings: list[Finding] = []
+    findings: list[Violation] = []
     scanned: list[ScannedFile] = []
     missing: list[tuple[str, str]] = []
     for m in sorted(lock.models, key=lambda x: x.id.casefold()):
         for f in sorted(fetched_files(m), key=lambda x: x.path):
-            if not f.path.lower().endswith(PICKLE_SUFFIXES):
+            if not is_pickle(f.path):
                 continue
             local = find(m, f.path)
             if local is None:
@@ -235,8 +233,8 @@ def cached_file(m: LockedModel, path: str) -> Path | None:
 
 
 def _finding(rule: str, m: LockedModel, what: str, *, risk: str, fix: str, file: str | None = None,
-             globals: tuple[str, ...] = ()) -> Finding:
-    return Finding(rule=rule, model=m.id, commit=m.commit, message=f"{m.id}: {what}", risk=risk, fix=fix, file=file,
+             globals: tuple[str, ...] = ()) -> Violation:
+    return Violation(rule=rule, model=m.id, commit=m.commit, message=f"{m.id}: {what}", risk=risk, fix=fix, file=file,
                    globals=globals)
 
 

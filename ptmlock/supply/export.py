@@ -24,10 +24,10 @@ from urllib.parse import quote
 
 from ptmlock import __version__
 from ptmlock.constants import HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
+from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.model import Manifest, ModelSpec
 from ptmlock.manifest.parse import load_manifest
-from ptmlock.lockfile.fresh import lock_state
 from ptmlock.supply.licenses import spdx_id
 
 FORMATS = ("cyclonedx",)

@@ -8,50 +8,26 @@ re-resolved model, from the pure `diff_models(old, new)`.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ptmlock._fs import atomic_write
 from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.errors import ManifestError, PtmlockError
-from ptmlock.hubs.base import Backend
+from ptmlock.hubs.base import Backend, HeadBackend, ask_each, pinned_to_commit
+from ptmlock.hubs.registry import default_backend, default_head_backend
+from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import LockedFile, LockedModel
+from ptmlock.lockfile.write import dumps
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.project import run_lock
-from ptmlock.resolver import default_backend, resolve
-from ptmlock.lockfile.fresh import lock_state
-from ptmlock.lockfile.write import dumps
+from ptmlock.resolver import resolve
 
-_HEX = re.compile(r"^[0-9a-f]{4,40}$")
 # The lock facts whose change `update` reports besides files.
 _FACTS = ("license", "gated", "private", "pickle_only", "custom_code", "library", "pipeline_tag", "canonical")
-
-
-class HeadBackend(Protocol):
-    """Answers which commit a model's requested ref points at now."""
-
-    def current_commit(self, spec: ModelSpec) -> str:
-        """The commit; raises a `HubError` subclass on failure."""
-        ...
-
-
-def default_head_backend(hub: str) -> HeadBackend | None:
-    """The backend that can check `hub` for newer commits, or None (not checked)."""
-    if hub == HUB_HUGGINGFACE:
-        from ptmlock.hubs.huggingface import HuggingFaceBackend
-
-        return HuggingFaceBackend()
-    return None
-
-
-def pinned_to_commit(requested: str | None, commit: str) -> bool:
-    """True when ptm.toml asks for a commit (full or a prefix of the pin), which can never move."""
-    return requested is not None and bool(_HEX.match(requested.lower())) and commit.startswith(requested.lower())
 
 
 @dataclass(frozen=True)
@@ -105,18 +81,7 @@ def check_outdated(
         todo.append((len(entries), spec, backend))
         entries.append(None)
 
-    results: list[str | PtmlockError | None] = [None] * len(todo)
-
-    def work(n: int) -> None:
-        _, spec, backend = todo[n]
-        try:
-            results[n] = backend.current_commit(spec)
-        except PtmlockError as e:
-            results[n] = e
-
-    if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
-            list(pool.map(work, range(len(todo))))
+    results = ask_each(lambda t: t[2].current_commit(t[1]), todo, jobs=jobs)
     errors = [r for r in results if isinstance(r, PtmlockError)]
     if errors:
         raise errors[0]

@@ -7,11 +7,11 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, cast
 
-from ptmlock.testing._faults import Fault, RecordedRequest
+from ptmlock.testing._faults import RequestLog
 from ptmlock.testing._git import GitRepo, write_commit
+from ptmlock.testing._lifecycle import Serving
 from ptmlock.testing._registry import (
     Gated,
     Repo,
@@ -33,7 +33,7 @@ _HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _EPOCH = 1704067200  # 2024-01-01T00:00:00Z: commit dates are this plus a per-repo offset plus a counter
 
 
-class LocalHub:
+class LocalHub(RequestLog, Serving):
     """A Hugging Face compatible hub on 127.0.0.1, serving git repositories stored under `root`.
 
     The real huggingface_hub client works against it unmodified (`HF_ENDPOINT=hub.endpoint` or
@@ -69,9 +69,7 @@ class LocalHub:
         self.mirror_mode: Literal["full", "partial"] = "full"
         self.server_errors: list[str] = []
         self._lock = threading.RLock()
-        self._log_lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._faults: list[Fault] = []
+        RequestLog.__init__(self)
         self._lfs = LfsStore(self.root / "lfs")
         self._repos: dict[str, Repo] = {}
         self._aliases: dict[str, str] = {}  # "type:old id" -> new id
@@ -105,13 +103,6 @@ class LocalHub:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server = self._thread = None
-
-    def __enter__(self) -> LocalHub:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     @property
     def endpoint(self) -> str:
@@ -252,50 +243,6 @@ class LocalHub:
     def lfs_path(self, sha256: str) -> Path:
         """Where the LFS object with this sha256 is stored."""
         return self._lfs.path(sha256)
-
-    # --- request log and faults ------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A copy of the requests answered so far, oldest first."""
-        with self._log_lock:
-            return list(self._requests)
-
-    def reset_requests(self) -> None:
-        """Forget the recorded requests."""
-        with self._log_lock:
-            self._requests.clear()
-
-    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
-        """How many recorded requests have this method and a path containing `path_contains`."""
-        return sum(1 for r in self.requests
-                   if (method is None or r.method == method.upper())
-                   and (path_contains is None or path_contains in r.path))
-
-    def add_fault(self, fault: Fault) -> Fault:
-        """Inject `fault` (see `Fault`); returns it, so a test can read `fault.hits`."""
-        with self._log_lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        """Remove every fault."""
-        with self._log_lock:
-            self._faults.clear()
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        """The first live fault matching this request, counted as used (server side)."""
-        target = f"{method} {path}"
-        with self._log_lock:
-            for fault in self._faults:
-                if fault.live and fault.matches(target):
-                    fault.hits += 1
-                    return fault
-        return None
-
-    def record(self, method: str, path: str, query: str, status: int) -> None:
-        with self._log_lock:
-            self._requests.append(RecordedRequest(method, path, query, status))
 
     # --- lookups for the server -------------------------------------------------------------------
 

@@ -149,7 +149,7 @@ class _HubServer(ThreadingHTTPServer):
             self.connections.discard(request)
         super().shutdown_request(request)
 
-    def handleerror_response(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:  # socketserver hook: keep it, not stderr
         self.hub.server_errors.append(traceback.format_exc())
 
 

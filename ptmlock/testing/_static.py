@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from ptmlock.testing._lifecycle import Serving
 
 _CHUNK = 1 << 20
 
@@ -38,7 +39,7 @@ class StaticRequest:
     status: int
 
 
-class StaticServer:
+class StaticServer(Serving):
     """Serves the files under `root` over HTTP on 127.0.0.1 and records each request.
 
     Use it as a context manager (or `start()` / `stop()`). `url` is `http://127.0.0.1:<port>`.
@@ -77,13 +78,6 @@ class StaticServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-
-    def __enter__(self) -> StaticServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -3,24 +3,24 @@
 `build_tree` returns one nested document (the `--json` output, described in
 docs/dependencies.md); `render_tree` turns it into lines. Neither touches the network unless
 `outdated=True`, which asks the hub once per locked model where its requested ref points now
-(through `ptmlock.supply.outdated`'s backends, concurrently).
+(through the hubs' `current_commit`, concurrently).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ptmlock.deps.find import REASON_SEP as _REASON_SEP
 from ptmlock.deps.find import reasons_for
 from ptmlock.errors import PtmlockError
+from ptmlock.hubs.base import HeadBackend, ask_each, pinned_to_commit
+from ptmlock.hubs.registry import default_head_backend
 from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock, LockedModel
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.output import human_size
-from ptmlock.supply.outdated import HeadBackend, default_head_backend, pinned_to_commit
 
 
 def build_tree(
@@ -108,19 +108,8 @@ def _check_outdated(lock: Lock, jobs: int,
             out[m.id.casefold()] = {"status": "skipped", "latest": None}
         else:
             todo.append((m, backend))
-    results: list[str | PtmlockError | None] = [None] * len(todo)
-
-    def work(n: int) -> None:
-        m, backend = todo[n]
-        try:
-            results[n] = backend.current_commit(ModelSpec(id=m.id, hub=m.hub, revision=m.requested,
-                                                          repo_type=m.repo_type))
-        except PtmlockError as e:
-            results[n] = e
-
-    if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
-            list(pool.map(work, range(len(todo))))
+    results = ask_each(lambda t: t[1].current_commit(ModelSpec(id=t[0].id, hub=t[0].hub, revision=t[0].requested,
+                                                               repo_type=t[0].repo_type)), todo, jobs=jobs)
     for (m, _), result in zip(todo, results):
         if isinstance(result, PtmlockError):
             raise result

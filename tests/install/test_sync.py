@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ptmlock.install.hashing import VerifiedCache, digest_of, hash_file
-from ptmlock.install.hf_cache import hub_cache_dir, matches, ref_name, select_models
+from ptmlock.filesets import matches
+from ptmlock.install.hf_cache import hub_cache_dir, ref_name, select_models
 from ptmlock.errors import LockfileError, RoleError
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.install.sync import plan_sync

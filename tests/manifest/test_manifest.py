@@ -48,7 +48,7 @@ def test_invalid_manifest_through_cli_exits_3_without_traceback(name, tmp_path):
 
 def test_spec_example_parses_into_roles():
     m = load_manifest(DATA / "valid" / "spec_example.toml")
-    assert m.name == "my-app" and m.policy == "strict"
+    assert m.name == "my-app" and m.guard_mode == "strict"
     assert [x.id for x in m.models] == ["google-bert/bert-base-uncased", "FacebookAI/roberta-base", "openai/whisper-tiny"]
     bert = m.get("GOOGLE-BERT/bert-base-uncased")
     assert bert is not None and bert.revision == "main" and bert.files == ("*.safetensors", "*.json", "*.txt")
@@ -134,3 +134,37 @@ def test_remove_last_member_drops_the_role_table():
 def test_remove_unknown_model_is_an_error():
     with pytest.raises(ManifestError, match="not in the manifest"):
         remove_model_text('[models."a/b"]\n', "c/d")
+
+
+def test_add_and_remove_keep_a_crlf_manifest_crlf_byte_for_byte(hub, project, ptm):
+    hub.commit("org/a", {"config.json": b"{}"})
+    hub.commit("org/b", {"config.json": b"{}"})
+    lf = (DATA / "valid" / "commented.toml").read_text().replace("demo/tiny-", "org/").replace(
+        '[models."demo/tiny-dataset"]\ntype = "dataset"\n', "")
+    original = (lf + '\n[models."org/a"]\n').replace("\n", "\r\n").encode()
+    path = project / "ptm.toml"
+    path.write_bytes(original)
+    r = ptm("add", "org/b", "--no-lock")
+    assert r.code == 0, r.err
+    added = path.read_bytes()
+    assert b'[models."org/b"]\r\n' in added and b"\n" not in added.replace(b"\r\n", b"")
+    assert added.startswith(original)  # everything before the new block is untouched, byte for byte
+    r = ptm("remove", "org/b")
+    assert r.code == 0, r.err
+    assert path.read_bytes() == original
+
+
+def test_edits_keep_lf_and_crlf_text_in_their_own_style():
+    text = (DATA / "valid" / "commented.toml").read_text()
+    crlf = text.replace("\n", "\r\n")
+    added = add_model_text(crlf, ModelSpec(id="x/y", role="other"))
+    assert added == add_model_text(text, ModelSpec(id="x/y", role="other")).replace("\n", "\r\n")
+    assert remove_model_text(added, "x/y") == (crlf, [])
+
+
+@pytest.mark.parametrize("verb", [("lock", "--check"), ("list",), ("audit",)])
+def test_a_bad_policy_table_is_a_manifest_error_with_its_position_in_every_verb(project, ptm, verb):
+    (project / "ptm.toml").write_text('[project]\nname = "x"\n\n[policy]\nallow-pickle = "yes"\n')
+    r = ptm(*verb)
+    assert r.code == 3, r.err
+    assert "ptm.toml:5:1: 'allow-pickle' in [policy] must be true, false or an array of model ids" in r.err

@@ -10,7 +10,8 @@ import pytest
 
 from lockhelpers import PY, model_entry, read_lock, tiny_repo_files, write_manifest
 from ptmlock.lockfile.model import LockedFile, LockedModel
-from ptmlock.supply.outdated import diff_models, pinned_to_commit, signed_size
+from ptmlock.hubs.base import pinned_to_commit
+from ptmlock.supply.outdated import diff_models, signed_size
 
 
 def _sub(project, *args):
