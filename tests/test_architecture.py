@@ -117,16 +117,10 @@ def test_no_top_level_family_modules():
     assert family == [], f"put these inside the subpackage they serve: {family}"
 
 
-# Over the limit and being split on another branch (issue 10 item 3: lockfile/ read and write).
-# Drop a name once its split lands: the test fails while an exempt module is short enough.
-EXEMPT = {"lockfile/model.py"}
-
-
 def test_no_module_over_400_lines():
     long = {str(p.relative_to(PKG)): n for p in PKG.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
-    assert {k: v for k, v in long.items() if k not in EXEMPT} == {}, f"split these modules (over {MAX_LINES} lines)"
-    assert EXEMPT <= set(long), f"remove from EXEMPT, they are short enough now: {sorted(EXEMPT - set(long))}"
+    assert long == {}, f"split these modules (over {MAX_LINES} lines)"
 
 
 def test_family_pattern_names_family_modules_only():
