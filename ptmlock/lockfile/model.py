@@ -125,20 +125,12 @@ class LockedModel:
         if self.requested is not None:
             out["requested"] = self.requested
         out["commit"] = self.commit
-        if self.role is not None:
-            out["role"] = self.role
-        if self.required_by:
-            out["required-by"] = list(self.required_by)
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.license is not None:
-            out["license"] = self.license
+        optional = (("role", self.role), ("required-by", list(self.required_by) or None), ("reason", self.reason),
+                    ("license", self.license))
+        out.update((k, v) for k, v in optional if v is not None)
         out["gated"] = self.gated
         out["private"] = self.private
-        if self.library is not None:
-            out["library"] = self.library
-        if self.pipeline_tag is not None:
-            out["pipeline-tag"] = self.pipeline_tag
+        out.update((k, v) for k, v in (("library", self.library), ("pipeline-tag", self.pipeline_tag)) if v is not None)
         out["pickle-only"] = self.pickle_only
         out["custom-code"] = self.custom_code
         if self.include:

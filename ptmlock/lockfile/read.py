@@ -183,13 +183,9 @@ def _signature(data: Mapping[str, Any], where: str) -> LockedSignature | None:
     raw = _req(data, "signature", dict, where)
     where = _join(where, "signature")
     _known(raw, _SIGNATURE_KEYS, where)
-    path = _req(raw, "path", str, where)
-    problem = safe_path_problem(path)
-    if problem is not None:
-        raise LockfileError(f"Invalid value in '{where}.path': {path!r} {problem}")
-    sha = _req(raw, "sha256", str, where)
-    if not _SHA256_RE.fullmatch(sha):
-        raise LockfileError(f"Invalid value in '{where}.sha256': {sha!r} is not a 64-hex sha256")
+    path, sha = _path(raw, where), _hex(raw, "sha256", _SHA256_RE, "a 64-hex sha256", where)
+    if sha is None:
+        raise LockfileError(f"Missing required value in '{where}.sha256'")
     signer, policy = _text(raw, "signer", where), _text(raw, "policy", where)
     if signer is None or policy is None:
         raise LockfileError(f"Missing required value in '{where}.{'signer' if signer is None else 'policy'}'")
@@ -213,20 +209,28 @@ def _file(data: object, where: str) -> LockedFile:
     if not isinstance(data, Mapping):
         raise LockfileError(f"Unexpected type {_type(data)} (expected table) in '{where}'")
     _known(data, _FILE_KEYS, where)
-    path = _req(data, "path", str, where)
-    problem = safe_path_problem(path)
-    if problem is not None:
-        raise LockfileError(f"Invalid value in '{where}.path': {path!r} {problem}")
+    path = _path(data, where)
     size = _req(data, "size", int, where)
     if not 0 <= size <= MAX_FILE_SIZE:
         raise LockfileError(f"Invalid value in '{where}.size': {size} is not between 0 and {MAX_FILE_SIZE}")
-    blob = _opt(data, "blob", str, where)
-    if blob is not None and not COMMIT_RE.fullmatch(blob):
-        raise LockfileError(f"Invalid value in '{where}.blob': {blob!r} is not a 40-hex git blob id")
-    sha256 = _opt(data, "sha256", str, where)
-    if sha256 is not None and not _SHA256_RE.fullmatch(sha256):
-        raise LockfileError(f"Invalid value in '{where}.sha256': {sha256!r} is not 64 hex digits")
+    blob = _hex(data, "blob", COMMIT_RE, "a 40-hex git blob id", where)
+    sha256 = _hex(data, "sha256", _SHA256_RE, "64 hex digits", where)
     return LockedFile(path=path, size=size, blob_id=blob, sha256=sha256)
+
+
+def _path(data: Mapping[str, Any], where: str) -> str:
+    path: str = _req(data, "path", str, where)
+    problem = safe_path_problem(path)
+    if problem is not None:
+        raise LockfileError(f"Invalid value in '{where}.path': {path!r} {problem}")
+    return path
+
+
+def _hex(data: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str, where: str) -> str | None:
+    value: str | None = _opt(data, key, str, where)
+    if value is not None and not pattern.fullmatch(value):
+        raise LockfileError(f"Invalid value in '{where}.{key}': {value!r} is not {what}")
+    return value
 
 
 def safe_path_problem(path: str) -> str | None:
