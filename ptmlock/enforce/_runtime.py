@@ -95,6 +95,11 @@ def activate() -> None:
 
         _adapters.install()
         _on = True
+    report = os.environ.get(ENV_REPORT)
+    if report:  # issue 13: one line per process that turned the guard on, so CI sees who ran unguarded
+        _append(os.path.abspath(report), {
+            "event": "guard-on", "pid": os.getpid(), "argv": list(getattr(sys, "orig_argv", sys.argv)),
+            "executable": sys.executable, "mode": _env_mode, "lock": _lock_path})
 
 
 def _mode_from_env() -> str | None:
@@ -163,13 +168,40 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
           hub: str = "huggingface") -> Verdict | None:
     """Decide one intercepted load of `repo_id` at `revision`; None when the guard is off for it.
 
-    Warns (`PtmlockWarning`, at the user's call site) and reports as the verdict says.
+    Warns (`PtmlockWarning`, at the user's call site) and reports as the verdict says. A failure
+    of the guard itself never reaches the program as anything but a `GuardError` (strict) or one
+    warning, after which the load goes ahead unchecked (warn).
 
     Raises:
         GuardError: strict mode refuses the load. Nothing has been sent to the hub.
     """
     if not active() or not isinstance(repo_id, (str, os.PathLike)):
         return None
+    try:
+        return _check(repo_id, revision, library=library, repo_type=repo_type, hub=hub)
+    except (GuardError, PtmlockWarning):  # a refusal, or `-W error::PtmlockWarning` asked for
+        raise
+    except Exception as e:  # issue 13: the guard must never break the program it guards
+        return guard_failed(f"checking {os.fspath(repo_id)!r}", e)
+
+
+def guard_failed(what: str, error: BaseException) -> None:
+    """Handle a bug or surprise inside the guard: one warning (warn mode), `GuardError` (strict).
+
+    Raises:
+        GuardError: in strict mode, since a load the guard could not check must not go ahead.
+    """
+    detail = f"{type(error).__name__}: {error}"
+    if _env_mode == "strict" or (_project is not None and _project.mode == "strict"):
+        raise GuardError(f"ptmlock runtime guard (strict) failed while {what} ({detail}); the load is refused. "
+                         "Please report it with the library's version.") from error
+    _say_once(f"ptmlock runtime guard failed while {what} ({detail}): this load is not checked. "
+              "Please report it with the library's version.")
+    return None
+
+
+def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, repo_type: str | None,
+           hub: str) -> Verdict | None:
     project = _load_project()
     if project.index is None or project.mode == "off":
         if _no_lock is not None and project.mode != "off":
@@ -200,7 +232,7 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
         return verdict  # nothing to say: skip the stack walk
     lib = scope.library if scope is not None else library
     frame = _user_frame()
-    site = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
+    site = _site(frame)
     if verdict.action == REFUSE:
         error = GuardError(f"ptmlock refused to load {repo!r} (strict mode) at {site}: {verdict.message}")
         if scope is not None:
@@ -226,11 +258,10 @@ def _split(revision: object) -> tuple[str | None, str | None]:
 def _record(project: _Project, request: Request, verdict: Verdict, library: str, site: str) -> None:
     if project.report is None:
         return
-    from ptmlock.enforce._report import append_record
-
     pin = verdict.pin
     used = verdict.revision if verdict.action != "refuse" else None
-    append_record(project.report, {
+    _append(project.report, {
+        "event": "load",
         "model": request.repo_id,
         "declared": pin.declared_id if pin is not None else None,
         "hub": request.hub,
@@ -246,6 +277,32 @@ def _record(project: _Project, request: Request, verdict: Verdict, library: str,
     })
 
 
+def _append(path: str, record: dict[str, Any]) -> None:
+    from ptmlock.enforce._report import append_record
+
+    try:
+        append_record(path, record)
+    except (OSError, ValueError) as e:  # bookkeeping must not break the program (issue 13)
+        _say_once(f"ptmlock runtime guard cannot write its report {path} ({e}): records are lost.")
+
+
+def _site(frame: FrameType | None) -> str:
+    """`file:line` of the call; for code without a file (`exec` of a string, `-c`, a REPL, a
+    notebook cell) also the nearest enclosing frame that has one, when there is one."""
+    if frame is None:
+        return "<unknown>"
+    site = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    if frame.f_code.co_filename.startswith("<"):
+        outer = frame.f_back
+        while outer is not None:
+            name = outer.f_code.co_filename
+            if not name.startswith("<") and (outer.f_globals.get("__name__") or "").partition(".")[0] \
+                    not in _LIBRARY_ROOTS:
+                return f"{site} (in code run from {name}:{outer.f_lineno})"
+            outer = outer.f_back
+    return site
+
+
 def _user_frame() -> FrameType | None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
@@ -257,13 +314,38 @@ def _user_frame() -> FrameType | None:
 
 
 def _warn(message: str, frame: FrameType | None) -> None:
-    if frame is None:
-        warnings.warn(message, PtmlockWarning, stacklevel=3)
-        return
-    g = frame.f_globals
-    warnings.warn_explicit(message, PtmlockWarning, frame.f_code.co_filename, frame.f_lineno,
-                           module=g.get("__name__"), registry=g.setdefault("__warningregistry__", {}),
-                           module_globals=g)
+    """Warn at `frame` (the user's line). Never raises, except the warning itself when a filter
+    turned it into an error: the source-line lookup `warn_explicit` does through the module's
+    loader raises under `python -c`, stdin and other loaders with no source (issue 13)."""
+    try:
+        if frame is None:
+            warnings.warn(message, PtmlockWarning, stacklevel=3)
+            return
+        g = frame.f_globals
+        filename = frame.f_code.co_filename
+        registry = g.get("__warningregistry__")
+        if not isinstance(registry, dict):
+            registry = g["__warningregistry__"] = {}
+        warnings.warn_explicit(message, PtmlockWarning, filename, frame.f_lineno, module=g.get("__name__"),
+                               registry=registry, module_globals=g if _has_source(filename, g) else None)
+    except PtmlockWarning:
+        raise
+    except Exception:  # a broken stderr, a hostile showwarning, odd globals: last resort, plain stderr
+        try:
+            sys.stderr.write(f"PtmlockWarning: {message}\n")
+        except Exception:
+            pass
+
+
+def _has_source(filename: str, module_globals: dict[str, Any]) -> bool:
+    # linecache asks `__loader__.get_source(__name__)`, which raises for BuiltinImporter
+    # (`python -c`, stdin) and for loaders that do not know the name: ask it first, safely.
+    import linecache
+
+    try:
+        return bool(linecache.getlines(filename, module_globals))
+    except Exception:
+        return False
 
 
 def _say_once(message: str) -> None:
