@@ -16,6 +16,7 @@ TARGETS: dict[str, str] = {
     "huggingface_hub.file_download": "hf_hub",
     "huggingface_hub._snapshot_download": "hf_hub",
     "huggingface_hub.hf_api": "hf_hub",
+    "huggingface_hub.hf_file_system": "hf_hub",
     "transformers.utils.hub": "transformers",
     "transformers.modeling_utils": "transformers",
     "transformers.configuration_utils": "transformers",

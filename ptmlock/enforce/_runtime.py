@@ -11,30 +11,23 @@ from __future__ import annotations
 import _thread
 import os
 import sys
-import warnings
 from contextvars import ContextVar
 
 from ptmlock._select import find_lock, find_manifest_for
 from ptmlock.constants import ENV_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME, POLICIES
 from ptmlock.enforce._warning import PtmlockWarning
+from ptmlock.enforce._where import site as _site
+from ptmlock.enforce._where import user_frame, warn
 from ptmlock.errors import GuardError, PtmlockError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must stay cheap
     from collections.abc import Callable
-    from types import FrameType
     from typing import Any
 
-    from ptmlock.decide import Request, Verdict
+    from ptmlock.decide import Pin, Request, Verdict
+    from ptmlock.lockfile.model import Lock, LockedModel
     from ptmlock.pins import PinIndex
-
-# Frames of these packages are never the "call site" a message points at.
-_LIBRARY_ROOTS = frozenset({
-    "ptmlock", "huggingface_hub", "transformers", "diffusers", "sentence_transformers", "timm", "peft",
-    "open_clip", "torch", "torchvision", "accelerate", "safetensors", "tokenizers", "tqdm", "httpx", "httpx2",
-    "importlib", "contextlib", "functools", "threading", "concurrent", "runpy", "asyncio",
-})
-
 
 class _Project:
     def __init__(self, mode: str, index: PinIndex | None, report: str | None) -> None:
@@ -197,7 +190,6 @@ def guard_failed(what: str, error: BaseException) -> None:
                          "Please report it with the library's version.") from error
     _say_once(f"ptmlock runtime guard failed while {what} ({detail}): this load is not checked. "
               "Please report it with the library's version.")
-    return None
 
 
 def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, repo_type: str | None,
@@ -231,7 +223,7 @@ def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, r
     if verdict.action not in (WARN, REFUSE) and project.report is None:
         return verdict  # nothing to say: skip the stack walk
     lib = scope.library if scope is not None else library
-    frame = _user_frame()
+    frame = user_frame()
     site = _site(frame)
     if verdict.action == REFUSE:
         error = GuardError(f"ptmlock refused to load {repo!r} (strict mode) at {site}: {verdict.message}")
@@ -240,9 +232,49 @@ def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, r
         _record(project, request, verdict, lib, site)
         raise error
     if verdict.action == WARN:
-        _warn(f"{verdict.message} [ptmlock guard, warn mode: load at {site}]", frame)
+        warn(f"{verdict.message} [ptmlock guard, warn mode: load at {site}]", frame)
     _record(project, request, verdict, lib, site)
     return verdict
+
+
+def pinned(repo_id: str, revision: object, repo_type: str, hub: str = "huggingface") -> Pin | None:
+    """The pin of a locked model when `revision` asks for what the lock pins (no revision, the
+    manifest's ref, or the locked commit); None otherwise, or when the guard checks nothing.
+    Decides nothing and says nothing: for metadata calls, which load no bytes."""
+    project = _load_project()
+    if project.index is None or project.mode == "off":
+        return None
+    from ptmlock.decide import MATCHES_LOCK, PINNED, Request, decide
+
+    asked, resolved = _split(revision)
+    request = Request(repo_id, asked, resolved, repo_type, hub)
+    pin = project.index.find(request)
+    if pin is None or pin.commit is None or decide(request, pin, "warn").kind not in (PINNED, MATCHES_LOCK):
+        return None
+    return pin
+
+
+_full_lock: list[Lock | None] = []  # ptm.lock with its file lists, read at the first offline answer
+
+
+def locked_entry(pin: Pin) -> LockedModel | None:
+    """`pin`'s entry of ptm.lock with its file list (read once).
+
+    Raises:
+        LockfileError: ptm.lock cannot be read.
+    """
+    if _lock_path is None:
+        return None
+    with _state_lock:
+        if not _full_lock:
+            from ptmlock.lockfile.model import load_lock
+
+            _full_lock.append(load_lock(_lock_path))
+    lock = _full_lock[0]
+    for m in lock.models if lock is not None else ():
+        if m.id == pin.declared_id and m.hub == pin.hub and m.repo_type == pin.repo_type and m.commit == pin.commit:
+            return m
+    return None
 
 
 def _split(revision: object) -> tuple[str | None, str | None]:
@@ -286,74 +318,12 @@ def _append(path: str, record: dict[str, Any]) -> None:
         _say_once(f"ptmlock runtime guard cannot write its report {path} ({e}): records are lost.")
 
 
-def _site(frame: FrameType | None) -> str:
-    """`file:line` of the call; for code without a file (`exec` of a string, `-c`, a REPL, a
-    notebook cell) also the nearest enclosing frame that has one, when there is one."""
-    if frame is None:
-        return "<unknown>"
-    site = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-    if frame.f_code.co_filename.startswith("<"):
-        outer = frame.f_back
-        while outer is not None:
-            name = outer.f_code.co_filename
-            if not name.startswith("<") and (outer.f_globals.get("__name__") or "").partition(".")[0] \
-                    not in _LIBRARY_ROOTS:
-                return f"{site} (in code run from {name}:{outer.f_lineno})"
-            outer = outer.f_back
-    return site
-
-
-def _user_frame() -> FrameType | None:
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_globals.get("__name__") or ""
-        if name.partition(".")[0] not in _LIBRARY_ROOTS and not frame.f_code.co_filename.startswith("<frozen"):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-def _warn(message: str, frame: FrameType | None) -> None:
-    """Warn at `frame` (the user's line). Never raises, except the warning itself when a filter
-    turned it into an error: the source-line lookup `warn_explicit` does through the module's
-    loader raises under `python -c`, stdin and other loaders with no source (issue 13)."""
-    try:
-        if frame is None:
-            warnings.warn(message, PtmlockWarning, stacklevel=3)
-            return
-        g = frame.f_globals
-        filename = frame.f_code.co_filename
-        registry = g.get("__warningregistry__")
-        if not isinstance(registry, dict):
-            registry = g["__warningregistry__"] = {}
-        warnings.warn_explicit(message, PtmlockWarning, filename, frame.f_lineno, module=g.get("__name__"),
-                               registry=registry, module_globals=g if _has_source(filename, g) else None)
-    except PtmlockWarning:
-        raise
-    except Exception:  # a broken stderr, a hostile showwarning, odd globals: last resort, plain stderr
-        try:
-            sys.stderr.write(f"PtmlockWarning: {message}\n")
-        except Exception:
-            pass
-
-
-def _has_source(filename: str, module_globals: dict[str, Any]) -> bool:
-    # linecache asks `__loader__.get_source(__name__)`, which raises for BuiltinImporter
-    # (`python -c`, stdin) and for loaders that do not know the name: ask it first, safely.
-    import linecache
-
-    try:
-        return bool(linecache.getlines(filename, module_globals))
-    except Exception:
-        return False
-
-
 def _say_once(message: str) -> None:
     with _state_lock:
         if message in _said:
             return
         _said.add(message)
-    _warn(message, _user_frame())
+    warn(message, user_frame())
 
 
 # ---------------------------------------------------------------------------

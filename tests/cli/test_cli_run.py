@@ -69,7 +69,8 @@ def test_run_warn_mode_warns_and_writes_the_report(project, tmp_path):
     r = ptmlock(project, "run", "--report", str(report), "--", PY, "app.py", "org/other", "0")
     assert r.returncode == 0
     assert "PtmlockWarning: model 'org/other' is not declared in ptm.toml" in r.stderr
-    (record,) = [json.loads(line) for line in report.read_text().splitlines()]
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    (record,) = [r for r in records if r["event"] == "load"]
     assert record["model"] == "org/other" and record["verdict"] == "unlisted"
     assert record["call_site"] == f"{project / 'app.py'}:5"
 
