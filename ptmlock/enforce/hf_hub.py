@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "huggingface_hub"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("huggingface_hub", ">=2.4,<3")
 
 
 def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ptmlock.decide import Verdict
 
 LIBRARY = "torch.hub"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("torch", ">=2.14,<3")
 
 # Inside `_get_cache_or_reload`: its zipball download belongs to the repo, not to a url model.
 _fetching_repo: ContextVar[bool] = ContextVar("ptmlock_torch_repo", default=False)
