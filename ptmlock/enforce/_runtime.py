@@ -175,7 +175,8 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
     except (GuardError, PtmlockWarning):  # a refusal, or `-W error::PtmlockWarning` asked for
         raise
     except Exception as e:  # issue 13: the guard must never break the program it guards
-        return guard_failed(f"checking {os.fspath(repo_id)!r}", e)
+        guard_failed(f"checking {os.fspath(repo_id)!r}", e)
+        return None
 
 
 def guard_failed(what: str, error: BaseException) -> None:
