@@ -187,3 +187,55 @@ def test_notebook_in_a_real_jupyter_kernel(caller_project, hub, monkeypatch, mod
     else:
         assert "refused: True" in out and "done" in out and "PtmlockWarning" not in err
         assert hub.count(path_contains="org/other") == 0
+
+
+ODD = """
+import json
+import ptmlock.enforce
+from huggingface_hub import hf_hub_download
+
+class Odd:  # a revision the guard cannot even print: its own check fails
+    def __str__(self):
+        raise RuntimeError("no str for you")
+
+out = []
+for _ in range(2):
+    try:
+        hf_hub_download("org/m", "config.json", revision=Odd())
+        out.append("loaded")
+    except ptmlock.enforce.GuardError as e:
+        out.append("guard: " + str(e))
+    except Exception as e:  # the library's own answer to an odd revision
+        out.append("library: " + type(e).__name__)
+print(json.dumps(out))
+"""
+
+
+def test_a_failure_inside_the_guard_is_one_warning_in_warn_mode_and_guard_error_in_strict(caller_project):
+    from tinymodels import last_json, run_app
+
+    warn = run_app(caller_project, ODD, env={"PTMLOCK_MODE": "warn"})
+    assert warn.returncode == 0, warn.stderr
+    assert all(x.startswith("library: ") for x in last_json(warn))  # the load went ahead, unchecked
+    assert warn.stderr.count("ptmlock runtime guard failed while checking 'org/m' (RuntimeError: no str for you): "
+                             "this load is not checked.") == 1, warn.stderr
+    assert "app.py:13" in warn.stderr and "Traceback" not in warn.stderr
+    strict = run_app(caller_project, ODD, env={"PTMLOCK_MODE": "strict"})
+    assert strict.returncode == 0, strict.stderr
+    assert all(x.startswith("guard: ptmlock runtime guard (strict) failed while checking 'org/m' (RuntimeError: "
+                            "no str for you); the load is refused.") for x in last_json(strict))
+
+
+def test_a_report_that_cannot_be_written_costs_one_warning_not_the_program(caller_project):
+    from tinymodels import last_json, run_app
+
+    proc = run_app(caller_project, """
+        import json
+        import ptmlock.enforce
+        from huggingface_hub import hf_hub_download
+        paths = [hf_hub_download("org/m", "config.json"), hf_hub_download("org/other", "config.json")]
+        print(json.dumps([len(paths)]))
+    """, env={"PTMLOCK_REPORT": str(caller_project)})  # a directory: no record can be appended
+    assert proc.returncode == 0 and last_json(proc) == [2], proc.stderr
+    assert proc.stderr.count(f"ptmlock runtime guard cannot write its report {caller_project}") == 1, proc.stderr
+    assert proc.stderr.count("'org/other' is not declared in ptm.toml") == 1
