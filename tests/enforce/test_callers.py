@@ -39,9 +39,7 @@ NOT_DECLARED = "'org/other' is not declared in ptm.toml"
 
 
 @pytest.fixture
-def caller_project(hub, tmp_path):
-    project = tmp_path / "proj"
-    project.mkdir()
+def caller_project(hub, project):
     hub.commit("org/m", tiny_repo_files("v1"))
     hub.commit("org/other", tiny_repo_files("other"))
     write_project(project, {"org/m": {}})
@@ -164,7 +162,7 @@ def test_strict_mode_raises_only_guard_error_and_the_program_carries_on(caller_p
 
 @pytest.mark.parametrize("mode", ["warn", "strict"])
 def test_notebook_in_a_real_jupyter_kernel(caller_project, hub, monkeypatch, mode):
-    nbformat = pytest.importorskip("nbformat")
+    import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("PTMLOCK_MODE", mode)

@@ -14,13 +14,6 @@ def files(tag: str) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def project(tmp_path):
-    p = tmp_path / "proj"
-    p.mkdir()
-    return p
-
-
-@pytest.fixture
 def moved(hub, project):
     """org/m locked at v1, then main moved to v2; returns (v1 sha, v2 sha)."""
     v1 = hub.commit("org/m", files("v1"))

@@ -17,13 +17,6 @@ V2 = {"config.json": b'{"tag": "v2"}', "weights.bin": b"v2" * 50, "sub/extra.txt
 
 
 @pytest.fixture
-def project(tmp_path):
-    p = tmp_path / "proj"
-    p.mkdir()
-    return p
-
-
-@pytest.fixture
 def moved(hub, project):
     """org/m locked at v1, then main moved to v2 (which adds new.txt); returns (v1 sha, v2 sha)."""
     v1 = hub.commit("org/m", V1)

@@ -169,13 +169,6 @@ def test_one_report_record_per_load_with_the_library_and_call_site(world, lib):
     assert all(r["call_site"].startswith(str(world["project"] / "app.py")) for r in mine)
 
 
-@pytest.fixture
-def project(tmp_path):
-    p = tmp_path / "proj"
-    p.mkdir()
-    return p
-
-
 def _bert_project(hub, tiny, project):
     hub.commit("org/bert", tiny.files("bert", 1.0))
     hub.commit("org/other-bert", tiny.files("bert", 1.0))
