@@ -69,13 +69,15 @@ def _apply(module: types.ModuleType, *, fresh: bool = False) -> None:
     try:
         _PATCHES[name](module)
     except Exception as e:  # never break the user's import; say which loads are not guarded
-        import warnings
-
         from ptmlock.enforce._warning import PtmlockWarning
+        from ptmlock.enforce._where import user_frame, warn
 
         _failures.append(f"{name}: {type(e).__name__}: {e}")
-        warnings.warn(f"ptmlock could not hook {name} ({type(e).__name__}: {e}): model loads through it may not be "
-                      "checked. Please report it with the library's version.", PtmlockWarning, stacklevel=2)
+        try:
+            warn(f"ptmlock could not hook {name} ({type(e).__name__}: {e}): model loads through it may not be "
+                 "checked. Run `ptmlock doctor`, and please report it with the library's version.", user_frame())
+        except PtmlockWarning:  # `-W error::PtmlockWarning`: still never break the import
+            pass
 
 
 class _Finder:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ptmlock.lockfile.model import LockedFile, LockedModel
 
-# HfApi method -> what its offline answer is built from the lock entry.
+# The HfApi methods answered at the locked commit (module-level aliases are their bound methods).
 METHODS = ("model_info", "dataset_info", "repo_info", "list_repo_files", "list_repo_tree", "file_exists",
            "get_paths_info", "revision_exists")
 
