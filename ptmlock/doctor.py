@@ -5,7 +5,8 @@
 manifest and lock the guard would use and whether the lock is fresh, the mode that would apply,
 and for each library the guard hooks: its installed version against the versions its adapter was
 tested with, and (unless `probe=False`) whether every hook went in, found by importing the
-library under the guard in a child interpreter.
+library under the guard in a child interpreter. Nothing here imports `ptmlock.enforce` (that
+would turn the guard on in this process): the child reads the adapters' tables.
 """
 from __future__ import annotations
 
@@ -17,24 +18,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The child: turn the guard on, import every module an adapter hooks, say what went wrong.
+# The child: turn the guard on, read each adapter's tested range and the installed version, and
+# (argv[1] == "probe") import every module an adapter hooks and say what went wrong. A child,
+# because importing ptmlock.enforce turns the guard on (and, strict without a lock, refuses to).
 _PROBE = """
 import importlib, json, sys, warnings
 warnings.simplefilter("ignore")
 import ptmlock.enforce
 from ptmlock.enforce import _adapters, _hooks
-problems = {}
-for module, adapter in _adapters.TARGETS.items():
-    if adapter not in sys.argv[1:]:
-        continue
-    try:
-        importlib.import_module(module)
-    except Exception as e:
-        problems.setdefault(adapter, []).append(f"{module}: cannot be imported ({type(e).__name__}: {e})")
-for failure in _hooks.failures():
-    module = failure.partition(":")[0]
-    problems.setdefault(_adapters.TARGETS.get(module, "?"), []).append(failure)
-print(json.dumps(problems))
+from ptmlock.enforce._versions import in_range, installed_version
+tables, problems = {}, {}
+for name in _adapters.ADAPTER_NAMES:
+    dist, spec = importlib.import_module("ptmlock.enforce." + name).TESTED
+    version = installed_version("", dist)
+    tables[name] = [dist, spec, version, in_range(version, spec)]
+if sys.argv[1] == "probe":
+    for module, adapter in _adapters.TARGETS.items():
+        if tables[adapter][2] is None:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as e:
+            problems.setdefault(adapter, []).append(f"{module}: cannot be imported ({type(e).__name__}: {e})")
+    for failure in _hooks.failures():
+        module = failure.partition(":")[0]
+        problems.setdefault(_adapters.TARGETS.get(module, "?"), []).append(failure)
+print(json.dumps({"tables": tables, "problems": problems if sys.argv[1] == "probe" else None}))
 """
 
 
@@ -141,34 +150,34 @@ def _freshness(manifest: str | None, lock: str | None) -> tuple[bool | None, lis
 
 
 def _libraries(probe: bool) -> tuple[LibraryStatus, ...]:
-    import importlib
-
-    from ptmlock.enforce._adapters import ADAPTER_NAMES
-    from ptmlock.enforce._versions import in_range, installed_version
-
-    found = []
-    for name in ADAPTER_NAMES:
-        dist, spec = importlib.import_module(f"ptmlock.enforce.{name}").TESTED
-        version = installed_version("", dist)
-        found.append((name, dist, spec, version))
-    problems = _probe([name for name, _, _, version in found if version is not None]) if probe else None
+    answer = _child(probe)
+    problems: dict[str, list[str]] | None = answer.get("problems")
     return tuple(LibraryStatus(
-        adapter=name, distribution=dist, installed=version, tested=spec, in_tested_range=in_range(version, spec),
+        adapter=name, distribution=dist, installed=version, tested=spec, in_tested_range=ok,
         hooked=None if problems is None or version is None else not problems.get(name),
-        problems=tuple(problems.get(name, ())) if problems is not None else ()) for name, dist, spec, version in found)
+        problems=tuple(problems.get(name, ())) if problems is not None else ())
+        for name, (dist, spec, version, ok) in answer["tables"].items())
 
 
-def _probe(adapters: list[str]) -> dict[str, list[str]]:
+def _child(probe: bool) -> dict[str, Any]:
+    """Run `_PROBE`.
+
+    Raises:
+        PtmlockError: the child could not run or answered nonsense (its stderr says why).
+    """
     import ptmlock
+    from ptmlock.errors import PtmlockError
 
     env = {**os.environ, "PTMLOCK_MODE": "warn", "PTMLOCK_REPORT": ""}
     parent = str(Path(ptmlock.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([parent, *filter(None, [env.get("PYTHONPATH")])])
+    stderr = ""
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE, *adapters], capture_output=True, text=True, env=env,
-                              timeout=600)
-        last = [line for line in proc.stdout.splitlines() if line.startswith("{")][-1]
-        answer: dict[str, list[str]] = json.loads(last)
+        proc = subprocess.run([sys.executable, "-c", _PROBE, "probe" if probe else "versions"], capture_output=True,
+                              text=True, env=env, timeout=900)
+        stderr = proc.stderr.strip()
+        answer: dict[str, Any] = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
         return answer
     except (OSError, subprocess.SubprocessError, IndexError, ValueError) as e:
-        return {name: [f"the probe could not run ({type(e).__name__}: {e})"] for name in adapters}
+        last = stderr.splitlines()[-1] if stderr else f"{type(e).__name__}: {e}"
+        raise PtmlockError(f"ptmlock doctor could not inspect the libraries: {last}") from None

@@ -65,9 +65,10 @@ def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
     assert d["lock_fresh"] is False and all(lib["hooked"] is None for lib in d["libraries"])
 
 
-def test_doctor_without_a_project_says_there_is_nothing_to_check(tmp_path):
-    r = doctor(tmp_path, "--no-probe", "--json")
-    assert r.returncode == 1
+def test_doctor_without_a_project_says_there_is_nothing_to_check_even_in_strict_mode(tmp_path):
+    r = doctor(tmp_path, "--no-probe", "--json", env={"PTMLOCK_MODE": "strict"})
+    assert r.returncode == 1, r.stderr
     d = json.loads(r.stdout)
-    assert d["manifest"] is None and d["lock"] is None and d["mode"] == "warn"
+    assert d["manifest"] is None and d["lock"] is None and (d["mode"], d["mode_source"]) == ("strict", "PTMLOCK_MODE")
+    assert all(lib["installed"] and lib["in_tested_range"] is True for lib in d["libraries"])
     assert d["problems"] == ["ptm.lock: not found"]
