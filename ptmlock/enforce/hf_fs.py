@@ -13,7 +13,7 @@ raised again when the operation returns.
 from __future__ import annotations
 
 from ptmlock.enforce._hooks import ArgSpec, wrap_function
-from ptmlock.enforce._runtime import active, check, scoped
+from ptmlock.enforce._runtime import active, check, guard_failed, scoped
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +34,11 @@ def _guard_resolve_path(original: Callable[..., Any]) -> Callable[..., Any]:
         if not active() or not args:
             return original(*args, **kwargs)
         path, revision = spec.get(args, kwargs, "path"), spec.get(args, kwargs, "revision")
-        target = _parse(args[0], path)
+        try:
+            target = _parse(args[0], path)
+        except Exception as e:  # noqa: BLE001  (issue 13: a guard that cannot read the path must not break the call)
+            guard_failed(f"reading the path {path!r}", e)
+            return original(*args, **kwargs)
         if target is None:  # a bucket, a listing of repos, a malformed path: the library answers
             return original(*args, **kwargs)
         repo_type, repo_id, in_path, rest = target
