@@ -3,7 +3,10 @@
 The child gets a private directory first on `PYTHONPATH` holding a `sitecustomize.py` that does
 `import ptmlock.enforce` before the program's first line (then runs whatever `sitecustomize` it
 shadows), plus `PTMLOCK_LOCKFILE` set to the project's lock, so every Python process it starts
-is guarded too, wherever its working directory is. Arguments pass through untouched and the
+that inherits the environment and imports `site` with `PYTHONPATH` honoured is guarded too,
+wherever its working directory is. Python started with `-I`, `-E` or `-S`, or with an
+environment that drops `PYTHONPATH`, is not (docs/guard.md, "Which processes are guarded");
+`--report` gets one `guard-on` line from each process that is. Arguments pass through untouched and the
 child's exit code is returned (128 + N when a signal N ended it).
 """
 from __future__ import annotations
@@ -87,7 +90,7 @@ def run_guarded(command: Sequence[str], *, mode: str | None = None, report: str 
     lock = str(lockfile) if lockfile is not None else find_lock()
     if lock is not None and not os.path.isfile(lock):
         lock = None
-    if lock is None and _effective_mode(mode) == "strict":
+    if lock is None and effective_mode(mode)[0] == "strict":
         raise GuardError(f"`ptmlock run` in strict mode needs a {LOCK_NAME}, and none was found (looked at "
                          f"{os.environ.get(ENV_LOCKFILE) or os.getcwd() + ' and its parents'}). Run `ptmlock lock` "
                          "in the project, or pass --mode warn.")
@@ -112,18 +115,21 @@ def run_guarded(command: Sequence[str], *, mode: str | None = None, report: str 
         shutil.rmtree(site_dir, ignore_errors=True)
 
 
-def _effective_mode(mode: str | None) -> str:
+def effective_mode(mode: str | None) -> tuple[str, str]:
+    """The guard mode that applies here, and where it comes from: `mode` (a command-line flag),
+    else `PTMLOCK_MODE`, else the manifest's `policy`, else "warn"."""
     if mode is not None:
-        return mode
+        return mode, "--mode"
     env = os.environ.get(ENV_MODE)
     if env:
-        return env.strip().lower()
+        return env.strip().lower(), ENV_MODE
     manifest = find_manifest_for(None)
     if manifest is None:
-        return DEFAULT_GUARD_MODE
+        return DEFAULT_GUARD_MODE, "default"
     from ptmlock.manifest.parse import load_manifest
 
     try:
-        return load_manifest(manifest).guard_mode or DEFAULT_GUARD_MODE
+        mode = load_manifest(manifest).guard_mode
     except PtmlockError:
-        return DEFAULT_GUARD_MODE
+        return DEFAULT_GUARD_MODE, "default"
+    return (mode, f"policy in {manifest}") if mode else (DEFAULT_GUARD_MODE, "default")

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ptmlock import __version__
-from ptmlock.cli import code, install, project, publish, supply  # noqa: F401  (registers the verbs)
+from ptmlock.cli import code, doctor, install, project, publish, supply  # noqa: F401  (registers the verbs)
 from ptmlock.cli.base import cli
 from ptmlock.constants import ENV_DEBUG
 from ptmlock.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PtmlockError

@@ -16,6 +16,7 @@ TARGETS: dict[str, str] = {
     "huggingface_hub.file_download": "hf_hub",
     "huggingface_hub._snapshot_download": "hf_hub",
     "huggingface_hub.hf_api": "hf_hub",
+    "huggingface_hub.hf_file_system": "hf_hub",
     "transformers.utils.hub": "transformers",
     "transformers.modeling_utils": "transformers",
     "transformers.configuration_utils": "transformers",
@@ -56,7 +57,14 @@ KEEP_ORIGINAL = (("huggingface_hub._snapshot_download", "hf_hub_download"),)
 def _patch(module: ModuleType) -> None:
     import importlib
 
-    adapter = importlib.import_module(f"ptmlock.enforce.{TARGETS[module.__name__]}")
+    name = TARGETS[module.__name__]
+    adapter = importlib.import_module(f"ptmlock.enforce.{name}")
+    try:
+        from ptmlock.enforce._versions import check_adapter
+
+        check_adapter(name, adapter, module)
+    except Exception:  # noqa: BLE001  (a version note must never break the user's import)
+        pass
     adapter.PATCHES[module.__name__](module)
 
 

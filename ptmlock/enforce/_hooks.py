@@ -59,29 +59,34 @@ def failures() -> list[str]:
     return list(_failures)
 
 
-def _apply(module: types.ModuleType) -> None:
+def _apply(module: types.ModuleType, *, fresh: bool = False) -> None:
+    """Patch `module` once; `fresh`: its body has just run (again), so patch it whatever was done before."""
     name = module.__name__
     with _lock:
-        if name in _patched:
+        if name in _patched and not fresh:
             return
         _patched.add(name)
     try:
         _PATCHES[name](module)
     except Exception as e:  # never break the user's import; say which loads are not guarded
-        import warnings
-
         from ptmlock.enforce._warning import PtmlockWarning
+        from ptmlock.enforce._where import user_frame, warn
 
         _failures.append(f"{name}: {type(e).__name__}: {e}")
-        warnings.warn(f"ptmlock could not hook {name} ({type(e).__name__}: {e}): model loads through it may not be "
-                      "checked. Please report it with the library's version.", PtmlockWarning, stacklevel=2)
+        try:
+            warn(f"ptmlock could not hook {name} ({type(e).__name__}: {e}): model loads through it may not be "
+                 "checked. Run `ptmlock doctor`, and please report it with the library's version.", user_frame())
+        except PtmlockWarning:  # `-W error::PtmlockWarning`: still never break the import
+            pass
 
 
 class _Finder:
     """Finds nothing itself: wraps the loader of the modules an adapter patches."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname not in _PATCHES or fullname in _patched:
+        # A module already patched is found again only when its body is about to run again
+        # (`importlib.reload`, or a re-import after `del sys.modules[name]`): patch it again (issue 13).
+        if fullname not in _PATCHES:
             return None
         for finder in sys.meta_path:
             if finder is self or isinstance(finder, _Finder):
@@ -114,7 +119,7 @@ class _Loader:
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
         self._loader.exec_module(module)
-        _apply(module)
+        _apply(module, fresh=True)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -131,7 +136,10 @@ def is_wrapped(obj: object) -> bool:
 
 def wrap_function(owner: Any, name: str, factory: Factory) -> None:
     """Replace `owner.name` (a module function or class attribute) with `factory(original)`."""
-    raw = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
+    if isinstance(owner, type):  # the raw attribute (classmethod, ...), wherever in the MRO it is defined
+        raw = next((k.__dict__[name] for k in owner.__mro__ if name in k.__dict__), None)
+    else:
+        raw = getattr(owner, name)
     if raw is None:
         raise AttributeError(f"{getattr(owner, '__name__', owner)!s} has no {name!r}")
     if isinstance(raw, (classmethod, staticmethod)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import _thread
 import os
 import sys
-import warnings
 from contextvars import ContextVar
 
 from ptmlock._select import find_lock, find_manifest_for
@@ -24,24 +23,18 @@ from ptmlock.constants import (
     MANIFEST_NAME,
 )
 from ptmlock.enforce._warning import PtmlockWarning
+from ptmlock.enforce._where import site as _site
+from ptmlock.enforce._where import user_frame, warn
 from ptmlock.errors import GuardError, PtmlockError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must stay cheap
     from collections.abc import Callable
-    from types import FrameType
     from typing import Any
 
-    from ptmlock.decide import Request, Verdict
+    from ptmlock.decide import Pin, Request, Verdict
+    from ptmlock.lockfile.model import Lock, LockedModel
     from ptmlock.pins import PinIndex
-
-# Frames of these packages are never the "call site" a message points at.
-_LIBRARY_ROOTS = frozenset({
-    "ptmlock", "huggingface_hub", "transformers", "diffusers", "sentence_transformers", "timm", "peft",
-    "open_clip", "torch", "torchvision", "accelerate", "safetensors", "tokenizers", "tqdm", "httpx", "httpx2",
-    "importlib", "contextlib", "functools", "threading", "concurrent", "runpy", "asyncio",
-})
-
 
 class _Project:
     def __init__(self, mode: str, index: PinIndex | None, report: str | None) -> None:
@@ -102,6 +95,11 @@ def activate() -> None:
 
         _adapters.install()
         _on = True
+    report = os.environ.get(ENV_REPORT)
+    if report:  # issue 13: one line per process that turned the guard on, so CI sees who ran unguarded
+        _append(os.path.abspath(report), {
+            "event": "guard-on", "pid": os.getpid(), "argv": list(getattr(sys, "orig_argv", sys.argv)),
+            "executable": sys.executable, "mode": _env_mode, "lock": _lock_path})
 
 
 def _mode_from_env() -> str | None:
@@ -171,13 +169,40 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
           hub: str = "huggingface") -> Verdict | None:
     """Decide one intercepted load of `repo_id` at `revision`; None when the guard is off for it.
 
-    Warns (`PtmlockWarning`, at the user's call site) and reports as the verdict says.
+    Warns (`PtmlockWarning`, at the user's call site) and reports as the verdict says. A failure
+    of the guard itself never reaches the program as anything but a `GuardError` (strict) or one
+    warning, after which the load goes ahead unchecked (warn).
 
     Raises:
         GuardError: strict mode refuses the load. Nothing has been sent to the hub.
     """
     if not active() or not isinstance(repo_id, (str, os.PathLike)):
         return None
+    try:
+        return _check(repo_id, revision, library=library, repo_type=repo_type, hub=hub)
+    except (GuardError, PtmlockWarning):  # a refusal, or `-W error::PtmlockWarning` asked for
+        raise
+    except Exception as e:  # issue 13: the guard must never break the program it guards
+        guard_failed(f"checking {os.fspath(repo_id)!r}", e)
+        return None
+
+
+def guard_failed(what: str, error: BaseException) -> None:
+    """Handle a bug or surprise inside the guard: one warning (warn mode), `GuardError` (strict).
+
+    Raises:
+        GuardError: in strict mode, since a load the guard could not check must not go ahead.
+    """
+    detail = f"{type(error).__name__}: {error}"
+    if _env_mode == "strict" or (_project is not None and _project.mode == "strict"):
+        raise GuardError(f"ptmlock runtime guard (strict) failed while {what} ({detail}); the load is refused. "
+                         "Please report it with the library's version.") from error
+    _say_once(f"ptmlock runtime guard failed while {what} ({detail}): this load is not checked. "
+              "Please report it with the library's version.")
+
+
+def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, repo_type: str | None,
+           hub: str) -> Verdict | None:
     project = _load_project()
     if project.index is None or project.mode == "off":
         if _no_lock is not None and project.mode != "off":
@@ -207,8 +232,8 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
     if verdict.action not in (WARN, REFUSE) and project.report is None:
         return verdict  # nothing to say: skip the stack walk
     lib = scope.library if scope is not None else library
-    frame = _user_frame()
-    site = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
+    frame = user_frame()
+    site = _site(frame)
     if verdict.action == REFUSE:
         error = GuardError(f"ptmlock refused to load {repo!r} (strict mode) at {site}: {verdict.message}")
         if scope is not None:
@@ -216,9 +241,49 @@ def check(repo_id: object, revision: object, *, library: str, repo_type: str | N
         _record(project, request, verdict, lib, site)
         raise error
     if verdict.action == WARN:
-        _warn(f"{verdict.message} [ptmlock guard, warn mode: load at {site}]", frame)
+        warn(f"{verdict.message} [ptmlock guard, warn mode: load at {site}]", frame)
     _record(project, request, verdict, lib, site)
     return verdict
+
+
+def pinned(repo_id: str, revision: object, repo_type: str, hub: str = "huggingface") -> Pin | None:
+    """The pin of a locked model when `revision` asks for what the lock pins (no revision, the
+    manifest's ref, or the locked commit); None otherwise, or when the guard checks nothing.
+    Decides nothing and says nothing: for metadata calls, which load no bytes."""
+    project = _load_project()
+    if project.index is None or project.mode == "off":
+        return None
+    from ptmlock.decide import MATCHES_LOCK, PINNED, Request, decide
+
+    asked, resolved = _split(revision)
+    request = Request(repo_id, asked, resolved, repo_type, hub)
+    pin = project.index.find(request)
+    if pin is None or pin.commit is None or decide(request, pin, "warn").kind not in (PINNED, MATCHES_LOCK):
+        return None
+    return pin
+
+
+_full_lock: list[Lock | None] = []  # ptm.lock with its file lists, read at the first offline answer
+
+
+def locked_entry(pin: Pin) -> LockedModel | None:
+    """`pin`'s entry of ptm.lock with its file list (read once).
+
+    Raises:
+        LockfileError: ptm.lock cannot be read.
+    """
+    if _lock_path is None:
+        return None
+    with _state_lock:
+        if not _full_lock:
+            from ptmlock.lockfile.read import load_lock
+
+            _full_lock.append(load_lock(_lock_path))
+    lock = _full_lock[0]
+    for m in lock.models if lock is not None else ():
+        if m.id == pin.declared_id and m.hub == pin.hub and m.repo_type == pin.repo_type and m.commit == pin.commit:
+            return m
+    return None
 
 
 def _split(revision: object) -> tuple[str | None, str | None]:
@@ -234,11 +299,10 @@ def _split(revision: object) -> tuple[str | None, str | None]:
 def _record(project: _Project, request: Request, verdict: Verdict, library: str, site: str) -> None:
     if project.report is None:
         return
-    from ptmlock.enforce._report import append_record
-
     pin = verdict.pin
     used = verdict.revision if verdict.action != "refuse" else None
-    append_record(project.report, {
+    _append(project.report, {
+        "event": "load",
         "model": request.repo_id,
         "declared": pin.declared_id if pin is not None else None,
         "hub": request.hub,
@@ -254,24 +318,13 @@ def _record(project: _Project, request: Request, verdict: Verdict, library: str,
     })
 
 
-def _user_frame() -> FrameType | None:
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_globals.get("__name__") or ""
-        if name.partition(".")[0] not in _LIBRARY_ROOTS and not frame.f_code.co_filename.startswith("<frozen"):
-            return frame
-        frame = frame.f_back
-    return None
+def _append(path: str, record: dict[str, Any]) -> None:
+    from ptmlock.enforce._report import append_record
 
-
-def _warn(message: str, frame: FrameType | None) -> None:
-    if frame is None:
-        warnings.warn(message, PtmlockWarning, stacklevel=3)
-        return
-    g = frame.f_globals
-    warnings.warn_explicit(message, PtmlockWarning, frame.f_code.co_filename, frame.f_lineno,
-                           module=g.get("__name__"), registry=g.setdefault("__warningregistry__", {}),
-                           module_globals=g)
+    try:
+        append_record(path, record)
+    except (OSError, ValueError) as e:  # bookkeeping must not break the program (issue 13)
+        _say_once(f"ptmlock runtime guard cannot write its report {path} ({e}): records are lost.")
 
 
 def _say_once(message: str) -> None:
@@ -279,7 +332,7 @@ def _say_once(message: str) -> None:
         if message in _said:
             return
         _said.add(message)
-    _warn(message, _user_frame())
+    warn(message, user_frame())
 
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 LIBRARY = "diffusers"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("diffusers", ">=0.42,<0.43")
 
 _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
     "diffusers.models.modeling_utils": (("ModelMixin", "from_pretrained"),),

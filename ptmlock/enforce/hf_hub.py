@@ -7,6 +7,8 @@ Patched when the module is imported:
   original function (the snapshot was decided once, as a whole);
 - `hf_api.HfApi.resolve_revision`, plus the module-level bound method `hf_api.resolve_revision`
   (`huggingface_hub.resolve_revision` is `api.resolve_revision`, bound at import).
+- `HfApi`'s metadata calls (`model_info`, `list_repo_files`, ...: see `hf_metadata`);
+- `hf_file_system.HfFileSystem`, the `hf://` paths (see `hf_fs`).
 `HfApi.hf_hub_download` and `HfApi.snapshot_download` import the module functions at call time,
 so they go through the wrappers above without wrappers of their own.
 
@@ -21,6 +23,8 @@ import os
 
 from ptmlock.enforce._hooks import ArgSpec, wrap_function
 from ptmlock.enforce._runtime import active, check, scoped
+from ptmlock.enforce.hf_fs import patch_hf_file_system
+from ptmlock.enforce.hf_metadata import METHODS, guard_metadata
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "huggingface_hub"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("huggingface_hub", ">=2.4,<3")
 
 
 def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -98,14 +104,19 @@ def _patch_snapshot_download(module: ModuleType) -> None:
 
 def _patch_hf_api(module: ModuleType) -> None:
     wrap_function(module.HfApi, "resolve_revision", guard_resolver(LIBRARY, "repo_id"))
+    for name in METHODS:  # issue 13: metadata at the locked commit, and from ptm.lock offline
+        wrap_function(module.HfApi, name, guard_metadata(name))
     api = getattr(module, "api", None)
-    if api is not None:  # `huggingface_hub.resolve_revision` is this bound method
-        module.resolve_revision = api.resolve_revision  # type: ignore[attr-defined]
+    if api is not None:  # `huggingface_hub.resolve_revision`, `model_info`, ... are bound methods of it
+        for name in ("resolve_revision", *METHODS):
+            if getattr(getattr(module, name, None), "__self__", None) is api:
+                setattr(module, name, getattr(api, name))
 
 
 PATCHES = {
     "huggingface_hub.file_download": _patch_file_download,
     "huggingface_hub._snapshot_download": _patch_snapshot_download,
     "huggingface_hub.hf_api": _patch_hf_api,
+    "huggingface_hub.hf_file_system": patch_hf_file_system,
 }
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 LIBRARY = "open_clip"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("open_clip_torch", ">=3.3,<4")
 
 _ENTRY_POINTS: tuple[tuple[str | None, str], ...] = (
     (None, "create_model"), (None, "create_model_and_transforms"), (None, "create_model_from_pretrained"),

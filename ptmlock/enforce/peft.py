@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 LIBRARY = "peft"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("peft", ">=0.21,<0.22")
 
 _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
     "peft.peft_model": (("PeftModel", "from_pretrained"), ("PeftModel", "load_adapter")),

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 LIBRARY = "sentence-transformers"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("sentence-transformers", ">=6.2,<7")
 
 
 def _patch_file_io(module: ModuleType) -> None:

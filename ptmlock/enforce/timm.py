@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 LIBRARY = "timm"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("timm", ">=1.0.31,<1.1")
 
 
 def _patch_factory(module: ModuleType) -> None:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ptmlock.decide import Verdict
 
 LIBRARY = "torch.hub"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("torch", ">=2.14,<3")
 
 # Inside `_get_cache_or_reload`: its zipball download belongs to the repo, not to a url model.
 _fetching_repo: ContextVar[bool] = ContextVar("ptmlock_torch_repo", default=False)
@@ -99,14 +101,15 @@ def verify_url_file(url: str, path: str, want: str, library: str, *, remove: boo
     Raises:
         GuardError: strict mode and other bytes.
     """
-    from ptmlock.enforce import _runtime
+    from ptmlock.enforce._where import site as where
+    from ptmlock.enforce._where import user_frame, warn
     from ptmlock.errors import GuardError
 
     got = file_digest(path)
     if got == want:
         return
-    frame = _runtime._user_frame()
-    site = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
+    frame = user_frame()
+    site = where(frame)
     message = (f"{path} is not the file ptm.lock pins for {url!r}: its sha256 is {got}, the lock has {want}. "
                "Run `ptmlock sync` to restore the pinned bytes, or `ptmlock lock --upgrade " + url + "` if the new "
                "bytes are intended.")
@@ -117,7 +120,7 @@ def verify_url_file(url: str, path: str, want: str, library: str, *, remove: boo
             except OSError:
                 pass
         raise GuardError(f"ptmlock refused to load {url!r} (strict mode) at {site}: {message}")
-    _runtime._warn(f"{message} [ptmlock guard, warn mode: load at {site}]", frame)
+    warn(f"{message} [ptmlock guard, warn mode: load at {site}]", frame)
 
 
 def guard_url(library: str, url_arg: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

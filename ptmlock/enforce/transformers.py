@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "transformers"
+# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
+TESTED = ("transformers", ">=5.23,<6")
 
 # module -> (class, method) entry points; None as the class for a module function.
 _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {

@@ -69,7 +69,8 @@ def test_run_warn_mode_warns_and_writes_the_report(project, tmp_path):
     r = ptmlock(project, "run", "--report", str(report), "--", PY, "app.py", "org/other", "0")
     assert r.returncode == 0
     assert "PtmlockWarning: model 'org/other' is not declared in ptm.toml" in r.stderr
-    (record,) = [json.loads(line) for line in report.read_text().splitlines()]
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    (record,) = [r for r in records if r["event"] == "load"]
     assert record["model"] == "org/other" and record["verdict"] == "unlisted"
     assert record["call_site"] == f"{project / 'app.py'}:5"
 
@@ -114,3 +115,26 @@ def test_run_unknown_command_exits_127(project):
 def test_run_needs_a_command(project):
     r = ptmlock(project, "run")
     assert r.returncode == 2 and "Missing argument 'COMMAND...'" in r.stderr
+
+
+def test_run_report_has_one_guard_on_line_per_guarded_process_and_isolated_children_are_not(project, tmp_path):
+    # docs/guard.md "Which processes are guarded": -I, -E and -S interpreters skip the
+    # PYTHONPATH sitecustomize, so they run unguarded; the report shows which processes were guarded.
+    report = tmp_path / "loads.jsonl"
+    (project / "parent.py").write_text(
+        "import subprocess, sys\n"
+        "for flags in ([], ['-I'], ['-E']):\n"
+        "    subprocess.run([sys.executable, *flags, 'app.py', 'org/m', '0'], check=True)\n"
+        "subprocess.run([sys.executable, '-S', '-c', 'import sys; print(\"ptmlock.enforce\" in sys.modules)'], check=True)\n")
+    r = ptmlock(project, "run", "--report", str(report), "--", PY, "parent.py")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [json.loads(line)["tag"] for line in lines[:3]] == ["v1", "v2", "v2"]
+    assert [json.loads(line)["guarded"] for line in lines[:3]] == [True, False, False]
+    assert lines[3] == "False"
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    on = [r for r in records if r["event"] == "guard-on"]
+    assert [rec["argv"][1:] for rec in on] == [["parent.py"], ["app.py", "org/m", "0"]]
+    assert all(rec["lock"] == str(project / "ptm.lock") and rec["executable"] for rec in on)
+    assert len({rec["pid"] for rec in on}) == 2
+    assert [(rec["model"], rec["verdict"]) for rec in records if rec["event"] == "load"] == [("org/m", "pinned")]

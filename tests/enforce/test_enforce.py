@@ -14,13 +14,6 @@ def files(tag: str) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def project(tmp_path):
-    p = tmp_path / "proj"
-    p.mkdir()
-    return p
-
-
-@pytest.fixture
 def moved(hub, project):
     """org/m locked at v1, then main moved to v2; returns (v1 sha, v2 sha)."""
     v1 = hub.commit("org/m", files("v1"))
@@ -193,7 +186,7 @@ def test_threads_loading_concurrently_are_each_pinned_and_reported(moved, projec
         print(json.dumps({"tags": sorted(set(tags))}))
     """, env={"PTMLOCK_REPORT": str(report)})
     assert last_json(proc) == {"tags": ["other", "v1"]}
-    records = [json.loads(line) for line in report.read_text().splitlines()]
+    records = [r for r in map(json.loads, report.read_text().splitlines()) if r["event"] == "load"]
     assert len(records) == 32
     assert sum(r["verdict"] == "pinned" and r["revision"] == v1 for r in records) == 16
     assert sum(r["verdict"] == "unlisted" for r in records) == 16
@@ -210,9 +203,12 @@ def test_report_has_one_record_per_load_with_call_site(moved, project):
         print("{}")
     """, env={"PTMLOCK_REPORT": str(report)})
     assert proc.returncode == 0, proc.stderr
-    pinned, unlisted = [json.loads(line) for line in report.read_text().splitlines()]
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    (process,) = [r for r in records if r["event"] == "guard-on"]
+    assert process["pid"] > 0 and process["argv"][-1] == "app.py" and process["lock"] == str(project / "ptm.lock")
+    pinned, unlisted = [r for r in records if r["event"] == "load"]
     assert pinned == {
-        "action": "rewrite", "call_site": f"{project / 'app.py'}:4", "declared": "org/m", "hub": "huggingface",
+        "event": "load", "action": "rewrite", "call_site": f"{project / 'app.py'}:4", "declared": "org/m", "hub": "huggingface",
         "library": "huggingface_hub", "locked": v1, "mode": "warn", "model": "org/m", "repo_type": "model",
         "requested": None, "revision": v1, "verdict": "pinned",
     }
@@ -326,7 +322,7 @@ def test_importing_twice_is_harmless(moved, project):
         print("{}")
     """, env={"PTMLOCK_REPORT": str(report)})
     assert proc.stderr.count("PtmlockWarning") == 1, proc.stderr
-    assert len(report.read_text().splitlines()) == 1
+    assert [json.loads(line)["event"] for line in report.read_text().splitlines()] == ["guard-on", "load"]
 
 
 def test_import_loads_no_ml_library(tmp_path):

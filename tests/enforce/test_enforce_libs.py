@@ -119,7 +119,8 @@ def world(tmp_path_factory, tiny):
         strict = run_app(project, _program([c for c in cases if c[1] != "listed"]), base=env,
                          env={"PTMLOCK_MODE": "strict"})
         strict_requests = [r.path for r in hub.requests]
-    records = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
+    records = [r for r in map(json.loads, report.read_text().splitlines()) if r["event"] == "load"] \
+        if report.exists() else []
     return {"warn": last_json(warn), "warn_stderr": warn.stderr, "strict": last_json(strict),
             "strict_requests": strict_requests, "records": records, "project": project}
 
@@ -166,13 +167,6 @@ def test_one_report_record_per_load_with_the_library_and_call_site(world, lib):
         expected[(listed, "contradicts")] = calls
     assert Counter((r["model"], r["verdict"]) for r in mine) == expected, mine
     assert all(r["call_site"].startswith(str(world["project"] / "app.py")) for r in mine)
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = tmp_path / "proj"
-    p.mkdir()
-    return p
 
 
 def _bert_project(hub, tiny, project):
