@@ -22,6 +22,7 @@ from ptmlock.constants import (
     REPO_TYPES,
 )
 from ptmlock.errors import ManifestError
+from ptmlock.hubs.answers import is_repo_id
 from ptmlock.manifest.model import Manifest, ModelSpec, RoleSpec
 
 if sys.version_info >= (3, 11):
@@ -36,9 +37,8 @@ _TOP_KEYS = ("models", "policy", "project", "roles")
 # The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
-# huggingface_hub's REPO_ID_REGEX, plus the `--`/`..` rules from validate_repo_id.
-_HF_ID = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
-_TORCHHUB_ID = re.compile(r"^[\w\-.]+/[\w\-.]+(?::[\w\-./]+)?$")
+# ASCII only, as huggingface_hub's validate_repo_id (issue 11: `org/modèle` was exit 70)
+_TORCHHUB_ID = re.compile(r"[\w\-.]+/[\w\-.]+(?::[\w\-./]+)?", re.ASCII)
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
 
 
@@ -181,10 +181,11 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
 def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:
     ok = True
     if hub == HUB_HUGGINGFACE:
-        ok = bool(_HF_ID.match(model_id)) and "--" not in model_id and ".." not in model_id
-        hint = "a Hugging Face id is 'name' or 'owner/name' (letters, digits, '-', '_', '.')"
+        ok = is_repo_id(model_id)
+        hint = ("a Hugging Face id is 'name' or 'owner/name' (ASCII letters, digits, '-', '_', '.'; "
+                "not starting or ending with '-' or '.', no '--' or '..')")
     elif hub == HUB_TORCHHUB:
-        ok = bool(_TORCHHUB_ID.match(model_id))
+        ok = bool(_TORCHHUB_ID.fullmatch(model_id))
         hint = "a torchhub id is 'owner/repo' or 'owner/repo:ref', as torch.hub.load takes it"
     else:
         ok = model_id.startswith(("https://", "http://"))
