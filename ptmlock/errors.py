@@ -100,6 +100,21 @@ class UnsafeHubAnswerError(IntegrityError):
     """The hub answered with an unsafe path, a non-hex commit or a negative size."""
 
 
+class UnsafePathError(IntegrityError):
+    """A symbolic link (or another non-directory) planted where sync writes, inside the cache or
+    a target folder; ptmlock refuses to write through it (issue 11)."""
+
+    path: str = ""
+    what: str = ""  # "a symbolic link", "not a folder", ...
+
+    @classmethod
+    def at(cls, path: object, what: str, message: str) -> UnsafePathError:
+        """The error for `path`, which is `what`, with the full `message`."""
+        e = cls(message)
+        e.path, e.what = str(path), what
+        return e
+
+
 class GuardError(PtmlockError):
     """The runtime guard refused a model load (strict mode)."""
 

@@ -30,9 +30,11 @@ from ptmlock.output import Output, human_size
                                              "anything is missing.")
 @_SYNC_JOBS
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary; errors only.")
+@click.option("--force", is_flag=True, help="With --target: replace files there that ptmlock did not write, or that "
+                                           "changed since it wrote them (refused with exit 1 otherwise).")
 @click.pass_obj
 def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: Path | None, offline: bool,
-         jobs: int, quiet: bool) -> int:
+         jobs: int, quiet: bool, force: bool) -> int:
     """Download the pinned files of the locked models, checking every hash."""
     from ptmlock.install.progress import make_progress
     from ptmlock.install.sync import first_error, sync_project
@@ -42,8 +44,10 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
         out.info("HF_HUB_OFFLINE is set: checking only, as with --offline.")
         offline = True
     report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
-                          jobs=jobs, progress=lambda plan: make_progress(
+                          jobs=jobs, force=force, progress=lambda plan: make_progress(
                               out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    for line in report.overwritten:
+        out.warn(f"{line}: replaced (--force).")
     for model_id, reason in report.skipped:
         out.warn(f"{model_id}: skipped: {reason}.")
     torch = report.torch.outcomes if report.torch is not None else ()

@@ -14,9 +14,11 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ptmlock import __version__
+from ptmlock._fs import contained_dir, contained_file, open_nofollow
 from ptmlock._net import RETRY_STATUS, float_env, transport_errors
 from ptmlock.constants import (
     DEFAULT_HUB_DEADLINE,
@@ -25,6 +27,7 @@ from ptmlock.constants import (
     ENV_HUB_TIMEOUT,
 )
 from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
+from ptmlock.hubs.hf_http import request_errors, unreadable
 from ptmlock.install.hashing import Hasher, algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask
 
@@ -86,8 +89,9 @@ class Fetcher:
             OSError: the cache cannot be written.
         """
         file = task.file
-        task.partial.parent.mkdir(parents=True, exist_ok=True)
-        task.store.parent.mkdir(parents=True, exist_ok=True)
+        # issue 11: the folders are reached without links, the partial file opened without following one
+        contained_dir(task.root, task.partial.parent)
+        contained_dir(task.root, task.store.parent)
         state = self._resume(task)
         resumed = state.offset > 0
         if state.offset:
@@ -95,7 +99,7 @@ class Fetcher:
         tries = 0
         last_progress = time.monotonic()
         url = self.url(task)
-        with open(task.partial, "ab") as out:
+        with os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:
             while state.offset < file.size:
                 tries += 1
                 before = state.received
@@ -139,13 +143,13 @@ class Fetcher:
 
     def _resume(self, task: FileTask) -> _State:
         """The hash state and offset to continue `task.partial` from (0 when there is none)."""
-        try:
-            size = os.stat(task.partial).st_size
-        except FileNotFoundError:
+        st = contained_file(task.root, task.partial, create_parent=False)
+        if st is None:
             return _State(new_hasher(task.file))
+        size = st.st_size
         if 0 < size <= task.file.size:
             hasher = new_hasher(task.file)
-            with open(task.partial, "rb") as f:
+            with os.fdopen(open_nofollow(task.partial, os.O_RDONLY), "rb") as f:
                 while chunk := f.read(8 * CHUNK_SIZE):
                     hasher.update(chunk)
             return _State(hasher, size)
@@ -195,6 +199,8 @@ class Fetcher:
                            "`ptmlock sync --offline` to only check what is missing.") from None
         except self.transport_errors as e:
             raise _Retry(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__) from None
+        except request_errors() as e:  # a redirect loop is no transient failure (issue 11)
+            raise unreadable(self.endpoint, repr(task.label), e) from None
         if state.offset < size:  # a complete answer, but shorter than the file the lock pins
             _unlink(task.partial)
             raise IntegrityError(
@@ -223,9 +229,8 @@ class Fetcher:
                        "and try again.")
 
 
-def _truncate(path: os.PathLike[str]) -> None:
-    with open(path, "r+b") as f:
-        f.truncate(0)
+def _truncate(path: Path) -> None:
+    os.close(open_nofollow(path, os.O_WRONLY | os.O_TRUNC))
 
 
 def _truncate_open(out: Any) -> None:
