@@ -125,6 +125,42 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
             os.unlink(tmp)
 
 
+_WHY = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+        errno.EPERM: "the operation is not permitted"}
+
+
+def write_project_file(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """`atomic_write` for the project's own files (ptm.lock, ptm.toml).
+
+    Raises:
+        ProjectWriteError: the file could not be written (one line naming the file and the cause;
+            the old file is intact and no temporary file is left).
+    """
+    from ptmlock.errors import ProjectWriteError
+
+    try:
+        atomic_write(path, data)
+    except OSError as e:
+        why = _WHY.get(e.errno or 0, e.strerror or str(e))
+        raise ProjectWriteError(f"Cannot write {os.fspath(path)}: {why}. The old file is unchanged. Make the "
+                                "folder writable (or free some space), then run the command again.") from None
+
+
+def remove_stale_temps(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete `.<name>.*.tmp` files that an `atomic_write` killed mid-way (kill -9, power loss)
+    left in `folder`, so that `git add -A` does not stage them. Call it only while holding the
+    run lock: no live writer of those files exists then. Returns what was removed."""
+    removed = []
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.lstat(tmp).st_mode):
+                    os.unlink(tmp)
+                    removed.append(tmp)
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -52,6 +52,13 @@ class CacheWriteError(PtmlockError):
     exit_code = EXIT_CHECK_FAILED
 
 
+class ProjectWriteError(PtmlockError):
+    """ptm.lock or ptm.toml could not be written: read-only file system, permissions, disk full.
+    The old file is left as it was and no temporary file remains (issue 11)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
 class ManifestError(PtmlockError):
     """`ptm.toml` is missing, malformed or invalid."""
 

@@ -9,8 +9,15 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ptmlock._fs import atomic_write, file_lock
-from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
+from ptmlock._fs import file_lock, remove_stale_temps, write_project_file
+from ptmlock.constants import (
+    DEFAULT_HUB,
+    DEFAULT_JOBS,
+    HUB_URL,
+    LOCK_GUARD_SUFFIX,
+    LOCK_NAME,
+    MANIFEST_NAME,
+)
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile.model import (
     Lock,
@@ -35,7 +42,7 @@ class LockOutcome:
     fresh_models: int = 0
 
 
-_HASH_LINE = re.compile(r'^manifest-hash = "(sha256:[0-9a-f]{64})"$', re.M)
+_HASH_LINE = re.compile(r'^manifest-hash = "(sha256:[0-9a-f]{64})"$', re.MULTILINE)
 
 
 def _fresh_lock_models(manifest: Manifest) -> int | None:
@@ -80,6 +87,8 @@ def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) ->
             on_wait(f"Waiting for another ptmlock process to finish (lock file {guard})...")
 
     with file_lock(guard, blocked_cb=blocked):
+        # issue 11: a writer killed mid-way left its temporary file; no writer is live now
+        remove_stale_temps(project_dir, (LOCK_NAME, MANIFEST_NAME))
         yield
 
 
@@ -95,7 +104,7 @@ def init_project(path: Path, *, name: str | None = None, policy: str = "warn", t
 
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
     parse_manifest(content, path)  # never write a manifest we could not read back
-    atomic_write(path, content)
+    write_project_file(path, content)
     return path
 
 
@@ -124,8 +133,22 @@ def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = DEFA
     old = load_lock(manifest.lock_path)
     result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)
     text = result.lock.dumps()
+    _readable(text, manifest.lock_path)
     written = _write_if_changed(manifest.lock_path, text)
     return LockOutcome(result=result, written=written, lock=result.lock)
+
+
+def _readable(text: str, path: Path) -> None:
+    """Never write a lock ptmlock could not read back (issue 11): every value in it came from a
+    validated hub answer, so a failure here means an answer slipped past that boundary."""
+    from ptmlock.errors import LockfileError, UnsafeHubAnswerError
+    from ptmlock.lockfile.model import parse_lock
+
+    try:
+        parse_lock(text, path)
+    except LockfileError as e:
+        raise UnsafeHubAnswerError(f"The hub's answers would make a {path.name} that ptmlock cannot read back "
+                                   f"({e}). Nothing was written. Check HF_ENDPOINT, or report this.") from None
 
 
 def check_lock(manifest_path: Path) -> list[str]:
@@ -209,7 +232,7 @@ def remove_model(
             kept = _without(old_lock.models, model_id)
             new_lock = with_roles(Lock(manifest_hash=old_lock.manifest_hash, models=kept), manifest)
             wrote_lock = _write_if_changed(manifest.lock_path, new_lock.dumps())
-        atomic_write(manifest_path, new_text)
+        write_project_file(manifest_path, new_text)
         return notes, wrote_lock
 
 
@@ -254,5 +277,5 @@ def _write_if_changed(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    atomic_write(path, text)
+    write_project_file(path, text)
     return True
