@@ -191,7 +191,7 @@ def _files(f: _Field, items: list[Any], name: str, one: Any) -> tuple[FileAnswer
 def _sibling(f: _Field, item: object, where: str) -> FileAnswer:
     if not isinstance(item, dict):
         raise f.refuse(where, item, f"expected an object, got {_json_type(item)}")
-    path = check_path(f, f.get(item, "rfilename", where + ".", (str,), required=True), where + ".rfilename")
+    path = _check_path(f, f.get(item, "rfilename", where + ".", (str,), required=True), where + ".rfilename")
     size = _size(f, f.get(item, "size", where + ".", (int,)), where + ".size")
     blob = _hex(f, f.get(item, "blobId", where + ".", (str,)), where + ".blobId", _COMMIT, 40)
     lfs = f.get(item, "lfs", where + ".", (dict,))
@@ -204,7 +204,7 @@ def _sibling(f: _Field, item: object, where: str) -> FileAnswer:
 
 
 def _tree_file(f: _Field, item: dict[str, Any], where: str) -> FileAnswer:
-    path = check_path(f, f.get(item, "path", where + ".", (str,), required=True), where + ".path")
+    path = _check_path(f, f.get(item, "path", where + ".", (str,), required=True), where + ".path")
     size = _size(f, f.get(item, "size", where + ".", (int,), required=True), where + ".size")
     blob = _hex(f, f.get(item, "oid", where + ".", (str,), required=True), where + ".oid", _COMMIT, 40)
     lfs = f.get(item, "lfs", where + ".", (dict,))
@@ -238,7 +238,7 @@ def path_problem(path: str) -> str | None:
     return None
 
 
-def check_path(f: _Field, path: str, where: str) -> str:
+def _check_path(f: _Field, path: str, where: str) -> str:
     why = path_problem(path)
     if why is not None:
         raise f.refuse(where, path, why)

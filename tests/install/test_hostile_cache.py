@@ -7,6 +7,7 @@ path, leave everything outside the root untouched, and write no file through the
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -352,3 +353,64 @@ def test_a_lock_write_killed_with_sigkill_leaves_nothing_git_add_stages_after_th
     staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=project, capture_output=True, text=True,
                             check=True).stdout.split()
     assert all(not name.startswith(".ptm.") for name in staged), staged
+
+
+# --- torch.hub's layout (url and torchhub models) --------------------------------------------------------
+
+
+@pytest.fixture
+def url_locked(hub, project, tmp_path, monkeypatch):
+    """A project locking one url model (served by the local hub), with TORCH_HOME under tmp_path."""
+    hub.commit("org/w", {"weights.pth": b"w" * 1000})
+    url = f"{hub.endpoint}/org/w/resolve/main/weights.pth"
+    write_manifest(project, {url: {"hub": "url"}})
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    r = _sub(project, "lock")
+    assert r.returncode == 0, r.stderr
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_bytes(b"precious")
+    return {"outside": outside, "hub_dir": tmp_path / "torch" / "hub"}
+
+
+@pytest.mark.parametrize("rel, kind", [("checkpoints", "dir"), ("checkpoints/weights.pth", "file")])
+def test_link_planted_in_torch_hub_dir_is_refused_with_exit_5(url_locked, project, rel, kind):
+    link = url_locked["hub_dir"] / rel
+    shutil.rmtree(url_locked["hub_dir"], ignore_errors=True)  # lock may have put the checkpoint there already
+    _plant(link, url_locked["outside"] / ("victim" if kind == "file" else ""))
+    r = _sub(project, "sync")
+    _assert_refused(r, url_locked, f"{link} is a symbolic link")
+    r = _sub(project, "sync", "--offline")
+    assert r.returncode == 5 and "Traceback" not in r.stderr
+
+
+def test_linked_torchhub_checkout_folder_is_refused_not_trusted(tmp_path):
+    from ptmlock.errors import UnsafePathError
+    from ptmlock.install.torch_cache import sync_torch
+    from ptmlock.lockfile.model import LockedModel
+
+    model = LockedModel(id="owner/repo:main", hub="torchhub", commit="a" * 40, requested="main")
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "hubconf.py").write_text("import os; os.system('echo pwned')\n")
+    os.symlink(evil, hub_dir / f"owner_repo_{'a' * 40}")
+    for offline in (True, False):  # torch would import hubconf.py from wherever the link points
+        (outcome,) = sync_torch([model], hub_dir=hub_dir, offline=offline).outcomes
+        assert outcome.action == "failed" and isinstance(outcome.error, UnsafePathError)
+        assert f"owner_repo_{'a' * 40} is a symbolic link" in str(outcome.error)
+
+
+def test_lock_of_a_url_model_never_writes_through_a_linked_checkpoints_folder(hub, project, tmp_path, monkeypatch):
+    hub.commit("org/w", {"weights.pth": b"w" * 1000})
+    url = f"{hub.endpoint}/org/w/resolve/main/weights.pth"
+    write_manifest(project, {url: {"hub": "url"}})
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _plant(tmp_path / "torch" / "hub" / "checkpoints", outside)
+    r = _sub(project, "lock")
+    assert r.returncode == 5 and f"{tmp_path / 'torch' / 'hub' / 'checkpoints'} is a symbolic link" in r.stderr
+    assert "Traceback" not in r.stderr and list(outside.iterdir()) == []
+    assert not (project / "ptm.lock").exists()
