@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import http.server
 import os
+import shutil
 import subprocess
 import threading
 
@@ -378,3 +379,33 @@ def test_fuzz_mutated_repo_info_never_crashes_and_never_writes_an_unreadable_loc
     else:
         assert not (project / "ptm.lock").exists()
     assert set(os.listdir(outside)) == before
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(choice=st.integers(min_value=0, max_value=10_000), new=JSON,
+       action=st.sampled_from(["replace", "delete", "duplicate"]))
+def test_fuzz_mutated_tree_listing_then_sync_never_crashes_nor_writes_outside_its_roots(hub, project, ptm, tmp_path,
+                                                                                       choice, new, action):
+    if not hub.knows("model", "org/a"):
+        hub.commit("org/a", tiny_repo_files())
+        write_manifest(project, {"org/a": {}})
+        hub.mirror_mode = "partial"  # the files come from the tree listing, which is what is mutated
+    hub.clear_faults()
+    hub.add_fault(Fault(match=r"GET /api/models/org/a/tree/",
+                        transform_json=lambda d: _mutate(d, choice, new, action), times=None))
+    (project / "ptm.lock").unlink(missing_ok=True)
+    target = tmp_path / "target"
+    shutil.rmtree(target, ignore_errors=True)
+    roots = (str(tmp_path / "hub"), str(tmp_path / "xdg-cache"), str(tmp_path / "hf-home"), str(target),
+             str(project / "ptm.lock"))
+    before = {p for p in _tree(tmp_path) if not p.startswith(roots)}
+    r = ptm("lock")
+    assert r.code in (0, 3, 4, 5), r.err
+    assert "Traceback" not in r.err and "internal error" not in r.err
+    if r.code == 0:
+        assert ptm("lock", "--check").code == 0
+        for args in (("sync",), ("sync", "--target", str(target)), ("verify",)):
+            r = ptm(*args)
+            assert r.code in (0, 1, 4, 5), (args, r.err)
+            assert "Traceback" not in r.err and "internal error" not in r.err
+    assert {p for p in _tree(tmp_path) if not p.startswith(roots)} == before
