@@ -414,3 +414,39 @@ def test_lock_of_a_url_model_never_writes_through_a_linked_checkpoints_folder(hu
     assert r.returncode == 5 and f"{tmp_path / 'torch' / 'hub' / 'checkpoints'} is a symbolic link" in r.stderr
     assert "Traceback" not in r.stderr and list(outside.iterdir()) == []
     assert not (project / "ptm.lock").exists()
+
+
+def _sub_as_plain_user(project, *args, env=None):
+    """Run the CLI as root without CAP_DAC_OVERRIDE, so file permissions apply (EACCES) as for a user."""
+    import shlex
+
+    if shutil.which("capsh") is None:
+        pytest.skip("capsh is not installed: cannot drop CAP_DAC_OVERRIDE to provoke EACCES as root")
+    cmd = " ".join(shlex.quote(a) for a in (PY, "-m", "ptmlock", *args))
+    return subprocess.run(["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", f"exec {cmd}"],
+                          cwd=project, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=180)
+
+
+def test_lock_without_permission_is_one_message_and_the_old_lock_survives(locked, project, hub):
+    old = (project / "ptm.lock").read_bytes()
+    hub.commit("org/b", tiny_repo_files())
+    write_manifest(project, {"org/a": {}, "org/b": {}})
+    project.chmod(0o555)
+    try:
+        r = _sub_as_plain_user(project, "lock")
+    finally:
+        project.chmod(0o755)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().startswith(f"error: Cannot write {project / 'ptm.lock'}: permission denied.")
+    assert "Traceback" not in r.stderr and (project / "ptm.lock").read_bytes() == old
+    assert sorted(p.name for p in project.iterdir()) == ["ptm.lock", "ptm.toml"]  # no temporary file left
+
+
+def test_sync_into_a_cache_without_permission_is_one_clear_error(locked, project, tmp_path):
+    cache = tmp_path / "locked-cache"
+    cache.mkdir(mode=0o555)
+    cache.chmod(0o555)
+    r = _sub_as_plain_user(project, "sync", env={"HF_HUB_CACHE": str(cache)})
+    assert r.returncode == 1, r.stderr
+    assert "Permission denied" in r.stderr and "Traceback" not in r.stderr
+    assert list(cache.iterdir()) == []
