@@ -222,7 +222,8 @@ def _check_rel(model_id: str, path: str, what: str) -> list[str]:
     if (not path or path.startswith(("/", "\\")) or "\\" in path or "\x00" in path or _DRIVE.match(path)
             or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path
             or (what == "file path" and path_problem(path) is not None)):  # issue 11: `.git/`, control chars
-        raise LockfileError(f"ptm.lock lists the {what} {path!r} for {model_id!r}, which would escape its folder. "
+        raise LockfileError(f"ptm.lock lists the {what} {path!r} for {model_id!r}, which would escape its folder "
+                            "or is otherwise unsafe to write (a '.git' part, control characters). "
                             "ptm.lock is generated: restore it from git or run `ptmlock lock`.")
     return parts
 

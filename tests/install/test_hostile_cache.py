@@ -6,6 +6,7 @@ path, leave everything outside the root untouched, and write no file through the
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -450,3 +451,18 @@ def test_sync_into_a_cache_without_permission_is_one_clear_error(locked, project
     assert r.returncode == 1, r.stderr
     assert "Permission denied" in r.stderr and "Traceback" not in r.stderr
     assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", [".git/config", "sub/.GIT/hooks/post-checkout", ".cache/ptmlock/written.json",
+                                  "a\x1bb"])
+def test_a_lock_naming_an_unsafe_file_path_is_refused_before_anything_is_written(locked, project, tmp_path, path):
+    lock = project / "ptm.lock"
+    text = lock.read_text()
+    assert 'path = "config.json"' in text
+    lock.write_text(text.replace('path = "config.json"', f"path = {json.dumps(path)}"))
+    target = tmp_path / "out"
+    for args in (("sync",), ("sync", "--target", str(target))):
+        r = _sub(project, *args)
+        assert r.returncode == 3, r.stderr
+        assert "Traceback" not in r.stderr and "ptm.lock lists the file path" in r.stderr
+    assert not target.exists() and not (locked["cache"] / "models--org--a").exists()
