@@ -25,10 +25,12 @@ ENV_ROLE_PREFIX = "PTMLOCK_ROLE_"
 ENV_HUB_TIMEOUT = "PTMLOCK_HUB_TIMEOUT"  # seconds per hub request
 ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds of retries per model
 ENV_JOBS = "PTMLOCK_JOBS"
+ENV_MAX_ANSWER_BYTES = "PTMLOCK_MAX_ANSWER_BYTES"  # cap on one JSON answer of a hub (issue 11)
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0
 DEFAULT_JOBS = 32
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024  # the Hub's answer for a 100k-file repo is ~20 MB
 
 # Weight formats that execute code when loaded (pickle), and the safe one.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")

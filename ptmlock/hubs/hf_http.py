@@ -14,10 +14,9 @@ import os
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ptmlock.constants import DEFAULT_MAX_ANSWER_BYTES, ENV_MAX_ANSWER_BYTES
 from ptmlock.errors import HubError, UnsafeHubAnswerError
 
-ENV_MAX_ANSWER_BYTES = "PTMLOCK_MAX_ANSWER_BYTES"
-DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024  # the Hub's answer for a 100k-file repo is ~20 MB
 _ERROR_BODY_BYTES = 64 * 1024  # enough for the hub's error message
 MAX_PAGES = 10_000  # tree listing pages followed for one repo
 

@@ -22,6 +22,7 @@ from ptmlock.constants import (
     DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
+    ENV_MAX_ANSWER_BYTES,
 )
 from ptmlock.errors import (
     GatedRepoError,
@@ -43,7 +44,6 @@ from ptmlock.hubs.answers import (
 )
 from ptmlock.hubs.base import check_commit
 from ptmlock.hubs.hf_http import (
-    ENV_MAX_ANSWER_BYTES,
     MAX_PAGES,
     get_json,
     max_answer_bytes,
