@@ -79,6 +79,7 @@ CACHE_LINKS = {
     "refs": ("dir", "refs"),
     "refs/main": ("file", "refs/main"),
     "the model folder": ("dir", ""),
+    ".locks": ("dir", "../.locks"),
     ".locks/<repo>": ("dir", "../.locks/models--org--a"),
     ".locks/<repo>/<weights>.lock": ("file", "../.locks/models--org--a/{w}.lock"),
 }
