@@ -16,8 +16,8 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from lockhelpers import PY, read_lock, tiny_repo_files, write_manifest
+
 from ptmlock.lockfile.model import load_lock
 from ptmlock.testing import Fault
 
@@ -25,7 +25,7 @@ INFO = r"GET /api/models/org/a$"
 
 
 def _sub(project, *args, env=None):
-    return subprocess.run([PY, "-m", "ptmlock", *args], cwd=project, capture_output=True, text=True,
+    return subprocess.run([PY, "-m", "ptmlock", *args], cwd=project, check=False, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 
 
@@ -214,7 +214,7 @@ class _EndlessJson(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.0"  # the body ends when the connection closes
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -241,7 +241,7 @@ def test_a_200_mb_answer_without_content_length_is_cut_at_the_cap(project):
                 "p = subprocess.run([sys.executable, '-m', 'ptmlock', 'lock'], capture_output=True, text=True); "
                 "print(p.returncode); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
                 "sys.stderr.write(p.stderr)")
-        r = subprocess.run([PY, "-c", code], cwd=project, capture_output=True, text=True, timeout=120,
+        r = subprocess.run([PY, "-c", code], cwd=project, check=False, capture_output=True, text=True, timeout=120,
                            env={**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}"})
     finally:
         server.shutdown()

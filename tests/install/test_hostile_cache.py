@@ -15,12 +15,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from lockhelpers import PY, model_entry, read_lock, tiny_repo_files, write_manifest
 
 
 def _sub(project, *args, env=None):
-    return subprocess.run([PY, "-m", "ptmlock", *args], cwd=project, capture_output=True, text=True,
+    return subprocess.run([PY, "-m", "ptmlock", *args], cwd=project, check=False, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=180)
 
 
@@ -231,7 +230,7 @@ def test_target_file_already_holding_the_locked_bytes_is_no_conflict(locked, pro
 
 
 def _mount(*args):
-    return subprocess.run(["mount", *args], capture_output=True, text=True)
+    return subprocess.run(["mount", *args], check=False, capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -260,7 +259,7 @@ def mounts():
 
     yield Mounts()
     for where in reversed(done):
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
 
 
 def test_lock_on_a_read_only_project_is_one_message_and_the_old_lock_survives(locked, project, tmp_path, hub,
@@ -343,7 +342,7 @@ def test_a_lock_write_killed_with_sigkill_leaves_nothing_git_add_stages_after_th
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     old = (project / "ptm.lock").read_bytes()
     hub.commit("org/a", tiny_repo_files("v2"))
-    r = subprocess.run([PY, "-c", KILL_DURING_WRITE], cwd=project, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([PY, "-c", KILL_DURING_WRITE], cwd=project, check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == -signal.SIGKILL
     assert (project / "ptm.lock").read_bytes() == old  # the old lock, whole
     leftovers = sorted(p.name for p in project.glob(".ptm.lock.*.tmp"))
@@ -426,7 +425,7 @@ def _sub_as_plain_user(project, *args, env=None):
         pytest.skip("capsh is not installed: cannot drop CAP_DAC_OVERRIDE to provoke EACCES as root")
     cmd = " ".join(shlex.quote(a) for a in (PY, "-m", "ptmlock", *args))
     return subprocess.run(["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", f"exec {cmd}"],
-                          cwd=project, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=180)
+                          cwd=project, check=False, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=180)
 
 
 def test_lock_without_permission_is_one_message_and_the_old_lock_survives(locked, project, hub):
