@@ -1,12 +1,104 @@
-"""The only code that replaces project files: atomic writes and the run lock."""
+"""The only code that replaces project files (atomic writes, the run lock), and the containment
+checks every write into the cache or a target folder goes through (issue 11).
+
+Containment: a path written under a root is reached one part at a time with `lstat`, never
+through a symbolic link; missing folders are created on the way; files are opened with
+`O_NOFOLLOW`. The root itself may be a link (the user chose it); nothing below it may be.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from ptmlock.errors import UnsafePathError
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 on Windows, where planting links needs privileges
+
+
+def _refuse(path: Path, root: Path, what: str) -> UnsafePathError:
+    return UnsafePathError.at(path, what,
+        f"{path} is {what}, inside {root}, where ptmlock writes. It did not write through it, and changed nothing "
+        "outside that folder. Another program or user planted it, or the folder was moved by hand: remove it "
+        "(`rm` the link, not its target) and run the command again.")
+
+
+def _inside(root: Path, path: Path) -> tuple[str, ...]:
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        raise UnsafePathError(f"{path} is outside {root}; ptmlock refuses to write there.") from None
+    if any(p in ("", ".", "..") for p in rel.parts):
+        raise UnsafePathError(f"{path} climbs out of {root}; ptmlock refuses to write there.")
+    return rel.parts
+
+
+def contained_dir(root: Path, path: Path, *, create: bool = True) -> bool:
+    """Make sure folder `path` under `root` is reached without a link: each part below `root` is
+    a real folder (created when missing and `create`). Returns False when it is missing (and not
+    created).
+
+    Raises:
+        UnsafePathError: a part is a symbolic link or not a folder, or `path` is not under `root`.
+        OSError: a folder could not be created (read-only, permissions, disk full).
+    """
+    parts = _inside(root, path)
+    if create:
+        os.makedirs(root, exist_ok=True)  # the root is the user's choice; it may be a link
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            if not create:
+                return False
+            try:
+                os.mkdir(current)
+                continue
+            except FileExistsError:  # another process made it: look again
+                st = os.lstat(current)
+        if stat.S_ISLNK(st.st_mode):
+            raise _refuse(current, root, "a symbolic link")
+        if not stat.S_ISDIR(st.st_mode):
+            raise _refuse(current, root, "not a folder")
+    return True
+
+
+def contained_file(root: Path, path: Path, *, create_parent: bool = True) -> os.stat_result | None:
+    """`lstat` of file `path` under `root` after `contained_dir` of its folder; None when missing.
+
+    Raises:
+        UnsafePathError: `path` or a folder above it (below `root`) is a link or not what it should be.
+        OSError: as `contained_dir`.
+    """
+    if not contained_dir(root, path.parent, create=create_parent):
+        return None
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse(path, root, "a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise _refuse(path, root, "not a regular file")
+    return st
+
+
+def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:
+    """`os.open` that refuses a symbolic link at `path` (`O_NOFOLLOW`), as `UnsafePathError`."""
+    try:
+        return os.open(path, flags | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafePathError(f"{path} is a symbolic link, where ptmlock writes; it did not write through "
+                                  "it. Remove the link and run the command again.") from None
+        raise
 
 
 def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, durable: bool = True) -> None:
@@ -39,6 +131,40 @@ def read_text_exactly(path: str | os.PathLike[str]) -> str:
     """The UTF-8 text of `path` with its line ends as they are (no universal-newline translation)."""
     with open(path, encoding="utf-8", newline="") as f:
         return f.read()
+_WHY = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+        errno.EPERM: "the operation is not permitted"}
+
+
+def write_project_file(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """`atomic_write` for the project's own files (ptm.lock, ptm.toml).
+
+    Raises:
+        ProjectWriteError: the file could not be written (one line naming the file and the cause;
+            the old file is intact and no temporary file is left).
+    """
+    from ptmlock.errors import ProjectWriteError
+
+    try:
+        atomic_write(path, data)
+    except OSError as e:
+        why = _WHY.get(e.errno or 0, e.strerror or str(e))
+        raise ProjectWriteError(f"Cannot write {os.fspath(path)}: {why}. The old file is unchanged. Make the "
+                                "folder writable (or free some space), then run the command again.") from None
+
+
+def remove_stale_temps(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete `.<name>.*.tmp` files that an `atomic_write` killed mid-way (kill -9, power loss)
+    left in `folder`, so that `git add -A` does not stage them. Call it only while holding the
+    run lock: no live writer of those files exists then. Returns what was removed."""
+    removed = []
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.lstat(tmp).st_mode):
+                    os.unlink(tmp)
+                    removed.append(tmp)
+    return removed
 
 
 def _umask() -> int:
@@ -53,7 +179,7 @@ def file_lock(path: str | os.PathLike[str], blocked_cb: Callable[[], None] | Non
 
     `blocked_cb` is called once, only when another process holds the lock, before waiting.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_nofollow(Path(path), os.O_RDWR | os.O_CREAT)
     try:
         _acquire(fd, blocked_cb)
         try:

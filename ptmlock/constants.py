@@ -29,11 +29,13 @@ ENV_HUB_DEADLINE = "PTMLOCK_HUB_DEADLINE"  # total seconds one hub interaction m
 ENV_STALL_TIMEOUT = "PTMLOCK_STALL_TIMEOUT"  # seconds a download may go under 1 KiB/s before it is cut
 ENV_JOBS = "PTMLOCK_JOBS"
 ENV_URL_MIRROR = "PTMLOCK_URL_MIRROR"  # "PREFIX=REPLACEMENT[,...]": where url-hub files are fetched from
+ENV_MAX_ANSWER_BYTES = "PTMLOCK_MAX_ANSWER_BYTES"  # cap on one JSON answer of a hub (issue 11)
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0
 DEFAULT_STALL_TIMEOUT = 30.0
 DEFAULT_JOBS = 32
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024  # the Hub's answer for a 100k-file repo is ~20 MB
 
 # Weight formats that execute code when loaded (pickle), and the safe one.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")

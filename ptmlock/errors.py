@@ -52,6 +52,13 @@ class CacheWriteError(PtmlockError):
     exit_code = EXIT_CHECK_FAILED
 
 
+class ProjectWriteError(PtmlockError):
+    """ptm.lock or ptm.toml could not be written: read-only file system, permissions, disk full.
+    The old file is left as it was and no temporary file remains (issue 11)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
 class ManifestError(PtmlockError):
     """`ptm.toml` is missing, malformed or invalid."""
 
@@ -103,6 +110,21 @@ class UnsafeHubAnswerError(IntegrityError):
 class SignatureError(IntegrityError):
     """issue 16: a model's signature does not satisfy ptm.toml: missing, malformed, by another
     signer, or not covering exactly the locked bytes."""
+
+
+class UnsafePathError(IntegrityError):
+    """A symbolic link (or another non-directory) planted where sync writes, inside the cache or
+    a target folder; ptmlock refuses to write through it (issue 11)."""
+
+    path: str = ""
+    what: str = ""  # "a symbolic link", "not a folder", ...
+
+    @classmethod
+    def at(cls, path: object, what: str, message: str) -> UnsafePathError:
+        """The error for `path`, which is `what`, with the full `message`."""
+        e = cls(message)
+        e.path, e.what = str(path), what
+        return e
 
 
 class GuardError(PtmlockError):

@@ -9,13 +9,20 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ptmlock._fs import atomic_write, file_lock, read_text_exactly
+from ptmlock._fs import (
+    file_lock,
+    read_text_exactly,
+    remove_stale_temps,
+    write_project_file,
+)
 from ptmlock.constants import (
     DEFAULT_GUARD_MODE,
     DEFAULT_HUB,
     DEFAULT_JOBS,
     HUB_URL,
     LOCK_GUARD_SUFFIX,
+    LOCK_NAME,
+    MANIFEST_NAME,
 )
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile.fresh import Freshness, lock_state
@@ -62,6 +69,8 @@ def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) ->
             on_wait(f"Waiting for another ptmlock process to finish (lock file {guard})...")
 
     with file_lock(guard, blocked_cb=blocked):
+        # issue 11: a writer killed mid-way left its temporary file; no writer is live now
+        remove_stale_temps(project_dir, (LOCK_NAME, MANIFEST_NAME))
         yield
 
 
@@ -77,7 +86,7 @@ def init_project(path: Path, *, name: str | None = None, policy: str = DEFAULT_G
 
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
     parse_manifest(content, path)  # never write a manifest we could not read back
-    atomic_write(path, content)
+    write_project_file(path, content)
     return path
 
 
@@ -189,7 +198,7 @@ def remove_model(
             kept = _without(old_lock.models, model_id)
             new_lock = with_roles(Lock(manifest_hash=old_lock.manifest_hash, models=kept), manifest)
             wrote_lock = write_lock(manifest.lock_path, new_lock)
-        atomic_write(manifest_path, new_text)
+        write_project_file(manifest_path, new_text)
         return notes, wrote_lock
 
 
@@ -234,5 +243,5 @@ def _write_if_changed(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    atomic_write(path, text)
+    write_project_file(path, text)
     return True

@@ -32,9 +32,11 @@ from ptmlock.output import Output, human_size
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary; errors only.")
 @click.option("--source", metavar="NAME", default=None,
               help="Fetch only from this [[source]] of ptm.toml (`hub`: each model's own hub).")
+@click.option("--force", is_flag=True, help="With --target: replace files there that ptmlock did not write, or that "
+                                           "changed since it wrote them (refused with exit 1 otherwise).")
 @click.pass_obj
 def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: Path | None, offline: bool,
-         jobs: int, quiet: bool, source: str | None) -> int:
+         jobs: int, quiet: bool, source: str | None, force: bool) -> int:
     """Download the pinned files of the locked models, checking every hash."""
     from ptmlock.install.progress import make_progress
     from ptmlock.install.sync import first_error, sync_project
@@ -44,8 +46,10 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
         out.info("HF_HUB_OFFLINE is set: checking only, as with --offline.")
         offline = True
     report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
-                          jobs=jobs, source=source, progress=lambda plan: make_progress(
+                          jobs=jobs, source=source, force=force, progress=lambda plan: make_progress(
                               out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    for line in report.overwritten:
+        out.warn(f"{line}: replaced (--force).")
     for model_id, reason in report.skipped:
         out.warn(f"{model_id}: skipped: {reason}.")
     for note in report.notes:

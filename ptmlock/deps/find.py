@@ -14,10 +14,10 @@ naming itself are not dependencies.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from ptmlock.hubs.answers import is_repo_id as hf_repo_id
 from ptmlock.scan.identity import legacy_alias
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -26,9 +26,6 @@ MODEL_INDEX = "model_index.json"
 MODULAR_MODEL_INDEX = "modular_model_index.json"
 MODULES = "modules.json"
 DEPENDENCY_FILES = (ADAPTER_CONFIG, CONFIG, MODEL_INDEX, MODULAR_MODEL_INDEX, MODULES)
-
-# huggingface_hub's REPO_ID_REGEX with the `--` and `..` rules of validate_repo_id (as manifest.py)
-_HF_ID = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
 
 
 @dataclass(frozen=True)
@@ -46,8 +43,7 @@ class Edge:
 def is_repo_id(value: object) -> bool:
     """True for an `owner/name` Hugging Face repo id, or one of the legacy root-level ids the Hub
     moved to organisations (`gpt2`); another bare name is a local folder or a community pipeline."""
-    if not isinstance(value, str) or not _HF_ID.match(value) or "--" in value or ".." in value \
-            or value.startswith("."):
+    if not isinstance(value, str) or not hf_repo_id(value):
         return False
     return "/" in value or legacy_alias(value) is not None
 

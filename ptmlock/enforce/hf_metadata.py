@@ -35,7 +35,12 @@ def guard_metadata(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
         spec = ArgSpec(original)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from ptmlock.enforce._runtime import active, guard_failed, locked_entry, pinned
+            from ptmlock.enforce._runtime import (
+                active,
+                guard_failed,
+                locked_entry,
+                pinned,
+            )
 
             repo = spec.get(args, kwargs, "repo_id")
             if not active() or not isinstance(repo, str):

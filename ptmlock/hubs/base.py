@@ -12,7 +12,6 @@ A hub is one module in `ptmlock/hubs/` that answers three questions:
 """
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -76,46 +75,3 @@ def check_commit(model_id: str, commit: object, source: str) -> str:
             "hex SHA. ptmlock refuses to pin it. Check HF_ENDPOINT points at a Hugging Face compatible hub."
         )
     return commit
-
-
-def check_path(model_id: str, path: object, source: str) -> str:
-    """Return `path` if it is a safe relative POSIX path inside the repo, else raise."""
-    bad = (
-        not isinstance(path, str)
-        or not path
-        or path.startswith(("/", "\\"))
-        or "\\" in path
-        or "\x00" in path
-        or re.match(r"^[A-Za-z]:", path) is not None
-        or any(part in ("", ".", "..") for part in path.split("/"))
-        or posixpath.normpath(path) != path
-    )
-    if bad:
-        raise UnsafeHubAnswerError(
-            f"The hub at {source} listed a file {path!r} in model {model_id!r}: the path is absolute, empty or climbs "
-            "out of the repository. ptmlock refuses to lock or download it. Report the repository to its hub."
-        )
-    assert isinstance(path, str)
-    return path
-
-
-def check_size(model_id: str, path: str, size: object, source: str) -> int:
-    """Return `size` if it is a non-negative integer, else raise."""
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise UnsafeHubAnswerError(
-            f"The hub at {source} gave file {path!r} of model {model_id!r} the size {size!r}; a size must be a "
-            "non-negative integer. ptmlock refuses to lock it."
-        )
-    return size
-
-
-def check_hex(model_id: str, path: str, what: str, value: object, length: int, source: str) -> str | None:
-    """Return `value` if None or `length` hex characters, else raise."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) != length or not _HEX.match(value):
-        raise UnsafeHubAnswerError(
-            f"The hub at {source} gave file {path!r} of model {model_id!r} the {what} {value!r}, which is not "
-            f"{length} hex characters. ptmlock refuses to lock it."
-        )
-    return value

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 from ptmlock._net import (
     RETRY_STATUS,
@@ -22,14 +23,32 @@ from ptmlock._net import (
     transport_errors,
     with_retries,
 )
+from ptmlock.constants import ENV_MAX_ANSWER_BYTES
 from ptmlock.errors import (
     GatedRepoError,
     HubError,
+    ManifestError,
     RepoNotFoundError,
     RevisionNotFoundError,
     UnsafeHubAnswerError,
 )
-from ptmlock.hubs.base import check_commit, check_hex, check_path, check_size
+from ptmlock.hubs.answers import (
+    MAX_FILES,
+    FileAnswer,
+    RepoAnswer,
+    check_unique,
+    is_repo_id,
+    parse_repo_info,
+    parse_tree_page,
+)
+from ptmlock.hubs.base import check_commit
+from ptmlock.hubs.hf_http import (
+    MAX_PAGES,
+    get_json,
+    max_answer_bytes,
+    request_errors,
+    unreadable,
+)
 from ptmlock.lockfile.model import LockedFile, LockedModel
 from ptmlock.manifest.model import ModelSpec
 
@@ -62,21 +81,13 @@ class HuggingFaceBackend:
 
     def resolve(self, spec: ModelSpec) -> LockedModel:
         """Pin `spec` to a commit; see `Backend.resolve`."""
-        getter = self.api.dataset_info if spec.repo_type == "dataset" else self.api.model_info
-        info = self._call(spec, lambda timeout: getter(spec.id, revision=spec.revision, files_metadata=True,
-                                                       timeout=timeout))
-        commit = check_commit(spec.id, info.sha, self.endpoint)
+        info = self._info(spec, files=True)
+        commit = info.sha
         if spec.revision is not None and len(spec.revision) == 40 and spec.revision.lower() != commit:
             check_commit(spec.id, f"{commit} (asked for {spec.revision})", self.endpoint)
-        canonical = info.id if isinstance(info.id, str) and info.id else spec.id
-        siblings = info.siblings
-        if siblings is None or any(s.size is None or s.blob_id is None for s in siblings):
-            files = self._files_from_tree(spec, commit)
-        else:
-            files = [self._file(spec, s.rfilename, s.size, s.blob_id, s.lfs) for s in siblings]
-        files.sort(key=lambda f: f.path)
-        card_data = getattr(info, "card_data", None)
-        card = card_data.to_dict() if card_data is not None else {}
+        canonical = info.id or spec.id
+        answers = info.files if info.complete and info.files is not None else self._tree(spec, commit)
+        files = sorted((self._file(spec, a) for a in answers), key=lambda f: f.path)
         return LockedModel(
             id=spec.id,
             commit=commit,
@@ -87,12 +98,12 @@ class HuggingFaceBackend:
             role=spec.role,
             include=spec.files,
             files=tuple(files),
-            license=_license(card, info.tags),
-            gated=info.gated if isinstance(info.gated, str) else bool(info.gated),
-            private=bool(info.private),
-            library=getattr(info, "library_name", None),
-            pipeline_tag=getattr(info, "pipeline_tag", None),
-            hub_config=config if isinstance(config := getattr(info, "config", None), dict) else None,
+            license=info.license,
+            gated=info.gated,
+            private=info.private,
+            library=info.library,
+            pipeline_tag=info.pipeline_tag,
+            hub_config=dict(info.config) if info.config is not None else None,
         )
 
     def current_commit(self, spec: ModelSpec) -> str:
@@ -100,9 +111,41 @@ class HuggingFaceBackend:
 
         `ptmlock outdated` uses it. Raises as `resolve` does.
         """
-        getter = self.api.dataset_info if spec.repo_type == "dataset" else self.api.model_info
-        info = self._call(spec, lambda timeout: getter(spec.id, revision=spec.revision, timeout=timeout))
-        return check_commit(spec.id, info.sha, self.endpoint)
+        return self._info(spec, files=False).sha
+
+    def _info(self, spec: ModelSpec, *, files: bool) -> RepoAnswer:
+        """The repo info answer of `spec`, read bounded and validated (issue 11)."""
+        if not is_repo_id(spec.id):
+            raise ManifestError(f"{spec.id!r} is not a Hugging Face repo id ('name' or 'owner/name': ASCII letters, "
+                                "digits, '-', '_', '.'; no '--' or '..'). Fix it in ptm.toml.")
+        url = f"{self.endpoint}/api/{spec.repo_type}s/{spec.id}"
+        if spec.revision is not None:
+            url += f"/revision/{quote(spec.revision, safe='')}"
+        params = {"blobs": True} if files else None
+        data, _ = self._call(spec, lambda timeout: get_json(url, params=params, timeout=timeout, what="the repo info",
+                                                            model_id=spec.id, source=self.endpoint))
+        return parse_repo_info(data, model_id=spec.id, source=self.endpoint)
+
+    def _tree(self, spec: ModelSpec, commit: str) -> tuple[FileAnswer, ...]:
+        """Every file at `commit` from the recursive tree listing, page by page, validated."""
+        url: str | None = f"{self.endpoint}/api/{spec.repo_type}s/{spec.id}/tree/{commit}"
+        params: dict[str, Any] | None = {"recursive": True, "expand": False}
+        files: list[FileAnswer] = []
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise UnsafeHubAnswerError(f"The hub at {self.endpoint} keeps paging the file listing of "
+                                           f"{spec.id!r} ({len(seen)} pages). ptmlock stopped and wrote nothing.")
+            seen.add(url)
+            data, url = self._call(spec, lambda timeout, u=url, p=params: get_json(  # type: ignore[misc]
+                u, params=p, timeout=timeout, what="the file listing", model_id=spec.id, source=self.endpoint))
+            params = None  # the next link carries its own query
+            files += parse_tree_page(data, model_id=spec.id, source=self.endpoint)
+            if len(files) > MAX_FILES:
+                raise UnsafeHubAnswerError(f"The hub at {self.endpoint} lists more than {MAX_FILES} files for "
+                                           f"{spec.id!r}. ptmlock refuses it and wrote nothing.")
+        check_unique(files, model_id=spec.id, source=self.endpoint, what="the file listing")
+        return tuple(files)
 
     # issue 7: transitive dependencies are found in small JSON files read at the pinned commit
     def read_json(self, model_id: str, path: str, *, commit: str, repo_type: str = "model") -> Any:
@@ -117,9 +160,12 @@ class HuggingFaceBackend:
         """
         local = self.fetch_file(model_id, path, commit=commit, repo_type=repo_type)
         try:
+            cap = max_answer_bytes()
+            if os.path.getsize(local) > cap:  # issue 11: never decode an unbounded document
+                raise ValueError(f"larger than the {cap} bytes ptmlock reads ({ENV_MAX_ANSWER_BYTES})")
             with open(local, encoding="utf-8") as f:
                 return json.load(f)
-        except (OSError, UnicodeDecodeError, ValueError) as e:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
             raise UnsafeHubAnswerError(
                 f"{path} of {repo_type} {model_id!r} at {commit[:12]} is not valid JSON ({e}), so ptmlock cannot "
                 "tell which models it needs. Report it to the repository, or pin a revision with a valid file."
@@ -151,26 +197,12 @@ class HuggingFaceBackend:
 
         return self._call(spec, fetch)
 
-    def _files_from_tree(self, spec: ModelSpec, commit: str) -> list[LockedFile]:
-        from huggingface_hub.hf_api import RepoFile
-
-        entries = self._call(spec, lambda _timeout: list(self.api.list_repo_tree(
-            spec.id, revision=commit, repo_type=spec.repo_type, recursive=True)))
-        return [self._file(spec, e.path, e.size, e.blob_id, e.lfs) for e in entries if isinstance(e, RepoFile)]
-
-    def _file(self, spec: ModelSpec, path: object, size: object, blob_id: object, lfs: Any) -> LockedFile:
-        p = check_path(spec.id, path, self.endpoint)
-        sha256 = None
-        if lfs is not None:
-            sha256 = check_hex(spec.id, p, "LFS sha256", lfs.get("sha256"), 64, self.endpoint)
-            lfs_size = lfs.get("size")
-            size = lfs_size if lfs_size is not None else size
-        return LockedFile(
-            path=p,
-            size=check_size(spec.id, p, size, self.endpoint),
-            blob_id=check_hex(spec.id, p, "git blob id", blob_id, 40, self.endpoint),
-            sha256=sha256,
-        )
+    def _file(self, spec: ModelSpec, a: FileAnswer) -> LockedFile:
+        size = a.lfs_size if a.lfs_size is not None else a.size
+        if size is None:
+            raise UnsafeHubAnswerError(f"The hub at {self.endpoint} gave no size for file {a.path!r} of {spec.id!r}, "
+                                       "so ptmlock cannot pin it. Check HF_ENDPOINT.")
+        return LockedFile(path=a.path, size=size, blob_id=a.blob_id, sha256=a.sha256)
 
     def _call(self, spec: ModelSpec, fn: Callable[[float], T]) -> T:
         """`fn(request_timeout)` under the network rules: each try is cut at the deadline (a hub
@@ -213,6 +245,8 @@ class HuggingFaceBackend:
                     "Check the id and HF_ENDPOINT, then try again."
                 ) from None
             raise Retry(f"HTTP {status}") from None
+        except request_errors() as e:  # a redirect loop, an undecodable body (issue 11)
+            raise unreadable(self.endpoint, f"{spec.repo_type} {spec.id!r}", e) from None
         except self.transport as e:
             name = type(e).__name__
             raise Retry(name, refused=is_refused(name)) from None
@@ -248,16 +282,3 @@ def _has_token() -> bool:
     from huggingface_hub import get_token
 
     return get_token() is not None
-
-
-
-def _license(card: dict[str, Any], tags: list[str] | None) -> str | None:
-    value = card.get("license")
-    if isinstance(value, list):
-        value = ",".join(str(v) for v in value)
-    if isinstance(value, str) and value:
-        return value
-    for tag in tags or []:
-        if tag.startswith("license:"):
-            return tag.split(":", 1)[1]
-    return None

@@ -251,9 +251,12 @@ class UrlBackend:
     def _cache_dir(self) -> Path | None:
         if not self.keep:
             return None
+        from ptmlock._fs import contained_dir
+
         directory = self.checkpoints if self.checkpoints is not None else checkpoint_dir()
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            # issue 11: a linked checkpoints folder is refused (UnsafePathError), never written through
+            contained_dir(directory.parent, directory)
         except OSError:
             return None  # a read-only torch cache: hash only
         return directory

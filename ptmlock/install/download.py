@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from ptmlock import __version__
+from ptmlock._fs import contained_dir, contained_file, open_nofollow
 from ptmlock._net import (
     RETRY_STATUS,
     SETTINGS_HINT,
@@ -30,6 +32,7 @@ from ptmlock._net import (
     transport_errors,
 )
 from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, IntegrityError
+from ptmlock.hubs.hf_http import request_errors, unreadable
 from ptmlock.install.hashing import (
     Hasher,
     algorithm,
@@ -91,8 +94,9 @@ class Fetcher:
             OSError: the cache cannot be written.
         """
         file = task.file
-        task.partial.parent.mkdir(parents=True, exist_ok=True)
-        task.store.parent.mkdir(parents=True, exist_ok=True)
+        # issue 11: the folders are reached without links, the partial file opened without following one
+        contained_dir(task.root, task.partial.parent)
+        contained_dir(task.root, task.store.parent)
         state = self._resume(task)
         resumed = state.offset > 0
         if state.offset:
@@ -100,7 +104,7 @@ class Fetcher:
         tries = 0
         last_progress = time.monotonic()
         url = self.url(task)
-        with open(task.partial, "ab") as out:
+        with os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:
             while state.offset < file.size:
                 tries += 1
                 before, started = state.received, time.monotonic()
@@ -145,10 +149,10 @@ class Fetcher:
 
     def _resume(self, task: FileTask) -> _State:
         """The hash state and offset to continue `task.partial` from (0 when there is none)."""
-        try:
-            size = os.stat(task.partial).st_size
-        except FileNotFoundError:
+        st = contained_file(task.root, task.partial, create_parent=False)
+        if st is None:
             return _State(new_hasher(task.file))
+        size = st.st_size
         if 0 < size <= task.file.size:
             hasher, read = hasher_of(task.partial, task.file)
             return _State(hasher, read)
@@ -208,6 +212,8 @@ class Fetcher:
         except self.transport_errors as e:
             text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             raise Retry(text, refused=is_refused(text)) from None
+        except request_errors() as e:  # a redirect loop is no transient failure (issue 11)
+            raise unreadable(self.endpoint, repr(task.label), e) from None
         if state.offset < size:  # a complete answer, but shorter than the file the lock pins
             _unlink(task.partial)
             raise IntegrityError(
@@ -236,9 +242,8 @@ class Fetcher:
                        "and try again.")
 
 
-def _truncate(path: os.PathLike[str]) -> None:
-    with open(path, "r+b") as f:
-        f.truncate(0)
+def _truncate(path: Path) -> None:
+    os.close(open_nofollow(path, os.O_WRONLY | os.O_TRUNC))
 
 
 def _truncate_open(out: Any) -> None:

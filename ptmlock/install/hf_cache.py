@@ -65,6 +65,7 @@ class FileTask:
     store: Path  # where the bytes live: the blob, or `dest` itself in --target
     work: Path  # cache: the blobs folder; target: DIR/<id>/.cache/ptmlock
     locks: Path  # cache: <cache>/.locks/<repo folder>; target: same as `work`
+    root: Path  # the hub cache or the --target folder: every path above is written inside it, never through a link
 
     @property
     def in_cache(self) -> bool:
@@ -181,35 +182,40 @@ def plan_files(models: Sequence[LockedModel], *, cache_dir: Path | None = None, 
         if target is not None:
             base = target.joinpath(*model.id.split("/"))
             work = base / ".cache" / "ptmlock"  # like huggingface_hub's local_dir `.cache/huggingface/`
-            tasks = tuple(_target_task(model, f, base, work) for f in files)
+            tasks = tuple(_target_task(model, f, base, work, target) for f in files)
             plans.append(ModelPlan(model=model, root=base, files=tasks, ref=None))
         else:
             base = root / repo_folder(model)
             snap, blobs = base / "snapshots" / model.commit, base / "blobs"
             guards = root / ".locks" / repo_folder(model)
-            tasks = tuple(_cache_task(model, f, snap, blobs, guards) for f in files)
+            tasks = tuple(_cache_task(model, f, snap, blobs, guards, root) for f in files)
             plans.append(ModelPlan(model=model, root=base, files=tasks, ref=ref_name(model)))
     return Plan(layout=layout, root=root, models=tuple(plans), others=tuple(others))
 
 
-def _cache_task(model: LockedModel, file: LockedFile, snap: Path, blobs: Path, guards: Path) -> FileTask:
+def _cache_task(model: LockedModel, file: LockedFile, snap: Path, blobs: Path, guards: Path, root: Path) -> FileTask:
     parts = _check_rel(model.id, file.path, "file path")
     name = _check_hash(model, file)
-    return FileTask(model=model, file=file, dest=snap.joinpath(*parts), store=blobs / name, work=blobs, locks=guards)
+    return FileTask(model=model, file=file, dest=snap.joinpath(*parts), store=blobs / name, work=blobs, locks=guards,
+                    root=root)
 
 
-def _target_task(model: LockedModel, file: LockedFile, base: Path, work: Path) -> FileTask:
+def _target_task(model: LockedModel, file: LockedFile, base: Path, work: Path, root: Path) -> FileTask:
     parts = _check_rel(model.id, file.path, "file path")
     _check_hash(model, file)
     dest = base.joinpath(*parts)
-    return FileTask(model=model, file=file, dest=dest, store=dest, work=work, locks=work)
+    return FileTask(model=model, file=file, dest=dest, store=dest, work=work, locks=work, root=root)
 
 
 def _check_rel(model_id: str, path: str, what: str) -> list[str]:
+    from ptmlock.hubs.answers import path_problem
+
     parts = path.split("/")
     if (not path or path.startswith(("/", "\\")) or "\\" in path or "\x00" in path or _DRIVE.match(path)
-            or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path):
-        raise LockfileError(f"ptm.lock lists the {what} {path!r} for {model_id!r}, which would escape its folder. "
+            or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path
+            or (what == "file path" and path_problem(path) is not None)):  # issue 11: `.git/`, control chars
+        raise LockfileError(f"ptm.lock lists the {what} {path!r} for {model_id!r}, which would escape its folder "
+                            "or is otherwise unsafe to write (a '.git' part, control characters). "
                             "ptm.lock is generated: restore it from git or run `ptmlock lock`.")
     return parts
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ptmlock._fs import file_lock
+from ptmlock._fs import contained_dir, contained_file, file_lock
 from ptmlock.errors import (
     EXIT_CHECK_FAILED,
     CacheWriteError,
@@ -67,6 +67,7 @@ class SyncReport:
     torch: TorchSyncReport | None = None  # the torchhub and url models, synced into torch.hub's layout
     skipped: tuple[tuple[str, str], ...] = ()  # (model id, why) for models this run did not sync
     notes: tuple[str, ...] = ()  # sources fallen through or dropped ([[source]], issue 15)
+    overwritten: tuple[str, ...] = ()  # --target --force: files replaced that ptmlock had not written
 
     def count(self, action: str) -> int:
         """How many files ended with `action`."""
@@ -201,7 +202,7 @@ def apply(plan: Plan, *, endpoint: str | None = None, jobs: int = 8, offline: bo
         bar.close()
         verified.save()
     outcomes = tuple(o for o in outcomes_by_index if o is not None)
-    refs = _write_refs(plan.models, outcomes) if plan.layout == "cache" else ()
+    refs = _write_refs(plan.root, plan.models, outcomes) if plan.layout == "cache" else ()
     notes = fetcher.notes if isinstance(fetcher, SourceChain) else ()
     return SyncReport(plan=plan, outcomes=outcomes, refs=refs, notes=notes)
 
@@ -254,7 +255,7 @@ def _ensure_store(task: FileTask, fetcher: _LazyFetcher | SourceChain, cache: Ve
     """(`present`, 0) when the stored bytes are already intact, else download: (`downloaded`, n)."""
     if _store_intact(task, cache):
         return PRESENT, 0
-    task.guard.parent.mkdir(parents=True, exist_ok=True)
+    contained_file(task.root, task.guard)  # issue 11: never a lock file reached through a planted link
     with file_lock(task.guard):  # the same per-blob lock huggingface_hub takes
         if _store_intact(task, cache):  # another process finished it while we waited
             return PRESENT, 0
@@ -272,10 +273,12 @@ def _ensure_store(task: FileTask, fetcher: _LazyFetcher | SourceChain, cache: Ve
 
 
 def _store_intact(task: FileTask, cache: VerifiedCache) -> bool:
+    """True when the stored bytes match the lock. A link planted at the store (or above it, inside
+    the root) raises `UnsafePathError`: its bytes are never trusted, even when they match."""
     try:
         real = os.fspath(task.store)  # planned under a real root
-        st = os.stat(real)
-        if st.st_size != task.file.size:
+        st = contained_file(task.root, task.store, create_parent=False)
+        if st is None or st.st_size != task.file.size:
             return False
         return digest_of(real, task.file, cache=cache, st=st)[0] == expected_digest(task.file)
     except OSError:
@@ -283,11 +286,14 @@ def _store_intact(task: FileTask, cache: VerifiedCache) -> bool:
 
 
 def _ensure_link(task: FileTask) -> bool:
-    """Point the snapshot path at the blob with a relative symlink; True if it changed."""
+    """Point the snapshot path at the blob with a relative symlink; True if it changed.
+
+    The folders on the way are checked to hold no link (issue 11), so a link that is already
+    there is trusted only when it names exactly this blob; any other entry is replaced."""
     dest, blob = task.dest, task.store
-    if os.path.islink(dest) and os.path.realpath(dest) == os.path.realpath(blob):
+    contained_dir(task.root, dest.parent)
+    if os.path.islink(dest) and os.path.normpath(os.path.join(dest.parent, os.readlink(dest))) == os.fspath(blob):
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         try:
@@ -303,8 +309,14 @@ def _ensure_link(task: FileTask) -> bool:
     return True
 
 
-def _write_refs(models: Sequence[ModelPlan], outcomes: Sequence[FileOutcome]) -> tuple[tuple[str, str, str], ...]:
-    """Write `refs/<ref>` of each model whose files are all in place (atomically)."""
+def _write_refs(root: Path, models: Sequence[ModelPlan],
+                outcomes: Sequence[FileOutcome]) -> tuple[tuple[str, str, str], ...]:
+    """Write `refs/<ref>` of each model whose files are all in place (atomically).
+
+    Raises:
+        UnsafePathError: a link planted at the ref or a folder above it (nothing is written there).
+        CacheWriteError: the ref cannot be written.
+    """
     from ptmlock._fs import atomic_write
 
     failed = {o.task.model.id for o in outcomes if o.action == FAILED}
@@ -314,12 +326,13 @@ def _write_refs(models: Sequence[ModelPlan], outcomes: Sequence[FileOutcome]) ->
             continue
         ref_path = mp.root.joinpath("refs", *mp.ref.split("/"))
         try:
-            if ref_path.read_text(encoding="utf-8") == mp.model.commit:
+            if contained_file(root, ref_path, create_parent=False) is not None \
+                    and ref_path.read_text(encoding="utf-8") == mp.model.commit:
                 continue
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             pass
         try:
-            ref_path.parent.mkdir(parents=True, exist_ok=True)
+            contained_file(root, ref_path)
             atomic_write(ref_path, mp.model.commit)
         except OSError as e:
             raise CacheWriteError(f"{mp.model.id}: cannot write {ref_path} ({e.strerror or e}). Fix the permissions "
@@ -363,14 +376,19 @@ def _check_signatures(manifest_path: Path, plan: Plan) -> None:
 
 def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: Iterable[str] = (),
                  target: Path | None = None, offline: bool = False, jobs: int = 8,
-                 progress: Callable[[Plan], Progress] | None = None, source: str | None = None) -> SyncReport:
+                 progress: Callable[[Plan], Progress] | None = None, source: str | None = None,
+                 force: bool = False) -> SyncReport:
     """Sync the project of `manifest_path`: `load_fresh_lock`, `plan_sync`, then `apply`.
 
     `progress` builds the live display once the plan (file count, bytes) is known. Files come
-    from the manifest's `[[source]]`s in order (only the one named `source`, if given).
+    from the manifest's `[[source]]`s in order (only the one named `source`, if given). With
+    `target`, files there that sync did not write (or that changed since) are replaced only
+    with `force`; what sync wrote is recorded in each model folder (`install/owned.py`).
 
     Raises:
-        CheckFailedError: the lock is missing or stale.
+        CheckFailedError: the lock is missing or stale, or `target` holds files sync would
+            overwrite that it did not write (unless `force`).
+        UnsafePathError: a link planted in `target` on the way to a file.
         ManifestError, LockfileError, RoleError: bad files or selection.
         SignatureError: a signed model's synced files no longer match its signature (issue 16).
     """
@@ -379,8 +397,18 @@ def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: I
     lock = load_fresh_lock(manifest_path)
     sources = registry_sources(load_manifest(manifest_path).sources, source, jobs=jobs)
     plan = real_plan(lock, roles=roles, model_ids=model_ids, target=target)
+    cache = VerifiedCache()
+    owned = plan.layout == "target" and not offline
+    if owned:
+        from ptmlock.install.owned import check_target, record_written
+
+        conflicts = check_target(plan.models, plan.root, cache=cache, force=force)
     bar = progress(plan) if progress is not None and not offline else None
-    report = apply(plan, jobs=jobs, offline=offline, progress=bar, sources=sources)
+    report = apply(plan, jobs=jobs, offline=offline, progress=bar, cache=cache, sources=sources)
+    if owned:
+        record_written(plan.models, plan.root,
+                       {o.task.dest for o in report.outcomes if o.action in (PRESENT, DOWNLOADED, LINKED)})
+        report = replace(report, overwritten=tuple(c.message for c in conflicts))
     if report.exit_code == 0:  # issue 16: the synced bytes must still be what the declared signer signed
         _check_signatures(manifest_path, plan)
     if not plan.others:

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptmlock._fs import file_lock
+from ptmlock._fs import contained_dir, contained_file, file_lock
 from ptmlock.constants import HUB_TORCHHUB, HUB_URL
 from ptmlock.errors import (
     EXIT_CHECK_FAILED,
@@ -147,8 +147,8 @@ def apply_torch(tasks: Sequence[TorchTask], *, hub_dir: Path | None = None, offl
     def run(task: TorchTask) -> TorchOutcome:
         try:
             if task.kind == REPO:
-                return _sync_repo(task, offline)
-            return _sync_checkpoint(task, offline, on_bytes)
+                return _sync_repo(root, task, offline)
+            return _sync_checkpoint(root, task, offline, on_bytes)
         except PtmlockError as e:
             return TorchOutcome(task, FAILED, error=e)
         except OSError as e:
@@ -190,17 +190,21 @@ def _checkpoint_intact(dest: Path, f: LockedFile) -> bool:
         return False
 
 
-def _sync_checkpoint(task: TorchTask, offline: bool, on_bytes: Callable[[int], None] | None) -> TorchOutcome:
+def _sync_checkpoint(root: Path, task: TorchTask, offline: bool,
+                     on_bytes: Callable[[int], None] | None) -> TorchOutcome:
+
     f, dest = task.file, task.dest
     assert f is not None
-    if _checkpoint_intact(dest, f):
+    # issue 11: a link planted at the checkpoint or its folder is refused, never read or written through
+    exists = contained_file(root, dest, create_parent=False) is not None
+    if exists and _checkpoint_intact(dest, f):
         return TorchOutcome(task, PRESENT)
     if offline:
-        state = "altered" if dest.exists() else "missing"
+        state = "altered" if exists else "missing"
         return TorchOutcome(task, MISSING, message=f"{task.model.id}: {dest} is {state}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    contained_dir(root, dest.parent)
     with file_lock(_guard(dest)):
-        if _checkpoint_intact(dest, f):  # another process finished it while we waited
+        if contained_file(root, dest) is not None and _checkpoint_intact(dest, f):  # finished while we waited
             return TorchOutcome(task, PRESENT)
         got = download(task.model.id, model_id=task.model.id, into=dest.parent, expect=f, on_bytes=on_bytes)
         assert got.path is not None
@@ -211,15 +215,16 @@ def _sync_checkpoint(task: TorchTask, offline: bool, on_bytes: Callable[[int], N
 # --- torchhub repos
 
 
-def _sync_repo(task: TorchTask, offline: bool) -> TorchOutcome:
+def _sync_repo(root: Path, task: TorchTask, offline: bool) -> TorchOutcome:
     dest = task.dest
-    if dest.is_dir():
+    # issue 11: a linked checkout folder is refused (torch would import code from wherever it points)
+    if contained_dir(root, dest, create=False):
         return TorchOutcome(task, PRESENT)
     if offline:
         return TorchOutcome(task, MISSING, message=f"{task.model.id}: {dest} is missing")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    contained_dir(root, dest.parent)
     with file_lock(_guard(dest)):
-        if dest.is_dir():
+        if contained_dir(root, dest, create=False):
             return TorchOutcome(task, PRESENT)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".ptmlock-tmp", dir=dest.parent))
         try:

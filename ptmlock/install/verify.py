@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ptmlock._fs import contained_dir, contained_file
+from ptmlock.errors import UnsafePathError
 from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest
 from ptmlock.install.hf_cache import (
     FileTask,
@@ -24,15 +26,16 @@ from ptmlock.install.hf_cache import (
 )
 from ptmlock.lockfile.model import Lock
 
-MISSING, SIZE, HASH, LINK, UNREADABLE = "missing", "size", "hash", "link", "unreadable"
+MISSING, SIZE, HASH, LINK, UNREADABLE, UNSAFE = "missing", "size", "hash", "link", "unreadable", "unsafe"
 
 
 @dataclass(frozen=True)
 class Problem:
     """One file that is not as ptm.lock pins it.
 
-    `kind` is `missing`, `size`, `hash`, `link` (a snapshot link to the wrong blob) or
-    `unreadable`; `expected` and `actual` are sizes, digests or link targets, as text.
+    `kind` is `missing`, `size`, `hash`, `link` (a snapshot link to the wrong blob),
+    `unreadable` or `unsafe` (a link planted inside the cache or target folder, which verify
+    does not follow: issue 11); `expected` and `actual` are sizes, digests or link targets, as text.
     """
 
     model: str
@@ -55,6 +58,8 @@ class Problem:
             return f"{where}: altered: {self.algorithm} is {self.actual}, expected {self.expected} ({self.location})"
         if self.kind == LINK:
             return f"{where}: snapshot link points at {self.actual}, expected {self.expected} ({self.location})"
+        if self.kind == UNSAFE:
+            return f"{where}: {self.actual}; verify does not follow it ({self.location})"
         return f"{where}: unreadable: {self.actual} ({self.location})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +79,7 @@ class Seen:
     size: int | None = None
     digest: str | None = None  # None when not hashed (size already wrong, or wrong link)
     error: str | None = None
+    unsafe: str | None = None  # a planted link on the way: what and where
     read: int = 0  # bytes actually read to hash it
     cached: bool = False  # the digest came from the verified-hash cache
 
@@ -135,6 +141,9 @@ def _look(task: FileTask, *, layout: str, cache: VerifiedCache | None,
     """Everything but reading the file: a final `Seen`, or what `_hash` needs to finish."""
     dest = os.fspath(task.dest)
     link = None
+    unsafe = _unsafe(task)
+    if unsafe is not None:
+        return Seen(exists=True, unsafe=unsafe)
     try:
         if layout == "cache":
             try:
@@ -165,6 +174,18 @@ def _look(task: FileTask, *, layout: str, cache: VerifiedCache | None,
     return seen, real, st
 
 
+def _unsafe(task: FileTask) -> str | None:
+    """`<path> is a symbolic link` when a link sits between the root and the bytes, else None."""
+    try:
+        contained_dir(task.root, task.dest.parent, create=False)
+        contained_file(task.root, task.store if task.in_cache else task.dest, create_parent=False)
+    except UnsafePathError as e:
+        return f"{e.path} is {e.what}" if e.path else str(e)
+    except OSError:
+        return None  # reported by the look itself
+    return None
+
+
 def _hash(task: FileTask, seen: Seen, real: str, st: os.stat_result, *, cache: VerifiedCache | None) -> Seen:
     try:
         digest, n, _ = digest_of(real, task.file, cache=cache, st=st, lookup=False)
@@ -176,6 +197,8 @@ def _hash(task: FileTask, seen: Seen, real: str, st: os.stat_result, *, cache: V
 def compare(task: FileTask, seen: Seen) -> Problem | None:
     """The problem with `task`'s file given what was `seen`, or None when it is intact. Pure."""
     base = {"model": task.model.id, "path": task.file.path, "location": str(task.dest)}
+    if seen.unsafe is not None:
+        return Problem(kind=UNSAFE, actual=seen.unsafe, **base)
     if seen.link is not None and not seen.link_ok:
         return Problem(kind=LINK, expected=_short(os.fspath(task.store), task), actual=_short(seen.link, task), **base)
     if not seen.exists:

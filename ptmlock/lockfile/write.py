@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ptmlock._fs import atomic_write
+from ptmlock._fs import write_project_file
 from ptmlock.errors import LockfileError
 from ptmlock.lockfile.model import HEADER, Lock
 from ptmlock.lockfile.read import lock_from_dict
@@ -55,7 +55,8 @@ def write_lock(path: Path, lock: Lock) -> bool:
     Returns whether the file was written.
 
     Raises:
-        LockfileError: `lock` is invalid (see `dumps`); OSError from the write.
+        LockfileError: `lock` is invalid (see `dumps`).
+        ProjectWriteError: the file could not be written (read-only, full disk, permissions; issue 11).
     """
     text = dumps(lock)
     try:
@@ -63,7 +64,7 @@ def write_lock(path: Path, lock: Lock) -> bool:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    atomic_write(path, text)
+    write_project_file(path, text)
     return True
 
 

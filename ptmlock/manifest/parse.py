@@ -22,6 +22,7 @@ from ptmlock.constants import (
     REPO_TYPES,
 )
 from ptmlock.errors import ManifestError
+from ptmlock.hubs.answers import is_repo_id
 from ptmlock.manifest.model import (
     DEFAULT_ALLOW_GATED,
     DEFAULT_ALLOW_PICKLE,
@@ -48,9 +49,8 @@ _SCAN_SOURCES = ("python", "notebook", "config", "shell")
 # The `[policy]` table: the supply-chain rules of `ptmlock audit` (not the guard mode).
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
-# huggingface_hub's REPO_ID_REGEX, plus the `--`/`..` rules from validate_repo_id.
-_HF_ID = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
-_TORCHHUB_ID = re.compile(r"^[\w\-.]+/[\w\-.]+(?::[\w\-./]+)?$")
+# ASCII only, as huggingface_hub's validate_repo_id (issue 11: `org/modèle` was exit 70)
+_TORCHHUB_ID = re.compile(r"[\w\-.]+/[\w\-.]+(?::[\w\-./]+)?", re.ASCII)
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
 
 
@@ -266,9 +266,10 @@ def model_id_problem(model_id: str, hub: str) -> str | None:
     The one id rule of ptm.toml and ptm.lock (`lockfile.read` applies it to every locked id).
     """
     if hub == HUB_HUGGINGFACE:
-        if _HF_ID.fullmatch(model_id) and "--" not in model_id and ".." not in model_id:
+        if is_repo_id(model_id):
             return None
-        return "a Hugging Face id is 'name' or 'owner/name' (letters, digits, '-', '_', '.')"
+        return ("a Hugging Face id is 'name' or 'owner/name' (ASCII letters, digits, '-', '_', '.'; "
+                "not starting or ending with '-' or '.', no '--' or '..')")
     if hub == HUB_TORCHHUB:
         if _TORCHHUB_ID.fullmatch(model_id):
             return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ptmlock._fs import atomic_write
+from ptmlock._fs import write_project_file
 from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.errors import ManifestError, PtmlockError
 from ptmlock.hubs.base import Backend, HeadBackend, ask_each, pinned_to_commit
@@ -255,7 +255,7 @@ def _update(manifest_path: Path, models: Collection[str], *, dry_run: bool, jobs
     text = dumps(result.lock)
     written = False
     if not dry_run and text != old_text:
-        atomic_write(manifest.lock_path, text)
+        write_project_file(manifest.lock_path, text)
         written = True
     return UpdateReport(changes=tuple(changes), skipped=tuple(skipped), written=written, dry_run=dry_run)
 

@@ -321,11 +321,11 @@ def test_unreachable_hub_fails_clearly(project):
 
 
 @pytest.mark.parametrize("mutation, fragment", [
-    (lambda d: {**d, "sha": "not-a-sha"}, "is not a 40-character hex SHA"),
+    (lambda d: {**d, "sha": "not-a-sha"}, "sha = 'not-a-sha': a commit must be 40 lowercase hex characters"),
     (lambda d: {**d, "siblings": [*d["siblings"], {"rfilename": "../../etc/passwd", "size": 1,
                                                    "blobId": "0" * 40}]}, "'../../etc/passwd'"),
     (lambda d: {**d, "siblings": [*d["siblings"], {"rfilename": "/abs", "size": 1, "blobId": "0" * 40}]}, "'/abs'"),
-    (lambda d: {**d, "siblings": [{**s, "size": -5} for s in d["siblings"]]}, "the size -5"),
+    (lambda d: {**d, "siblings": [{**s, "size": -5} for s in d["siblings"]]}, ".size = -5: a size must be between 0"),
 ])
 def test_unsafe_hub_answer_is_refused_with_exit_5(hub, project, mutation, fragment):
     hub.commit("org/a", tiny_repo_files())
