@@ -3,11 +3,9 @@ one of their modules is (so `import ptmlock.enforce` stays cheap); each adapter'
 must name the same modules (a test checks it)."""
 from __future__ import annotations
 
-from ptmlock.enforce import _hooks
+from types import ModuleType  # types is loaded at interpreter start: no import cost
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
+from ptmlock.enforce import _hooks
 
 ADAPTER_NAMES = ("hf_hub", "transformers", "sentence_transformers", "diffusers", "timm", "peft", "open_clip",
                  "torch_hub")

@@ -5,10 +5,7 @@ already and its `__version__` costs nothing), never on `import ptmlock.enforce`.
 from __future__ import annotations
 
 import sys
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
+from types import ModuleType  # types is loaded at interpreter start: no import cost
 
 # adapter name -> (distribution, installed version or None, tested specifier, in range or None)
 _checked: dict[str, tuple[str, str | None, str, bool | None]] = {}

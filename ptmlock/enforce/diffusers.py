@@ -9,17 +9,20 @@ guarded functions, which also catch `load_config` of schedulers (it never resolv
 """
 from __future__ import annotations
 
+from types import ModuleType  # types is loaded at interpreter start: no import cost
+
 from ptmlock.enforce._hooks import wrap_function, wrap_methods
 from ptmlock.enforce._runtime import scoped
 from ptmlock.enforce.hf_hub import guard_resolver
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
-
 LIBRARY = "diffusers"
 # The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
 TESTED = ("diffusers", ">=0.42,<0.43")
+
+
+def _patch_hub_utils(module: ModuleType) -> None:
+    wrap_function(module, "_resolve_revision", guard_resolver(LIBRARY, "pretrained_model_name_or_path"))
+
 
 _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
     "diffusers.models.modeling_utils": (("ModelMixin", "from_pretrained"),),
@@ -28,10 +31,6 @@ _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
     "diffusers.configuration_utils": (("ConfigMixin", "load_config"),),
     "diffusers.schedulers.scheduling_utils": (("SchedulerMixin", "from_pretrained"),),
 }
-
-
-def _patch_hub_utils(module: ModuleType) -> None:
-    wrap_function(module, "_resolve_revision", guard_resolver(LIBRARY, "pretrained_model_name_or_path"))
 
 
 def _patch_entry_points(module: ModuleType) -> None:

@@ -9,13 +9,11 @@ file it returns is checked against the sha256 in ptm.lock before open_clip reads
 """
 from __future__ import annotations
 
+from types import ModuleType  # types is loaded at interpreter start: no import cost
+
 from ptmlock.enforce._hooks import wrap_function, wrap_methods
 from ptmlock.enforce._runtime import scoped
 from ptmlock.enforce.torch_hub import guard_url
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
 
 LIBRARY = "open_clip"
 # The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).

@@ -8,12 +8,10 @@ transformers, where it is decided as its own model. The entry points are scopes.
 """
 from __future__ import annotations
 
+from types import ModuleType  # types is loaded at interpreter start: no import cost
+
 from ptmlock.enforce._hooks import wrap_methods
 from ptmlock.enforce._runtime import scoped
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
 
 LIBRARY = "peft"
 # The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).

@@ -9,13 +9,11 @@ sent. Its inner Transformer module then loads through transformers at the same c
 """
 from __future__ import annotations
 
+from types import ModuleType  # types is loaded at interpreter start: no import cost
+
 from ptmlock.enforce._hooks import wrap_function
 from ptmlock.enforce._runtime import scoped
 from ptmlock.enforce.hf_hub import guard_resolver
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
 
 LIBRARY = "sentence-transformers"
 # The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).

@@ -10,12 +10,10 @@ one record. Pretrained weights from a `url` source go through `torch.hub.load_st
 """
 from __future__ import annotations
 
+from types import ModuleType  # types is loaded at interpreter start: no import cost
+
 from ptmlock.enforce._hooks import wrap_function
 from ptmlock.enforce._runtime import scoped
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from types import ModuleType
 
 LIBRARY = "timm"
 # The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).

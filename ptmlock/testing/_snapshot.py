@@ -13,7 +13,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ptmlock.testing._card import parse_front_matter
 
@@ -136,8 +136,7 @@ class GitAttributes:
 # --- snapshots -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LfsInfo:
+class LfsInfo(NamedTuple):
     """LFS facts of a file: the content's sha256 and size, and the size of its pointer blob."""
 
     sha256: str
@@ -145,8 +144,7 @@ class LfsInfo:
     pointer_size: int
 
 
-@dataclass(frozen=True)
-class FileEntry:
+class FileEntry(NamedTuple):
     """A file at a commit: `oid` is the git blob id (of the pointer, for LFS), `size` the real size."""
 
     path: str
@@ -155,16 +153,14 @@ class FileEntry:
     lfs: LfsInfo | None = None
 
 
-@dataclass(frozen=True)
-class DirEntry:
+class DirEntry(NamedTuple):
     """A directory at a commit, with its git tree id."""
 
     path: str
     oid: str
 
 
-@dataclass(frozen=True)
-class CommitInfo:
+class CommitInfo(NamedTuple):
     """A commit's metadata; `timestamp` is seconds since the epoch (UTC)."""
 
     sha: str
