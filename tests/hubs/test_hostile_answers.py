@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lockhelpers import PY, read_lock, tiny_repo_files, write_manifest
 
-from ptmlock.lockfile.model import load_lock
+from ptmlock.lockfile.read import load_lock
 from ptmlock.testing import Fault
 
 INFO = r"GET /api/models/org/a$"
