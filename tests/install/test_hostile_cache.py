@@ -464,5 +464,5 @@ def test_a_lock_naming_an_unsafe_file_path_is_refused_before_anything_is_written
     for args in (("sync",), ("sync", "--target", str(target))):
         r = _sub(project, *args)
         assert r.returncode == 3, r.stderr
-        assert "Traceback" not in r.stderr and "ptm.lock lists the file path" in r.stderr
+        assert "Traceback" not in r.stderr and "Invalid value in 'model[0].files[" in r.stderr and ".path'" in r.stderr
     assert not target.exists() and not (locked["cache"] / "models--org--a").exists()
