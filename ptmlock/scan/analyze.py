@@ -245,7 +245,9 @@ class _Analyzer:
             return _Ids("ids", tuple(dict.fromkeys(urls)), URL)
         if local or (expr is not None and not any(isinstance(v, str) for v in vals) and _dir_like(expr)):
             return _SKIP
-        if vals and not any(isinstance(v, str) or v is None for v in vals) and any(
+        # an object only when nothing else came back: a flag among the values (`config.labels_encoder`
+        # guessed by attribute name from a `labels_encoder=False` parameter) says the guess is mixed
+        if vals and not any(isinstance(v, (str, bool, int, float)) or v is None for v in vals) and any(
                 v is OBJ or isinstance(v, InstRef) for v in vals):
             return _Ids("object")
         return _DYNAMIC
