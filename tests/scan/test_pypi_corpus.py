@@ -7,8 +7,8 @@ tests/data/pypi_corpus/<package>-<version>.json (each file says how it was score
 - site recall: true load sites with a finding at the site (or at one of its `via` callers,
   where a cross-module wrapper finding is reported) / true load sites;
 - id recall: true ids reported at their site (or its `via` callers) / true ids;
-- id precision: correct ids / every id the scan reported in the package (ids reported at a
-  line that is not a load site count as wrong).
+- id precision: correct ids / ids reported (distinct ids per true site, its `via` callers
+  included, plus distinct ids per any other line: those count as wrong).
 
 Run with `-s` to see the per-package table (docs/scan.md, "Accuracy on real PyPI packages").
 """
@@ -110,7 +110,7 @@ def score(truth: dict[str, object], root: Path, findings: list[Finding]) -> Scor
         by_site.setdefault((rel, f.line), []).append(f)
     sites = truth["sites"]
     assert isinstance(sites, list)
-    found = n_ids = correct = 0
+    found = n_ids = correct = all_reported = 0
     claimed: set[tuple[str, int]] = set()
     for s in sites:
         where = [(s["path"], s["line"]), *((v["path"], v["line"]) for v in s.get("via", []))]
@@ -120,8 +120,11 @@ def score(truth: dict[str, object], root: Path, findings: list[Finding]) -> Scor
         reported = {i for f in hits for i in f.model_ids or ()}
         n_ids += len(s["ids"])
         correct += len(reported & set(s["ids"]))
-    all_reported = sum(len(f.model_ids or ()) for fs in by_site.values() for f in fs)
-    extra = sum(len(fs) for where, fs in by_site.items() if where not in claimed)
+        all_reported += len(reported)
+    # ids reported anywhere else are all wrong: the line is not a load site
+    unclaimed = [fs for where, fs in by_site.items() if where not in claimed]
+    all_reported += sum(len({i for f in fs for i in f.model_ids or ()}) for fs in unclaimed)
+    extra = sum(len(fs) for fs in unclaimed)
     return Score(str(truth["package"]), str(truth["version"]), len(sites), found, n_ids, correct, all_reported, extra)
 
 
