@@ -18,6 +18,7 @@ from ptmlock.scan.args import has_star as _has_star
 from ptmlock.scan.args import single as _single
 from ptmlock.scan.args import weights_text as _weights_text
 from ptmlock.scan.args import written as _written
+from ptmlock.scan.forward import forwarded
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -42,12 +43,11 @@ from ptmlock.scan.loaders import (
     split_at,
     timm_id,
 )
+from ptmlock.scan.narrow import allowed_ids, subscript_base
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
 from ptmlock.scan.values import LOCAL, OBJ, ClassRef, ImportRef, InstRef, Map, Vals
-from ptmlock.scan.forward import forwarded
-from ptmlock.scan.narrow import allowed_ids, subscript_base
 from ptmlock.scan.wrappers import Wrapper, wrapper_param
 
 _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")

@@ -30,5 +30,5 @@ def forwarded(call: ast.Call, ctx: Ctx, ix: ModuleIndex, names: Collection[str])
     out: list[tuple[str, ast.expr, Ctx]] = []
     for site in ix.calls_by_name.get(func.name, [])[:MAX_SITES]:
         if isinstance(site.func, ast.Name):
-            out.extend((k.arg, k.value, ix.locate(site)) for k in site.keywords if k.arg in names)
+            out.extend((k.arg, k.value, ix.locate(site)) for k in site.keywords if k.arg and k.arg in names)
     return out
