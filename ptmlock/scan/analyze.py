@@ -18,6 +18,7 @@ from ptmlock.scan.args import has_star as _has_star
 from ptmlock.scan.args import single as _single
 from ptmlock.scan.args import weights_text as _weights_text
 from ptmlock.scan.args import written as _written
+from ptmlock.scan.forward import forwarded
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -42,6 +43,7 @@ from ptmlock.scan.loaders import (
     split_at,
     timm_id,
 )
+from ptmlock.scan.narrow import allowed_ids, subscript_base
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
@@ -52,6 +54,7 @@ _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _LINES = re.compile(r"\r\n|\r|\n")
 _TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 _DELEGATORS = frozenset({"from_pretrained", "_from_pretrained", "from_single_file"})
+_TV_KWARGS = ("weights", "weights_backbone", "pretrained", "pretrained_backbone")  # torchvision: what makes a load
 
 
 def analyze(tree: ast.Module, text: str, path: str) -> list[Finding]:
@@ -171,7 +174,7 @@ class _Analyzer:
             elif kind == K_URL:
                 ids = self._urls(expr, ctx)
             else:
-                ids = self._hf_ids(expr, ctx)
+                ids = self._hf_ids(expr, ctx, call)
                 wrapped = wrapper_param(expr, ctx)
                 if wrapped is not None:
                     self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub,
@@ -216,10 +219,16 @@ class _Analyzer:
         found = identity.pipeline_default(task) if task else None
         return _DYNAMIC if found is None else _Ids("ids", (found.id,), HF, found.revision)
 
-    def _hf_ids(self, expr: ast.expr, ctx: Ctx) -> _Ids:
-        if _dir_like(expr):
+    def _hf_ids(self, expr: ast.expr, ctx: Ctx, call: ast.Call | None = None) -> _Ids:
+        if _dir_like(expr) or (isinstance(expr, ast.Constant) and expr.value is None):  # (None, config=...)
             return _SKIP
-        return self._classify(self.r.values(expr, ctx), expr, classify_id)
+        vals = self.r.values(expr, ctx)
+        several = call is not None and sum(isinstance(v, str) for v in vals) > 1  # else nothing to narrow
+        mapping = subscript_base(expr, ctx[-1].scope) if several else None
+        if mapping is not None and call is not None:  # `path = MODELS[name]` under `if name.startswith(...)`
+            allowed = allowed_ids(expr, ctx[-1].scope, call, self.r.values(mapping, ctx))
+            vals = vals if allowed is None else tuple(v for v in vals if not isinstance(v, str) or v in allowed)
+        return self._classify(vals, expr, classify_id)
 
     def _classify(self, vals: Vals, expr: ast.expr | None, how: Callable[[str], Classified]) -> _Ids:
         hf: list[Classified] = []
@@ -245,7 +254,9 @@ class _Analyzer:
             return _Ids("ids", tuple(dict.fromkeys(urls)), URL)
         if local or (expr is not None and not any(isinstance(v, str) for v in vals) and _dir_like(expr)):
             return _SKIP
-        if vals and not any(isinstance(v, str) or v is None for v in vals) and any(
+        # an object only when nothing else came back: a flag among the values (`config.labels_encoder`
+        # guessed by attribute name from a `labels_encoder=False` parameter) says the guess is mixed
+        if vals and not any(isinstance(v, (str, bool, int, float)) or v is None for v in vals) and any(
                 v is OBJ or isinstance(v, InstRef) for v in vals):
             return _Ids("object")
         return _DYNAMIC
@@ -299,18 +310,13 @@ class _Analyzer:
     def _torchvision(self, call: ast.Call, loader: Loader, ctx: Ctx) -> _Ids:
         loads = False
         revision: str | None = None
-        for kw in ("weights", "weights_backbone"):
-            expr = _arg(call, None, (kw,))
-            if expr is _MISSING:
-                continue
-            vals = self.r.values(expr, ctx)
-            if vals and all(v is None for v in vals):
-                continue
-            loads = True
-            revision = revision or _weights_text(expr, vals, self.ix.static_qualname(expr))
-        for kw in ("pretrained", "pretrained_backbone"):
-            expr = _arg(call, None, (kw,))
-            if expr is not _MISSING and not self._falsy(expr, ctx):
+        given = [(kw, e, ctx) for kw in _TV_KWARGS if (e := _arg(call, None, (kw,))) is not _MISSING]
+        for kw, expr, at in given or forwarded(call, ctx, self.ix, _TV_KWARGS):  # or through **kwargs
+            vals = self.r.values(expr, at)
+            if kw.startswith("weights") and not (vals and all(v is None for v in vals)):
+                loads = True
+                revision = revision or _weights_text(expr, vals, self.ix.static_qualname(expr))
+            elif kw.startswith("pretrained") and not self._falsy(expr, at):
                 loads = True
         if not loads:
             return _SKIP

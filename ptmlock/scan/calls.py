@@ -101,7 +101,10 @@ class CallsMixin(ResolverBase):
             sites = [c for c in self.ix.calls_by_name.get(outer.name, []) if isinstance(c.func, ast.Name)]
         else:
             want = ast.Attribute if is_method else ast.Name
-            sites = [c for c in self.ix.calls_by_name.get(func.name, []) if isinstance(c.func, want)]
+            # a method call on an imported class (`AutoTokenizer.from_pretrained(model_dir)`) calls
+            # that class's method, not this one
+            sites = [c for c in self.ix.calls_by_name.get(func.name, []) if isinstance(c.func, want)
+                     and not (isinstance(c.func, ast.Attribute) and self.ix.static_qualname(c.func.value))]
         out: list[Vals] = []
         if not is_method and index is not None:
             out.extend(self._callback_inputs(func.name, index, d))

@@ -28,7 +28,7 @@ _ANCHORS = ("download", "_url", "from_pretrained_")  # every _ALWAYS needle hold
 assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)
 # (whole words, any of which) x (substrings, any of which; the rarer side, so tested first)
 _PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("SentenceTransformer", "CrossEncoder", "SparseEncoder"), ("sentence_transformers",)),
+    (("SentenceTransformer", "CrossEncoder", "SparseEncoder", "from_model2vec"), ("sentence_transformers",)),
     (("pipeline",), ("transformers",)),
     (("create_model", "create_model_and_transforms", "create_model_from_pretrained"), ("timm", "open_clip")),
 )
@@ -187,6 +187,9 @@ _FUNCTIONS: dict[tuple[str, str], Loader] = {
         "sentence_transformers.CrossEncoder", "sentence_transformers", 0, "model_name_or_path", "model_name"),
     ("sentence_transformers", "SparseEncoder"): _hf(
         "sentence_transformers.SparseEncoder", "sentence_transformers", 0, "model_name_or_path"),
+    # models.StaticEmbedding.from_model2vec(id): a Model2Vec repo, as named (no organisation added)
+    ("sentence_transformers", "from_model2vec"): _hf(
+        "sentence_transformers.models.StaticEmbedding.from_model2vec", "sentence_transformers", 0, "model_id_or_path"),
     ("timm", "create_model"): Loader("timm.create_model", "timm", K_TIMM, 0, ("model_name",)),
     ("torch", "load_state_dict_from_url"): Loader(
         "torch.hub.load_state_dict_from_url", "url", K_URL, 0, ("url",), URL),

@@ -44,7 +44,7 @@ from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers
 __all__ = ["Finding", "ScanStats", "default_cache_dir", "iter_python_files", "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-_ANALYZER_VERSION = "3"  # 3: wrappers; 2: ids as the library fetches them (scan/identity.py)
+_ANALYZER_VERSION = "4"  # 4: class wrappers, from_model2vec; 3: wrappers; 2: ids as the library fetches them (scan/identity.py)
 _CACHE_PERSON = b"ptmlock-scan"
 
 SKIP_DIRS = frozenset({

@@ -66,15 +66,21 @@ class Wrapper:
 
 def wrapper_param(expr: object, ctx: Ctx) -> tuple[str, str, int | None] | None:
     """(function, parameter, position) when `expr` is a bare parameter of the module-level function
-    the call sits in; else None."""
-    if not isinstance(expr, ast.Name) or len(ctx) != 2 or not isinstance(ctx[-1].scope, FUNCTIONS):
+    the call sits in, or of the `__init__` of a module-level class (then the "function" is the
+    class, called as `Cls(...)`, and positions skip `self`); else None."""
+    if not isinstance(expr, ast.Name) or not isinstance(ctx[-1].scope, FUNCTIONS):
         return None
     func = ctx[-1].scope
     positional = [a.arg for a in func.args.posonlyargs + func.args.args]
+    name = func.name
+    if len(ctx) == 3 and isinstance(ctx[1].scope, ast.ClassDef) and func.name == "__init__" and positional:
+        name, positional = ctx[1].scope.name, positional[1:]
+    elif len(ctx) != 2:
+        return None
     if expr.id in positional:
-        return func.name, expr.id, positional.index(expr.id)
+        return name, expr.id, positional.index(expr.id)
     if expr.id in (a.arg for a in func.args.kwonlyargs):
-        return func.name, expr.id, None
+        return name, expr.id, None
     return None
 
 
@@ -110,10 +116,12 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
             ids = [_as_fetched(c.value, w) for c in (classify_id(v) for v in r.values(expr, ix.locate(call))
                                                      if isinstance(v, str)) if c.kind == "hf"]
             if ids and len(out) < _MAX_SITES:
-                out.append(Finding(path=path, line=call.lineno, col=call.col_offset + 1,
-                                   loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
-                                   model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=w.hub,
-                                   repo_type=w.repo_type, ignored="ptmlock: ignore" in _line(text, call.lineno)))
+                found = Finding(path=path, line=call.lineno, col=call.col_offset + 1,
+                                loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
+                                model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=w.hub,
+                                repo_type=w.repo_type, ignored="ptmlock: ignore" in _line(text, call.lineno))
+                if found not in out:  # one parameter feeding two loaders of one wrapper: one finding
+                    out.append(found)
     return out
 
 
