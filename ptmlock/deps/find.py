@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ptmlock.hubs.answers import is_repo_id as hf_repo_id
+from ptmlock.names import is_repo_id as hf_repo_id
 from ptmlock.scan.identity import legacy_alias
 
 ADAPTER_CONFIG = "adapter_config.json"

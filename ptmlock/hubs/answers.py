@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptmlock.errors import UnsafeHubAnswerError
+from ptmlock.names import is_repo_id, safe_path_problem
 
 MAX_FILE_SIZE = 2**42  # 4 TiB: far above any file a hub serves (the Hub's own limit is 50 GB), far below 10**20
 MAX_FILES = 1_000_000  # files in one repo
@@ -32,7 +33,6 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # huggingface_hub's utils/_validators.py::REPO_ID_REGEX, with its re.ASCII flag and extra rules
-_REPO_ID = re.compile(r"(\b[\w\-.]{1,96}\b/)?\b[\w\-.]{1,96}\b", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,6 @@ class RepoAnswer:
     def complete(self) -> bool:
         """Every file has its size and blob id (else a tree listing must complete them)."""
         return self.files is not None and all(f.size is not None and f.blob_id is not None for f in self.files)
-
-
-def is_repo_id(value: str) -> bool:
-    """True when huggingface_hub's `validate_repo_id` accepts `value` (ASCII, `owner/name`, no `--`/`..`)."""
-    return (value.count("/") <= 1 and _REPO_ID.fullmatch(value) is not None and "--" not in value
-            and ".." not in value and not value.endswith(".git"))
 
 
 class _Field:
@@ -217,25 +211,10 @@ def _tree_file(f: _Field, item: dict[str, Any], where: str) -> FileAnswer:
 
 
 def path_problem(path: str) -> str | None:
-    """Why `path` is not a safe relative file path inside a repo, or None when it is."""
-    if not path:
-        return "the path is empty"
-    if path.startswith("/") or _DRIVE.match(path):
-        return "the path is absolute"
-    if "\\" in path:
-        return "the path holds a backslash"
-    if _CONTROL.search(path):
-        return "the path holds a NUL or another control character"
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        return "the path has an empty, '.' or '..' part"
-    if any(p.casefold().rstrip(". ") == ".git" for p in parts):
-        return "the path has a '.git' part (git would read it as its own metadata)"
-    if path.startswith(".cache/ptmlock/") or path == ".cache/ptmlock":
-        return "the path is inside .cache/ptmlock/, where sync keeps its own records"
-    if any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts) or len(path) > 4096:
-        return "the path or one of its parts is too long for a file system"
-    return None
+    """Why `path` is not a safe relative file path inside a repo, or None when it is
+    (`lockfile.read.safe_path_problem`, the one path rule, worded for a hub answer)."""
+    problem = safe_path_problem(path)
+    return None if problem is None else f"the path {problem}"
 
 
 def _check_path(f: _Field, path: str, where: str) -> str:

@@ -29,16 +29,12 @@ from ptmlock.lockfile.model import (
     LockedModel,
     LockedSignature,
 )
-from ptmlock.manifest.parse import model_id_problem
+from ptmlock.names import _SUSPECT_PATH, model_id_problem, safe_path_problem
 
 MAX_FILE_SIZE = 1 << 50  # 1 PiB: no model file is larger; a bigger size is a tampered or hostile value
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
-_DRIVE_RE = re.compile(r"[A-Za-z]:")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A superset of every unsafe path (re.IGNORECASE also matches what casefolds to `.git`).
-_SUSPECT_PATH = re.compile(r"^/|\\|^[A-Za-z]:|[\x00-\x1f\x7f-\x9f]|(?:^|/)\.{0,2}(?:/|$)|(?:^|/)\.git(?:/|$)",
-                           re.IGNORECASE)
 _FIX = "Restore it from git, or delete it and run `ptmlock lock`."
 _LOCK_KEYS = frozenset({"manifest-hash", "model", "version"})
 _MODEL_KEYS = frozenset({"signature", "canonical-id", "commit", "custom-code", "files", "gated", "hub", "id", "include", "library",
@@ -198,7 +194,7 @@ def _clean_file(data: object) -> LockedFile | None:
     if type(data) is not dict or not _FILE_KEYS.issuperset(data):
         return None
     path, size, blob, sha256 = data.get("path"), data.get("size"), data.get("blob"), data.get("sha256")
-    if (type(path) is str and path and _SUSPECT_PATH.search(path) is None and type(size) is int
+    if (type(path) is str and path and len(path) <= 4096 and _SUSPECT_PATH.search(path) is None and type(size) is int
             and 0 <= size <= MAX_FILE_SIZE and (blob is None or (type(blob) is str and COMMIT_RE.fullmatch(blob)))
             and (sha256 is None or (type(sha256) is str and _SHA256_RE.fullmatch(sha256)))):
         return LockedFile(path=path, size=size, blob_id=blob, sha256=sha256)
@@ -231,33 +227,6 @@ def _hex(data: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str,
     if value is not None and not pattern.fullmatch(value):
         raise LockfileError(f"Invalid value in '{where}.{key}': {value!r} is not {what}")
     return value
-
-
-def safe_path_problem(path: str) -> str | None:
-    """Why `path` is not a safe relative file path inside a repo (for a message), or None.
-
-    Refused: empty, absolute, a drive (`C:`), a backslash, NUL or any other control character
-    (C0, DEL, C1), an empty, `.` or `..` component, and a `.git` component anywhere, in any case
-    (a planted `.git/config` runs commands in the next `git status`; issue 11).
-    """
-    if path and _SUSPECT_PATH.search(path) is None:
-        return None  # the common case, in one regex pass; the checks below name the problem
-    if not path:
-        return "is empty"
-    if path.startswith("/"):
-        return "is absolute"
-    if "\\" in path:
-        return "contains a backslash"
-    if _DRIVE_RE.match(path):
-        return "starts with a drive"
-    if _CONTROL_RE.search(path):
-        return "contains a control character"
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            return f"has a {part!r} component" if part else "has an empty component"
-        if part.casefold() == ".git":
-            return "has a '.git' component"
-    return None
 
 
 def _check_graph(models: tuple[LockedModel, ...]) -> None:

@@ -15,14 +15,11 @@ from typing import Any
 from ptmlock.constants import (
     DEFAULT_HUB,
     GUARD_MODES,
-    HUB_HUGGINGFACE,
-    HUB_TORCHHUB,
     HUBS,
     MANIFEST_NAME,
     REPO_TYPES,
 )
 from ptmlock.errors import ManifestError
-from ptmlock.hubs.answers import is_repo_id
 from ptmlock.manifest.model import (
     DEFAULT_ALLOW_GATED,
     DEFAULT_ALLOW_PICKLE,
@@ -34,6 +31,7 @@ from ptmlock.manifest.model import (
     RoleSpec,
     ToolSettings,
 )
+from ptmlock.names import model_id_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +48,6 @@ _SCAN_SOURCES = ("python", "notebook", "config", "shell")
 _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
 # ASCII only, as huggingface_hub's validate_repo_id (issue 11: `org/modèle` was exit 70)
-_TORCHHUB_ID = re.compile(r"[\w\-.]+/[\w\-.]+(?::[\w\-./]+)?", re.ASCII)
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
 
 
@@ -259,24 +256,6 @@ def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:
     if problem is not None:
         raise loc.error(where, None, f"invalid model id {model_id!r} for hub {hub!r}: {problem}", ())
 
-
-def model_id_problem(model_id: str, hub: str) -> str | None:
-    """Why `model_id` is not a valid id on `hub` (a hint naming the valid form), or None.
-
-    The one id rule of ptm.toml and ptm.lock (`lockfile.read` applies it to every locked id).
-    """
-    if hub == HUB_HUGGINGFACE:
-        if is_repo_id(model_id):
-            return None
-        return ("a Hugging Face id is 'name' or 'owner/name' (ASCII letters, digits, '-', '_', '.'; "
-                "not starting or ending with '-' or '.', no '--' or '..')")
-    if hub == HUB_TORCHHUB:
-        if _TORCHHUB_ID.fullmatch(model_id):
-            return None
-        return "a torchhub id is 'owner/repo' or 'owner/repo:ref', as torch.hub.load takes it"
-    if model_id.startswith(("https://", "http://")) and model_id.isprintable():
-        return None
-    return "a url model's id is the http(s) URL of one weight file"
 
 
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:

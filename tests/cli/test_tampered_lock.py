@@ -69,7 +69,7 @@ TAMPERINGS = [
     ("backslash path", _path("a\\b.json"), "'model[2].files[0].path': 'a\\\\b.json' contains a backslash"),
     ("drive path", _path("C:x.json"), "'model[2].files[0].path': 'C:x.json' starts with a drive"),
     (".git path", _path(".git/hooks/post-checkout"), "'model[2].files[0].path': '.git/hooks/post-checkout' has a '.git'"),
-    ("NUL in path", _path("a\x00b"), "'model[2].files[0].path': 'a\\x00b' contains a control character"),
+    ("NUL in path", _path("a\x00b"), "'model[2].files[0].path': 'a\\x00b' contains a NUL or another control character"),
     ("empty component", _path("a//b"), "has an empty component"),
     ("non-hex commit", _in_block(2, r'^commit = ".*"$', 'commit = "main"'), "'model[2].commit': 'main' is not a 40-hex"),
     ("non-hex sha256", _in_block(2, r'sha256 = "[0-9a-f]{64}"', 'sha256 = "' + "z" * 64 + '"'),

@@ -3,20 +3,19 @@ so that it reads back equal, re-writes byte-identical, and every string survives
 tokeniser and the TOML parser agree on every written lock; and the schema accepts them all."""
 from __future__ import annotations
 
-import tomllib
-
 import jsonschema
 import pytest
+import tomllib
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from lockhelpers import SCHEMA
+
 from ptmlock.errors import LockfileError
 from ptmlock.lockfile.canonical import scan_canonical
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
-from ptmlock.lockfile.read import lock_from_dict, parse_lock, safe_path_problem
+from ptmlock.lockfile.read import lock_from_dict, parse_lock
 from ptmlock.lockfile.write import dumps
-from ptmlock.manifest.parse import model_id_problem
+from ptmlock.names import model_id_problem, safe_path_problem
 
 _SCHEMA = jsonschema.Draft202012Validator(SCHEMA)
 HEX40 = st.from_regex(r"[0-9a-f]{40}", fullmatch=True)

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import tomllib
-
 import jsonschema
 import pytest
-
+import tomllib
 from lockhelpers import SCHEMA
+
 from ptmlock.errors import LockfileError
 from ptmlock.lockfile.canonical import scan_canonical
 from ptmlock.lockfile.fresh import compare
