@@ -19,6 +19,9 @@ class ModelSpec:
     role: str | None = None
     repo_type: str = "model"
     files: tuple[str, ...] = ()
+    # the guard loads this model's pickles with the caller's own weights_only (issue 12); strict
+    # mode still asks that each file passed `ptmlock audit --deep`. Not part of resolution_key.
+    trust_pickle: bool = False
 
     @property
     def effective_role(self) -> str:

@@ -30,7 +30,7 @@ else:  # pragma: no cover - Python 3.10
     tomllib = None
 
 _PROJECT_KEYS = ("name", "policy")
-_MODEL_KEYS = ("files", "hub", "revision", "role", "type")
+_MODEL_KEYS = ("files", "hub", "revision", "role", "trust-pickle", "type")
 _ROLE_KEYS = ("default",)
 _TOP_KEYS = ("models", "policy", "project", "roles")
 # The `[policy]` table belongs to `ptmlock audit`; its keys are checked there.
@@ -174,8 +174,12 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
     files_raw = entry.get("files", [])
     if not isinstance(files_raw, list) or not all(isinstance(f, str) and f for f in files_raw):
         raise loc.error(where, "files", 'files must be a list of glob patterns such as ["*.safetensors", "*.json"]', ())
+    trust_pickle = entry.get("trust-pickle", False)
+    if not isinstance(trust_pickle, bool):
+        raise loc.error(where, "trust-pickle", "trust-pickle must be true or false", ())
     _check_id(model_id, hub, loc, where)
-    return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw))
+    return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw),
+                     trust_pickle=trust_pickle)
 
 
 def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:
