@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock.supply.pickles.allowlist import DYNAMIC, classify
-from ptmlock.supply.pickles.formats import Findings, scan_stream, sniff
+from ptmlock.supply.pickles.formats import PICKLE_NAMES, Findings, scan_stream, sniff
 
-__all__ = ["DYNAMIC", "PickleScan", "classify", "scan_file", "scan_pickle_bytes", "scan_pickle_file", "sniff_file",
+__all__ = ["DYNAMIC", "PICKLE_NAMES", "PickleScan", "classify", "scan_file", "scan_pickle_bytes", "scan_pickle_file", "sniff_file",
            "VERDICTS"]
 
 # worst first: the order a file's verdict is decided in

@@ -29,7 +29,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, cast
 
 from ptmlock.supply.pickles.machine import Bounded, Stream, Unreadable, read_pickle
 
@@ -99,7 +99,7 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
         out.fail(label, f"nested more than {MAX_DEPTH} levels deep")
         return
     head = f.read(512)
-    f = _Rewound(head, f)
+    f = cast(IO[bytes], _Rewound(head, f))
     kind = sniff(head, name or label)
     out.formats.append(kind)
     try:
@@ -200,10 +200,10 @@ def _has_objects(descr: object) -> bool:
 
 
 _OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
-    "gzip": lambda f: gzip.GzipFile(fileobj=f),  # type: ignore[dict-item]
-    "bz2": lambda f: bz2.BZ2File(f),  # type: ignore[dict-item]
-    "xz": lambda f: lzma.LZMAFile(f, format=lzma.FORMAT_XZ),  # type: ignore[dict-item]
-    "lzma": lambda f: lzma.LZMAFile(f, format=lzma.FORMAT_ALONE),  # type: ignore[dict-item]
+    "gzip": lambda f: cast(IO[bytes], gzip.GzipFile(fileobj=f)),
+    "bz2": lambda f: cast(IO[bytes], bz2.BZ2File(f)),
+    "xz": lambda f: cast(IO[bytes], lzma.LZMAFile(f, format=lzma.FORMAT_XZ)),
+    "lzma": lambda f: cast(IO[bytes], lzma.LZMAFile(f, format=lzma.FORMAT_ALONE)),
 }
 
 
@@ -231,8 +231,9 @@ def _cap(buf: io.BytesIO) -> None:
 
 
 def _seekable(f: IO[bytes], size: int, label: str) -> IO[bytes]:
-    if isinstance(f, _Rewound) and f.inner_seekable():
-        return f.inner()
+    rewound = cast(object, f)
+    if isinstance(rewound, _Rewound) and rewound.inner_seekable():
+        return rewound.inner()
     if size > MAX_INFLATED:
         raise Unreadable(f"a nested archive over {MAX_INFLATED} bytes")
     return io.BytesIO(f.read(size))

@@ -56,7 +56,7 @@ class Bounded:
         probe = self._stream.read(1)
         if not probe:
             return True
-        self._stream = _Prefixed(probe, self._stream)
+        self._stream = cast(IO[bytes], _Prefixed(probe, self._stream))
         return False
 
     def tell(self) -> int:
@@ -127,9 +127,9 @@ def read_pickle(stream: Bounded, out: Stream) -> None:
                     pop_mark()
                 stack.append(_OPAQUE)
             elif name == "STACK_GLOBAL":
-                attr, module = pop(), pop()
-                if isinstance(module, str) and isinstance(attr, str):
-                    out.globals.append(display(*qualified(module, attr, out.proto)))
+                qual, mod = pop(), pop()
+                if isinstance(mod, str) and isinstance(qual, str):
+                    out.globals.append(display(*qualified(mod, qual, out.proto)))
                 else:
                     out.globals.append(DYNAMIC)
                 stack.append(_OPAQUE)
