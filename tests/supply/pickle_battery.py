@@ -346,16 +346,17 @@ def _diffusers(tmp: Path) -> bytes:
 
 
 def _sentence_transformers(tmp: Path) -> bytes:
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tinymodels import bert_files
     src = tmp / "st-bert"
     for path, data in bert_files(tmp / "st-src", 1.0).items():
         (src / path).parent.mkdir(parents=True, exist_ok=True)
         (src / path).write_bytes(data)
-    word = models.Transformer(str(src))
-    dense = models.Dense(word.get_embedding_dimension(), 4)
-    model = SentenceTransformer(modules=[word, models.Pooling(word.get_embedding_dimension()), dense], device="cpu")
+    word = Transformer(str(src))
+    dense = Dense(word.get_embedding_dimension(), 4)
+    model = SentenceTransformer(modules=[word, Pooling(word.get_embedding_dimension()), dense], device="cpu")
     # the Dense layer is saved with torch.save; the transformer through transformers 5 (safetensors only)
     tree = _saved_tree(tmp, lambda out: model.save_pretrained(str(out), safe_serialization=False))
     return _pick(tree, "Dense/pytorch_model.bin")

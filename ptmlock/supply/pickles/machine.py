@@ -35,7 +35,8 @@ class Bounded:
 
     def read(self, n: int = -1) -> bytes:
         if n < 0 or n > self.left:
-            raise Unreadable(f"a length of {n} bytes runs past the end of the stream")
+            raise Unreadable(f"a read of {n} bytes at offset {self.pos} runs past the end of the stream "
+                             f"({max(self.left, 0)} left)")
         data = self._stream.read(n)
         self.left -= len(data)
         self.pos += len(data)
