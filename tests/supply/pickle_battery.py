@@ -347,7 +347,11 @@ def _diffusers(tmp: Path) -> bytes:
 
 def _sentence_transformers(tmp: Path) -> bytes:
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Pooling,
+        Transformer,
+    )
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tinymodels import bert_files
     src = tmp / "st-bert"

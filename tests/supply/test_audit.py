@@ -6,12 +6,10 @@ import json
 import os
 import pickle
 import subprocess
-import time
 import zipfile
 
-import pytest
-
 import pickle_battery as battery
+import pytest
 from lockhelpers import PY, tiny_repo_files, write_manifest
 
 

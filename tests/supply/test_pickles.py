@@ -11,9 +11,9 @@ import struct
 import time
 import zipfile
 
+import pickle_battery as battery
 import pytest
 
-import pickle_battery as battery
 from ptmlock.supply.pickles import classify, scan_file, scan_pickle_bytes
 from ptmlock.supply.pickles.allowlist import is_safe
 

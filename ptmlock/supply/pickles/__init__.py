@@ -18,8 +18,17 @@ from pathlib import Path
 from ptmlock.supply.pickles.allowlist import DYNAMIC, classify
 from ptmlock.supply.pickles.formats import PICKLE_NAMES, Findings, scan_stream, sniff
 
-__all__ = ["DYNAMIC", "PICKLE_NAMES", "PickleScan", "classify", "scan_file", "scan_pickle_bytes", "scan_pickle_file", "sniff_file",
-           "VERDICTS"]
+__all__ = [
+    "DYNAMIC",
+    "PICKLE_NAMES",
+    "VERDICTS",
+    "PickleScan",
+    "classify",
+    "scan_file",
+    "scan_pickle_bytes",
+    "scan_pickle_file",
+    "sniff_file",
+]
 
 # worst first: the order a file's verdict is decided in
 VERDICTS = ("dangerous", "inconclusive", "unknown-global", "clean", "not-pickle")

@@ -13,33 +13,38 @@ from __future__ import annotations
 
 import _compat_pickle
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 SAFE: dict[str, frozenset[str]] = {
-    "_codecs": frozenset("""
+    "_codecs": _words("""
         encode
-    """.split()),
-    "builtins": frozenset("""
+    """),
+    "builtins": _words("""
         bool bytearray bytes complex dict float frozenset int list set slice str tuple
-    """.split()),
-    "collections": frozenset("""
+    """),
+    "collections": _words("""
         Counter OrderedDict defaultdict
-    """.split()),
-    "numpy": frozenset("""
+    """),
+    "numpy": _words("""
         dtype ndarray
-    """.split()),
-    "numpy._core.multiarray": frozenset("""
+    """),
+    "numpy._core.multiarray": _words("""
         _reconstruct scalar
-    """.split()),
-    "numpy.core.multiarray": frozenset("""
+    """),
+    "numpy.core.multiarray": _words("""
         _reconstruct scalar
-    """.split()),
-    "numpy.dtypes": frozenset("""
+    """),
+    "numpy.dtypes": _words("""
         BoolDType ByteDType BytesDType CLongDoubleDType Complex128DType Complex64DType DateTime64DType
         Float16DType Float32DType Float64DType Int16DType Int32DType Int64DType Int8DType IntDType LongDType
         LongDoubleDType LongLongDType ShortDType StrDType StringDType TimeDelta64DType UByteDType
         UInt16DType UInt32DType UInt64DType UInt8DType UIntDType ULongDType ULongLongDType UShortDType
         VoidDType
-    """.split()),
-    "torch": frozenset("""
+    """),
+    "torch": _words("""
         BFloat16Storage BFloat16Tensor BoolStorage BoolTensor ByteStorage ByteTensor CharStorage CharTensor
         ComplexDoubleStorage ComplexFloatStorage DoubleStorage DoubleTensor FloatStorage FloatTensor
         HalfStorage HalfTensor IntStorage IntTensor LongStorage LongTensor QInt32Storage QInt8Storage
@@ -51,57 +56,57 @@ SAFE: dict[str, frozenset[str]] = {
         per_channel_symmetric per_tensor_affine per_tensor_symmetric preserve_format qint32 qint8 quint2x4
         quint4x2 quint8 sparse_bsc sparse_bsr sparse_coo sparse_csc sparse_csr strided uint1 uint16 uint2
         uint3 uint32 uint4 uint5 uint6 uint64 uint7 uint8
-    """.split()),
-    "torch._tensor": frozenset("""
+    """),
+    "torch._tensor": _words("""
         _rebuild_from_type_v2
-    """.split()),
-    "torch._utils": frozenset("""
+    """),
+    "torch._utils": _words("""
         _rebuild_device_tensor_from_cpu_tensor _rebuild_device_tensor_from_numpy
         _rebuild_meta_tensor_no_storage _rebuild_nested_tensor _rebuild_parameter
         _rebuild_parameter_with_state _rebuild_qtensor _rebuild_sparse_tensor _rebuild_tensor
         _rebuild_tensor_v2 _rebuild_tensor_v3 _rebuild_wrapper_subclass
-    """.split()),
-    "torch.cuda": frozenset("""
+    """),
+    "torch.cuda": _words("""
         BFloat16Storage BFloat16Tensor BoolStorage BoolTensor ByteStorage ByteTensor CharStorage CharTensor
         ComplexDoubleStorage ComplexFloatStorage DoubleStorage DoubleTensor FloatStorage FloatTensor
         HalfStorage HalfTensor IntStorage IntTensor LongStorage LongTensor ShortStorage ShortTensor
-    """.split()),
-    "torch.cuda.sparse": frozenset("""
+    """),
+    "torch.cuda.sparse": _words("""
         BFloat16Tensor ByteTensor CharTensor DoubleTensor FloatTensor HalfTensor IntTensor LongTensor
         ShortTensor
-    """.split()),
-    "torch.nn.parameter": frozenset("""
+    """),
+    "torch.nn.parameter": _words("""
         Parameter
-    """.split()),
-    "torch.serialization": frozenset("""
+    """),
+    "torch.serialization": _words("""
         _get_layout
-    """.split()),
-    "torch.sparse": frozenset("""
+    """),
+    "torch.sparse": _words("""
         BFloat16Tensor ByteTensor CharTensor DoubleTensor FloatTensor HalfTensor IntTensor LongTensor
         ShortTensor
-    """.split()),
-    "torch.storage": frozenset("""
+    """),
+    "torch.storage": _words("""
         TypedStorage UntypedStorage
-    """.split()),
+    """),
 }
 
 # Modules any callable of which can run code, touch files, processes, the network or the
 # interpreter (the names attackers reach for; cf. picklescan's and modelscan's deny lists).
-DANGEROUS_MODULES = frozenset("""
+DANGEROUS_MODULES = _words("""
     _io _operator _pickle _posixsubprocess _thread _winapi asyncio bdb builtins cProfile code codecs codeop
     commands ctypes dill distutils ensurepip ftplib functools gc glob http httplib httpx idlelib imp
     importlib inspect io joblib lib2to3 linecache logging marshal multiprocessing nt operator os pathlib pdb
     pickle pip pkgutil platform posix profile pty pydoc requests runpy sched setuptools shelve shutil signal
     site smtplib socket ssl subprocess sys sysconfig tempfile telnetlib threading timeit trace types
     unittest urllib urllib2 venv webbrowser xmlrpc zipimport
-""".split())
+""")
 # Attribute names that run code wherever they are reached from (`torch.hub.load`, `numpy.load`).
-DANGEROUS_ATTRS = frozenset("""
+DANGEROUS_ATTRS = _words("""
     __builtins__ __call__ __class__ __getattribute__ __globals__ __import__ __init__ __reduce__
     __reduce_ex__ __subclasses__ _load_from_bytes apply breakpoint call check_call check_output compile
     eval exec execfile fromfile getattr import_module load load_state_dict_from_url loads methodcaller
     open popen reduce resolve_name run runcall runctx runstring setattr spawn system
-""".split())
+""")
 
 DYNAMIC = "<dynamic>"  # a STACK_GLOBAL whose module or name was computed: no honest pickle does that
 

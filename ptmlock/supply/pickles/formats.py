@@ -27,7 +27,6 @@ import re
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, cast
 
@@ -199,12 +198,12 @@ def _has_objects(descr: object) -> bool:
     raise Unreadable(f"an .npy dtype the scanner does not read ({descr!r})")
 
 
-_OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
-    "gzip": lambda f: cast(IO[bytes], gzip.GzipFile(fileobj=f)),
-    "bz2": lambda f: cast(IO[bytes], bz2.BZ2File(f)),
-    "xz": lambda f: cast(IO[bytes], lzma.LZMAFile(f, format=lzma.FORMAT_XZ)),
-    "lzma": lambda f: cast(IO[bytes], lzma.LZMAFile(f, format=lzma.FORMAT_ALONE)),
-}
+def _open_compressed(kind: str, f: IO[bytes]) -> IO[bytes]:
+    if kind == "gzip":
+        return cast(IO[bytes], gzip.GzipFile(fileobj=f))
+    if kind == "bz2":
+        return cast(IO[bytes], bz2.BZ2File(f))
+    return cast(IO[bytes], lzma.LZMAFile(f, format=lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE))
 
 
 def _inflate(kind: str, f: IO[bytes]) -> io.BytesIO:
@@ -217,7 +216,7 @@ def _inflate(kind: str, f: IO[bytes]) -> io.BytesIO:
         if not z.eof:
             raise Unreadable("a truncated zlib stream")
     else:
-        with _OPENERS[kind](f) as stream:
+        with _open_compressed(kind, f) as stream:
             while chunk := stream.read(1 << 20):
                 out.write(chunk)
                 _cap(out)
