@@ -312,7 +312,7 @@ def _transformers(tmp: Path) -> bytes:
     # transformers 5 writes only safetensors (safe_serialization=False is ignored); its 4.x
     # save_pretrained(safe_serialization=False) wrote torch.save(model.state_dict()), as here
     import torch
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from tinymodels import _bert
     path = tmp / "pytorch_model.bin"
     torch.save(_bert(1.0).state_dict(), path)
@@ -352,7 +352,7 @@ def _sentence_transformers(tmp: Path) -> bytes:
         Pooling,
         Transformer,
     )
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from tinymodels import bert_files
     src = tmp / "st-bert"
     for path, data in bert_files(tmp / "st-src", 1.0).items():
