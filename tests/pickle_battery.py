@@ -391,7 +391,8 @@ class Benign:
 BENIGN: tuple[Benign, ...] = (
     Benign("torch_zip.pt", "torch.save (zip): state dict, optimizer, dtypes, views", lambda t: _torch_state(t, True)),
     Benign("torch_legacy.bin", "torch.save(_use_new_zipfile_serialization=False)", lambda t: _torch_state(t, False)),
-    Benign("pytorch_model.bin", "transformers save_pretrained(safe_serialization=False)", _transformers),
+    Benign("pytorch_model.bin", "transformers BERT, as 4.x save_pretrained(safe_serialization=False) wrote it",
+           _transformers),
     Benign("timm_state.pth", "timm model, torch.save(state_dict)", _timm),
     Benign("timm_hf.bin", "timm save_for_hf(safe_serialization=False)", _timm_hf),
     Benign("diffusion_pytorch_model.bin", "diffusers save_pretrained(safe_serialization=False)", _diffusers),

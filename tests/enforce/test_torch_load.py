@@ -76,7 +76,7 @@ def world(tmp_path_factory):
     (project / "ptm.toml").write_text(
         '[project]\nname = "app"\n\n[models."org/plain"]\n\n[models."org/evil"]\n\n[models."org/battery"]\n\n'
         '[models."org/trusted"]\ntrust-pickle = true\n')
-    lock = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, capture_output=True, text=True,
+    lock = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, capture_output=True, text=True, check=False,
                           env=env)
     assert lock.returncode == 0, lock.stderr
     yield {"root": root, "project": project, "env": env, "hub": hub, "evil_marker": evil_marker,
@@ -148,7 +148,7 @@ def test_trust_pickle_loads_as_asked_and_strict_needs_an_audit(world):
     assert out["trusted"]["error"] == "GuardError"
     assert "has not passed `ptmlock audit --deep`" in out["trusted"]["message"]
     for args in (("sync",), ("audit", "--deep")):
-        r = subprocess.run([sys.executable, "-m", "ptmlock", *args], cwd=world["project"], capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "ptmlock", *args], cwd=world["project"], capture_output=True, check=False,
                            text=True, env=world["env"])
         assert "Traceback" not in r.stderr, r.stderr
     out = _run(world, body, mode="strict")
