@@ -176,7 +176,8 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
         raise loc.error(where, "files", 'files must be a list of glob patterns such as ["*.safetensors", "*.json"]', ())
     trust_pickle = entry.get("trust-pickle", False)
     if not isinstance(trust_pickle, bool):
-        raise loc.error(where, "trust-pickle", "trust-pickle must be true or false", ())
+        raise loc.error(where, "trust-pickle", f"trust-pickle must be true or false, not {type_name(trust_pickle)} "
+                                               f"({trust_pickle!r})", ())
     _check_id(model_id, hub, loc, where)
     return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw),
                      trust_pickle=trust_pickle)

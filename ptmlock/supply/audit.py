@@ -212,8 +212,8 @@ def scan_cached_pickles(
             if not named and sniff_file(local) == "data":
                 continue
             result = scan_file(local)
-            if result.verdict == "not-pickle" and not named:
-                continue
+            if result.verdict == "not-pickle" and (not named or result.formats == ("safetensors",)):
+                continue  # no pickle, and nothing a name promised: a valid safetensors or plain data
             scanned.append(ScannedFile(m.id, f.path, result.verdict, result.globals, result.members,
                                        result.inconclusive, result.formats))
             found = _file_findings(m, f.path, result, trusted(m))

@@ -26,7 +26,7 @@ __all__ = [
     "classify",
     "scan_file",
     "scan_pickle_bytes",
-    "scan_pickle_file",
+   
     "sniff_file",
 ]
 
@@ -101,11 +101,6 @@ def sniff_file(path: str | Path) -> str:
     if p.name.lower().endswith(".safetensors"):
         return "safetensors?"  # decided by scan_file, header and all
     return sniff(head, p.name)
-
-
-def scan_pickle_file(path: str | Path) -> PickleScan:
-    """`scan_file` under its older name."""
-    return scan_file(path)
 
 
 def scan_pickle_bytes(data: bytes, name: str = "data.pkl") -> PickleScan:
