@@ -184,6 +184,23 @@ def _inst(marker: str) -> bytes:
     return b"(V" + touch(marker).encode() + b"\nios\nsystem\n."
 
 
+def _tar_polyglot(marker: str) -> bytes:
+    # a tar whose first member's name is a protocol-0 pickle: tar to torch.load, pickle to pickle.load
+    payload = "cos\nsystem\n(V" + touch(marker) + "\ntR."
+    assert len(payload) < 100, "the marker path is too long for a tar name field"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo(payload)
+        info.size = 0
+        tf.addfile(info, io.BytesIO(b""))
+    return buf.getvalue()
+
+
+def _broken_p0(marker: str) -> bytes:
+    # protocol 0, an odd name, and garbage right after the call: the payload runs, then the load fails
+    return b"cos\nsystem\n(V" + touch(marker).encode() + b"\ntR\xff\xfe garbage"
+
+
 def _appended_zip(marker: str) -> bytes:
     return pickle.dumps(evil_object(marker), protocol=2) + torch_zip(pickle.dumps({}, protocol=2))
 
@@ -271,6 +288,9 @@ MALICIOUS: tuple[Entry, ...] = (
           lambda m: gzip.compress(pickle.dumps(evil_object(m)))),
     Entry("object_array.npy", "numpy object array (np.load allow_pickle=True)", "numpy", _npy),
     Entry("object_array.npz", "numpy .npz with an object array member", "numpy", _npz),
+    Entry("model.weights", "protocol-0 pickle with an unknown extension, broken after the call", "torch",
+          _broken_p0),
+    Entry("m.tar", "tar/pickle polyglot: the first member's name is a pickle", "pickle", _tar_polyglot),
     Entry("model.safetensors", "a pickle named .safetensors (any loader that ignores the name)", "pickle",
           lambda m: pickle.dumps(evil_object(m), protocol=2)),
 )

@@ -55,6 +55,7 @@ class Findings:
     globals: list[str] = field(default_factory=list)
     members: list[str] = field(default_factory=list)  # the pickle streams read
     reasons: list[str] = field(default_factory=list)  # why the verdict is inconclusive
+    calls: int = 0  # call opcodes met in the pickles read
 
     def fail(self, where: str, why: object) -> None:
         self.reasons.append(f"{where}: {why}")
@@ -77,8 +78,10 @@ def sniff(head: bytes, name: str) -> str:
         return "tar"
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return "pickle"
-    if head and head[0] in _PROTOCOL0_FIRST and name.lower().endswith(PICKLE_NAMES):
-        return "pickle"  # protocol 0/1 has no header: only where a loader expects a pickle
+    if head and head[0] in _PROTOCOL0_FIRST:
+        # protocol 0/1 has no header: a pickle where a loader expects one, else maybe one
+        # (torch.load ignores names): `scan_stream` reads it and keeps it only if it is one
+        return "pickle" if name.lower().endswith(PICKLE_NAMES) else "pickle?"
     return "data"
 
 
@@ -100,6 +103,9 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
     head = f.read(512)
     f = cast(IO[bytes], _Rewound(head, f))
     kind = sniff(head, name or label)
+    if kind == "pickle?":
+        _scan_maybe_pickle(f, size, label, out)
+        return
     out.formats.append(kind)
     try:
         if kind == "pickle":
@@ -107,7 +113,12 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
         elif kind == "zip":
             _scan_zip(_seekable(f, size, label), label, out, depth)
         elif kind == "tar":
-            _scan_tar(_seekable(f, size, label), label, out, depth)
+            seekable = _seekable(f, size, label)
+            _scan_tar(seekable, label, out, depth)
+            if head[0] == 0x80 or head[0] in _PROTOCOL0_FIRST:
+                # a tar whose first member's name may be a pickle: tar to torch.load, pickle to pickle.load
+                seekable.seek(0)
+                _scan_maybe_pickle(seekable, size, f"{label} (read as a pickle)", out)
         elif kind == "npy":
             _scan_npy(f, size, label, out)
         elif kind.startswith("unsupported:"):
@@ -123,11 +134,32 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
         out.fail(label, f"unreadable {kind} ({type(e).__name__}: {e})")
 
 
+def _scan_maybe_pickle(f: IO[bytes], size: int, label: str, out: Findings) -> None:
+    # A file whose name promises no pickle but whose first byte is a protocol-0 opcode (text
+    # mostly): it counts as a pickle when it reads to its end as one, or when it reached an
+    # opcode that calls an import before it broke (a payload that already ran), else as data.
+    trial = Findings()
+    try:
+        _scan_pickles(f, size, label, trial)
+    except Unreadable as e:
+        if not trial.globals or not trial.calls:
+            out.formats.append("data")
+            return
+        trial.fail(label, e)
+    out.formats.append("pickle")
+    out.globals += trial.globals
+    out.members += trial.members
+    out.reasons += trial.reasons
+
+
 def _scan_pickles(f: IO[bytes], size: int, label: str, out: Findings) -> None:
     stream = Bounded(f, size)
     first = Stream(globals=out.globals)
     out.members.append(label)
-    read_pickle(stream, first)
+    try:
+        read_pickle(stream, first)
+    finally:
+        out.calls += first.calls
     if first.value == TORCH_MAGIC:
         # torch's legacy format: magic, protocol version, sys info, the object, storage keys;
         # torch.load reads all five, then raw storage bytes it never unpickles

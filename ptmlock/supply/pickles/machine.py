@@ -94,6 +94,7 @@ _LITERALS = frozenset({
 })
 _CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
 _PUT = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+_CALLS = frozenset({"REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"})
 _GET = frozenset({"GET", "BINGET", "LONG_BINGET"})
 
 
@@ -104,6 +105,7 @@ class Stream:
     globals: list[str] = field(default_factory=list)
     value: object = _OPAQUE
     proto: int = 0
+    calls: int = 0  # opcodes that call what was imported (REDUCE, BUILD, INST, OBJ, NEWOBJ...)
 
 
 def read_pickle(stream: Bounded, out: Stream) -> None:
@@ -118,6 +120,8 @@ def read_pickle(stream: Bounded, out: Stream) -> None:
     try:
         for op, arg, _pos in pickletools.genops(cast(IO[bytes], stream)):
             name = op.name
+            if name in _CALLS:
+                out.calls += 1
             if name == "PROTO":
                 out.proto = cast(int, arg)
                 continue
