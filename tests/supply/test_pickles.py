@@ -236,3 +236,25 @@ def test_zip_read_by_its_first_bytes_not_its_end(tmp_path):
     assert zipfile.is_zipfile(io.BytesIO(data))
     result = scan_pickle_bytes(data, "model.pt")
     assert result.formats == ("pickle",) and result.verdict == "inconclusive"
+
+
+def test_a_fifo_or_device_is_inconclusive_without_blocking(tmp_path):
+    fifo = tmp_path / "pytorch_model.bin"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    result = scan_file(fifo)
+    assert result.verdict == "inconclusive" and result.inconclusive == ("pytorch_model.bin: not a regular file",)
+    assert scan_file("/dev/zero").verdict == "inconclusive"
+    assert time.monotonic() - start < 1
+
+
+def test_protocol_0_with_any_name_counts_only_when_it_reads_or_calls(tmp_path):
+    calls = tmp_path / "model.weights"
+    calls.write_bytes(b"cos\nsystem\n(Vid\ntR\xff")  # broken after the call: the payload ran
+    assert scan_file(calls).verdict == "dangerous"
+    whole = tmp_path / "state.weights"
+    whole.write_bytes(pickle.dumps({"a": 1}, protocol=0))
+    assert scan_file(whole).verdict == "clean"
+    text = tmp_path / "vocab.txt"
+    text.write_bytes(b"collections\nOrderedDict\nthe\na\n")  # a GLOBAL by accident, then no call
+    assert scan_file(text).verdict == "not-pickle"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,9 @@ def scan_file(path: str | Path) -> PickleScan:
     """
     p = Path(path)
     out = Findings()
+    if not stat.S_ISREG(p.stat().st_mode):
+        # a FIFO or device planted in the cache would block or never end (THREAT_MODEL: bounded)
+        return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
     with p.open("rb") as f:
         size = p.stat().st_size
         if p.name.lower().endswith(".safetensors"):
@@ -96,6 +100,8 @@ def sniff_file(path: str | Path) -> str:
         OSError: the file cannot be read.
     """
     p = Path(path)
+    if not stat.S_ISREG(p.stat().st_mode):
+        return "special"  # never opened: `scan_file` reports it
     with p.open("rb") as f:
         head = f.read(512)
     if p.name.lower().endswith(".safetensors"):
