@@ -19,7 +19,7 @@ import re
 from ptmlock.enforce._hooks import ArgSpec, wrap_function
 from ptmlock.enforce._runtime import active, project_mode
 from ptmlock.enforce._warning import PtmlockWarning
-from ptmlock.errors import GuardError, PtmlockError
+from ptmlock.errors import GuardError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,8 +67,8 @@ def _load_opt_outs() -> dict[str, bool]:
                 for m in models:
                     trusted = found.get(m.id.casefold(), False) or policy.allow_pickle.permits(m.id, m.canonical)
                     found[m.id.casefold()] = found[m.canonical.casefold()] = trusted
-        except (PtmlockError, OSError):
-            found = {}  # an unreadable project opts nothing out: the safe side
+        except Exception:  # noqa: BLE001 -- an unreadable project opts nothing out (the safe side), and
+            found = {}  # the guard never raises into user code in warn mode
         _opted_out = found
         return found
 

@@ -68,42 +68,43 @@ class PickleScan:
 
 
 def scan_file(path: str | Path) -> PickleScan:
-    """Scan the file at `path`, whatever its name says it is.
+    """Scan the file at `path`, whatever its name says it is; never raises for a bad file.
 
     A `.safetensors` file whose header is not safetensors JSON is inconclusive (and its pickles,
-    if it has any, are read like any file's).
-
-    Raises:
-        OSError: the file cannot be opened.
+    if it has any, are read like any file's). A file that is not a regular file, or that cannot
+    be read, is inconclusive.
     """
     p = Path(path)
     out = Findings()
-    if not stat.S_ISREG(p.stat().st_mode):
-        # a FIFO or device planted in the cache would block or never end (THREAT_MODEL: bounded)
-        return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
-    with p.open("rb") as f:
-        size = p.stat().st_size
-        if p.name.lower().endswith(".safetensors"):
-            problem = _safetensors_problem(f, size)
-            if problem is None:
-                return PickleScan(path=str(p), formats=("safetensors",))
-            out.fail(p.name, f"named .safetensors but {problem}")
-            f.seek(0)
-        scan_stream(f, size, p.name, out, name=p.name)
+    try:
+        if not stat.S_ISREG(p.stat().st_mode):
+            # a FIFO or device planted in the cache would block or never end (THREAT_MODEL: bounded)
+            return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
+        with p.open("rb") as f:
+            size = p.stat().st_size
+            if p.name.lower().endswith(".safetensors"):
+                problem = _safetensors_problem(f, size)
+                if problem is None:
+                    return PickleScan(path=str(p), formats=("safetensors",))
+                out.fail(p.name, f"named .safetensors but {problem}")
+                f.seek(0)
+            scan_stream(f, size, p.name, out, name=p.name)
+    except OSError as e:
+        out.fail(p.name, f"cannot be read ({e.strerror or e})")
     return _result(str(p), out)
 
 
 def sniff_file(path: str | Path) -> str:
-    """The format of the file at `path` by its first bytes (`formats.sniff`); "data" for no pickle.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
+    """The format of the file at `path` by its first bytes (`formats.sniff`); "data" for no pickle,
+    "special" for a file that is not regular or cannot be read (`scan_file` says which)."""
     p = Path(path)
-    if not stat.S_ISREG(p.stat().st_mode):
-        return "special"  # never opened: `scan_file` reports it
-    with p.open("rb") as f:
-        head = f.read(512)
+    try:
+        if not stat.S_ISREG(p.stat().st_mode):
+            return "special"  # never opened
+        with p.open("rb") as f:
+            head = f.read(512)
+    except OSError:
+        return "special"
     if p.name.lower().endswith(".safetensors"):
         return "safetensors?"  # decided by scan_file, header and all
     return sniff(head, p.name)  # "pickle?": only `scan_file` can tell

@@ -103,12 +103,12 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
     head = f.read(512)
     f = cast(IO[bytes], _Rewound(head, f))
     kind = sniff(head, name or label)
-    if kind == "pickle?":
-        _scan_maybe_pickle(f, size, label, out)
-        return
-    out.formats.append(kind)
+    if kind != "pickle?":
+        out.formats.append(kind)  # a maybe-pickle says what it turned out to be
     try:
-        if kind == "pickle":
+        if kind == "pickle?":
+            _scan_maybe_pickle(f, size, label, out)
+        elif kind == "pickle":
             _scan_pickles(f, size, label, out)
         elif kind == "zip":
             _scan_zip(_seekable(f, size, label), label, out, depth)
