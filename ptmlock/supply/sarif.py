@@ -32,8 +32,7 @@ def to_sarif(report: AuditReport, *, lock_uri: str, lock_text: str | None = None
     """
     rules = [_rule(r) for r in RULES]
     results = [_result(f, lock_uri, _line_of(lock_text, f.model)) for f in report.findings]
-    driver: dict[str, Any] = {"name": "ptmlock", "informationUri": "https://github.com/ptmlock/ptmlock",
-                              "rules": rules}
+    driver: dict[str, Any] = {"name": "ptmlock", "rules": rules}
     if version:
         driver["semanticVersion"] = version
     return {
@@ -56,7 +55,7 @@ def _rule(rule: str) -> dict[str, Any]:
         "name": "".join(part.capitalize() for part in rule.split("-")),
         "shortDescription": {"text": title},
         "fullDescription": {"text": f"ptmlock audit rule `{rule}`: {title.lower()}."},
-        "helpUri": "https://github.com/ptmlock/ptmlock/blob/main/docs/pickles.md",
+        "help": {"text": f"See `ptmlock audit --help` and ptmlock's docs/pickles.md (rule {rule})."},
         "defaultConfiguration": {"level": level},
         "properties": {"tags": ["security", "supply-chain", "ml-model"], "security-severity": severity},
     }
