@@ -386,6 +386,18 @@ def _sentence_transformers(tmp: Path) -> bytes:
     return _pick(tree, "Dense/pytorch_model.bin")
 
 
+def _rng_state(tmp: Path) -> bytes:
+    # what the transformers Trainer saves as rng_state.pth: Python, numpy and torch RNG states
+    import random
+
+    import numpy as np
+    import torch
+    path = tmp / "rng_state.pth"
+    torch.save({"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()},
+               path)
+    return path.read_bytes()
+
+
 def _numpy(tmp: Path, fmt: str) -> bytes:
     import numpy as np
     buf = io.BytesIO()
@@ -418,6 +430,7 @@ BENIGN: tuple[Benign, ...] = (
     Benign("diffusion_pytorch_model.bin", "diffusers save_pretrained(safe_serialization=False)", _diffusers),
     Benign("st_dense.bin", "sentence-transformers save_pretrained(safe_serialization=False), Dense layer",
            _sentence_transformers),
+    Benign("rng_state.pth", "transformers Trainer rng_state.pth (Python, numpy, torch RNG states)", _rng_state),
     Benign("weights.npy", "numpy np.save, float array", lambda t: _numpy(t, "npy")),
     Benign("weights.npz", "numpy np.savez_compressed, no objects", lambda t: _numpy(t, "npz")),
     Benign("arrays.pkl", "numpy arrays in a plain pickle", lambda t: _numpy(t, "pkl")),
