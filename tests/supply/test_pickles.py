@@ -258,3 +258,11 @@ def test_protocol_0_with_any_name_counts_only_when_it_reads_or_calls(tmp_path):
     text = tmp_path / "vocab.txt"
     text.write_bytes(b"collections\nOrderedDict\nthe\na\n")  # a GLOBAL by accident, then no call
     assert scan_file(text).verdict == "not-pickle"
+    # raw weights that happen to start with an opcode letter: GGML's legacy .bin magic ("lmgg")
+    ggml = tmp_path / "ggml-model.bin"
+    ggml.write_bytes(b"lmgg" + os.urandom(4096))
+    assert scan_file(ggml).verdict == "not-pickle"
+    # the scanner's own line bound is inconclusive under any name
+    long_line = tmp_path / "model.weights"
+    long_line.write_bytes(b"V" + b"a" * 70_000 + b"\n.")
+    assert scan_file(long_line).verdict == "inconclusive"

@@ -107,7 +107,7 @@ def sniff_file(path: str | Path) -> str:
         return "special"
     if p.name.lower().endswith(".safetensors"):
         return "safetensors?"  # decided by scan_file, header and all
-    return sniff(head, p.name)  # "pickle?": only `scan_file` can tell
+    return sniff(head)  # "pickle?": only `scan_file` can tell
 
 
 def scan_pickle_bytes(data: bytes, name: str = "data.pkl") -> PickleScan:

@@ -61,9 +61,10 @@ class Findings:
         self.reasons.append(f"{where}: {why}")
 
 
-def sniff(head: bytes, name: str) -> str:
-    """The format the loaders would take `head` (a file's first 512 bytes or more) for:
-    "zip", "tar", "npy", a compression name, "unsupported:<name>", "pickle" or "data"."""
+def sniff(head: bytes) -> str:
+    """The format the loaders would take `head` (a file's first 512 bytes or more) for: "zip",
+    "tar", "npy", a compression name, "unsupported:<name>", "pickle", "pickle?" (protocol 0/1:
+    decided by reading it) or "data"."""
     if head.startswith(b"PK\x03\x04"):
         return "zip"
     if head.startswith(b"\x93NUMPY"):
@@ -79,9 +80,9 @@ def sniff(head: bytes, name: str) -> str:
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return "pickle"
     if head and head[0] in _PROTOCOL0_FIRST:
-        # protocol 0/1 has no header: a pickle where a loader expects one, else maybe one
-        # (torch.load ignores names): `scan_stream` reads it and keeps it only if it is one
-        return "pickle" if name.lower().endswith(PICKLE_NAMES) else "pickle?"
+        # protocol 0/1 has no header, and text or raw weights (GGML's "lmgg") start with opcode
+        # letters too: `scan_stream` reads it and keeps it only if it is a pickle
+        return "pickle?"
     return "data"
 
 
@@ -102,12 +103,12 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
         return
     head = f.read(512)
     f = cast(IO[bytes], _Rewound(head, f))
-    kind = sniff(head, name or label)
+    kind = sniff(head)
     if kind != "pickle?":
         out.formats.append(kind)  # a maybe-pickle says what it turned out to be
     try:
         if kind == "pickle?":
-            _scan_maybe_pickle(f, size, label, out)
+            _scan_maybe_pickle(f, size, label, out, named=(name or label).lower().endswith(PICKLE_NAMES))
         elif kind == "pickle":
             _scan_pickles(f, size, label, out)
         elif kind == "zip":
@@ -118,7 +119,7 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
             if head[0] == 0x80 or head[0] in _PROTOCOL0_FIRST:
                 # a tar whose first member's name may be a pickle: tar to torch.load, pickle to pickle.load
                 seekable.seek(0)
-                _scan_maybe_pickle(seekable, size, f"{label} (read as a pickle)", out)
+                _scan_maybe_pickle(seekable, size, f"{label} (read as a pickle)", out, named=True)
         elif kind == "npy":
             _scan_npy(f, size, label, out)
         elif kind.startswith("unsupported:"):
@@ -134,15 +135,18 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
         out.fail(label, f"unreadable {kind} ({type(e).__name__}: {e})")
 
 
-def _scan_maybe_pickle(f: IO[bytes], size: int, label: str, out: Findings) -> None:
-    # A file whose name promises no pickle but whose first byte is a protocol-0 opcode (text
-    # mostly): it counts as a pickle when it reads to its end as one, or when it reached an
-    # opcode that calls an import before it broke (a payload that already ran), else as data.
+def _scan_maybe_pickle(f: IO[bytes], size: int, label: str, out: Findings, *, named: bool = False) -> None:
+    # Protocol 0/1 has no header. The stream counts as a pickle when it reads to its end as one;
+    # when the scanner's own line bound stopped it; when it broke after importing something
+    # (importing runs module code) under a name loaders unpickle (`named`); or after an opcode
+    # that calls an import (a payload that already ran) under any name. Otherwise no loader ran
+    # anything: data (issue 12: fail closed, without calling every text file or raw weight blob
+    # inconclusive).
     trial = Findings()
     try:
         _scan_pickles(f, size, label, trial)
     except Unreadable as e:
-        if not trial.globals or not trial.calls:
+        if not e.limit and not (trial.globals and (named or trial.calls)):
             out.formats.append("data")
             return
         trial.fail(label, e)

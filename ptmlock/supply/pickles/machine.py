@@ -21,7 +21,15 @@ MAX_LINE = 1 << 16  # a protocol-0 argument line longer than this is not read (i
 
 
 class Unreadable(Exception):
-    """The stream is not a pickle the scanner understood to its end (inconclusive)."""
+    """The stream is not a pickle the scanner understood to its end (inconclusive).
+
+    `limit`: the scanner's own bound stopped it (an argument line over `MAX_LINE`), where the
+    unpickler would have read on.
+    """
+
+    def __init__(self, message: str, *, limit: bool = False) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class Bounded:
@@ -47,7 +55,9 @@ class Bounded:
         self.left -= len(line)
         self.pos += len(line)
         if not line.endswith(b"\n"):
-            raise Unreadable(f"an argument line longer than {MAX_LINE} bytes, or unterminated")
+            if len(line) >= MAX_LINE:
+                raise Unreadable(f"an argument line longer than {MAX_LINE} bytes", limit=True)
+            raise Unreadable("an unterminated argument line")
         return line
 
     def at_end(self) -> bool:
