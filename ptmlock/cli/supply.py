@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +13,9 @@ from ptmlock.cli.base import (
 )
 from ptmlock.errors import EXIT_CHECK_FAILED
 from ptmlock.output import Output
+
+if TYPE_CHECKING:
+    from ptmlock.supply.audit import AuditReport
 
 
 @cli.command()
@@ -58,21 +62,47 @@ def update(obj: _Ctx, models: tuple[str, ...], dry_run: bool, as_json: bool, job
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("--deep", is_flag=True, help="Also read the cached pickle files for dangerous imports (never unpickles).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (same as --format json).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default=None,
+              help="text (default), json, or sarif (SARIF 2.1.0 for CI code scanning).")
+@click.option("--deep", is_flag=True,
+              help="Also read every cached file a loader could unpickle, opcode by opcode (never unpickles).")
 @click.pass_obj
-def audit(obj: _Ctx, as_json: bool, deep: bool) -> int:
+def audit(obj: _Ctx, as_json: bool, fmt: str | None, deep: bool) -> int:
     """Apply the [policy] of ptm.toml to the locked models; exit 1 on any finding."""
     from ptmlock.supply.audit import audit_project, render, summary
 
-    out = Output(json_mode=as_json)
-    report = audit_project(obj.manifest_path(), deep=deep)
-    if as_json:
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} disagree; pass one of them.")
+    fmt = "json" if as_json else (fmt or "text")
+    out = Output(json_mode=fmt != "text")
+    manifest = obj.manifest_path()
+    report = audit_project(manifest, deep=deep)
+    if fmt == "json":
         out.json(report.to_dict())
+    elif fmt == "sarif":
+        out.json(_sarif(report, manifest))
     for line in render(report):
         out.result(line)
     out.info(summary(report))
     return EXIT_CHECK_FAILED if report.findings else 0
+
+
+def _sarif(report: AuditReport, manifest: Path) -> dict[str, Any]:
+    import os
+
+    from ptmlock import __version__
+    from ptmlock.constants import LOCK_NAME
+    from ptmlock.supply.sarif import to_sarif
+
+    lock = manifest.parent / LOCK_NAME
+    relative = os.path.relpath(lock.resolve(), Path.cwd().resolve())
+    uri = Path(relative).as_posix() if not relative.startswith("..") else lock.resolve().as_uri()
+    try:
+        text: str | None = lock.read_text(encoding="utf-8")
+    except OSError:
+        text = None
+    return to_sarif(report, lock_uri=uri, lock_text=text, version=__version__)
 
 
 @cli.command()

@@ -8,7 +8,7 @@ from types import ModuleType  # types is loaded at interpreter start: no import 
 from ptmlock.enforce import _hooks
 
 ADAPTER_NAMES = ("hf_hub", "transformers", "sentence_transformers", "diffusers", "timm", "peft", "open_clip",
-                 "torch_hub")
+                 "torch_hub", "torch_load")
 
 TARGETS: dict[str, str] = {
     "huggingface_hub.file_download": "hf_hub",
@@ -47,6 +47,7 @@ TARGETS: dict[str, str] = {
     "open_clip.factory": "open_clip",
     "open_clip.pretrained": "open_clip",
     "torch.hub": "torch_hub",
+    "torch.serialization": "torch_load",
 }
 # (module, name) whose caller is itself a guarded entry point: never rebound (see hf_hub).
 KEEP_ORIGINAL = (("huggingface_hub._snapshot_download", "hf_hub_download"),)

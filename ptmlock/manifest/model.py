@@ -26,6 +26,9 @@ class ModelSpec:
     repo_type: str = "model"
     files: tuple[str, ...] = ()
     signing: SigningPolicy | None = None  # issue 16: the signer ptm.toml requires (inherited), or None
+    # the guard loads this model's pickles with the caller's own weights_only (issue 12); strict
+    # mode still asks that each file passed `ptmlock audit --deep`. Not part of resolution_key.
+    trust_pickle: bool = False
 
     @property
     def effective_role(self) -> str:

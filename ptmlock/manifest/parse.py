@@ -39,7 +39,7 @@ else:  # pragma: no cover - Python 3.10
     tomllib = None
 
 _PROJECT_KEYS = ("name", "policy")
-_MODEL_KEYS = ("files", "hub", "revision", "role", "signing", "type")
+_MODEL_KEYS = ("files", "hub", "revision", "role", "signing", "trust-pickle", "type")
 _ROLE_KEYS = ("default", "signing")
 _TOP_KEYS = ("models", "policy", "project", "roles", "signing", "source", "tool")
 _TOOL_KEYS = ("exclude", "scan-sources")
@@ -247,8 +247,13 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
     files_raw = entry.get("files", [])
     if not isinstance(files_raw, list) or not all(isinstance(f, str) and f for f in files_raw):
         raise loc.error(where, "files", 'files must be a list of glob patterns such as ["*.safetensors", "*.json"]', ())
+    trust_pickle = entry.get("trust-pickle", False)
+    if not isinstance(trust_pickle, bool):
+        raise loc.error(where, "trust-pickle", f"trust-pickle must be true or false, not {type_name(trust_pickle)} "
+                                               f"({trust_pickle!r})", ())
     _check_id(model_id, hub, loc, where)
-    return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw))
+    return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw),
+                     trust_pickle=trust_pickle)
 
 
 def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:

@@ -3,9 +3,13 @@ pickle files `ptmlock sync` put in the Hugging Face cache.
 
 Rules on the lock (no network, no file reads beyond ptm.toml and ptm.lock):
 `pickle-weights` (weights only in pickle formats), `remote-code` (the repo ships `*.py`),
-`license` (outside `licenses`, or none recorded), `gated`. With `deep`, every cached pickle
-file is read opcode by opcode (`ptmlock.supply.pickles`, never unpickled): `pickle-code-execution`
-for callables that run code, `pickle-unknown-global` for globals outside the allow-list.
+`license` (outside `licenses`, or none recorded), `gated`. With `deep`, every cached file a
+loader could unpickle (decided by its first bytes, whatever its name) is read opcode by opcode
+(`ptmlock.supply.pickles`, never unpickled): `pickle-code-execution` for callables that run
+code, `pickle-inconclusive` for a file not read to its end (or a `.safetensors` that is not
+one), `pickle-unknown-global` for other globals outside the allow-list. `allow-pickle` silences
+only `pickle-weights`; `trust-pickle = true` on a model also accepts its unknown globals; nothing
+silences the other two (issue 12: fail closed).
 """
 from __future__ import annotations
 
@@ -14,14 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ptmlock.constants import PICKLE_SUFFIXES
 from ptmlock.filesets import is_pickle, matches
 from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock, LockedFile, LockedModel
 from ptmlock.manifest.parse import load_manifest
-from ptmlock.supply.pickles import scan_pickle_file
+from ptmlock.supply.pickles import PICKLE_NAMES, PickleScan, scan_file, sniff_file
+from ptmlock.supply.pickles.passed import record_passed, sha256_of
 from ptmlock.supply.rules import Allow, Policy, load_policy
 
-RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execution", "pickle-unknown-global")
+RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execution", "pickle-inconclusive",
+         "pickle-unknown-global")
 
 
 @dataclass(frozen=True)
@@ -44,17 +51,19 @@ class Violation:
 
 @dataclass(frozen=True)
 class ScannedFile:
-    """A cached pickle file `deep` read: which globals it imports (`error` when it is no pickle)."""
+    """A cached file `deep` read: its verdict, what it imports, and why it is inconclusive."""
 
     model: str
     file: str
+    verdict: str
     globals: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
-    error: str | None = None
+    inconclusive: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "file": self.file, "globals": list(self.globals), "members": list(self.members),
-                "error": self.error}
+        return {"model": self.model, "file": self.file, "verdict": self.verdict, "globals": list(self.globals),
+                "members": list(self.members), "inconclusive": list(self.inconclusive), "formats": list(self.formats)}
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,9 @@ def audit_project(manifest_path: Path, *, deep: bool = False) -> AuditReport:
     scanned: list[ScannedFile] = []
     missing: list[tuple[str, str]] = []
     if deep:
-        deep_findings, scanned, missing = scan_cached_pickles(lock, policy)
+        trusting = {spec.id.casefold() for spec in manifest.models if spec.trust_pickle}
+        deep_findings, scanned, missing = scan_cached_pickles(
+            lock, policy, trusted=lambda m: m.id.casefold() in trusting or m.canonical.casefold() in trusting)
         findings += deep_findings
     findings.sort(key=lambda f: (f.model.casefold(), RULES.index(f.rule), f.file or ""))
     return AuditReport(findings=tuple(findings), models=len(lock.models), policy=policy, deep=deep,
@@ -174,48 +185,75 @@ def scan_cached_pickles(
     policy: Policy,
     *,
     locate: Callable[[LockedModel, str], Path | None] | None = None,
+    trusted: Callable[[LockedModel], bool] = lambda m: False,
 ) -> tuple[list[Violation], list[ScannedFile], list[tuple[str, str]]]:
-    """Scan every cached pickle file of `lock`; returns (findings, scanned files, not-synced files).
+    """Scan every cached file of `lock` that a loader could unpickle; returns (findings, scanned
+    files, pickle files not synced).
 
-    `locate` maps (model, path) to the cached file (default: the Hugging Face cache at the pin).
-    Dangerous callables are always findings; other non-allow-listed globals are findings unless
-    `allow-pickle` covers the model.
+    A file is read when its first bytes say pickle, archive, compressed stream or `.npy`, or its
+    name is a pickle or `.safetensors` name. `locate` maps (model, path) to the cached file
+    (default: the Hugging Face cache at the pin); `trusted` says whether a model has
+    `trust-pickle = true`. A file with no finding is recorded as passed (`pickles.passed`).
     """
+    del policy  # allow-pickle silences pickle-weights only, which the lock rules decide
     find = locate or cached_file
     findings: list[Violation] = []
     scanned: list[ScannedFile] = []
     missing: list[tuple[str, str]] = []
     for m in sorted(lock.models, key=lambda x: x.id.casefold()):
         for f in sorted(fetched_files(m), key=lambda x: x.path):
-            if not is_pickle(f.path):
-                continue
+            named = f.path.lower().endswith((*PICKLE_SUFFIXES, *PICKLE_NAMES, ".npz", ".safetensors"))
             local = find(m, f.path)
             if local is None:
-                missing.append((m.id, f.path))
+                if named:
+                    missing.append((m.id, f.path))
                 continue
-            result = scan_pickle_file(local)
-            scanned.append(ScannedFile(m.id, f.path, result.globals, result.members, result.error))
-            if result.dangerous:
-                findings.append(_finding(
-                    "pickle-code-execution", m,
-                    f"{f.path} imports {', '.join(result.dangerous)} when unpickled.",
-                    risk="Loading the file (torch.load, from_pretrained, pickle.load) calls that: arbitrary code runs "
-                         "on your machine with your permissions.",
-                    fix=f"Do not load it. Delete it from the cache (`hf cache rm {m.repo_type}/{m.canonical}`), report "
-                        "the repository to its hub, and pin a commit whose weights are .safetensors.",
-                    file=f.path, globals=result.dangerous,
-                ))
-            if result.unknown and not policy.allow_pickle.permits(m.id, m.canonical):
-                findings.append(_finding(
-                    "pickle-unknown-global", m,
-                    f"{f.path} imports {', '.join(result.unknown)}, outside the allow-list of what tensors and state "
-                    "dicts need.",
-                    risk="A full unpickle calls these; torch.load(weights_only=True) refuses them.",
-                    fix=f"Check what they are; if you trust this model, allow it: allow-pickle = [\"{m.id}\"] in "
-                        "[policy]. Better, use its .safetensors weights.",
-                    file=f.path, globals=result.unknown,
-                ))
+            if not named and sniff_file(local) == "data":
+                continue
+            result = scan_file(local)
+            if result.verdict == "not-pickle" and (not named or result.formats == ("safetensors",)):
+                continue  # no pickle, and nothing a name promised: a valid safetensors or plain data
+            scanned.append(ScannedFile(m.id, f.path, result.verdict, result.globals, result.members,
+                                       result.inconclusive, result.formats))
+            found = _file_findings(m, f.path, result, trusted(m))
+            findings += found
+            if not found and result.members:
+                record_passed(sha256_of(local))
     return findings, scanned, missing
+
+
+def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool) -> list[Violation]:
+    out: list[Violation] = []
+    if result.dangerous:
+        out.append(_finding(
+            "pickle-code-execution", m, f"{path} imports {', '.join(result.dangerous)} when unpickled.",
+            risk="Loading the file (torch.load, from_pretrained, pickle.load) calls that: arbitrary code runs "
+                 "on your machine with your permissions.",
+            fix=f"Do not load it. Delete it from the cache (`hf cache rm {m.repo_type}/{m.canonical}`), report "
+                "the repository to its hub, and pin a commit whose weights are .safetensors.",
+            file=path, globals=result.dangerous,
+        ))
+    if result.inconclusive:
+        more = f" (and {len(result.inconclusive) - 1} more)" if len(result.inconclusive) > 1 else ""
+        out.append(_finding(
+            "pickle-inconclusive", m, f"{path} could not be read to its end: {result.inconclusive[0]}{more}.",
+            risk="What the scanner did not read can run code when a loader unpickles it; the file is not "
+                 "known to be safe.",
+            fix="Treat it as dangerous: do not load it with torch.load(weights_only=False) or pickle.load. Pin a "
+                "commit whose weights are .safetensors, or exclude the file from `files` in ptm.toml.",
+            file=path, globals=result.globals,
+        ))
+    if result.unknown and not trusts:
+        out.append(_finding(
+            "pickle-unknown-global", m,
+            f"{path} imports {', '.join(result.unknown)}, outside the allow-list of what tensors and state "
+            "dicts need.",
+            risk="A full unpickle calls these; torch.load(weights_only=True) refuses them.",
+            fix="Check what they are. If you trust this model's pickles, set trust-pickle = true on "
+                f"[models.\"{m.id}\"]; if the file is not needed, exclude it with `files`. Better, use .safetensors.",
+            file=path, globals=result.unknown,
+        ))
+    return out
 
 
 def cached_file(m: LockedModel, path: str) -> Path | None:
@@ -261,9 +299,9 @@ def summary(report: AuditReport) -> str:
             else f"No findings: {models} pass the policy.")
     if report.deep:
         head += f" Scanned {len(report.scanned)} cached pickle file{'s' if len(report.scanned) != 1 else ''}"
-        unread = [s for s in report.scanned if s.error]
+        unread = [s for s in report.scanned if s.verdict == "inconclusive"]
         if unread:
-            head += f" ({len(unread)} not readable as pickle)"
+            head += f" ({len(unread)} inconclusive)"
         head += "."
         if report.not_synced:
             head += (f" {len(report.not_synced)} pickle file{'s' if len(report.not_synced) != 1 else ''} not in the "

@@ -6,13 +6,11 @@ import json
 import os
 import pickle
 import subprocess
-import time
 import zipfile
 
+import pickle_battery as battery
 import pytest
-
 from lockhelpers import PY, tiny_repo_files, write_manifest
-from ptmlock.supply.pickles import classify, scan_pickle_bytes, scan_pickle_file
 
 
 def _sub(project, *args, env=None):
@@ -53,67 +51,6 @@ def torch_zip(pickled: bytes) -> bytes:
         zf.writestr("archive/data/0", b"\x00" * 12)
         zf.writestr("archive/version", b"3\n")
     return buf.getvalue()
-
-
-@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
-def test_scan_names_os_system_in_every_protocol_without_running_it(project, protocol):
-    assert scan_pickle_bytes(pickle.dumps(_Evil(), protocol=protocol)) == {f"{os.name}.system"}
-    assert not (project / "marker").exists()
-
-
-@pytest.mark.parametrize(("data", "expected"), [
-    # the strings STACK_GLOBAL uses are the top two of the stack, not the last two pushed
-    (b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94\x8c\x0bcollections\x8c\x0bOrderedDict00\x93\x8c\x02id\x85R.",
-     {"posix.system"}),
-    # strings fetched back from the memo
-    (b"\x80\x02\x8c\x02os\x94\x8c\x06system\x94h\x00h\x01\x93\x8c\x02id\x85R.", {"os.system"}),
-    # a name computed at load time
-    (b"\x80\x04\x8c\x02os)\x93.", {"<dynamic>"}),
-    # Python 2 names (protocol 0-2) are read as Python 3's
-    (b"c__builtin__\neval\n(X\x01\x00\x00\x001tR.", {"builtins.eval"}),
-    (b"\x80\x02" + _global("subprocess", "Popen") + b")R.", {"subprocess.Popen"}),
-])
-def test_scan_follows_the_stack_and_memo(data, expected):
-    assert scan_pickle_bytes(data) == expected
-    assert all(classify(name) == "dangerous" for name in expected)
-
-
-def test_torch_style_state_dict_zip_is_not_flagged(tmp_path):
-    path = tmp_path / "pytorch_model.bin"
-    path.write_bytes(torch_zip(torch_style_state_dict()))
-    result = scan_pickle_file(path)
-    assert result.error is None and result.members == ("archive/data.pkl",)
-    assert result.globals == ("collections.OrderedDict", "torch.FloatStorage", "torch._utils._rebuild_tensor_v2")
-    assert result.dangerous == () and result.unknown == ()
-
-
-def test_real_torch_save_files_are_not_flagged(tmp_path):
-    torch = pytest.importorskip("torch")
-    state = {"w": torch.zeros(3), "b": torch.ones(2, dtype=torch.float16), "step": 3}
-    for name, zip_format in (("new.pt", True), ("legacy.bin", False)):
-        torch.save(state, tmp_path / name, _use_new_zipfile_serialization=zip_format)
-        result = scan_pickle_file(tmp_path / name)
-        assert result.error is None, name
-        assert "torch._utils._rebuild_tensor_v2" in result.globals
-        assert result.dangerous == () and result.unknown == (), name
-
-
-def test_unknown_globals_are_reported_separately(tmp_path):
-    path = tmp_path / "training_args.bin"
-    path.write_bytes(b"\x80\x02" + _global("transformers.training_args", "TrainingArguments") + b")\x81.")
-    result = scan_pickle_file(path)
-    assert result.unknown == ("transformers.training_args.TrainingArguments",) and result.dangerous == ()
-
-
-def test_raw_bytes_and_forged_lengths_fail_fast_as_not_a_pickle(tmp_path):
-    raw = tmp_path / "raw.bin"
-    raw.write_bytes(b"\xd0" + os.urandom(4096))
-    assert scan_pickle_file(raw).error.startswith("not a pickle")
-    forged = tmp_path / "forged.bin"
-    forged.write_bytes(b"\x80\x04\x8e" + (2**62).to_bytes(8, "little") + b"x")  # BINBYTES8 of 4 EiB
-    start = time.monotonic()
-    assert "past the end" in scan_pickle_file(forged).error
-    assert time.monotonic() - start < 1
 
 
 # --- the policy rules, through the CLI on the local hub -----------------------------------------------
@@ -240,7 +177,7 @@ def test_deep_notes_pickles_not_synced(hub, project, ptm):
     assert "Scanned 0 cached pickle files. 1 pickle file not in the cache: run `ptmlock sync` to scan them." in r.err
 
 
-def test_deep_unknown_globals_are_findings_unless_pickle_is_allowed(hub, project, ptm):
+def test_deep_unknown_globals_are_findings_allow_pickle_does_not_silence(hub, project, ptm):
     args = b"\x80\x02" + _global("transformers.training_args", "TrainingArguments") + b")\x81."
     files = {**tiny_repo_files(), "training_args.bin": args}
     _lock(hub, project, ptm, {"org/m": files})
@@ -248,8 +185,74 @@ def test_deep_unknown_globals_are_findings_unless_pickle_is_allowed(hub, project
     r = ptm("audit", "--deep")
     assert r.code == 1
     assert "[pickle-unknown-global] org/m: training_args.bin imports transformers.training_args.TrainingArguments" in r.out
+    assert 'set trust-pickle = true on [models."org/m"]' in r.out
     write_manifest(project, {"org/m": {}}, extra='\n[policy]\nallow-pickle = ["org/m"]\n')
-    assert ptm("audit", "--deep").code == 0
+    assert ptm("audit", "--deep").code == 1  # allow-pickle only silences pickle-weights (issue 12)
+    # trust-pickle on the model accepts unknown globals, and only those
+    write_manifest(project, {"org/m": {"trust-pickle": True}})
+    r = ptm("audit", "--deep")
+    assert r.code == 0, r.out
+
+
+def test_deep_flags_every_battery_file_with_and_without_allow_pickle(hub, project, ptm, tmp_path):
+    files = battery.write_malicious(tmp_path / "battery", tmp_path / "markers")
+    repo = {name: path.read_bytes() for name, (_entry, path, _marker) in files.items()}
+    _lock(hub, project, ptm, {"org/battery": {**repo, "config.json": b"{}"}})
+    _sync(hub, "org/battery", *repo)
+    for policy in ("", "\n[policy]\nallow-pickle = true\n"):
+        write_manifest(project, {"org/battery": {}}, extra=policy)
+        r = _sub(project, "audit", "--deep", "--json")
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        data = json.loads(r.stdout)
+        flagged = {f["file"] for f in data["findings"] if f["rule"] in ("pickle-code-execution", "pickle-inconclusive")}
+        assert flagged == set(repo), set(repo) - flagged
+        assert {s["file"] for s in data["scanned"]} == set(repo)
+    assert not any(marker.exists() for _e, _p, marker in files.values())
+
+
+def test_deep_passes_real_checkpoints_and_records_them(hub, project, ptm, tmp_path):
+    from ptmlock.supply.pickles.passed import has_passed, sha256_of
+
+    names = ("torch_zip.pt", "torch_legacy.bin", "weights.npy", "weights.npz", "arrays.pkl")
+    chosen = tuple(b for b in battery.BENIGN if b.name in names)
+    work = tmp_path / "work"
+    work.mkdir()
+    repo = {b.name: b.build(work) for b in chosen}
+    _lock(hub, project, ptm, {"org/real": {**repo, "config.json": b"{}"}}, policy="\n[policy]\nallow-pickle = true\n")
+    _sync(hub, "org/real", *repo)
+    r = ptm("audit", "--deep")
+    assert (r.code, r.out) == (0, ""), r.out
+    assert "No findings: 1 model pass the policy. Scanned 5 cached pickle files." in r.err
+    for name, data in repo.items():
+        (tmp_path / name).write_bytes(data)
+        assert has_passed(sha256_of(tmp_path / name)) == (name not in ("weights.npy", "weights.npz")), name
+
+
+def test_sarif_output_for_code_scanning(hub, project, ptm):
+    evil = pickle.dumps(_Evil(), protocol=2)
+    _lock(hub, project, ptm, {"org/evil": {"pytorch_model.bin": evil, "config.json": b"{}"}})
+    _sync(hub, "org/evil", "pytorch_model.bin")
+    r = _sub(project, "audit", "--deep", "--format", "sarif")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    log = json.loads(r.stdout)
+    assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
+    (run,) = log["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "ptmlock"
+    rule_ids = [rule["id"] for rule in driver["rules"]]
+    assert [(x["ruleId"], x["level"]) for x in run["results"]] == [
+        ("pickle-weights", "warning"), ("pickle-code-execution", "error")]
+    lock_lines = (project / "ptm.lock").read_text().splitlines()
+    for result in run["results"]:
+        assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+        assert result["message"]["text"].startswith("org/evil: ")
+        (location,) = result["locations"]
+        physical = location["physicalLocation"]
+        assert physical["artifactLocation"]["uri"] == "ptm.lock"
+        assert '"org/evil"' in lock_lines[physical["region"]["startLine"] - 1]
+        assert len(result["partialFingerprints"]["ptmlockFinding/v1"]) == 64
+    assert run["results"][1]["properties"]["globals"] == [f"{os.name}.system"]
+    assert _sub(project, "audit", "--json", "--format", "sarif").returncode == 2
 
 
 # --- errors ---------------------------------------------------------------------------------------
