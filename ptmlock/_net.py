@@ -1,19 +1,9 @@
-"""What every network caller shares: which answers are retried, which errors are transport
-failures, and the numeric settings read from the environment (one place, not one per backend)."""
+"""What every network caller shares: which answers are retried and which errors are transport
+failures. Settings read from the environment are parsed in `ptmlock.settings`."""
 from __future__ import annotations
-
-import os
 
 # Retried with back-off (huggingface_hub's utils/_http.py::http_backoff retries the same set).
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def float_env(name: str, default: float) -> float:
-    """`name` from the environment as a float; `default` when unset or not a number."""
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:

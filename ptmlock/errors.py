@@ -40,6 +40,12 @@ class PtmlockError(Exception):
         return self.message
 
 
+class SettingsError(PtmlockError):
+    """An environment setting (`HF_ENDPOINT`, `PTMLOCK_*`) is set to an invalid value."""
+
+    exit_code = EXIT_USAGE
+
+
 class CheckFailedError(PtmlockError):
     """A check said no: the lock is stale, a load is undeclared, a file is altered."""
 

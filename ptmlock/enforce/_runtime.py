@@ -15,7 +15,7 @@ import warnings
 from contextvars import ContextVar
 
 from ptmlock._select import find_lock, find_manifest_for
-from ptmlock.constants import ENV_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME, POLICIES
+from ptmlock.constants import ENV_REPORT, LOCK_NAME, MANIFEST_NAME
 from ptmlock.enforce._warning import PtmlockWarning
 from ptmlock.errors import GuardError, PtmlockError
 
@@ -98,10 +98,13 @@ def activate() -> None:
 
 
 def _mode_from_env() -> str | None:
-    value = os.environ.get(ENV_MODE, "").strip().lower() or None
-    if value is not None and value not in POLICIES:
-        raise GuardError(f"{ENV_MODE}={os.environ[ENV_MODE]!r} is not a mode: use one of {', '.join(POLICIES)}.")
-    return value
+    from ptmlock import settings
+    from ptmlock.errors import SettingsError
+
+    try:
+        return settings.guard_mode()
+    except SettingsError as e:  # the guard's own error type, as before (one parser: issue 17, item 5)
+        raise GuardError(str(e)) from None
 
 
 def _policy_without_lock() -> str | None:

@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from ptmlock._net import RETRY_STATUS, float_env, transport_errors
+from ptmlock import settings
+from ptmlock._net import RETRY_STATUS, transport_errors
 from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
 )
@@ -40,10 +39,14 @@ T = TypeVar("T")
 
 
 def hub_endpoint() -> str:
-    """The endpoint huggingface_hub talks to: `HF_ENDPOINT`, else its default."""
+    """The endpoint huggingface_hub talks to: `HF_ENDPOINT`, else its default.
+
+    Raises:
+        SettingsError: `HF_ENDPOINT` is not an http(s) URL (it would only fail after retries).
+    """
     from huggingface_hub import constants
 
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    return settings.hf_endpoint(constants.ENDPOINT)
 
 
 class HuggingFaceBackend:
@@ -57,8 +60,8 @@ class HuggingFaceBackend:
         from huggingface_hub import HfApi
 
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
-        self.timeout = timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.timeout = timeout if timeout is not None else settings.hub_timeout()
+        self.deadline = deadline if deadline is not None else settings.hub_deadline()
         self.api = HfApi(endpoint=self.endpoint)
 
     def resolve(self, spec: ModelSpec) -> LockedModel:

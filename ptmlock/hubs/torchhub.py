@@ -22,12 +22,11 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from ptmlock._net import float_env
+from ptmlock import settings
 from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
+    ENV_TORCHHUB_URL,
 )
 from ptmlock.errors import (
     HubError,
@@ -41,8 +40,6 @@ from ptmlock.lockfile.model import COMMIT_RE, LockedModel
 from ptmlock.manifest.model import ModelSpec
 
 # (issue 7, part 3) kept here rather than in constants.py while the torchhub backend is new
-ENV_TORCHHUB_URL = "PTMLOCK_TORCHHUB_URL"
-DEFAULT_TORCHHUB_URL = "https://github.com"
 
 _NAME = re.compile(r"^[\w\-.]+$")
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
@@ -57,7 +54,7 @@ _AUTH = ("returned error: 401", "returned error: 403", "authentication failed", 
 
 def torchhub_base() -> str:
     """The git host torchhub repos are resolved against: `PTMLOCK_TORCHHUB_URL`, else github.com."""
-    return (os.environ.get(ENV_TORCHHUB_URL) or DEFAULT_TORCHHUB_URL).rstrip("/")
+    return settings.torchhub_url()
 
 
 def redact(url: str) -> str:
@@ -107,8 +104,8 @@ class Git:
     """Runs the git CLI against one remote with timeouts, retries and our error messages."""
 
     def __init__(self, *, timeout: float | None = None, deadline: float | None = None) -> None:
-        self.timeout = timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.timeout = timeout if timeout is not None else settings.hub_timeout()
+        self.deadline = deadline if deadline is not None else settings.hub_deadline()
 
     def env(self) -> dict[str, str]:
         """The environment git runs in: no prompts, English messages, no user-wide hooks."""

@@ -26,10 +26,9 @@ from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 from ptmlock import __version__
-from ptmlock._net import RETRY_STATUS, float_env
+from ptmlock import settings
+from ptmlock._net import RETRY_STATUS
 from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
 )
@@ -86,8 +85,8 @@ def download(url: str, *, model_id: str, into: Path | None = None, expect: Locke
         RepoNotFoundError (404/410), GatedRepoError (401/403), HubUnavailableError (retries
         exhausted), HubError (other statuses), IntegrityError (see above), OSError (disk).
     """
-    timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-    deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+    timeout = settings.hub_timeout()
+    deadline = settings.hub_deadline()
     start = time.monotonic()
     attempt = 0
     while True:

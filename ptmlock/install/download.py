@@ -17,10 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ptmlock import __version__
-from ptmlock._net import RETRY_STATUS, float_env, transport_errors
+from ptmlock import settings
+from ptmlock._net import RETRY_STATUS, transport_errors
 from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
 )
@@ -64,8 +63,8 @@ class Fetcher:
         self.session = get_session()
         self.headers: dict[str, str] = build_hf_headers(library_name="ptmlock", library_version=__version__)
         self.headers["Accept-Encoding"] = "identity"  # the bytes as stored, so sizes and hashes match
-        self.timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.timeout = settings.hub_timeout()
+        self.deadline = settings.hub_deadline()
         self.transport_errors = transport_errors()
 
     def url(self, task: FileTask) -> str:
