@@ -54,18 +54,19 @@ def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs:
 
 @cli.command(name="check")
 @click.argument("files", nargs=-1, type=click.Path(path_type=str))
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems, no summary line.")
 @click.pass_obj
-def check_(obj: _Ctx, files: tuple[str, ...]) -> int:
-    """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES."""
-    from ptmlock.gate.check import check
+def check_(obj: _Ctx, files: tuple[str, ...], quiet: bool) -> int:
+    """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES.
 
-    out = Output()
-    problems = check(list(files), manifest_path=obj.manifest_path())
-    for problem in problems:
+    With no FILES, or when FILES include ptm.toml or ptm.lock, every Python file of the project
+    is checked.
+    """
+    from ptmlock.gate.check import check_report
+
+    out = Output(quiet=quiet)
+    report = check_report(list(files), manifest_path=obj.manifest_path())
+    for problem in report.problems:
         out.result(problem.render())
-    if problems:
-        out.info(f"ptmlock check: {len(problems)} problem{'s' if len(problems) != 1 else ''}.")
-        return EXIT_CHECK_FAILED
-    return 0
-
-# --- verbs: tree (issue 7) ---
+    out.info(report.summary())
+    return EXIT_CHECK_FAILED if report.problems else 0

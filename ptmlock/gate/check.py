@@ -27,7 +27,8 @@ from ptmlock.lockfile.model import Lock, diff, load_lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
-from ptmlock.scan.scanner import Finding, scan_paths
+from ptmlock.constants import LOCK_NAME, MANIFEST_NAME
+from ptmlock.scan.scanner import Finding, ScanStats, scan_paths
 
 DECLARED = "declared"
 UNDECLARED = "undeclared"
@@ -109,8 +110,36 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
     return classify(findings, manifest, lock), manifest
 
 
+@dataclass(frozen=True)
+class CheckReport:
+    """What `check_report` looked at and found: `files` Python files scanned, `loads` model
+    loads in them, `declared` of those loads that ptm.toml declares, and the problems."""
+
+    problems: tuple[Problem, ...]
+    files: int
+    loads: int
+    declared: int
+
+    def summary(self) -> str:
+        """The one line `ptmlock check` prints: `ptmlock check: 3 files, 4 loads (4 declared), ok.`"""
+        verdict = _plural(len(self.problems), "problem") if self.problems else "ok"
+        return (f"ptmlock check: {_plural(self.files, 'Python file')}, {_plural(self.loads, 'model load')} "
+                f"({self.declared} declared), {verdict}.")
+
+
 def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
     """The gate: problems in `files` (all Python files of the project when empty), sorted.
+
+    Raises:
+        ManifestError, LockfileError: the manifest or lock is unreadable.
+    """
+    return list(check_report(files, manifest_path=manifest_path).problems)
+
+
+def check_report(files: Sequence[str], *, manifest_path: Path) -> CheckReport:
+    """`check`, with what it looked at. When `files` is empty or names ptm.toml or ptm.lock
+    (pre-commit passes them when they change: issue 17, item 3), every Python file of the
+    project is checked, since a manifest change can break a load in any file.
 
     Raises:
         ManifestError, LockfileError: the manifest or lock is unreadable.
@@ -121,11 +150,16 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
     manifest_rel = _rel(str(manifest.path))
     for line in diff(manifest, lock):
         problems.append(Problem(manifest_rel, 1, 1, "PTM001", f"ptm.lock is stale: {line}; run `ptmlock lock`"))
-    targets = [f for f in files if f.endswith((".py", ".pyi"))] if files else [str(manifest.project_dir)]
+    whole = not files or any(os.path.basename(f) in (MANIFEST_NAME, LOCK_NAME) for f in files)
+    targets = [str(manifest.project_dir)] if whole else [f for f in files if f.endswith((".py", ".pyi"))]
     targets = [t for t in targets if os.path.exists(t)]
-    findings = scan_paths(targets) if targets else []
+    stats = ScanStats()
+    findings = scan_paths(targets, stats=stats) if targets else []
+    loads = declared = 0
     for c in classify(findings, manifest, lock):
         f = c.finding
+        loads += 1
+        declared += c.status in (DECLARED, PINNED_IN_CODE)
         if f.ignored:
             continue
         for model_id, status in c.statuses:
@@ -144,7 +178,19 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Problem]:
                     f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
                     f"argument or pin it with `ptmlock add {model_id}@{f.revision}`"))
     problems.sort(key=lambda p: (p.path, p.line, p.col, p.code, p.message))
-    return problems
+    return CheckReport(problems=tuple(problems), files=stats.files, loads=loads, declared=declared)
+
+
+def loads_of(model_id: str, project_dir: Path) -> list[str]:
+    """`path:line:col` of every literal load of `model_id` in the project's Python files (what
+    `remove` warns about: the code would then fail `ptmlock check` with PTM002)."""
+    folded = model_id.casefold()
+    return [f"{_rel(f.path)}:{f.line}:{f.col}" for f in scan_paths([str(project_dir)])
+            if not f.ignored and any(i.casefold() == folded for i in f.model_ids or ())]
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _rel(path: str) -> str:

@@ -15,7 +15,7 @@ def fresh_lock(manifest: Manifest, verb: str) -> Lock:
     lock = load_lock(manifest.lock_path)
     if lock is None:
         raise LockfileError(
-            f"{manifest.lock_path} does not exist, so there are no pins to {verb}. "
+            f"{manifest.lock_path} does not exist, so `ptmlock {verb}` has no pinned models to work on. "
             f"Run `ptmlock lock` to create it, then `ptmlock {verb}`."
         )
     problems = diff(manifest, lock)

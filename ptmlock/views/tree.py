@@ -86,7 +86,9 @@ def build_tree(
             models.append(entry)
         roles.append({"name": role, "implicit": all(s.role is None for s in members),
                       "interchangeable": len(members) > 1, "default": selected, "models": models})
-    return {"lock": manifest.lock_path.name, "stale": bool(diff(manifest, lock)), "roles": roles}
+    
+    return {"lock": manifest.lock_path.name, "stale": bool(diff(manifest, lock)), "roles": roles,
+            "warnings": manifest.role_warnings()}
 
 
 def _check_outdated(lock: Lock, jobs: int,

@@ -282,7 +282,7 @@ def test_no_lock_and_stale_lock_are_clear_errors(hub, project):
     write_manifest(project, {"org/m": {}})
     r = _sub(project, "audit")
     assert r.returncode == 3 and "Traceback" not in r.stderr
-    assert "ptm.lock does not exist, so there are no pins to audit. Run `ptmlock lock` to create it" in r.stderr
+    assert "ptm.lock does not exist, so `ptmlock audit` has no pinned models to work on. Run `ptmlock lock` to create it" in r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {"revision": "v1"}})
     r = _sub(project, "audit", "--deep")

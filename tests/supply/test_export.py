@@ -145,7 +145,7 @@ def test_export_without_or_with_stale_lock_fails_clearly(hub, project):
     write_manifest(project, {"org/m": {}})
     r = _sub(project, "export")
     assert r.returncode == 3 and "Traceback" not in r.stderr and r.stdout == ""
-    assert "ptm.lock does not exist, so there are no pins to export." in r.stderr
+    assert "ptm.lock does not exist, so `ptmlock export` has no pinned models to work on." in r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {"role": "x"}})
     r = _sub(project, "export", "-o", "bom.json")

@@ -184,7 +184,7 @@ def test_no_lock_and_stale_lock_are_clear_errors(hub, project, verb):
     write_manifest(project, {"org/m": {}})
     r = _sub(project, verb)
     assert r.returncode == 3 and "Traceback" not in r.stderr
-    assert f"so there are no pins to {verb}. Run `ptmlock lock` to create it, then `ptmlock {verb}`." in r.stderr
+    assert f"so `ptmlock {verb}` has no pinned models to work on. Run `ptmlock lock` to create it, then `ptmlock {verb}`." in r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {}, "org/other": {}})
     r = _sub(project, verb)
