@@ -14,7 +14,6 @@ from ptmlock.constants import (
     MANIFEST_NAME,
 )
 
-
 if TYPE_CHECKING:  # click >= 8.2 types ParamType as a generic; older releases cannot subscript it
     _IntParam = click.ParamType[int]
 else:

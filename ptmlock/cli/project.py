@@ -117,9 +117,8 @@ def _describe_change(before: ModelSpec, now: ModelSpec) -> str:
 @click.pass_obj
 def remove(obj: _Ctx, model: str) -> int:
     """Remove MODEL from ptm.toml and ptm.lock."""
-    from ptmlock.project import remove_model
-
     from ptmlock.gate.check import loads_of
+    from ptmlock.project import remove_model
 
     out = Output()
     path = obj.manifest_path()

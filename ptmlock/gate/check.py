@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptmlock.constants import LOCK_NAME, MANIFEST_NAME
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
 from ptmlock.lockfile.model import Lock, diff, load_lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
-from ptmlock.constants import LOCK_NAME, MANIFEST_NAME
 from ptmlock.scan.scanner import Finding, ScanStats, scan_paths
 
 DECLARED = "declared"

@@ -25,8 +25,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
-from ptmlock import __version__
-from ptmlock import settings
+from ptmlock import __version__, settings
 from ptmlock._net import RETRY_STATUS
 from ptmlock.constants import (
     ENV_HUB_DEADLINE,

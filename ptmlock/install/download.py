@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ptmlock import __version__
-from ptmlock import settings
+from ptmlock import __version__, settings
 from ptmlock._net import RETRY_STATUS, transport_errors
 from ptmlock.constants import (
     ENV_HUB_DEADLINE,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -75,3 +76,53 @@ class Fault:
     def __repr__(self) -> str:
         return (f"Fault(match={self.match!r}, status={self.status!r}, times={self.times!r}, delay={self.delay!r}, "
                 f"hits={self.hits})")
+
+
+class RequestLog:
+    """The request log and fault list of `LocalHub` (the server records and takes faults here)."""
+
+    _log_lock: threading.Lock
+    _requests: list[RecordedRequest]
+    _faults: list[Fault]
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of the requests answered so far, oldest first."""
+        with self._log_lock:
+            return list(self._requests)
+
+    def reset_requests(self) -> None:
+        """Forget the recorded requests."""
+        with self._log_lock:
+            self._requests.clear()
+
+    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
+        """How many recorded requests have this method and a path containing `path_contains`."""
+        return sum(1 for r in self.requests
+                   if (method is None or r.method == method.upper())
+                   and (path_contains is None or path_contains in r.path))
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Inject `fault` (see `Fault`); returns it, so a test can read `fault.hits`."""
+        with self._log_lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._log_lock:
+            self._faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first live fault matching this request, counted as used (server side)."""
+        target = f"{method} {path}"
+        with self._log_lock:
+            for fault in self._faults:
+                if fault.live and fault.matches(target):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def record(self, method: str, path: str, query: str, status: int) -> None:
+        with self._log_lock:
+            self._requests.append(RecordedRequest(method, path, query, status))
