@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ptmlock._fs import atomic_write, file_lock
 from ptmlock.constants import DEFAULT_HUB, DEFAULT_JOBS, HUB_URL, LOCK_GUARD_SUFFIX
 from ptmlock.errors import ManifestError
 from ptmlock.lockfile.model import (
@@ -22,7 +22,12 @@ from ptmlock.lockfile.model import (
 )
 from ptmlock.manifest.model import Manifest, ModelSpec
 from ptmlock.manifest.parse import load_manifest, parse_manifest
-from ptmlock.resolver import ResolveResult, resolve
+
+if TYPE_CHECKING:
+    from ptmlock.resolver import ResolveResult
+
+# ptmlock._fs (tempfile) and ptmlock.resolver (thread pool, hub backends) are imported where they
+# are used, so `lock --check`, which needs neither, starts faster (issue 17).
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) ->
         if on_wait is not None:
             on_wait(f"Waiting for another ptmlock process to finish (lock file {guard})...")
 
+    from ptmlock._fs import file_lock
+
     with file_lock(guard, blocked_cb=blocked):
         yield
 
@@ -106,7 +113,7 @@ def init_project(path: Path, *, name: str | None = None, policy: str = "warn", t
 
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
     parse_manifest(content, path)  # never write a manifest we could not read back
-    atomic_write(path, content)
+    _atomic_write(path, content)
     return path
 
 
@@ -133,6 +140,8 @@ def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = DEFA
         if fresh is not None:
             return LockOutcome(result=None, written=False, lock=None, fresh_models=fresh)
     old = load_lock(manifest.lock_path)
+    from ptmlock.resolver import resolve
+
     result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)
     text = result.lock.dumps()
     written = _write_if_changed(manifest.lock_path, text)
@@ -263,7 +272,7 @@ def remove_model(
             kept = _without(old_lock.models, model_id)
             new_lock = with_roles(Lock(manifest_hash=old_lock.manifest_hash, models=kept), manifest)
             wrote_lock = _write_if_changed(manifest.lock_path, new_lock.dumps())
-        atomic_write(manifest_path, new_text)
+        _atomic_write(manifest_path, new_text)
         return notes, wrote_lock
 
 
@@ -316,5 +325,11 @@ def _write_if_changed(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    atomic_write(path, text)
+    _atomic_write(path, text)
     return True
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    from ptmlock._fs import atomic_write
+
+    atomic_write(path, text)

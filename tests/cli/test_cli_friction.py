@@ -301,3 +301,24 @@ def test_empty_no_color_keeps_colour_and_a_set_one_disables_it(project):
     assert "\x1b[" in stderr_on_a_tty("")  # empty: colour stays on (no-color.org)
     assert "\x1b[" in stderr_on_a_tty(None)
     assert "\x1b[" not in stderr_on_a_tty("1")
+
+
+# --- start-up (issue 17, speed): read-only verbs import only what they need -----------------------
+
+
+def test_version_answers_without_importing_click(project):
+    for flag in ("--version", "-V"):
+        r = subprocess.run([PY, "-X", "importtime", "-m", "ptmlock", flag], cwd=project, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout == "ptmlock, version 0.1.0\n"
+        imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+        assert "ptmlock" in imported and "click" not in imported and "ptmlock.cli" not in imported
+
+
+def test_lock_check_imports_no_resolver_tempfile_or_difflib(project):
+    write_manifest(project, {})
+    r = subprocess.run([PY, "-X", "importtime", "-m", "ptmlock", "lock", "--check"], cwd=project,
+                       capture_output=True, text=True, timeout=60)
+    imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "ptmlock.project" in imported
+    assert not imported & {"ptmlock.resolver", "tempfile", "difflib", "huggingface_hub", "tomlkit"}, imported
