@@ -322,3 +322,12 @@ def test_lock_check_imports_no_resolver_tempfile_or_difflib(project):
     imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
     assert "ptmlock.project" in imported
     assert not imported & {"ptmlock.resolver", "tempfile", "difflib", "huggingface_hub", "tomlkit"}, imported
+
+
+def test_startup_benchmark_runs(tmp_path):
+    """benchmarks/bench_startup.py end to end, once (the figures need --repeat 20 on an idle machine)."""
+    bench = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "benchmarks", "bench_startup.py")
+    r = subprocess.run([PY, bench, "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for name in ("python -c pass", "ptmlock --version", "ptmlock lock --check", "ptmlock verify", "ptmlock check"):
+        assert f"\n{name} " in r.stdout
