@@ -83,14 +83,15 @@ _ALIASES = {"install": "sync", "i": "sync", "download": "sync", "fetch": "sync",
 
 def _set_manifest(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     if value is not None:
+        ctx.meta["ptmlock.manifest"] = value  # also seen by shell completion, where no _Ctx exists
         obj = ctx.find_object(_Ctx)
         if obj is not None:
             obj._manifest = value
 
 
-def _manifest_option(expose: bool) -> click.Option:
+def _manifest_option() -> click.Option:
     return click.Option(["--manifest"], type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        expose_value=expose, is_eager=True, callback=None if expose else _set_manifest,
+                        expose_value=False, is_eager=True, callback=_set_manifest,
                         help=f"Path to {MANIFEST_NAME} (default: the nearest one at or above the current "
                              "directory).")
 
@@ -101,7 +102,7 @@ class _Group(click.Group):
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not any(p.name == "manifest" for p in cmd.params):
-            cmd.params.append(_manifest_option(expose=False))
+            cmd.params.append(_manifest_option())
         super().add_command(cmd, name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
@@ -130,8 +131,7 @@ def cli(ctx: click.Context, manifest: Path | None) -> None:
     ptm.toml declares them, ptm.lock pins each to a commit with file hashes,
     and `import ptmlock.enforce` keeps the running program honest to both.
 
-    Shell completion: `eval "$(_PTMLOCK_COMPLETE=bash_source ptmlock)"` (zsh_source,
-    fish_source); see `ptmlock completion --help`.
+    Shell completion: `eval "$(ptmlock completion bash)"` (or zsh, fish).
     """
     from ptmlock import settings
 
@@ -144,7 +144,7 @@ def _completion_manifest(ctx: click.Context) -> Any:
     from ptmlock.errors import PtmlockError
     from ptmlock.manifest.parse import find_manifest, load_manifest
 
-    path = None
+    path = ctx.meta.get("ptmlock.manifest")
     c: click.Context | None = ctx
     while c is not None and path is None:
         path = c.params.get("manifest")

@@ -271,6 +271,11 @@ def test_completion_script_and_model_and_role_values(project):
     assert complete("sync --role ") == ["speech", "text"]
     assert complete("remove o") == ["other/x"]
     assert complete("lo") == ["lock"]
+    other = project / "sub"
+    other.mkdir()
+    write_manifest(other, {"zeta/model": {"role": "z"}})
+    assert complete("sync --manifest sub/ptm.toml --model ") == ["zeta/model"]
+    assert complete("--manifest sub/ptm.toml sync --role ") == ["z"]
 
 
 # --- item 13: NO_COLOR ----------------------------------------------------------------------------
