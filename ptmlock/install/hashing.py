@@ -226,10 +226,12 @@ class VerifiedCache:
 
     def put(self, realpath: str, st: os.stat_result, algo: str, digest: str) -> None:
         """Remember that `realpath`, as it is per `st`, has `digest` under `algo`."""
+        entry = [*stat_key(st), algo, digest]
         with self._lock:
-            self._entries[realpath] = [*stat_key(st), algo, digest]
             self._touched.add(realpath)
-            self._dirty = True
+            if self._entries.get(realpath) != entry:  # `verify --deep` of unchanged files writes nothing
+                self._entries[realpath] = entry
+                self._dirty = True
 
     def save(self) -> None:
         """Write the cache if it changed; errors are ignored (the cache is an optimisation)."""
