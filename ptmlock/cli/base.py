@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
 
 from ptmlock import __version__
 from ptmlock.constants import (
@@ -15,6 +14,8 @@ from ptmlock.constants import (
 )
 
 if TYPE_CHECKING:  # click >= 8.2 types ParamType as a generic; older releases cannot subscript it
+    from click.shell_completion import CompletionItem
+
     _IntParam = click.ParamType[int]
 else:
     _IntParam = click.ParamType
@@ -156,6 +157,8 @@ def _completion_manifest(ctx: click.Context) -> Any:
 
 
 def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from click.shell_completion import CompletionItem  # only when completing: not on every start
+
     manifest = _completion_manifest(ctx)
     if manifest is None:
         return []
@@ -163,6 +166,8 @@ def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str
 
 
 def _complete_roles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from click.shell_completion import CompletionItem
+
     manifest = _completion_manifest(ctx)
     if manifest is None:
         return []

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import tokenize
 import warnings
 from collections.abc import Iterable, Sequence
@@ -279,6 +278,8 @@ class _Cache:
 
 def _replace_atomically(target: str, data: bytes) -> None:
     # no fsync: a lost entry only costs a re-parse, and os.replace means none is ever torn
+    import tempfile  # only when the cache changed
+
     fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "wb") as f:
