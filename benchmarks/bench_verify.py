@@ -14,8 +14,11 @@ first three into a fresh Hugging Face cache with `ptmlock sync`. Then, wall cloc
   plus `verify()` timed inside an interpreter that has already imported ptmlock (the library's
   own time, without the ~0.1 s of interpreter start and imports every CLI run pays).
 
-Targets: large >= 0.9x openssl; small >= 1.6x openssl (2 cores); cached < 0.3 s;
-sync within 10% of snapshot_download (ratio >= 0.91).
+Targets: large >= 0.9x openssl; small >= 1.4x openssl (2 cores); cached < 0.3 s;
+sync >= 0.95x snapshot_download while checking every byte (issue 17).
+
+PYTHONDONTWRITEBYTECODE is dropped and bytecode goes to a private PYTHONPYCACHEPREFIX, as for
+an installed package (otherwise every ptmlock run would compile its sources again).
 
 Usage: python benchmarks/bench_verify.py [--large-mib 2048] [--small-count 500] [--small-mib 1]
        [--cached-count 1000] [--sync-mib 500] [--sync-shards 4] [--jobs 2] [--repeat 3] [--strict]
@@ -139,7 +142,8 @@ def main() -> int:
             (project / "ptm.toml").write_text('[project]\nname = "bench"\n' + "".join(
                 f'\n[models."{m}"]\nrole = "{m.split("/")[1]}"\n' for m in commits))
             cache = tmp / "hf-cache"
-            env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp / "hf-home"),
+            env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+                   "PYTHONPYCACHEPREFIX": str(tmp / "pycache"), "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp / "hf-home"),
                    "HF_HUB_CACHE": str(cache), "XDG_CACHE_HOME": str(tmp / "xdg"), "HF_HUB_DISABLE_TELEMETRY": "1",
                    "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_XET": "1", "NO_COLOR": "1"}
             ptm = [py, "-m", "ptmlock"]
@@ -179,7 +183,7 @@ def main() -> int:
             small = blobs("bench/small")
             ours = [*ptm, "verify", "--deep", "--jobs", str(args.jobs), "--model", "bench/small"]
             openssl_seq = ["openssl", "dgst", "-sha256", *small]
-            compare("small", ours, "openssl dgst -sha256 (sequential)", openssl_seq, ">= 1.6x")
+            compare("small", ours, "openssl dgst -sha256 (sequential)", openssl_seq, ">= 1.4x")
             compare("small", ours, "openssl dgst -sha256, one per file", ["sh", "-c", 'for f in "$@"; do '
                     'openssl dgst -sha256 "$f"; done', "sh", *small])
             compare("small", ours, "sha256sum", ["sha256sum", *small])
@@ -210,7 +214,7 @@ def main() -> int:
                     sync_ours.append(t1 - t0)
                     sync_hf.append(t2 - t1)
                 shutil.rmtree(fresh)
-            rows.append(("sync", "ptmlock sync", min(sync_ours), "snapshot_download", min(sync_hf), ">= 0.91x"))
+            rows.append(("sync", "ptmlock sync", min(sync_ours), "snapshot_download", min(sync_hf), ">= 0.95x"))
 
     print(f"\nverify/sync benchmark: large {args.large_mib} MiB, small {args.small_count} x {args.small_mib} MiB "
           f"(--jobs {args.jobs}), cached {args.cached_count} files, sync {args.sync_mib} MiB in {args.sync_shards} "

@@ -16,7 +16,6 @@ Each transport turns its transient failures (408/429/5xx, refused, reset, timed 
 """
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ptmlock import settings
 from ptmlock.constants import (
     DEFAULT_HUB_DEADLINE,
     DEFAULT_HUB_TIMEOUT,
@@ -46,15 +46,6 @@ SETTINGS_HINT = (f"{ENV_HUB_TIMEOUT}, {ENV_HUB_DEADLINE} and {ENV_STALL_TIMEOUT}
                  "the total deadline and the download stall time")
 
 
-def float_env(name: str, default: float) -> float:
-    """`name` from the environment as a positive float; `default` when unset or not one."""
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
 @dataclass(frozen=True)
 class NetLimits:
     """The timeouts every network call of one run obeys (seconds)."""
@@ -66,12 +57,13 @@ class NetLimits:
     @classmethod
     def from_env(cls, *, timeout: float | None = None, deadline: float | None = None,
                  stall: float | None = None) -> NetLimits:
-        """The limits from `PTMLOCK_HUB_TIMEOUT`, `PTMLOCK_HUB_DEADLINE` and `PTMLOCK_STALL_TIMEOUT`;
-        an argument that is not None wins over its variable."""
+        """The limits from `PTMLOCK_HUB_TIMEOUT`, `PTMLOCK_HUB_DEADLINE` and `PTMLOCK_STALL_TIMEOUT`
+        (parsed by `ptmlock.settings`: a malformed value is an error, never ignored); an argument
+        that is not None wins over its variable."""
         return cls(
-            timeout=timeout if timeout is not None else float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT),
-            deadline=deadline if deadline is not None else float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE),
-            stall=stall if stall is not None else float_env(ENV_STALL_TIMEOUT, DEFAULT_STALL_TIMEOUT),
+            timeout=timeout if timeout is not None else settings.hub_timeout(),
+            deadline=deadline if deadline is not None else settings.hub_deadline(),
+            stall=stall if stall is not None else settings.stall_timeout(),
         )
 
     def request_timeout(self, left: float) -> float:

@@ -30,6 +30,7 @@ ENV_STALL_TIMEOUT = "PTMLOCK_STALL_TIMEOUT"  # seconds a download may go under 1
 ENV_JOBS = "PTMLOCK_JOBS"
 ENV_URL_MIRROR = "PTMLOCK_URL_MIRROR"  # "PREFIX=REPLACEMENT[,...]": where url-hub files are fetched from
 ENV_MAX_ANSWER_BYTES = "PTMLOCK_MAX_ANSWER_BYTES"  # cap on one JSON answer of a hub (issue 11)
+ENV_TORCHHUB_URL = "PTMLOCK_TORCHHUB_URL"  # git host of torchhub repos
 
 DEFAULT_HUB_TIMEOUT = 10.0
 DEFAULT_HUB_DEADLINE = 60.0

@@ -4,7 +4,7 @@
 |------|---------|
 | 0    | success |
 | 1    | a check said no: lock stale, undeclared load, altered file, audit finding |
-| 2    | usage error (click's own) |
+| 2    | usage error (click's own), or an invalid environment setting |
 | 3    | bad manifest or lock: syntax, schema, unknown hub, role |
 | 4    | hub: not found, revision, gated/401/403, timeout, 5xx after retries |
 | 5    | integrity: hash mismatch while syncing, unsafe hub answer, signature not satisfied |
@@ -38,6 +38,12 @@ class PtmlockError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class SettingsError(PtmlockError):
+    """An environment setting (`HF_ENDPOINT`, `PTMLOCK_*`) is set to an invalid value."""
+
+    exit_code = EXIT_USAGE
 
 
 class CheckFailedError(PtmlockError):

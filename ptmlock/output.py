@@ -1,6 +1,6 @@
 """Every print goes through here: human or --json, stdout for results, stderr for diagnostics.
 
-Colour is used only on a terminal and never when `NO_COLOR` is set. Everything printed is
+Colour is used only on a terminal and never when `NO_COLOR` is set to a non-empty value. Everything printed is
 passed through `redact()`, so a token in an error or URL never reaches the screen.
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ def redact(text: str) -> str:
 
 
 def _use_colour(stream: TextIO) -> bool:
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    # no-color.org: only a non-empty NO_COLOR disables colour (issue 17, item 13)
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 class Output:

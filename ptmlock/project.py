@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ptmlock._fs import (
     file_lock,
@@ -30,7 +31,22 @@ from ptmlock.lockfile.model import Lock, LockedModel, with_roles
 from ptmlock.lockfile.write import write_lock
 from ptmlock.manifest.model import Manifest, ModelSpec
 from ptmlock.manifest.parse import load_manifest, parse_manifest
-from ptmlock.resolver import ResolveResult, resolve
+
+if TYPE_CHECKING:
+    from ptmlock.resolver import ResolveResult
+
+# ptmlock._fs (tempfile) and ptmlock.resolver (thread pool, hub backends) are imported where they
+# are used, so `lock --check`, which needs neither, starts faster (issue 17).
+
+
+@dataclass(frozen=True)
+class AddOutcome:
+    """What `add_model` did: the entry before (None when new), the entry now, and the lock
+    outcome (None with `lock=False`)."""
+
+    previous: ModelSpec | None
+    spec: ModelSpec
+    lock: LockOutcome | None
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class LockOutcome:
     written: bool
     lock: Lock | None
     fresh_models: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 def run_lock_path(project_dir: Path) -> Path:
@@ -67,6 +84,7 @@ def run_lock(project_dir: Path, on_wait: Callable[[str], None] | None = None) ->
     def blocked() -> None:
         if on_wait is not None:
             on_wait(f"Waiting for another ptmlock process to finish (lock file {guard})...")
+
 
     with file_lock(guard, blocked_cb=blocked):
         # issue 11: a writer killed mid-way left its temporary file; no writer is live now
@@ -104,7 +122,7 @@ def lock_project(
     """
     with run_lock(manifest_path.parent, on_wait):
         manifest = load_manifest(manifest_path)
-        return _lock(manifest, upgrade=upgrade, jobs=jobs)
+        return replace(_lock(manifest, upgrade=upgrade, jobs=jobs), warnings=tuple(manifest.role_warnings()))
 
 
 def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = DEFAULT_JOBS) -> LockOutcome:
@@ -113,6 +131,10 @@ def _lock(manifest: Manifest, *, upgrade: Collection[str] = (), jobs: int = DEFA
     if state.fresh and not upgrade and old is not None:
         top = sum(1 for m in old.models if not m.required_by)
         return LockOutcome(result=None, written=False, lock=None, fresh_models=top)
+    from ptmlock.resolver import (
+        resolve,  # here: `lock --check` and the no-op lock never need it (start-up)
+    )
+
     result = resolve(manifest, old, jobs=jobs, upgrade=upgrade)  # validated there (UnsafeHubAnswerError)
     written = write_lock(manifest.lock_path, result.lock)
     return LockOutcome(result=result, written=written, lock=result.lock)
@@ -151,25 +173,64 @@ def add_model(
     lock: bool = True,
     jobs: int = DEFAULT_JOBS,
     on_wait: Callable[[str], None] | None = None,
-) -> LockOutcome | None:
+) -> AddOutcome:
     """Declare `spec` in the manifest (or update its entry) and, unless `lock` is False, lock it.
 
     The manifest is written only after the new entry resolved, so a failed add changes nothing.
 
     Raises:
         ManifestError: the resulting manifest would be invalid.
-        HubError, UnsafeHubAnswerError: the model could not be resolved.
+        HubError, UnsafeHubAnswerError: the model could not be resolved (nothing was written).
     """
+    from ptmlock.errors import HubError
+
     with run_lock(manifest_path.parent, on_wait):
         old_text = read_text_exactly(manifest_path)  # CRLF kept: the edit keeps the file's newlines
-        load_manifest(manifest_path)  # report a broken manifest as it is, before editing it
+        previous = load_manifest(manifest_path).get(spec.id)  # a broken manifest is reported as it is
         from ptmlock.manifest.edit import add_model_text
 
         new_text = add_model_text(old_text, spec)
         manifest = parse_manifest(new_text, manifest_path)
-        outcome = _lock(manifest, jobs=jobs) if lock else None
+        try:
+            outcome = _lock(manifest, jobs=jobs) if lock else None
+        except HubError as e:
+            raise type(e)(_for_add(str(e), previous is None)) from None
         _write_if_changed(manifest_path, new_text)
-        return outcome
+        now = manifest.get(spec.id)
+        return AddOutcome(previous=previous, spec=now if now is not None else spec, lock=outcome)
+
+
+_REMOVE_HINT = re.compile(r" ?\(`ptmlock remove [^`]+` drops it from ptm\.toml\)")
+
+
+def _for_add(message: str, new: bool) -> str:
+    """A hub error as `add` reports it: the entry was never written, so no `ptmlock remove`
+    hint (issue 17, item 6), and a plain statement that nothing changed."""
+    message = _REMOVE_HINT.sub("", message)
+    what = "nothing was added to ptm.toml" if new else "ptm.toml was not changed"
+    return f"{message.rstrip()} (`ptmlock add` stopped: {what} and ptm.lock is unchanged.)"
+
+
+# A Hub page or file URL pasted instead of an id (issue 17, item 6):
+# https://huggingface.co/org/name[/tree/REV[/dir]|/blob/REV/file|/resolve/REV/file]
+_HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/(?P<kind>datasets/)?"
+                      r"(?P<id>[\w.-]+/[\w.-]+)(?:/(?:tree|blob|resolve|commit)/(?P<rev>[^/?#]+)[^?#]*)?/?(?:[?#].*)?$")
+
+
+def hub_url_to_id(arg: str, endpoints: Collection[str] = ()) -> tuple[str, str | None, str | None] | None:
+    """(`org/name`, revision or None, "dataset" or None) when `arg` is a Hugging Face page or file
+    URL (huggingface.co, hf.co, or one of `endpoints`), else None."""
+    m = _HUB_URL.match(arg)
+    if m is None:
+        for endpoint in endpoints:
+            base = endpoint.rstrip("/")
+            if base and arg.startswith(base + "/"):
+                m = _HUB_URL.match("https://huggingface.co" + arg[len(base):])
+                break
+    if m is None:
+        return None
+    rev = m.group("rev")
+    return m.group("id"), rev.replace("%2F", "/") if rev else None, "dataset" if m.group("kind") else None
 
 
 def remove_model(
@@ -230,6 +291,14 @@ def _without(models: tuple[LockedModel, ...], model_id: str) -> tuple[LockedMode
 def new_spec(model: str, *, role: str | None, hub: str | None, repo_type: str | None,
              files: tuple[str, ...]) -> ModelSpec:
     """The `ModelSpec` that `ptmlock add MODEL[@REV]` declares."""
+    if hub in (None, DEFAULT_HUB):
+        from ptmlock import settings
+
+        pasted = hub_url_to_id(model, [settings.hf_endpoint("")])
+        if pasted is not None:  # a Hub page URL is a model id, not a weight file
+            model_id, revision, kind = pasted
+            return ModelSpec(id=model_id, hub=DEFAULT_HUB, revision=revision, role=role,
+                             repo_type=repo_type or kind or "model", files=files)
     model_id, revision = parse_model_arg(model, hub)
     if hub is None and model_id.startswith(("http://", "https://")):
         hub = HUB_URL  # `ptmlock add https://host/resnet18.pth` needs no --hub
@@ -245,3 +314,9 @@ def _write_if_changed(path: Path, text: str) -> bool:
         pass
     write_project_file(path, text)
     return True
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    from ptmlock._fs import atomic_write
+
+    atomic_write(path, text)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 
 import pytest
@@ -9,6 +10,23 @@ from huggingface_hub import constants
 from huggingface_hub.utils import close_session
 
 from ptmlock.testing import LocalHub
+
+
+# The `ml` marker: tests that need the test-ml extra. Without those libraries they are skipped
+# with the reason (a `pip install -e '.[test-core]'` venv); `pytest -m "not ml"` deselects them.
+_ML_LIBRARIES = ("torch", "torchvision", "transformers", "diffusers", "sentence_transformers", "timm", "open_clip",
+                 "peft")
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = [name for name in _ML_LIBRARIES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    skip = pytest.mark.skip(reason=f"needs the test-ml extra ({', '.join(missing)} not installed): "
+                                   "pip install -e '.[test-ml]'")
+    for item in items:
+        if "ml" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

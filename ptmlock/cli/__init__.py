@@ -4,18 +4,15 @@ Verbs live in `project`, `install`, `code` and `supply` (one short function each
 call core, render); `base` holds the group and the shared options."""
 from __future__ import annotations
 
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ptmlock import __version__
-from ptmlock.cli import code, doctor, install, project, publish, supply  # noqa: F401  (registers the verbs)
+from ptmlock import __version__, settings
+from ptmlock.cli import code, doctor, install, project, publish, shell, supply  # noqa: F401  (registers the verbs)
 from ptmlock.cli.base import cli
-from ptmlock.constants import ENV_DEBUG
 from ptmlock.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PtmlockError
 from ptmlock.output import Output, redact
 
@@ -42,12 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         log = _log_crash()
         Output().error(f"internal error (a bug in ptmlock): {type(e).__name__}: {e}. "
                        f"The details are in {log}; please report it.")
-        if os.environ.get(ENV_DEBUG) == "1":
+        if settings.debug():
+            import traceback
+
             click.echo(redact(traceback.format_exc()), err=True)
         return EXIT_INTERNAL
 
 
 def _log_crash() -> str:
+    import traceback
+
     try:
         import platformdirs
 

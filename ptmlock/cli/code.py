@@ -69,24 +69,25 @@ def scan(obj: _Ctx, paths: tuple[str, ...], as_json: bool, no_cache: bool, jobs:
 @click.argument("files", nargs=-1, type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
               help="text: flake8-style lines; json: one document (docs/scan.md); sarif: SARIF 2.1.0 for code scanning.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems, no summary line.")
 @click.pass_obj
-def check_(obj: _Ctx, files: tuple[str, ...], fmt: str) -> int:
-    """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES."""
-    from ptmlock.gate.check import check
+def check_(obj: _Ctx, files: tuple[str, ...], fmt: str, quiet: bool) -> int:
+    """The pre-commit / CI gate: fresh lock, and no undeclared or contradicting load in FILES.
 
-    problems = check(list(files), manifest_path=obj.manifest_path())
+    With no FILES, or when FILES include ptm.toml or ptm.lock, every file of the project is
+    checked.
+    """
+    from ptmlock.gate.check import check_report
+
+    report = check_report(list(files), manifest_path=obj.manifest_path())
     if fmt != "text":
         from ptmlock.gate.sarif import to_sarif
 
-        Output(json_mode=True).json(to_sarif(problems) if fmt == "sarif" else
-                                    {"problems": [p.to_dict() for p in problems]})
-        return EXIT_CHECK_FAILED if problems else 0
-    out = Output()
-    for problem in problems:
+        Output(json_mode=True).json(to_sarif(report.problems) if fmt == "sarif" else
+                                    {"problems": [p.to_dict() for p in report.problems]})
+        return EXIT_CHECK_FAILED if report.problems else 0
+    out = Output(quiet=quiet)
+    for problem in report.problems:
         out.result(problem.render())
-    if problems:
-        out.info(f"ptmlock check: {len(problems)} problem{'s' if len(problems) != 1 else ''}.")
-        return EXIT_CHECK_FAILED
-    return 0
-
-# --- verbs: tree (issue 7) ---
+    out.info(report.summary())
+    return EXIT_CHECK_FAILED if report.problems else 0

@@ -1,10 +1,15 @@
 """Verbs init, add, remove, lock, list, tree: the manifest and its lock."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from ptmlock.cli.base import (
     _JOBS,
+    _complete_models,
+    _complete_roles,
     _Ctx,
     cli,
 )
@@ -12,10 +17,14 @@ from ptmlock.constants import (
     DEFAULT_GUARD_MODE,
     GUARD_MODES,
     HUBS,
+    LOCK_NAME,
     REPO_TYPES,
 )
 from ptmlock.errors import EXIT_CHECK_FAILED
 from ptmlock.output import Output, human_size
+
+if TYPE_CHECKING:
+    from ptmlock.manifest.model import ModelSpec
 
 
 @cli.command()
@@ -42,8 +51,8 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
     path = init_project(path, name=name, policy=policy, text=text)
     out = Output()
     if from_code is not None:
-        out.info(f"Created {path} with {found} model id{'s' if found != 1 else ''} found in {from_code}. "
-                 "Review it, then run `ptmlock lock`.")
+        out.info(f"Created {path} with {found} model id{'s' if found != 1 else ''} found in "
+                 f"{Path(from_code).resolve()}. Review it, then run `ptmlock lock`.")  # not "in .. Review"
     else:
         out.info(f"Created {path}. Next: `ptmlock add MODEL` to declare a model.")
     return 0
@@ -51,7 +60,8 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
 
 @cli.command()
 @click.argument("model")
-@click.option("--role", help="Role the model fills; models sharing a role are interchangeable.")
+@click.option("--role", shell_complete=_complete_roles,
+              help="Role the model fills; models sharing a role are interchangeable.")
 @click.option("--hub", type=click.Choice(HUBS), default=None, help="Where the model lives (default: huggingface).")
 @click.option("--type", "repo_type", type=click.Choice(REPO_TYPES), default=None, help="Repo type (default: model).")
 @click.option("--files", multiple=True, help="Glob of files `sync` fetches; repeat for several.")
@@ -66,22 +76,49 @@ def add(obj: _Ctx, model: str, role: str | None, hub: str | None, repo_type: str
     out = Output()
     path = obj.manifest_path()
     spec = new_spec(model, role=role, hub=hub, repo_type=repo_type, files=files)
+    if model.startswith(("http://", "https://")) and spec.hub == "huggingface":
+        out.info(f"{model} is a Hugging Face page: declaring the repo {spec.id}"
+                 f"{'@' + spec.revision if spec.revision else ''}{' (a dataset)' if spec.repo_type == 'dataset' else ''}.")
     outcome = add_model(path, spec, lock=not no_lock, jobs=jobs, on_wait=out.info)
-    rev = f"@{spec.revision}" if spec.revision else ""
-    if outcome is None:
-        out.info(f"Added {spec.id}{rev} to {path.name} (not locked: run `ptmlock lock`).")
-        return 0
-    pinned = outcome.lock.get(spec.id) if outcome.lock is not None else None
-    commit = pinned.commit[:12] if pinned else "?"
-    out.info(f"Added {spec.id}{rev} to {path.name}, locked at {commit}.")
+    locked = outcome.lock
+    pinned = locked.lock.get(spec.id) if locked is not None and locked.lock is not None else None
+    if pinned is None and locked is not None:  # lock was already fresh: read the pin from ptm.lock
+        from ptmlock.lockfile.read import load_lock
+
+        lock_now = load_lock(path.parent / LOCK_NAME)
+        pinned = lock_now.get(spec.id) if lock_now is not None else None
+    at = f", locked at {pinned.commit[:12]}" if pinned is not None else ""
+    tail = at + "." if locked is not None else " (not locked: run `ptmlock lock`)."
+    before, now = outcome.previous, outcome.spec
+    if before is None:
+        rev = f"@{now.revision}" if now.revision else ""
+        out.info(f"Added {now.id}{rev} to {path.name}{tail}")
+    elif before == now:
+        out.info(f"{now.id} is already declared in {path.name} as asked; nothing changed{tail}")
+    else:
+        out.info(f"Updated {now.id}: {_describe_change(before, now)}{tail}")
     return 0
 
 
+def _describe_change(before: ModelSpec, now: ModelSpec) -> str:
+    """`main -> 807a512`, `role text -> vision`: what `add` changed in an existing entry."""
+    changes = []
+    if before.revision != now.revision:
+        changes.append(f"{before.revision or 'default branch'} -> {now.revision or 'default branch'}")
+    for label, old, new in (("role", before.role, now.role), ("hub", before.hub, now.hub),
+                            ("type", before.repo_type, now.repo_type), ("files", before.files, now.files)):
+        if old != new:
+            show = (lambda v: ", ".join(v) or "all") if label == "files" else (lambda v: v or "none")
+            changes.append(f"{label} {show(old)} -> {show(new)}")
+    return "; ".join(changes)
+
+
 @cli.command()
-@click.argument("model")
+@click.argument("model", shell_complete=_complete_models)
 @click.pass_obj
 def remove(obj: _Ctx, model: str) -> int:
     """Remove MODEL from ptm.toml and ptm.lock."""
+    from ptmlock.gate.check import loads_of
     from ptmlock.project import remove_model
 
     out = Output()
@@ -90,6 +127,10 @@ def remove(obj: _Ctx, model: str) -> int:
     for note in notes:
         out.info(note)
     out.info(f"Removed {model} from {path.name}" + (" and ptm.lock." if wrote_lock else "."))
+    still = loads_of(model, path.parent)
+    if still:  # issue 17, item 3: say it now, not at the next `ptmlock check`
+        out.warn(f"the code still loads {model} ({', '.join(still)}); `ptmlock check` will report it (PTM002) "
+                 f"until that code changes or `ptmlock add {model}` declares it again.")
     return 0
 
 
@@ -97,6 +138,7 @@ def remove(obj: _Ctx, model: str) -> int:
 @click.option("--check", is_flag=True, help="Exit 1 if ptm.lock is stale or missing, 3 if it is invalid; never writes or "
                                            "asks a hub.")
 @click.option("--upgrade", "upgrade", is_flag=False, flag_value=":all:", default=None, metavar="[MODEL]",
+              shell_complete=_complete_models,
               help="Re-resolve every ref (or only MODEL) even if its pin is current.")
 @_JOBS
 @click.pass_obj
@@ -111,14 +153,20 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
             raise click.UsageError("--check and --upgrade cannot be used together.")
         freshness = check_lock(path)
         freshness.readable()  # invalid: exit 3, naming the field
-        if not freshness.fresh:
-            out.error(freshness.message())
-            for line in freshness.differences if len(freshness.differences) > 1 else ():
+        ambiguous = _strict_role_problems(path)
+        if not freshness.fresh or ambiguous:
+            if not freshness.fresh:
+                out.error(freshness.message())
+            else:
+                out.error("the roles are ambiguous in a strict project; give each a `default` in [roles.<name>]:")
+            for line in (list(freshness.differences) if len(freshness.differences) > 1 else []) + ambiguous:
                 out.info(f"  - {line}")
             return EXIT_CHECK_FAILED
         out.info("ptm.lock is up to date.")
         return 0
     outcome = lock_project(path, upgrade=(upgrade,) if upgrade else (), jobs=jobs, on_wait=out.info)
+    for warning in outcome.warnings:
+        out.warn(warning)
     r = outcome.result
     if r is None or outcome.lock is None:
         n = outcome.fresh_models
@@ -150,19 +198,26 @@ def list_(obj: _Ctx, as_json: bool) -> int:
         return 0
     if listing["stale"]:
         out.warn(listing["lock_message"])
+    for warning in listing["warnings"]:
+        out.warn(warning)
     for role in listing["roles"]:
+        if role["implicit"]:  # a model without a role is its own role: one line, no heading (item 7)
+            for m in role["models"]:
+                out.result(_listing_line(m))
+            continue
         kind = f"interchangeable, {len(role['models'])} models" if role["interchangeable"] else "single"
         out.result(f"{role['name']} ({kind})")
         for m in role["models"]:
-            mark = "*" if m["selected"] else " "
-            requested = m["requested"] or "default branch"
-            if m["commit"] is None:
-                out.result(f"  {mark} {m['id']}  {requested}  (not locked)")
-                continue
-            alias = f" ({m['canonical_id']})" if m["canonical_id"] != m["id"] else ""
-            out.result(f"  {mark} {m['id']}{alias}  {requested} @ {m['commit'][:12]}  {m['files']} files  "
-                       f"{human_size(m['size'])}")
+            out.result(f"  {'*' if m['selected'] else ' '} {_listing_line(m)}")
     return 0
+
+
+def _listing_line(m: dict[str, Any]) -> str:
+    requested = m["requested"] or "default branch"
+    if m["commit"] is None:
+        return f"{m['id']}  {requested}  (not locked)"
+    alias = f" ({m['canonical_id']})" if m["canonical_id"] != m["id"] else ""
+    return f"{m['id']}{alias}  {requested} @ {m['commit'][:12]}  {m['files']} files  {human_size(m['size'])}"
 
 
 @cli.command()
@@ -183,8 +238,19 @@ def tree(obj: _Ctx, as_json: bool, show_files: bool, outdated: bool, jobs: int) 
         return 0
     if doc["stale"]:
         out.warn(doc["lock_message"])
+    for warning in doc.get("warnings", ()):
+        out.warn(warning)
     for line in render_tree(doc):
         out.result(line)
     return 0
 
 # --- verbs: outdated / update / audit / export (issue 6) ---
+
+
+def _strict_role_problems(path: Path) -> list[str]:
+    """In a strict project, every role with several members and no `default` (the strict guard
+    would refuse `ptmlock.select()` for it: issue 17, item 11)."""
+    from ptmlock.manifest.parse import load_manifest
+
+    manifest = load_manifest(path)
+    return manifest.role_warnings() if manifest.guard_mode == "strict" else []

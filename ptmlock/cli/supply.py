@@ -8,6 +8,7 @@ import click
 
 from ptmlock.cli.base import (
     _JOBS,
+    _complete_models,
     _Ctx,
     cli,
 )
@@ -38,7 +39,7 @@ def outdated(obj: _Ctx, as_json: bool, jobs: int) -> int:
 
 
 @cli.command()
-@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@click.argument("models", nargs=-1, metavar="[MODEL]...", shell_complete=_complete_models)
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @_JOBS

@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptmlock.constants import MODE_WARN
+from ptmlock.constants import LOCK_NAME, MANIFEST_NAME, MODE_WARN
 from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
 from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
-from ptmlock.scan.scanner import Finding, excluded, scan_paths
+from ptmlock.scan.scanner import Finding, ScanStats, excluded, scan_paths
 from ptmlock.scan.sources import KINDS, kind_of
 
 DECLARED = "declared"
@@ -139,8 +139,36 @@ def scan_project(paths: Sequence[str], *, manifest_path: Path | None, jobs: int 
     return classify(findings, manifest, lock), manifest
 
 
+@dataclass(frozen=True)
+class CheckReport:
+    """What `check_report` looked at and found: `files` source files scanned, `loads` model
+    loads in them, `declared` of those loads that ptm.toml declares, and the problems."""
+
+    problems: tuple[Diagnostic, ...]
+    files: int
+    loads: int
+    declared: int
+
+    def summary(self) -> str:
+        """The one line `ptmlock check` prints: `ptmlock check: 3 files, 4 loads (4 declared), ok.`"""
+        verdict = _plural(len(self.problems), "problem") if self.problems else "ok"
+        return (f"ptmlock check: {_plural(self.files, 'file')}, {_plural(self.loads, 'model load')} "
+                f"({self.declared} declared), {verdict}.")
+
+
 def check(files: Sequence[str], *, manifest_path: Path) -> list[Diagnostic]:
     """The gate: problems in `files` (all Python files of the project when empty), sorted.
+
+    Raises:
+        ManifestError, LockfileError: the manifest or lock is unreadable.
+    """
+    return list(check_report(files, manifest_path=manifest_path).problems)
+
+
+def check_report(files: Sequence[str], *, manifest_path: Path) -> CheckReport:
+    """`check`, with what it looked at. When `files` is empty or names ptm.toml or ptm.lock
+    (pre-commit passes them when they change: issue 17, item 3), every Python file of the
+    project is checked, since a manifest change can break a load in any file.
 
     Raises:
         ManifestError, LockfileError: the manifest or lock is unreadable.
@@ -152,12 +180,17 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Diagnostic]:
     if not state.fresh:
         problems.append(Diagnostic(_rel(str(manifest.path)), 1, 1, "PTM001", state.message("check")))
     kinds, exclude = scan_settings(manifest)
-    targets = [f for f in files if kind_of(f) in kinds and not excluded(_rel(f), exclude)] if files \
-        else [str(manifest.project_dir)]
+    whole = not files or any(os.path.basename(f) in (MANIFEST_NAME, LOCK_NAME) for f in files)
+    targets = [str(manifest.project_dir)] if whole else \
+        [f for f in files if kind_of(f) in kinds and not excluded(_rel(f), exclude)]
     targets = [t for t in targets if os.path.exists(t)]
-    findings = _scan_within_project(targets, manifest.project_dir, kinds, exclude) if targets else []
+    stats = ScanStats()
+    findings = _scan_within_project(targets, manifest.project_dir, kinds, exclude, stats) if targets else []
+    loads = declared = 0
     for c in classify(findings, manifest, lock):
         f = c.finding
+        loads += 1
+        declared += c.status in (DECLARED, PINNED_IN_CODE)
         if f.ignored:
             continue
         for model_id, status in c.statuses:
@@ -177,16 +210,29 @@ def check(files: Sequence[str], *, manifest_path: Path) -> list[Diagnostic]:
                     f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
                     f"argument or pin it with `ptmlock add {model_id}@{f.revision}`", f.cell))
     problems.sort(key=lambda p: (p.path, p.cell or 0, p.line, p.col, p.code, p.message))
-    return problems
+    return CheckReport(problems=tuple(problems), files=stats.files, loads=loads, declared=declared)
 
 
-def _scan_within_project(targets: list[str], root: Path, kinds: Sequence[str], exclude: Sequence[str]) -> list[Finding]:
+def loads_of(model_id: str, project_dir: Path) -> list[str]:
+    """`path:line:col` of every literal load of `model_id` in the project's Python files (what
+    `remove` warns about: the code would then fail `ptmlock check` with PTM002)."""
+    folded = model_id.casefold()
+    return [f.location(_rel(f.path)) for f in scan_paths([str(project_dir)])
+            if not f.ignored and any(i.casefold() == folded for i in f.model_ids or ())]
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _scan_within_project(targets: list[str], root: Path, kinds: Sequence[str], exclude: Sequence[str],
+                         stats: ScanStats | None = None) -> list[Finding]:
     """The findings in `targets`, from a scan of the whole project (cached, so cheap when warm):
     a call in a target of a wrapper defined in another file (`scan.wrappers`) needs that file."""
     real = {os.path.realpath(t) for t in targets}
     inside = [t for t in targets if os.path.realpath(t).startswith(os.path.realpath(root) + os.sep)]
     paths = [str(root)] + [t for t in targets if t not in inside]
-    found = scan_paths(paths, kinds=kinds, exclude=exclude)
+    found = scan_paths(paths, kinds=kinds, exclude=exclude, stats=stats)
     if real == {os.path.realpath(root)}:
         return found
     wanted = [f for f in found if os.path.realpath(f.path) in real]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
+from ptmlock import settings
 from ptmlock._net import (
     RETRY_STATUS,
     NetLimits,
@@ -58,10 +59,14 @@ T = TypeVar("T")
 
 
 def hub_endpoint() -> str:
-    """The endpoint huggingface_hub talks to: `HF_ENDPOINT`, else its default."""
+    """The endpoint huggingface_hub talks to: `HF_ENDPOINT`, else its default.
+
+    Raises:
+        SettingsError: `HF_ENDPOINT` is not an http(s) URL (it would only fail after retries).
+    """
     from huggingface_hub import constants
 
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    return settings.hf_endpoint(constants.ENDPOINT)
 
 
 class HuggingFaceBackend:

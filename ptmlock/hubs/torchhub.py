@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptmlock import settings
 from ptmlock._net import (
     STALL_MIN_RATE,
     NetLimits,
@@ -31,7 +32,7 @@ from ptmlock._net import (
     is_refused,
     with_retries,
 )
-from ptmlock.constants import HUB_TORCHHUB
+from ptmlock.constants import ENV_TORCHHUB_URL, HUB_TORCHHUB
 from ptmlock.errors import (
     HubError,
     IntegrityError,
@@ -45,8 +46,6 @@ from ptmlock.manifest.model import ModelSpec
 from ptmlock.output import redact
 
 # (issue 7, part 3) kept here rather than in constants.py while the torchhub backend is new
-ENV_TORCHHUB_URL = "PTMLOCK_TORCHHUB_URL"
-DEFAULT_TORCHHUB_URL = "https://github.com"
 
 _NAME = re.compile(r"^[\w\-.]+$")
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
@@ -62,7 +61,7 @@ _AUTH = ("returned error: 401", "returned error: 403", "authentication failed", 
 
 def torchhub_base() -> str:
     """The git host torchhub repos are resolved against: `PTMLOCK_TORCHHUB_URL`, else github.com."""
-    return (os.environ.get(ENV_TORCHHUB_URL) or DEFAULT_TORCHHUB_URL).rstrip("/")
+    return settings.torchhub_url()
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from ptmlock.errors import GatedRepoError, HubError, HubUnavailableError, Integr
 from ptmlock.hubs.hf_http import request_errors, unreadable
 from ptmlock.install.hashing import (
     Hasher,
+    HashFeed,
     algorithm,
     expected_digest,
     hasher_of,
@@ -50,15 +51,18 @@ class Cancelled(Exception):
 
 
 class _State:
-    """A download in progress: the hash of the bytes on disk so far, and their count."""
+    """A download in progress: the hash of the bytes on disk so far, and their count. Bytes are
+    hashed on a second thread as they arrive (`HashFeed`): one pass, and the socket reads never
+    wait for sha256."""
 
     def __init__(self, hasher: Hasher, offset: int = 0) -> None:
-        self.hasher = hasher
+        self.hasher = HashFeed(hasher)
         self.offset = offset
         self.received = 0  # bytes received in this run
 
     def restart(self, hasher: Hasher) -> None:
-        self.hasher, self.offset = hasher, 0
+        self.hasher.close()
+        self.hasher, self.offset = HashFeed(hasher), 0
 
 
 
@@ -93,14 +97,20 @@ class Fetcher:
             HubError: not found, refused, or unavailable past the retry deadline.
             OSError: the cache cannot be written.
         """
-        file = task.file
         # issue 11: the folders are reached without links, the partial file opened without following one
         contained_dir(task.root, task.partial.parent)
         contained_dir(task.root, task.store.parent)
         state = self._resume(task)
-        resumed = state.offset > 0
         if state.offset:
             on_bytes(state.offset)
+        try:
+            return self._fetch(task, state, on_bytes)
+        finally:
+            state.hasher.close()  # the hashing thread ends on every exit (error, cancel, success)
+
+    def _fetch(self, task: FileTask, state: _State, on_bytes: Callable[[int], None]) -> int:
+        file = task.file
+        resumed = state.offset > 0
         tries = 0
         last_progress = time.monotonic()
         url = self.url(task)

@@ -141,14 +141,16 @@ def select_models(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[
         if not members:
             known = sorted({m.effective_role for m in lock.models if not m.required_by})
             raise RoleError(f"No locked model has the role {role!r}. Roles in ptm.lock: "
-                            f"{', '.join(known) or 'none'}. Check the spelling, or run `ptmlock lock` after editing "
+                            f"{', '.join(known) or 'none'}.{_did_you_mean(role, known)} Check the spelling, or run "
+                            "`ptmlock lock` after editing "
                             "ptm.toml.")
         chosen.update(m.id.casefold() for m in members)
     for model_id in model_ids:
         found = lock.get(model_id)
         if found is None:
             ids = ", ".join(m.id for m in lock.models) or "none"
-            raise LockfileError(f"{model_id!r} is not in ptm.lock (locked: {ids}). Declare it with "
+            hint = _did_you_mean(model_id, [m.id for m in lock.models])
+            raise LockfileError(f"{model_id!r} is not in ptm.lock (locked: {ids}).{hint} Declare it with "
                                 f"`ptmlock add {model_id}`, or run `ptmlock lock` if it is already in ptm.toml.")
         chosen.add(found.id.casefold())
     grew = True
@@ -157,6 +159,15 @@ def select_models(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[
         chosen.update(m.id.casefold() for m in lock.models if {r.casefold() for r in m.required_by} & chosen)
         grew = len(chosen) != before
     return [m for m in lock.models if m.id.casefold() in chosen]
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    """` Did you mean 'x'?` for the closest of `known` (ids compare case-insensitively), or ''."""
+    import difflib
+
+    folded = {k.casefold(): k for k in known}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
+    return f" Did you mean {folded[close[0]]!r}?" if close else ""
 
 
 def plan_files(models: Sequence[LockedModel], *, cache_dir: Path | None = None, target: Path | None = None) -> Plan:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -246,6 +245,10 @@ def check_tasks(tasks: Sequence[FileTask], *, layout: str, cache: VerifiedCache 
         for item in pending:
             one(item)
     else:
+        from concurrent.futures import (
+            ThreadPoolExecutor,  # with logging: only when files are read
+        )
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ptmlock-verify") as pool:
             list(pool.map(one, pending))
     return [r for r in results if r is not None]

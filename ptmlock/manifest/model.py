@@ -175,6 +175,18 @@ class Manifest:
             groups.setdefault(model.effective_role, []).append(model)
         return groups
 
+    def role_warnings(self) -> list[str]:
+        """One message per role with several members and no `default`: `ptmlock.select()` cannot
+        choose for it unless `PTMLOCK_ROLE_<ROLE>` is set. `lock`, `list` and `tree` warn with
+        these, and `lock --check` fails on them in a strict project (issue 17, item 11)."""
+        from ptmlock._select import role_env_var
+
+        return [f"role {role!r} has {len(members)} models ({', '.join(m.id for m in members)}) and no default, so "
+                f"`ptmlock.select({role!r})` fails at run time unless {role_env_var(role)} is set; add "
+                f"`default = \"{members[0].id}\"` under [roles.{role}] in {self.path.name}."
+                for role, members in self.role_members().items()
+                if len(members) > 1 and self.role_default(role) is None]
+
     def role_default(self, role: str) -> str | None:
         """The `default` of `[roles.<role>]`, else the role's only member, else None."""
         for spec in self.roles:

@@ -5,7 +5,6 @@ Edits (`ptmlock add` / `remove`) live in `ptmlock.manifest.edit`.
 """
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Mapping
@@ -317,6 +316,8 @@ class Locator:
         line, col = self._find(table, key)
         hint = ""
         if key is not None and choices:  # an unknown key: suggest the closest known one
+            import difflib  # only on this error path: keeps the start-up of read-only verbs small
+
             close = difflib.get_close_matches(key, choices, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(choices)}."
         text = what if what.endswith(".") else what + "."

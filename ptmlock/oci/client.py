@@ -25,11 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ptmlock import __version__
-from ptmlock._net import RETRY_STATUS, float_env
+from ptmlock import __version__, settings
+from ptmlock._net import RETRY_STATUS
 from ptmlock.constants import (
-    DEFAULT_HUB_DEADLINE,
-    DEFAULT_HUB_TIMEOUT,
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
 )
@@ -58,8 +56,8 @@ class RegistryClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = f"ptmlock/{__version__}"
-        self.timeout = float_env(ENV_HUB_TIMEOUT, DEFAULT_HUB_TIMEOUT)
-        self.deadline = float_env(ENV_HUB_DEADLINE, DEFAULT_HUB_DEADLINE)
+        self.timeout = settings.hub_timeout()
+        self.deadline = settings.hub_deadline()
         self._authz: dict[str, str] = {}  # scope -> Authorization value
         self._basic: str | None = None  # once a registry asked for Basic, it gets it up front
         self._lock = threading.Lock()

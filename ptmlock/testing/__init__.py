@@ -16,8 +16,9 @@ request is recorded.
         assert info.sha == sha
         hub.add_fault(Fault(match=r"GET /api/models/org/tiny", status=503, times=1))
 
-From a shell: `python -m ptmlock.testing serve --root DIR --demo` prints `endpoint=...` and
-serves tiny generated demo repos until interrupted.
+From a shell: `python -m ptmlock.testing serve --demo` prints `endpoint=...` and serves tiny
+generated demo repos until interrupted; `python -m ptmlock.testing commit|branch|tag --root DIR`
+changes a running hub (see `__main__`).
 """
 from __future__ import annotations
 

@@ -5,10 +5,12 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from ptmlock.testing._cache import ReadCache
 from ptmlock.testing._faults import RequestLog
 from ptmlock.testing._git import GitRepo, write_commit
 from ptmlock.testing._lifecycle import Serving
@@ -24,16 +26,27 @@ from ptmlock.testing._registry import (
 )
 from ptmlock.testing._snapshot import (
     DEFAULT_GITATTRIBUTES,
-    CommitInfo,
     LfsStore,
     Snapshot,
 )
 
 _HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
+_STATE_FILE = "state"
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """What identifies one write of `path` (it is replaced, never edited: a new inode each time)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 _EPOCH = 1704067200  # 2024-01-01T00:00:00Z: commit dates are this plus a per-repo offset plus a counter
 
 
-class LocalHub(RequestLog, Serving):
+class LocalHub(RequestLog, Serving, ReadCache):
     """A Hugging Face compatible hub on 127.0.0.1, serving git repositories stored under `root`.
 
     The real huggingface_hub client works against it unmodified (`HF_ENDPOINT=hub.endpoint` or
@@ -74,13 +87,10 @@ class LocalHub(RequestLog, Serving):
         self._repos: dict[str, Repo] = {}
         self._aliases: dict[str, str] = {}  # "type:old id" -> new id
         self._folded: dict[str, str] = {}  # "type:lowercased id" -> id
-        self._snapshots: dict[str, Snapshot] = {}
-        self._histories: dict[str, list[CommitInfo]] = {}
-        self._last_commits: dict[str, dict[str, str]] = {}
-        self._blobs: dict[str, bytes] = {}
-        self._blob_bytes = 0
+        ReadCache.__init__(self)
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._seen = _signature(self.root / _STATE_FILE)
         self._repos, self._aliases = load_registry(self.root)
         self._folded.update({key(r.repo_type, r.repo_id.lower()): r.repo_id for r in self._repos.values()})
 
@@ -138,7 +148,7 @@ class LocalHub(RequestLog, Serving):
             self._set_ref(repo, "refs/heads/main", snap)
             self._repos[key(rtype, repo_id)] = repo
             self._folded[key(rtype, repo_id.lower())] = repo_id
-            save_registry(self.root, self._repos, self._aliases)
+            self._save()
             return snap.commit.sha
 
     def commit(self, repo_id: str, files: Mapping[str, bytes | str], *, message: str = "Upload files",
@@ -214,19 +224,19 @@ class LocalHub(RequestLog, Serving):
                 self._repos[key(rtype, new_id)] = old
                 self._folded[key(rtype, new_id.lower())] = new_id
             self._aliases[key(rtype, old_id)] = new_id
-            save_registry(self.root, self._repos, self._aliases)
+            self._save()
 
     def set_gated(self, repo_id: str, gated: bool | Gated = True, *, repo_type: str = "model") -> None:
         """Gate a repo (`True` means `"auto"`): info stays public, downloads need a valid token."""
         with self._lock:
             self._repo(repo_id, repo_type).gated = self._gated(gated)
-            save_registry(self.root, self._repos, self._aliases)
+            self._save()
 
     def set_private(self, repo_id: str, private: bool = True, *, repo_type: str = "model") -> None:
         """Make a repo private: without a valid token it answers 401/404 RepoNotFound."""
         with self._lock:
             self._repo(repo_id, repo_type).private = private
-            save_registry(self.root, self._repos, self._aliases)
+            self._save()
 
     def resolve(self, repo_id: str, revision: str = "main", *, repo_type: str = "model") -> str:
         """The commit sha `revision` resolves to; raises KeyError if the repo or revision is unknown."""
@@ -248,6 +258,7 @@ class LocalHub(RequestLog, Serving):
 
     def lookup(self, repo_type: str, repo_id: str) -> tuple[Repo | None, str | None]:
         """`(repo, None)` for a known id, `(None, canonical id)` for a renamed or mis-cased one."""
+        self.reload_if_changed()
         repo = self._repos.get(key(repo_type, repo_id))
         if repo is not None:
             return repo, None
@@ -281,39 +292,6 @@ class LocalHub(RequestLog, Serving):
     def refs_of(self, repo: Repo) -> dict[str, str]:
         return dict(self._refs(repo))
 
-    def snapshot(self, repo: Repo, sha: str) -> Snapshot:
-        """The (cached) snapshot of commit `sha`; a commit id names its content, so any repo's cache entry fits."""
-        snap = self._snapshots.get(sha)
-        if snap is None:
-            snap = repo.git.read_snapshot(sha)
-            self._snapshots[sha] = snap
-        return snap
-
-    def history(self, repo: Repo, sha: str) -> list[CommitInfo]:
-        hist = self._histories.get(sha)
-        if hist is None:
-            hist = self._histories[sha] = repo.git.history(sha)
-        return hist
-
-    def last_commits(self, repo: Repo, sha: str) -> dict[str, str]:
-        last = self._last_commits.get(sha)
-        if last is None:
-            last = self._last_commits[sha] = repo.git.last_commits(sha)
-        return last
-
-    def blob(self, repo: Repo, oid: str) -> bytes:
-        data = self._blobs.get(oid)
-        if data is None:
-            data = repo.git.read_blob(oid)
-            if len(data) <= 1 << 20:
-                with self._log_lock:
-                    if self._blob_bytes > 64 << 20:
-                        self._blobs.clear()
-                        self._blob_bytes = 0
-                    self._blobs[oid] = data
-                    self._blob_bytes += len(data)
-        return data
-
     # --- internals --------------------------------------------------------------------------------
 
     @staticmethod
@@ -326,7 +304,36 @@ class LocalHub(RequestLog, Serving):
             return False
         raise ValueError(f"gated must be True, False, 'auto' or 'manual', not {gated!r}")
 
+    def _save(self) -> None:
+        save_registry(self.root, self._repos, self._aliases)
+        self._bump()
+
+    def _bump(self) -> None:
+        """Record a change under `root` (its `state` file is replaced), so that another `LocalHub`
+        on the same root, e.g. a running `python -m ptmlock.testing serve`, reloads (issue 17)."""
+        marker = self.root / _STATE_FILE
+        tmp = marker.with_name(f".{_STATE_FILE}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(f"{os.getpid()} {time.time_ns()}\n")
+        os.replace(tmp, marker)
+        self._seen = _signature(marker)
+
+    def reload_if_changed(self) -> bool:
+        """Re-read repos, refs and settings from `root` when another `LocalHub` (another process,
+        or `python -m ptmlock.testing commit/branch/tag`) changed them; True if it reloaded.
+        Called on every lookup, so a running server serves the new state at once."""
+        seen = _signature(self.root / _STATE_FILE)
+        if seen == self._seen:
+            return False
+        with self._lock:
+            if seen == self._seen:
+                return False
+            self._seen = seen
+            self._repos, self._aliases = load_registry(self.root)  # new Repo objects: refs re-read lazily
+            self._folded = {key(r.repo_type, r.repo_id.lower()): r.repo_id for r in self._repos.values()}
+            return True
+
     def _repo(self, repo_id: str, repo_type: str) -> Repo:
+        self.reload_if_changed()
         repo = self._repos.get(key(check_repo_type(repo_type), repo_id))
         if repo is None:
             raise KeyError(f"no {repo_type} repo {repo_id!r} on this hub")
@@ -348,6 +355,7 @@ class LocalHub(RequestLog, Serving):
         self._snapshots[snap.commit.sha] = snap
         repo.commits.add(snap.commit.sha)
         repo.refs = {**refs, ref: snap.commit.sha}  # copy on write: readers never see a dict mid-update
+        self._bump()
 
     def _create_ref(self, repo_id: str, ref: str, revision: str, repo_type: str, exist_ok: bool) -> str:
         with self._lock:
@@ -369,3 +377,4 @@ class LocalHub(RequestLog, Serving):
                 raise KeyError(f"no {ref} in {repo_id!r}")
             repo.git.delete_ref(ref)
             repo.refs = {k: v for k, v in refs.items() if k != ref}
+            self._bump()

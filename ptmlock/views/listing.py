@@ -35,6 +35,7 @@ def build_listing(manifest_path: Path) -> dict[str, Any]:
                 "license": pin.license if pin else None,
                 "selected": selected is not None and selected.casefold() == spec.id.casefold(),
             })
-        roles.append({"name": role, "interchangeable": len(members) > 1, "default": selected, "models": models})
+        roles.append({"name": role, "implicit": all(s.role is None for s in members),
+                      "interchangeable": len(members) > 1, "default": selected, "models": models})
     return {"roles": roles, "stale": not state.fresh, "lock_state": state.state, "lock_message": state.message(),
-            "lock": str(manifest.lock_path.name)}
+            "lock": str(manifest.lock_path.name), "warnings": manifest.role_warnings()}

@@ -89,7 +89,7 @@ def build_tree(
         roles.append({"name": role, "implicit": all(s.role is None for s in members),
                       "interchangeable": len(members) > 1, "default": selected, "models": models})
     return {"lock": manifest.lock_path.name, "stale": not state.fresh, "lock_state": state.state,
-            "lock_message": state.message(), "roles": roles}
+            "lock_message": state.message(), "roles": roles, "warnings": manifest.role_warnings()}
 
 
 def _check_outdated(lock: Lock, jobs: int,

@@ -361,6 +361,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.ml
 def test_dependencies_load_pinned_through_peft_transformers_and_diffusers(hub, tiny, project, tmp_path):
     """A peft adapter's base model, cross-repo `auto_map` code and a diffusers (modular) pipeline's
     component in another repo are locked through the model that needs them; after each dependency's

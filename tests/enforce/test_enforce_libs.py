@@ -19,7 +19,7 @@ import pytest
 from ptmlock.testing import LocalHub
 from tinymodels import clean_environ, last_json, run_app, tiny, torchhub_commit, write_project  # noqa: F401
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.ml]  # real ML libraries
 
 APP = """
 import ptmlock.enforce, json, warnings

@@ -238,3 +238,74 @@ def test_pre_commit_try_repo_lock_check_hook(project, ptm, hook_repo, tmp_path):
 def _ident():
     return {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
             "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+
+# --- issue 17, items 2 and 3: the published snippet and the hooks, through the real pre-commit ----
+
+
+def _readme_snippet() -> str:
+    """The pre-commit configuration exactly as README.md prints it."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    m = re.search(r"```yaml\n(repos:\n  - repo: https://github\.com/<you>/ptmlock.*?)```", readme, re.S)
+    assert m is not None, "the README's pre-commit snippet is gone"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory):
+    """One pre-commit store for this module's hook tests, so the hook's venv is built once."""
+    return str(tmp_path_factory.mktemp("pre-commit-home"))
+
+
+def test_readme_pre_commit_snippet_works_as_printed(project, ptm, hook_repo, pre_commit_home):
+    repo_dir, _ = hook_repo
+    _git(repo_dir, "branch", "-f", "main")  # the published repository's default branch
+    snippet = _readme_snippet()
+    assert "rev: main" in snippet and "pre-commit autoupdate --freeze" in snippet
+    # only the placeholder the reader must fill in is replaced: everything else is as printed
+    (project / ".pre-commit-config.yaml").write_text(snippet.replace("https://github.com/<you>/ptmlock", str(repo_dir)))
+    _git(project, "init", "-q")
+    assert ptm("init").code == 0 and ptm("lock").code == 0
+    _git(project, "add", "-A")
+    env = {**os.environ, "PRE_COMMIT_HOME": pre_commit_home, "PRE_COMMIT_COLOR": "never"}
+    r = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"], cwd=project, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"ptmlock lock --check \(ptm.lock is fresh\)\.+Passed", r.stdout), r.stdout
+    r = subprocess.run([sys.executable, "-m", "pre_commit", "autoupdate", "--freeze"], cwd=project, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    head = _git(repo_dir, "rev-parse", "HEAD").strip()
+    assert f"rev: {head}" in (project / ".pre-commit-config.yaml").read_text()
+
+
+def test_check_hook_runs_when_only_the_manifest_changes(hub, project, ptm, hook_repo, pre_commit_home):
+    repo_dir, rev = hook_repo
+    hub.commit("acme/labels", tiny_repo_files())
+    hub.commit("acme/text", tiny_repo_files())
+    _git(project, "init", "-q")
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n- repo: {repo_dir}\n  rev: {rev}\n  hooks:\n  - id: ptmlock-check\n  - id: ptmlock-lock-check\n")
+    assert ptm("init").code == 0
+    assert ptm("add", "acme/labels").code == 0 and ptm("add", "acme/text").code == 0
+    (project / "app.py").write_text('from transformers import AutoModel\nAutoModel.from_pretrained("acme/labels")\n')
+    env = {**os.environ, "PRE_COMMIT_HOME": pre_commit_home, "PRE_COMMIT_COLOR": "never", **_ident()}
+    assert subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=project, env=env,
+                          capture_output=True).returncode == 0
+    _git(project, "add", "-A")
+    first = subprocess.run(["git", "commit", "-m", "app"], cwd=project, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    r = ptm("remove", "acme/labels")
+    assert r.code == 0
+    assert ("warning: the code still loads acme/labels (app.py:2:1); `ptmlock check` will report it (PTM002) "
+            "until that code changes or `ptmlock add acme/labels` declares it again.") in r.err
+    _git(project, "add", "ptm.toml", "ptm.lock")  # no Python file staged
+    commit = subprocess.run(["git", "commit", "-m", "drop labels"], cwd=project, env=env, capture_output=True,
+                            text=True)
+    out = commit.stdout + commit.stderr
+    assert commit.returncode != 0, out
+    assert "app.py:2:1: PTM002 'acme/labels' is loaded here" in out
+    assert re.search(r"ptmlock check \(declared and pinned model loads\)\.+Failed", out), out
+    assert _git(project, "log", "--format=%s").split("\n")[0] == "app"  # the broken state was not committed

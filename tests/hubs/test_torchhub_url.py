@@ -74,6 +74,7 @@ def test_lock_pins_torchhub_default_branch_branches_tags_and_commits(upstream, p
     assert model_entry(read_lock(project), "owner/tiny:dev")["commit"] == v1
 
 
+@pytest.mark.ml
 def test_add_url_downloads_once_and_pins_sha256_and_size(upstream, project, ptm, tmp_path):
     import hashlib
 
@@ -91,6 +92,7 @@ def test_add_url_downloads_once_and_pins_sha256_and_size(upstream, project, ptm,
     assert (tmp_path / "torch-lock" / "hub" / "checkpoints" / "resnet-tiny-0123abcd.pth").read_bytes() == data
 
 
+@pytest.mark.ml
 def test_add_of_a_url_needs_no_hub_flag(upstream, project, ptm):
     url = upstream.put("weights/plain-add.pth", weights(3.0))
     write_manifest(project, {})
@@ -100,6 +102,7 @@ def test_add_of_a_url_needs_no_hub_flag(upstream, project, ptm):
     assert model_entry(read_lock(project), url)["hub"] == "url"
 
 
+@pytest.mark.ml
 def test_lock_is_deterministic_and_reuses_pins_without_requests(upstream, project, ptm):
     v1 = upstream.commit("owner/tiny", 1.0)
     url = upstream.put("w/a.pth", weights(1.0))
@@ -126,6 +129,7 @@ def test_lock_is_deterministic_and_reuses_pins_without_requests(upstream, projec
     assert f"owner/tiny: {v1[:12]} -> {v2[:12]}" in r.err
 
 
+@pytest.mark.ml
 def test_tree_shows_torchhub_and_url_pins(upstream, project, ptm):
     v1 = upstream.commit("owner/tiny", 1.0)
     data = weights(1.0)
@@ -164,6 +168,7 @@ def _sync(project, hub_dir, offline=False):
     return sync_torch(load_lock(project / "ptm.lock").models, hub_dir=hub_dir, offline=offline)
 
 
+@pytest.mark.ml
 def test_sync_writes_torch_hub_layout_and_a_second_sync_makes_no_request(upstream, project, ptm, tmp_path):
     v1 = upstream.commit("owner/tiny", 1.0)
     data = weights(1.0)
@@ -189,6 +194,7 @@ def test_sync_writes_torch_hub_layout_and_a_second_sync_makes_no_request(upstrea
     assert (hub_dir / "checkpoints" / "resnet18-f37072fd.pth").read_bytes() == data
 
 
+@pytest.mark.ml
 @pytest.mark.parametrize("change", ["same-size", "longer", "shorter"])
 def test_sync_refuses_url_bytes_changed_upstream_and_leaves_nothing(upstream, project, ptm, tmp_path, change):
     data = weights(1.0)
@@ -236,6 +242,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.ml
 def test_guard_keeps_the_pinned_torchhub_commit_after_the_branch_moves(upstream, project, ptm, tmp_path):
     v1 = upstream.commit("owner/tiny", 1.0)
     upstream.commit("other/pinned", 1.0)
@@ -301,6 +308,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.ml
 @pytest.mark.parametrize("mode", ["warn", "strict"])
 def test_guard_checks_url_weights_against_the_lock_on_load(upstream, project, ptm, tmp_path, mode):
     v1, v2 = weights(1.0), weights(2.0)
@@ -390,6 +398,7 @@ def test_5xx_answers_of_git_remotes_and_urls_are_retried(upstream, project, ptm)
 # --- pure parts ---------------------------------------------------------------------------------
 
 
+@pytest.mark.ml
 def test_torch_hub_dir_is_computed_as_torch_does(monkeypatch, tmp_path):
     import torch.hub
 

@@ -516,3 +516,73 @@ def test_serve_demo_cli_prints_the_endpoint_and_serves(tmp_path):
         proc.wait(timeout=10)
     assert proc.returncode == 0
     assert "Traceback" not in proc.stderr.read()
+
+
+def _testing_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ptmlock.testing", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_serve_demo_as_printed_then_upstream_moves_from_the_shell(tmp_path):
+    """Issue 17, item 4: `serve --demo` needs no --root, and commits, branch moves and tags made
+    from a shell reach the running server at once, so `ptmlock outdated` sees upstream move."""
+    proc = subprocess.Popen([sys.executable, "-m", "ptmlock.testing", "serve", "--demo"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        endpoint = proc.stdout.readline().strip().split("=", 1)[1]
+        root = proc.stdout.readline().strip().split("=", 1)[1]
+        assert endpoint.startswith("http://127.0.0.1:") and os.path.isdir(root)
+        api = HfApi(endpoint=endpoint)
+        first = api.model_info("demo/tiny-bert").sha
+
+        project = tmp_path / "proj"
+        project.mkdir()
+        env = {**os.environ, "HF_ENDPOINT": endpoint}
+        ptm = lambda *a: subprocess.run([sys.executable, "-m", "ptmlock", *a], cwd=project, capture_output=True,  # noqa: E731
+                                        text=True, env=env, timeout=120)
+        assert ptm("init").returncode == 0
+        assert ptm("add", "demo/tiny-bert", "--role", "text").returncode == 0
+
+        (tmp_path / "notes.txt").write_text("new upstream file\n")
+        r = _testing_cli("commit", "--root", root, "demo/tiny-bert", f"NOTES.md={tmp_path / 'notes.txt'}",
+                         "--message", "upstream moved")
+        assert r.returncode == 0, r.stderr
+        moved = r.stdout.strip()
+        assert len(moved) == 40 and moved != first
+        assert api.model_info("demo/tiny-bert").sha == moved  # the running server sees it at once
+        r = ptm("outdated")
+        assert r.returncode == 1 and f"demo/tiny-bert  default branch  {first[:12]} -> {moved[:12]}" in r.stdout
+
+        r = _testing_cli("tag", "--root", root, "demo/tiny-bert", "v2.0", "--revision", moved)
+        assert r.returncode == 0 and r.stdout.strip() == moved
+        r = _testing_cli("branch", "--root", root, "demo/tiny-bert", "main", "--revision", first)  # force-push back
+        assert r.returncode == 0 and r.stdout.strip() == first
+        refs = api.list_repo_refs("demo/tiny-bert")
+        assert "v2.0" in [t.name for t in refs.tags]
+        assert {b.name: b.target_commit for b in refs.branches}["main"] == first
+        assert ptm("outdated").returncode == 0
+
+        r = _testing_cli("tag", "--root", root, "demo/tiny-bert", "v2.0")
+        assert r.returncode == 1 and r.stderr == "error: refs/tags/v2.0 already exists in 'demo/tiny-bert'\n"
+        r = _testing_cli("commit", "--root", root, "demo/tiny-bert", str(tmp_path / "missing.bin"))
+        assert r.returncode == 1 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr.read()
+    assert not os.path.exists(root)  # the temporary root is removed on exit
+
+
+def test_a_served_hub_sees_changes_made_by_another_local_hub_on_its_root(tmp_path):
+    with LocalHub(tmp_path / "hub") as served:
+        served.commit("org/a", {"config.json": b"{}"})
+        api = HfApi(endpoint=served.endpoint)
+        other = LocalHub(tmp_path / "hub")  # e.g. another process; never started
+        sha = other.commit("org/a", {"config.json": b'{"v": 2}'})
+        other.commit("org/new", {"config.json": b"{}"})
+        other.create_branch("org/a", "dev", revision=sha)
+        assert api.model_info("org/a").sha == sha
+        assert api.model_info("org/new").id == "org/new"
+        assert "dev" in [b.name for b in api.list_repo_refs("org/a").branches]
+        served.commit("org/a", {"x.txt": b"x"})  # the served hub goes on writing to the same repos
+        assert api.model_info("org/a").sha == served.resolve("org/a")
