@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from ptmlock.constants import ENV_LOCKFILE, ENV_ROLE_PREFIX, LOCK_NAME, MANIFEST_NAME
+from ptmlock.constants import ENV_LOCKFILE, LOCK_NAME, MANIFEST_NAME
+from ptmlock.manifest.model import role_env_var
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not `typing` at run time: the guard imports this module on `import ptmlock.enforce`
@@ -84,11 +85,6 @@ def load_project(lock_path: str | None, manifest_path: str | None) -> tuple[Mani
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
     lock = load_lock(lock_path) if lock_path is not None else None
     return manifest, lock
-
-
-def role_env_var(role: str) -> str:
-    """`PTMLOCK_ROLE_<ROLE>`: the role upper-cased, with `-` and `.` as `_`."""
-    return ENV_ROLE_PREFIX + role.upper().replace("-", "_").replace(".", "_")
 
 
 def select(role: str) -> Selection:

@@ -58,11 +58,9 @@ class CacheWriteError(PtmlockError):
     exit_code = EXIT_CHECK_FAILED
 
 
-class ProjectWriteError(PtmlockError):
+class ProjectWriteError(CacheWriteError):
     """ptm.lock or ptm.toml could not be written: read-only file system, permissions, disk full.
-    The old file is left as it was and no temporary file remains (issue 11)."""
-
-    exit_code = EXIT_CHECK_FAILED
+    The old file is left as it was and no temporary file remains (issue 11). Exit 1, as for the cache."""
 
 
 class ManifestError(PtmlockError):

@@ -9,6 +9,8 @@ environment when called, so tests and long-lived processes see changes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from ptmlock.constants import (
@@ -43,17 +45,8 @@ def seconds(name: str, default: float) -> float:
     Raises:
         SettingsError: the value is not a positive, finite number.
     """
-    value = _raw(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not 0 < number < float("inf"):
-        raise SettingsError(f"{name}={os.environ[name]!r} is not a number of seconds: use a positive number, "
-                            f"e.g. {name}={default:g} (the default).")
-    return number
+    return _number(name, default, float, lambda x: 0 < x < float("inf"),
+                   f"is not a number of seconds: use a positive number, e.g. {name}={default:g} (the default)")
 
 
 def count(name: str, default: int, *, maximum: int) -> int:
@@ -62,16 +55,23 @@ def count(name: str, default: int, *, maximum: int) -> int:
     Raises:
         SettingsError: the value is not such a number.
     """
+    return _number(name, default, int, lambda x: 1 <= x <= maximum,
+                   f"is not a whole number from 1 to {maximum}: use e.g. {name}={default} (the default)")
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(name: str, default: N, parse: Callable[[str], N], ok: Callable[[N], bool], why: str) -> N:
     value = _raw(name)
     if value is None:
         return default
     try:
-        number = int(value)
+        number = parse(value)
     except ValueError:
-        number = 0
-    if not 1 <= number <= maximum:
-        raise SettingsError(f"{name}={os.environ[name]!r} is not a whole number from 1 to {maximum}: use e.g. "
-                            f"{name}={default} (the default).")
+        number = None
+    if number is None or not ok(number):
+        raise SettingsError(f"{name}={os.environ[name]!r} {why}.")
     return number
 
 

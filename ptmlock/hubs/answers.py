@@ -31,7 +31,6 @@ MAX_TEXT = 4096  # characters in a free-text field (license, library, pipeline t
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 # huggingface_hub's utils/_validators.py::REPO_ID_REGEX, with its re.ASCII flag and extra rules
 
 

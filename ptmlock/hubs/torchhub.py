@@ -25,22 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock import settings
-from ptmlock._net import (
-    STALL_MIN_RATE,
-    NetLimits,
-    Retry,
-    is_refused,
-    with_retries,
-)
+from ptmlock._net import STALL_MIN_RATE, NetLimits, Retry, is_refused, with_retries
 from ptmlock.constants import ENV_TORCHHUB_URL, HUB_TORCHHUB
-from ptmlock.errors import (
-    HubError,
-    IntegrityError,
-    ManifestError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
-    UnsafeHubAnswerError,
-)
+from ptmlock.errors import HubError, IntegrityError, ManifestError, RepoNotFoundError
+from ptmlock.errors import RevisionNotFoundError, UnsafeHubAnswerError
 from ptmlock.lockfile.model import COMMIT_RE, LockedModel
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.output import redact

@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptmlock.constants import DEFAULT_HUB
+from ptmlock.constants import DEFAULT_HUB, ENV_ROLE_PREFIX
 from ptmlock.signing.policy import SigningPolicy
+
+
+def role_env_var(role: str) -> str:
+    """`PTMLOCK_ROLE_<ROLE>`: the variable that selects a member of `role` at run time (the role
+    upper-cased, with `-` and `.` as `_`)."""
+    return ENV_ROLE_PREFIX + role.upper().replace("-", "_").replace(".", "_")
 
 
 @dataclass(frozen=True)
@@ -179,8 +185,6 @@ class Manifest:
         """One message per role with several members and no `default`: `ptmlock.select()` cannot
         choose for it unless `PTMLOCK_ROLE_<ROLE>` is set. `lock`, `list` and `tree` warn with
         these, and `lock --check` fails on them in a strict project (issue 17, item 11)."""
-        from ptmlock._select import role_env_var
-
         return [f"role {role!r} has {len(members)} models ({', '.join(m.id for m in members)}) and no default, so "
                 f"`ptmlock.select({role!r})` fails at run time unless {role_env_var(role)} is set; add "
                 f"`default = \"{members[0].id}\"` under [roles.{role}] in {self.path.name}."
