@@ -12,7 +12,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,6 +109,8 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, durable: bo
     """
     target = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    import tempfile  # here: read-only verbs never write, and tempfile costs ~3 ms to import
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:

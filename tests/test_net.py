@@ -25,12 +25,17 @@ def test_backoff_doubles_to_a_cap_with_jitter(attempt, cap):
     assert max(delays) - min(delays) > cap / 10  # jittered, so clients do not retry in step
 
 
-def test_limits_come_from_the_environment_and_ignore_nonsense(monkeypatch):
+def test_limits_come_from_the_environment_and_refuse_nonsense(monkeypatch):
+    from ptmlock.errors import SettingsError
+
     monkeypatch.setenv("PTMLOCK_HUB_TIMEOUT", "3")
-    monkeypatch.setenv("PTMLOCK_HUB_DEADLINE", "-5")
-    monkeypatch.setenv("PTMLOCK_STALL_TIMEOUT", "soon")
     limits = NetLimits.from_env()
     assert (limits.timeout, limits.deadline, limits.stall) == (3.0, 60.0, 30.0)
+    for name, bad in (("PTMLOCK_HUB_DEADLINE", "-5"), ("PTMLOCK_STALL_TIMEOUT", "soon")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(SettingsError, match=f"{name}='{bad}' is not a number of seconds"):
+            NetLimits.from_env()
+        monkeypatch.delenv(name)
     assert NetLimits.from_env(deadline=7).deadline == 7
     assert limits.request_timeout(1.5) == 1.5 and limits.request_timeout(10) == 3.0
 

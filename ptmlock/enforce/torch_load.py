@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "torch"
+# The distribution and versions (a `packaging` specifier) this hook was tested against (issue 13).
+TESTED = ("torch", ">=2.14,<3")
 _SNAPSHOT = re.compile(r"(?:^|[\\/])(models|datasets|spaces)--([^\\/]+)[\\/]snapshots[\\/]([0-9a-f]{40})[\\/](.+)$")
 _state_lock = _thread.allocate_lock()
 _opted_out: dict[str, bool] | None = None  # casefolded repo id -> model opted out of weights_only

@@ -46,7 +46,7 @@ _SUFFIXES = {
 }
 _NAMES = {"makefile": SHELL, "gnumakefile": SHELL, "dockerfile": SHELL, "containerfile": SHELL}
 # files that hold hashes and ids of their own, never model loads
-_NEVER = frozenset({"ptm.lock", "package.json", "package-lock.json", "tsconfig.json", "pyproject.toml",
+_NEVER = frozenset({"ptm.lock", "ptm.toml", "package.json", "package-lock.json", "tsconfig.json", "pyproject.toml",
                     "poetry.lock", "uv.lock", "pipfile.lock", "composer.json", ".pre-commit-config.yaml"})
 
 _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")

@@ -114,9 +114,9 @@ def test_add_recognises_a_page_url_of_the_configured_endpoint(hub, project, ptm)
 def test_outdated_without_a_lock_says_what_to_do(project, ptm):
     write_manifest(project, {"org/tiny": {}})
     r = ptm("outdated")
-    assert r.code == 3
+    assert r.code == 1  # the one lock-state rule: missing is "a check said no" (docs/exit-codes.md)
     assert "no pins to outdated" not in r.err
-    assert "so `ptmlock outdated` has no pinned models to work on. Run `ptmlock lock` to create it" in r.err
+    assert "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it, then `ptmlock outdated`." in r.err
 
 
 def test_init_from_dot_names_the_folder(project, ptm):
@@ -191,7 +191,7 @@ def test_check_prints_a_summary_unless_quiet(hub, project, ptm):
     (project / "util.py").write_text("x = 1\n")
     r = ptm("check")
     assert r.code == 0 and r.out == ""
-    assert r.err == "ptmlock check: 2 Python files, 2 model loads (1 declared), ok.\n"
+    assert r.err == "ptmlock check: 2 files, 2 model loads (1 declared), ok.\n"
     r = ptm("check", "--quiet")
     assert r.code == 0 and r.err == "" and r.out == ""
     (project / "app.py").write_text('from transformers import AutoModel\nAutoModel.from_pretrained("org/other")\n')

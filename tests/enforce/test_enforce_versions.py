@@ -27,7 +27,7 @@ def test_every_adapter_declares_a_tested_range_that_holds_for_the_installed_libr
                           env={**os.environ, "PTMLOCK_MODE": "off"})
     tables = json.loads(proc.stdout)
     assert set(tables) == {"hf_hub", "transformers", "sentence_transformers", "diffusers", "timm", "peft",
-                           "open_clip", "torch_hub"}
+                           "open_clip", "torch_hub", "torch_load"}
     for dist, spec, installed_in_range, ancient_in_range in tables.values():
         assert installed_in_range is True and ancient_in_range is False, (dist, spec)
         assert spec.startswith(">=") and ",<" in spec, (dist, spec)  # a floor and a ceiling
