@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ptmlock.constants import ENV_LOCKFILE, LOCK_NAME, MANIFEST_NAME
-from ptmlock.manifest.model import role_env_var
+from ptmlock.constants import ENV_LOCKFILE, LOCK_NAME, MANIFEST_NAME, role_env_var
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not `typing` at run time: the guard imports this module on `import ptmlock.enforce`

@@ -41,3 +41,9 @@ DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024  # the Hub's answer for a 100k-file 
 # Weight formats that execute code when loaded (pickle), and the safe one.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 SAFE_WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".msgpack", ".h5")
+
+
+def role_env_var(role: str) -> str:
+    """`PTMLOCK_ROLE_<ROLE>`: the variable that selects a member of `role` at run time (the role
+    upper-cased, with `-` and `.` as `_`)."""
+    return ENV_ROLE_PREFIX + role.upper().replace("-", "_").replace(".", "_")

@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptmlock.constants import DEFAULT_HUB, ENV_ROLE_PREFIX
+from ptmlock.constants import DEFAULT_HUB, role_env_var
 from ptmlock.signing.policy import SigningPolicy
-
-
-def role_env_var(role: str) -> str:
-    """`PTMLOCK_ROLE_<ROLE>`: the variable that selects a member of `role` at run time (the role
-    upper-cased, with `-` and `.` as `_`)."""
-    return ENV_ROLE_PREFIX + role.upper().replace("-", "_").replace(".", "_")
 
 
 @dataclass(frozen=True)
