@@ -17,6 +17,7 @@ import lzma
 import os
 import pickle
 import shlex
+import tempfile
 import struct
 import subprocess
 import sys
@@ -440,6 +441,8 @@ BENIGN: tuple[Benign, ...] = (
 def write_malicious(directory: Path, marker_dir: Path) -> dict[str, tuple[Entry, Path, Path]]:
     """Write every malicious file into `directory`; name -> (entry, file, its marker path)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if len(str(marker_dir)) > 40:  # the tar polyglot carries its marker path in a 100-byte tar name field
+        marker_dir = Path(tempfile.mkdtemp(prefix="ptm-m-"))
     marker_dir.mkdir(parents=True, exist_ok=True)
     out = {}
     for entry in MALICIOUS:
