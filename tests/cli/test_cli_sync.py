@@ -369,10 +369,11 @@ def test_ctrl_c_stops_sync_promptly_and_keeps_the_partial_for_next_time(hub, pro
     big = {"big.safetensors": os.urandom(2 * 1024 * 1024)}
     _locked(hub, project, ptm, files=big)
     hub.add_fault(Fault(match=r"GET /org/tiny/resolve/.*/big\.safetensors", cut_after=512 * 1024, times=1))
-    hub.add_fault(Fault(match=r"GET /org/tiny/resolve/.*/big\.safetensors", status=503, times=None))
+    # the retries hang (cut by a 2 s stall time), so sync is still downloading whenever the signal comes
+    hub.add_fault(Fault(match=r"GET /org/tiny/resolve/.*/big\.safetensors", delay=20.0, times=None))
     partial = _repo_dir() / "blobs" / (hashlib.sha256(big["big.safetensors"]).hexdigest() + ".incomplete")
     proc = subprocess.Popen([PY, "-m", "ptmlock", "sync"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PTMLOCK_HUB_DEADLINE": "60"})
+                            text=True, env={**os.environ, "PTMLOCK_HUB_DEADLINE": "60", "PTMLOCK_STALL_TIMEOUT": "2"})
     deadline = time.monotonic() + 30
     while not (partial.exists() and partial.stat().st_size >= 512 * 1024):
         assert time.monotonic() < deadline and proc.poll() is None
