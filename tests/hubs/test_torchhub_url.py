@@ -214,10 +214,10 @@ def test_sync_refuses_url_bytes_changed_upstream_and_leaves_nothing(upstream, pr
 
 # --- the guard, in real torch.hub -----------------------------------------------------------------
 
-TORCH_APP = """
+# Both guarded apps record, per attempt, the value loaded and the guard's warnings, or its refusal.
+ATTEMPT = """
 import ptmlock.enforce, json, os, warnings
 import torch.hub
-torch.hub._git_archive_link = lambda owner, name, ref: f"{os.environ['GIT_SERVER']}/{owner}/{name}/zipball/{ref}"
 out = {}
 
 def attempt(name, fn):
@@ -229,6 +229,10 @@ def attempt(name, fn):
                                                   if w.category is ptmlock.enforce.PtmlockWarning]}
     except ptmlock.enforce.GuardError as e:
         out[name] = {"error": str(e)}
+"""
+
+TORCH_APP = ATTEMPT + """
+torch.hub._git_archive_link = lambda owner, name, ref: f"{os.environ['GIT_SERVER']}/{owner}/{name}/zipball/{ref}"
 
 def load(repo):
     return torch.hub.load(repo, "tiny", trust_repo=True, skip_validation=True, verbose=False).bias[0].item()
@@ -267,20 +271,7 @@ def test_guard_keeps_the_pinned_torchhub_commit_after_the_branch_moves(upstream,
     assert [r.path for r in upstream.server.requests] == [f"/owner/tiny/zipball/{v1}"]
 
 
-URL_APP = """
-import ptmlock.enforce, json, os, warnings
-import torch.hub
-out = {}
-
-def attempt(name, fn):
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            value = fn()
-        out[name] = {"value": value, "warnings": [str(w.message) for w in caught
-                                                  if w.category is ptmlock.enforce.PtmlockWarning]}
-    except ptmlock.enforce.GuardError as e:
-        out[name] = {"error": str(e)}
+URL_APP = ATTEMPT + """
 
 def state(url):
     return torch.hub.load_state_dict_from_url(url, progress=False, weights_only=True)["w"][0].item()
