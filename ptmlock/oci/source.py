@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import requests
 
+from ptmlock._fs import contained_dir, open_nofollow
 from ptmlock.errors import HubError, IntegrityError
 from ptmlock.install.download import Cancelled
 from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
@@ -72,8 +73,9 @@ class RegistrySource:
                 f"{task.model.id}: {file.path} in {self} is {layer.digest} ({layer.size} bytes), but ptm.lock pins "
                 f"{expected_digest(file)} ({file.size} bytes). Nothing was placed; this source is not used again "
                 "in this run. Re-publish the model with `ptmlock publish`, or check who can write to the registry.")
-        task.partial.parent.mkdir(parents=True, exist_ok=True)
-        task.store.parent.mkdir(parents=True, exist_ok=True)
+        # issue 11: the folders are reached without links, the partial file opened without following one
+        contained_dir(task.root, task.partial.parent)
+        contained_dir(task.root, task.store.parent)
         for attempt in range(1, _TRIES + 1):
             try:
                 return self._download(repo, layer, task, on_bytes)
@@ -87,7 +89,8 @@ class RegistrySource:
         file = task.file
         hasher, received = new_hasher(file), 0
         try:
-            with self.client.open_blob(repo, layer.digest) as r, open(task.partial, "wb") as out:
+            with self.client.open_blob(repo, layer.digest) as r, \
+                    os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as out:
                 if r is None:
                     raise SourceMissing(f"{self.name} lists {layer.digest} for {file.path} but does not serve it")
                 for chunk in r.iter_content(_CHUNK):

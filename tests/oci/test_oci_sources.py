@@ -209,3 +209,28 @@ def test_cli_subprocess_exit_codes_without_traceback(hub, registry, project, ptm
     assert r.returncode == 4 and "Traceback" not in r.stderr and "did not answer" in r.stderr
     r = run("publish", "not-a-url")
     assert r.returncode == 2 and "is not an OCI registry URL" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["partial", "blobs"])
+def test_a_link_planted_where_the_registry_source_writes_is_refused_and_nothing_outside_changes(
+        hub, registry, project, ptm, tmp_path, monkeypatch, where):
+    url = f"oci+http://{registry.host}/models"
+    files = tiny_repo_files()
+    locked_project(hub, project, ptm, {"org/tiny": files}, sources=[("fleet", url)])
+    assert ptm("publish", url).code == 0
+    cache = new_cache(tmp_path, monkeypatch, "node")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("keep me")
+    blobs = cache / "models--org--tiny" / "blobs"
+    if where == "partial":  # the file the download streams into is a link to a file outside the cache
+        blobs.mkdir(parents=True)
+        (blobs / (hashlib.sha256(files["model.safetensors"]).hexdigest() + ".incomplete")).symlink_to(victim)
+    else:  # the blobs folder itself is a link to a folder outside the cache
+        blobs.parent.mkdir(parents=True)
+        blobs.symlink_to(outside, target_is_directory=True)
+    r = ptm("sync", "--source", "fleet")
+    assert r.code == 5, r.err
+    assert "symbolic link" in r.err and "Traceback" not in r.err
+    assert victim.read_text() == "keep me" and sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
