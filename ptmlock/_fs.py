@@ -20,7 +20,7 @@ from ptmlock.errors import UnsafePathError
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 on Windows, where planting links needs privileges
 
 
-def _refuse(path: Path, root: Path, what: str) -> UnsafePathError:
+def _refuse(path: str | Path, root: Path, what: str) -> UnsafePathError:
     return UnsafePathError.at(path, what,
         f"{path} is {what}, inside {root}, where ptmlock writes. It did not write through it, and changed nothing "
         "outside that folder. Another program or user planted it, or the folder was moved by hand: remove it "
@@ -78,6 +78,10 @@ def contained_file(root: Path, path: Path, *, create_parent: bool = True) -> os.
     """
     if not contained_dir(root, path.parent, create=create_parent):
         return None
+    return _regular(path, root)
+
+
+def _regular(path: str | Path, root: Path) -> os.stat_result | None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -87,6 +91,29 @@ def contained_file(root: Path, path: Path, *, create_parent: bool = True) -> os.
     if not stat.S_ISREG(st.st_mode):
         raise _refuse(path, root, "not a regular file")
     return st
+
+
+class FolderWalk:
+    """`contained_dir(create=False)` and `contained_file(create_parent=False)` for one read-only
+    pass over many files under `root` (verify): each folder is walked once per pass, not once per
+    file. A folder refused is not remembered, so each file under it is refused in its own words.
+    Paths are given as text (`os.fspath`), the way a pass over thousands of files holds them.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._found: dict[str, bool] = {}
+
+    def folder(self, path: str) -> bool:
+        """As `contained_dir(root, path, create=False)`."""
+        found = self._found.get(path)
+        if found is None:
+            found = self._found[path] = contained_dir(self.root, Path(path), create=False)
+        return found
+
+    def file(self, path: str) -> os.stat_result | None:
+        """As `contained_file(root, path, create_parent=False)`."""
+        return _regular(path, self.root) if self.folder(os.path.dirname(path)) else None
 
 
 def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:

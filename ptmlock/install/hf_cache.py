@@ -10,7 +10,6 @@ symlink to the blob; `refs/<ref>` holds the commit a branch or tag pointed at;
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.errors import LockfileError, RoleError
 from ptmlock.filesets import matches
 from ptmlock.lockfile.model import COMMIT_RE, Lock, LockedFile, LockedModel
+from ptmlock.names import safe_path_problem
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
@@ -219,16 +218,11 @@ def _target_task(model: LockedModel, file: LockedFile, base: Path, work: Path, r
 
 
 def _check_rel(model_id: str, path: str, what: str) -> list[str]:
-    from ptmlock.hubs.answers import path_problem
-
-    parts = path.split("/")
-    if (not path or path.startswith(("/", "\\")) or "\\" in path or "\x00" in path or _DRIVE.match(path)
-            or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path
-            or (what == "file path" and path_problem(path) is not None)):  # issue 11: `.git/`, control chars
+    if safe_path_problem(path) is not None:  # the one path rule (issue 11: `.git/`, control chars)
         raise LockfileError(f"ptm.lock lists the {what} {path!r} for {model_id!r}, which would escape its folder "
                             "or is otherwise unsafe to write (a '.git' part, control characters). "
                             "ptm.lock is generated: restore it from git or run `ptmlock lock`.")
-    return parts
+    return path.split("/")
 
 
 def _check_hash(model: LockedModel, file: LockedFile) -> str:

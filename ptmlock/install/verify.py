@@ -1,19 +1,21 @@
 """`ptmlock verify`: check the synced files of every locked model against ptm.lock.
 
-`inspect()` gathers what is on disk (stat, link target, hash); `compare()` turns that into a
-`Problem` or None and is pure; `verify()` runs both over a `Plan` on a thread pool and returns a
+`check_tasks()` gathers what is on disk (stat, link target, hash) as a `Seen`; `compare()` turns
+that into a `Problem` or None and is pure; `verify()` runs both over a `Plan` and returns a
 `VerifyReport`, which the CLI renders. Hashes go through the `VerifiedCache` unless `deep`.
 """
 from __future__ import annotations
 
 import errno
 import os
+import queue
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ptmlock._fs import contained_dir, contained_file
+from ptmlock._fs import FolderWalk
 from ptmlock.errors import UnsafePathError
 from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest
 from ptmlock.install.hf_cache import (
@@ -70,7 +72,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class Seen:
-    """What `inspect()` found at a file's destination. Plain data."""
+    """What `check_tasks()` found at a file's destination. Plain data."""
 
     exists: bool
     link: str | None = None  # where a snapshot symlink points (normalised), None if not a link
@@ -127,22 +129,19 @@ class VerifyReport:
         }
 
 
-def inspect(task: FileTask, *, cache: VerifiedCache | None, layout: str, deep: bool = False) -> Seen:
-    """Look at `task.dest` on disk: existence, link target, size and, when those are right,
-    the content hash (from `cache` when the file is unchanged since it was last hashed, unless
-    `deep`; a hash computed is recorded in `cache`)."""
-    found = _look(task, layout=layout, cache=cache, deep=deep)
-    return found if isinstance(found, Seen) else _hash(task, *found, cache=cache)
-
-
-def _look(task: FileTask, *, layout: str, cache: VerifiedCache | None,
-          deep: bool) -> Seen | tuple[Seen, str, os.stat_result]:
+def _look(task: FileTask, *, layout: str, cache: VerifiedCache | None, deep: bool,
+          walk: FolderWalk) -> Seen | tuple[Seen, str, os.stat_result]:
     """Everything but reading the file: a final `Seen`, or what `_hash` needs to finish."""
     dest = os.fspath(task.dest)
+    store = os.fspath(task.store)
     link = None
-    unsafe = _unsafe(task)
-    if unsafe is not None:
-        return Seen(exists=True, unsafe=unsafe)
+    try:  # issue 11: no link planted between the root and the bytes
+        walk.folder(os.path.dirname(dest))
+        held = walk.file(store)
+    except UnsafePathError as e:
+        return Seen(exists=True, unsafe=f"{e.path} is {e.what}" if e.path else str(e))
+    except OSError:
+        held = None  # reported by the look below
     try:
         if layout == "cache":
             try:
@@ -153,12 +152,12 @@ def _look(task: FileTask, *, layout: str, cache: VerifiedCache | None,
                 target = None
             if target is not None:
                 link = os.path.normpath(os.path.join(os.path.dirname(dest), target))
-                store = os.fspath(task.store)
                 if link != store and os.path.realpath(link) != os.path.realpath(store):
                     return Seen(exists=os.path.exists(link), link=link, link_ok=False)
                 link = store
         real = link or dest
-        st = os.stat(real)
+        # the lstat of a regular file reached without links is its stat
+        st = held if held is not None and real == store else os.stat(real)
     except FileNotFoundError:
         return Seen(exists=False, link=link)
     except OSError as e:
@@ -171,18 +170,6 @@ def _look(task: FileTask, *, layout: str, cache: VerifiedCache | None,
         if digest is not None:
             return replace(seen, digest=digest, cached=True)
     return seen, real, st
-
-
-def _unsafe(task: FileTask) -> str | None:
-    """`<path> is a symbolic link` when a link sits between the root and the bytes, else None."""
-    try:
-        contained_dir(task.root, task.dest.parent, create=False)
-        contained_file(task.root, task.store if task.in_cache else task.dest, create_parent=False)
-    except UnsafePathError as e:
-        return f"{e.path} is {e.what}" if e.path else str(e)
-    except OSError:
-        return None  # reported by the look itself
-    return None
 
 
 def _hash(task: FileTask, seen: Seen, real: str, st: os.stat_result, *, cache: VerifiedCache | None) -> Seen:
@@ -222,35 +209,56 @@ def check_tasks(tasks: Sequence[FileTask], *, layout: str, cache: VerifiedCache 
                 jobs: int | None = None) -> list[tuple[Seen, Problem | None]]:
     """`inspect` + `compare` each task; results in the order of `tasks`.
 
-    Stats, links and cache hits are settled on this thread (cheap system calls); only the files
-    that must be read go to a pool of `jobs` threads (default: one per core), biggest first.
+    Stats, links and cache hits are settled on this thread (cheap system calls, biggest file
+    first); each file that must be read is handed at once to a pool of `jobs` threads (default:
+    one per core, started only when a file must be read), which hash while this thread goes on
+    looking (hashlib releases the GIL).
     """
     results: list[tuple[Seen, Problem | None] | None] = [None] * len(tasks)
-    pending: list[tuple[int, Seen, str, os.stat_result]] = []
-    for i, task in enumerate(tasks):
-        found = _look(task, layout=layout, cache=cache, deep=deep)
-        if isinstance(found, Seen):
-            results[i] = (found, compare(task, found))
-        else:
-            pending.append((i, *found))
-    pending.sort(key=lambda p: -tasks[p[0]].file.size)  # big files first: shorter makespan
+    walks: dict[Path, FolderWalk] = {}
+    limit = max(1, jobs or os.cpu_count() or 1)
+    todo: queue.SimpleQueue[tuple[int, Seen, str, os.stat_result] | None] = queue.SimpleQueue()
+    workers: list[threading.Thread] = []
+    failures: list[BaseException] = []
 
-    def one(item: tuple[int, Seen, str, os.stat_result]) -> None:
-        i, seen, real, st = item
+    def finish(i: int, seen: Seen, real: str, st: os.stat_result) -> None:
         done = _hash(tasks[i], seen, real, st, cache=cache)
         results[i] = (done, compare(tasks[i], done))
 
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
-    if workers == 1:
-        for item in pending:
-            one(item)
-    else:
-        from concurrent.futures import (
-            ThreadPoolExecutor,  # with logging: only when files are read
-        )
+    def work() -> None:
+        while (item := todo.get()) is not None:
+            try:
+                finish(*item)
+            except BaseException as e:  # a bug: raised again on the calling thread
+                failures.append(e)
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ptmlock-verify") as pool:
-            list(pool.map(one, pending))
+    try:
+        for i in sorted(range(len(tasks)), key=lambda k: -tasks[k].file.size):  # big files first: shorter makespan
+            task = tasks[i]
+            walk = walks.get(task.root) or walks.setdefault(task.root, FolderWalk(task.root))
+            found = _look(task, layout=layout, cache=cache, deep=deep, walk=walk)
+            if isinstance(found, Seen):
+                results[i] = (found, compare(task, found))
+            elif limit == 1:
+                finish(i, *found)
+            else:
+                if not workers:
+                    workers.extend(threading.Thread(target=work, name="ptmlock-verify", daemon=True)
+                                   for _ in range(limit))
+                    for w in workers:
+                        w.start()
+                todo.put((i, *found))
+    except BaseException:
+        while not todo.empty():  # Ctrl-C or a bug: do not wait for the files still queued
+            todo.get_nowait()
+        raise
+    finally:
+        for _ in workers:
+            todo.put(None)
+        for w in workers:
+            w.join()
+    if failures:
+        raise failures[0]
     return [r for r in results if r is not None]
 
 

@@ -30,10 +30,12 @@ def parse_sources(raw: object, loc: Any) -> tuple[SourceSpec, ...]:
     Raises:
         ManifestError: with file:line:col of the offending table or key.
     """
-    from ptmlock.oci.layout import parse_registry_url
-
     if not isinstance(raw, list):
         raise _error(loc, None, None, "`source` must be an array of tables, written [[source]]")
+    if not raw:
+        return ()
+    from ptmlock.oci.layout import parse_registry_url
+
     specs: list[SourceSpec] = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict):

@@ -123,10 +123,34 @@ def test_verify_parallel_results_keep_plan_order(tmp_path, cache):
         contents[f"f{i:02d}.bin"] = data
     model = LockedModel(id="org/many", commit=C, files=tuple(files))
     _build(tmp_path / "hub", model, contents)
-    for i in (3, 17, 31):
-        (tmp_path / "hub" / "models--org--many" / "blobs" / files[i].sha256).write_bytes(b"")
-    report = verify(Lock(manifest_hash="x", models=(model,)), cache_dir=tmp_path / "hub", cache=cache, jobs=4)
-    assert [p.path for p in report.problems] == ["f03.bin", "f17.bin", "f31.bin"]
+    blobs = tmp_path / "hub" / "models--org--many" / "blobs"
+    for i in (3, 17):
+        (blobs / files[i].sha256).write_bytes(b"")
+    for i in (8, 31, 39):  # same size, other bytes: found only by the hashing threads
+        (blobs / files[i].sha256).write_bytes(b"\xff" * files[i].size)
+    lock = Lock(manifest_hash="x", models=(model,))
+    reports = [verify(lock, cache_dir=tmp_path / "hub", cache=cache, deep=True, jobs=jobs) for jobs in (4, 1)]
+    for report in reports:
+        assert [(p.path, p.kind) for p in report.problems] == [
+            ("f03.bin", SIZE), ("f08.bin", HASH), ("f17.bin", SIZE), ("f31.bin", HASH), ("f39.bin", HASH)]
+    assert reports[0].to_dict() == reports[1].to_dict()
+
+
+def test_a_link_planted_as_the_blobs_folder_is_reported_for_every_file(tmp_path, cache):
+    files, contents = [], {}
+    for i in range(6):
+        data = os.urandom(100 + i)
+        files.append(LockedFile(f"f{i}.bin", len(data), "e" * 40, hashlib.sha256(data).hexdigest()))
+        contents[f"f{i}.bin"] = data
+    model = LockedModel(id="org/six", commit=C, files=tuple(files))
+    _build(tmp_path / "hub", model, contents)
+    blobs = tmp_path / "hub" / "models--org--six" / "blobs"
+    blobs.rename(tmp_path / "elsewhere")
+    blobs.symlink_to(tmp_path / "elsewhere")  # the same bytes, reached through a link
+    report = verify(Lock(manifest_hash="x", models=(model,)), cache_dir=tmp_path / "hub", cache=cache, jobs=2)
+    assert [(p.path, p.kind) for p in report.problems] == [(f"f{i}.bin", "unsafe") for i in range(6)]
+    assert all(f"{blobs} is a symbolic link" in p.message for p in report.problems)
+    assert report.hashed_bytes == 0
 
 
 def test_verified_cache_location_is_platformdirs_user_cache(monkeypatch, tmp_path):
