@@ -155,6 +155,38 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, durable: bo
             os.unlink(tmp)
 
 
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing bytes `offset`..`offset + length` of `fd` to disk now,
+    without waiting for it (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`; elsewhere nothing).
+
+    A download calls it as it writes, so the `fsync` before the file is renamed into place finds
+    the bytes already on disk: measured on a 500 MiB sync, the four shards' fsyncs went from
+    40-130 ms each to under 5 ms (issue 17). Durability still comes from that fsync alone.
+    """
+    call = _sync_file_range()
+    if call is not None:
+        call(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; an error here only loses the head start
+
+
+_SFR: list[Callable[[int, int, int, int], int] | None] = []
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not _SFR:
+        found = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                found = ctypes.CDLL(None, use_errno=True).sync_file_range
+                found.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+                found.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                found = None
+        _SFR.append(found)
+    return _SFR[0]
+
+
 def read_text_exactly(path: str | os.PathLike[str]) -> str:
     """The UTF-8 text of `path` with its line ends as they are (no universal-newline translation)."""
     with open(path, encoding="utf-8", newline="") as f:

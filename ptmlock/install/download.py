@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ptmlock import __version__
-from ptmlock._fs import contained_dir, contained_file, open_nofollow
+from ptmlock._fs import contained_dir, contained_file, open_nofollow, start_writeback
 from ptmlock._net import (
     RETRY_STATUS,
     SETTINGS_HINT,
@@ -43,7 +43,8 @@ from ptmlock.install.hashing import (
 )
 from ptmlock.install.hf_cache import FileTask
 
-CHUNK_SIZE = 1024 * 1024
+_BATCH_BYTES = 1024 * 1024
+_BATCH_SECONDS = 0.1
 _MAX_TRIES_WITHOUT_PROGRESS = 6
 
 class Cancelled(Exception):
@@ -64,6 +65,61 @@ class _State:
         self.hasher.close()
         self.hasher, self.offset = HashFeed(hasher), 0
 
+
+
+class _Batch:
+    """Chunks received (64 KiB each from httpcore) that are written and counted together: one
+    `writev` and one progress update per MiB, or per `_BATCH_SECONDS` on a slow link, instead of
+    per chunk (issue 17: sync at snapshot_download's speed). Every chunk is hashed."""
+
+    def __init__(self, out: Any, state: _State, on_bytes: Callable[[int], None]) -> None:
+        self.fd = out.fileno()
+        self.state, self.on_bytes = state, on_bytes
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.since = time.monotonic()
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+
+    def full(self) -> bool:
+        """Time to write: a MiB is waiting, or the oldest chunk has waited `_BATCH_SECONDS`."""
+        return self.size >= _BATCH_BYTES or time.monotonic() - self.since >= _BATCH_SECONDS
+
+    def drop(self) -> None:
+        self.chunks, self.size = [], 0
+
+    def write(self) -> None:
+        """Append the batch to the file, hash it and count it."""
+        if not self.size:
+            return
+        chunks, n = self.chunks, self.size
+        self.drop()
+        _write_all(self.fd, chunks)
+        start_writeback(self.fd, self.state.offset, n)  # so the fsync at the end finds it on disk
+        for chunk in chunks:
+            self.state.hasher.update(chunk)
+        self.state.offset += n
+        self.state.received += n
+        self.on_bytes(n)
+        self.since = time.monotonic()
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """`os.writev` until every byte is written (a regular file may take fewer at once)."""
+    if not hasattr(os, "writev"):  # Windows
+        for chunk in chunks:
+            os.write(fd, chunk)  # FileIO semantics: the whole chunk on a regular file
+        return
+    views = [memoryview(c) for c in chunks]
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if views and n:
+            views[0] = views[0][n:]
 
 
 class Fetcher:
@@ -114,7 +170,8 @@ class Fetcher:
         tries = 0
         last_progress = time.monotonic()
         url = self.url(task)
-        with os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:
+        # unbuffered: every byte goes out with `os.writev` (`_Batch`), none waits in a Python buffer
+        with os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab", buffering=0) as out:
             while state.offset < file.size:
                 tries += 1
                 before, started = state.received, time.monotonic()
@@ -200,22 +257,26 @@ class Fetcher:
                     state.restart(new_hasher(task.file))
                     if status == 416:
                         raise Retry("HTTP 416: the partial download did not match; starting over")
-                for chunk in r.iter_bytes():  # as received: a cut connection keeps every byte so far
-                    if state.offset + len(chunk) > size:
-                        _truncate_open(out)
-                        _unlink(task.partial)
-                        raise IntegrityError(
-                            f"{task.model.id}: {task.file.path!r} is larger on {self.endpoint} than the {size} bytes "
-                            "ptm.lock pins. The download was discarded and nothing in the cache was changed. "
-                            f"If the repo was rewritten, re-pin with `ptmlock lock --upgrade {task.model.id}`.")
-                    if self.cancel.is_set():
-                        raise Cancelled(f"{task.label}: cancelled")
-                    out.write(chunk)
-                    state.hasher.update(chunk)
-                    state.offset += len(chunk)
-                    state.received += len(chunk)
-                    on_bytes(len(chunk))
-                    watch.update(len(chunk))
+                batch = _Batch(out, state, on_bytes)
+                try:
+                    for chunk in r.iter_bytes():  # as received: a cut connection keeps every byte so far
+                        if state.offset + batch.size + len(chunk) > size:
+                            batch.drop()
+                            _truncate_open(out)
+                            _unlink(task.partial)
+                            raise IntegrityError(
+                                f"{task.model.id}: {task.file.path!r} is larger on {self.endpoint} than the {size} "
+                                "bytes ptm.lock pins. The download was discarded and nothing in the cache was "
+                                f"changed. If the repo was rewritten, re-pin with `ptmlock lock --upgrade "
+                                f"{task.model.id}`.")
+                        batch.add(chunk)
+                        watch.update(len(chunk))  # a trickle is cut even while the batch is small
+                        if self.cancel.is_set():
+                            raise Cancelled(f"{task.label}: cancelled")
+                        if batch.full():
+                            batch.write()
+                finally:
+                    batch.write()  # what arrived is kept, also when the connection was cut
         except OfflineModeIsEnabled:
             raise HubError("HF_HUB_OFFLINE is set, so nothing can be downloaded. Unset it to sync, or run "
                            "`ptmlock sync --offline` to only check what is missing.") from None

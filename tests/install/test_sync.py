@@ -3,6 +3,7 @@ and the git/LFS hashes. The CLI tests against the local hub are in test_cli_sync
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -196,3 +197,26 @@ def test_plan_is_pure(tmp_path):
     plan_sync(_lock(BERT, ROBERTA), cache_dir=tmp_path / "nothing-here")
     assert not (tmp_path / "nothing-here").exists()
     assert isinstance(plan_sync(_lock(BERT), cache_dir=Path("rel")).root, Path)
+
+
+def test_start_writeback_never_raises_whatever_the_descriptor(tmp_path):
+    """It only gives the final fsync a head start: on a pipe, a closed descriptor or past the end
+    of a file it does nothing, and the bytes written are unchanged."""
+    from ptmlock._fs import start_writeback
+
+    path = tmp_path / "f.bin"
+    data = os.urandom(3 * 1024 * 1024)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, data)
+        start_writeback(fd, 0, len(data))
+        start_writeback(fd, len(data), 10 * len(data))  # past the end
+    finally:
+        os.close(fd)
+    start_writeback(fd, 0, 1)  # closed
+    r, w = os.pipe()
+    try:
+        start_writeback(w, 0, 1)
+    finally:
+        os.close(r), os.close(w)
+    assert path.read_bytes() == data
