@@ -116,7 +116,7 @@ class FolderWalk:
         return _regular(path, self.root) if self.folder(os.path.dirname(path)) else None
 
 
-def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:
+def open_nofollow(path: str | os.PathLike[str], flags: int, mode: int = 0o666) -> int:
     """`os.open` that refuses a symbolic link at `path` (`O_NOFOLLOW`), as `UnsafePathError`."""
     try:
         return os.open(path, flags | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
