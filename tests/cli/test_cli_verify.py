@@ -176,3 +176,4 @@ def test_benchmark_runs_small(tmp_path):
     for case in ("large", "small", "cached", "sync"):
         assert f"\n{case} " in r.stdout
     assert "openssl dgst -sha256" in r.stdout and "snapshot_download" in r.stdout
+    assert r.stdout.count("verify() in-process") == 2  # the library's own time, large and small
