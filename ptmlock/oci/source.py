@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import requests
 
-from ptmlock._fs import contained_dir, open_nofollow
+from ptmlock._fs import contained_dir, open_nofollow, start_writeback
 from ptmlock.errors import HubError, IntegrityError
 from ptmlock.install.download import Cancelled
 from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
@@ -100,6 +100,7 @@ class RegistrySource:
                     if self.cancel.is_set():
                         raise Cancelled(f"{task.label}: cancelled")
                     out.write(chunk)
+                    start_writeback(out.fileno(), received - len(chunk), len(chunk))  # a cheap fsync below
                     hasher.update(chunk)
                     on_bytes(len(chunk))
                 out.flush()
