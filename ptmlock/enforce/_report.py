@@ -8,9 +8,33 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ptmlock.decide import Request, Verdict
 
 _lock = threading.Lock()
+
+
+def load_record(request: Request, verdict: Verdict, *, library: str, site: str, mode: str) -> dict[str, Any]:
+    """The report line of one intercepted load (its shape is documented in docs/guard.md)."""
+    pin = verdict.pin
+    used = verdict.revision if verdict.action != "refuse" else None
+    return {
+        "event": "load",
+        "model": request.repo_id,
+        "declared": pin.declared_id if pin is not None else None,
+        "hub": request.hub,
+        "repo_type": request.repo_type,
+        "requested": request.revision,
+        "revision": request.resolved if verdict.action == "pass" and request.resolved else used,
+        "locked": pin.commit if pin is not None else None,
+        "library": library,
+        "call_site": site,
+        "verdict": verdict.kind,
+        "action": verdict.action,
+        "mode": mode,
+    }
 
 
 def append_record(path: str, record: dict[str, Any]) -> None:

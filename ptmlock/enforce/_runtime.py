@@ -27,13 +27,16 @@ if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must sta
 
     from ptmlock.decide import Pin, Request, Verdict
     from ptmlock.lockfile.model import Lock, LockedModel
+    from ptmlock.manifest.model import Manifest
     from ptmlock.pins import PinIndex
 
 class _Project:
-    def __init__(self, mode: str, index: PinIndex | None, report: str | None) -> None:
+    def __init__(self, mode: str, index: PinIndex | None, report: str | None, manifest: Manifest | None = None,
+                 lock: Lock | None = None) -> None:
         self.mode = mode
         self.index = index  # None: nothing to check against (no lock); loads pass
         self.report = report
+        self.manifest, self.lock = manifest, lock  # as read, for the adapters' own rules (trust-pickle)
 
 
 class _Scope:
@@ -106,12 +109,18 @@ def _mode_from_env() -> str | None:
 
 
 def _mode_without_lock() -> str | None:
+    manifest = _manifest_without_lock()
+    return manifest.guard_mode if manifest is not None else None
+
+
+def _manifest_without_lock() -> Manifest | None:
+    """ptm.toml when there is no ptm.lock beside it: None when there is none or it is invalid."""
     if _manifest_path is None:
         return None
     try:
         from ptmlock.manifest.parse import load_manifest
 
-        return load_manifest(_manifest_path).guard_mode
+        return load_manifest(_manifest_path)
     except PtmlockError:
         return None
 
@@ -126,7 +135,7 @@ def _load_project() -> _Project:
         report = os.environ.get(ENV_REPORT) or None
         report = os.path.abspath(report) if report else None
         if _no_lock is not None:
-            _project = _Project(_env_mode or DEFAULT_GUARD_MODE, None, report)
+            _project = _Project(_env_mode or DEFAULT_GUARD_MODE, None, report, manifest=_manifest_without_lock())
             return _project
         from ptmlock._select import load_project
         from ptmlock.pins import build_index
@@ -140,8 +149,20 @@ def _load_project() -> _Project:
             _say_once(f"ptmlock runtime guard cannot read the project, so it checks nothing: {e}")
             return _project
         mode = _env_mode or (manifest.guard_mode if manifest is not None else None) or DEFAULT_GUARD_MODE
-        _project = _Project(mode, build_index(manifest, lock), report)
+        _project = _Project(mode, build_index(manifest, lock), report, manifest=manifest, lock=lock)
         return _project
+
+
+def project_files() -> tuple[Manifest | None, Lock | None]:
+    """The ptm.toml and ptm.lock the guard checks against: the ones found when it was turned on,
+    read once per process (either may be None). Adapters with rules of their own (the torch.load
+    adapter's trust-pickle) read the project here, so every part of the guard sees the same one.
+
+    Raises:
+        GuardError: strict mode, and the project cannot be read.
+    """
+    project = _load_project()
+    return project.manifest, project.lock
 
 
 def project_mode() -> str:
@@ -292,25 +313,10 @@ def _split(revision: object) -> tuple[str | None, str | None]:
 
 
 def _record(project: _Project, request: Request, verdict: Verdict, library: str, site: str) -> None:
-    if project.report is None:
-        return
-    pin = verdict.pin
-    used = verdict.revision if verdict.action != "refuse" else None
-    _append(project.report, {
-        "event": "load",
-        "model": request.repo_id,
-        "declared": pin.declared_id if pin is not None else None,
-        "hub": request.hub,
-        "repo_type": request.repo_type,
-        "requested": request.revision,
-        "revision": request.resolved if verdict.action == "pass" and request.resolved else used,
-        "locked": pin.commit if pin is not None else None,
-        "library": library,
-        "call_site": site,
-        "verdict": verdict.kind,
-        "action": verdict.action,
-        "mode": project.mode,
-    })
+    if project.report is not None:
+        from ptmlock.enforce._report import load_record
+
+        _append(project.report, load_record(request, verdict, library=library, site=site, mode=project.mode))
 
 
 def _append(path: str, record: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import os
 import re
 
 from ptmlock.enforce._hooks import ArgSpec, wrap_function
-from ptmlock.enforce._runtime import active, project_mode
+from ptmlock.enforce._runtime import active, project_files, project_mode
 from ptmlock.enforce._warning import PtmlockWarning
 from ptmlock.errors import GuardError
 
@@ -56,11 +56,9 @@ def _load_opt_outs() -> dict[str, bool]:
             return _opted_out
         found: dict[str, bool] = {}
         try:
-            from ptmlock._select import find_lock, find_manifest_for, load_project
             from ptmlock.supply.rules import load_policy
 
-            lock_path = find_lock()
-            manifest, lock = load_project(lock_path, find_manifest_for(lock_path))
+            manifest, lock = project_files()  # the project the guard checks against, read once
             if manifest is not None:
                 models = lock.models if lock is not None else ()
                 policy = load_policy(manifest, [i for m in models for i in (m.id, m.canonical)])

@@ -160,3 +160,18 @@ def test_trust_pickle_loads_as_asked_and_strict_needs_an_audit(world):
     out = _run(world, body, mode="strict")
     assert out["trusted"]["error"] == "GuardError", out
     json.dumps(out)
+
+
+def test_trust_pickle_comes_from_the_project_the_guard_was_turned_on_in(world, tmp_path):
+    """The adapter reads the guard's own project, found when `import ptmlock.enforce` ran: a
+    program that changes directory before its first torch.load keeps its trust-pickle opt-out
+    (it used to look for ptm.lock again from the new directory, find none, and force weights_only)."""
+    out = _run(world, f"""
+import os
+os.chdir({str(tmp_path)!r})
+attempt("trusted", lambda: vars(torch.load(hf_hub_download("org/trusted", "pytorch_model.bin"),
+                                           weights_only=False)["__args__"]))
+attempt("plain", lambda: str(type(torch.load(hf_hub_download("org/plain", "pytorch_model.bin"), weights_only=False))))
+""")
+    assert out["trusted"]["value"] == {"lr": 0.1}, out
+    assert any("although the caller asked for weights_only=False" in w for w in out["plain"]["warnings"]), out
