@@ -102,9 +102,12 @@ class RegistryClient:
             return body
 
     @contextmanager
-    def open_blob(self, repo: str, digest: str) -> Iterator[requests.Response | None]:
-        """The streamed answer for blob `digest` (None when absent), closed on exit."""
-        with self._stream("GET", f"/v2/{repo}/blobs/{digest}", repo=repo, ok=(200, 404)) as r:
+    def open_blob(self, repo: str, digest: str, *, start: int = 0) -> Iterator[requests.Response | None]:
+        """The streamed answer for blob `digest` (None when absent), closed on exit. From byte
+        `start` on when > 0 (`Range`): the answer is 206 then, or 200 with the whole blob when the
+        registry ignores the range."""
+        headers = {"Range": f"bytes={start}-"} if start else None
+        with self._stream("GET", f"/v2/{repo}/blobs/{digest}", repo=repo, ok=(200, 206, 404), headers=headers) as r:
             yield None if r.status_code == 404 else r
 
     # --- plumbing ---

@@ -3,7 +3,9 @@
 The lock alone decides what is written where: the registry's manifest is only used to find the
 blob of a locked path. Each blob is streamed to the file's partial name while it is hashed with
 the lock's own algorithm (sha256 for LFS files, the git blob id for the others) and moved to its
-place only when size and hash match ptm.lock (THREAT_MODEL.md: downloaded bytes).
+place only when size and hash match ptm.lock (THREAT_MODEL.md: downloaded bytes). A blob cut
+off mid-stream is asked again for the rest only (`Range`), as the hub downloader does; the
+partial file does not outlive the run (a later run starts that blob over).
 """
 from __future__ import annotations
 
@@ -32,11 +34,29 @@ from ptmlock.oci.layout import (
 )
 
 _CHUNK = 1024 * 1024
-_TRIES = 3  # a blob cut off mid-stream is fetched again from its start
+_TRIES = 3  # a blob cut off mid-stream is resumed from the bytes kept (`Range`), at most twice
 
 
 class SourceMissing(HubError):
     """The source does not have this model or file: sync tries the next source."""
+
+
+class _Kept:
+    """The bytes of one blob written so far in this run: their hash state and count, so an
+    attempt after a cut connection asks only for the rest."""
+
+    def __init__(self, task: FileTask) -> None:
+        self.task = task
+        self.received = 0  # over all attempts: what the summary reports as downloaded
+        self.restart()
+
+    def restart(self) -> None:
+        self.hasher, self.size = new_hasher(self.task.file), 0
+
+    def add(self, chunk: bytes) -> None:
+        self.hasher.update(chunk)
+        self.size += len(chunk)
+        self.received += len(chunk)
 
 
 class RegistrySource:
@@ -76,47 +96,51 @@ class RegistrySource:
         # issue 11: the folders are reached without links, the partial file opened without following one
         contained_dir(task.root, task.partial.parent)
         contained_dir(task.root, task.store.parent)
-        for attempt in range(1, _TRIES + 1):
-            try:
-                return self._download(repo, layer, task, on_bytes)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-                if attempt == _TRIES:
-                    raise HubError(f"{task.label}: {self} cut the download of {layer.digest} off {_TRIES} times "
-                                   f"({type(e).__name__}). Run `ptmlock sync` again.") from None
-        raise AssertionError("unreachable")
-
-    def _download(self, repo: str, layer: Layer, task: FileTask, on_bytes: Callable[[int], None]) -> int:
-        file = task.file
-        hasher, received = new_hasher(file), 0
+        kept = _Kept(task)
         try:
-            with self.client.open_blob(repo, layer.digest) as r, \
-                    os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as out:
-                if r is None:
-                    raise SourceMissing(f"{self.name} lists {layer.digest} for {file.path} but does not serve it")
-                for chunk in r.iter_content(_CHUNK):
-                    received += len(chunk)
-                    if received > file.size:
-                        raise self._tampered(task, f"more than the {file.size} bytes ptm.lock pins")
-                    if self.cancel.is_set():
-                        raise Cancelled(f"{task.label}: cancelled")
-                    out.write(chunk)
-                    start_writeback(out.fileno(), received - len(chunk), len(chunk))  # a cheap fsync below
-                    hasher.update(chunk)
-                    on_bytes(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-            if received != file.size:
-                raise self._tampered(task, f"{received} bytes, but ptm.lock pins {file.size}")
-            if hasher.hexdigest() != expected_digest(file):
-                raise self._tampered(task, f"{algorithm(file)} {hasher.hexdigest()}, but ptm.lock pins "
-                                           f"{expected_digest(file)}")
-            os.replace(task.partial, task.store)
-        finally:
+            for attempt in range(1, _TRIES + 1):
+                try:
+                    return self._download(repo, layer, task, on_bytes, kept)
+                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+                    if attempt == _TRIES:
+                        raise HubError(f"{task.label}: {self} cut the download of {layer.digest} off {_TRIES} "
+                                       f"times ({type(e).__name__}). Run `ptmlock sync` again.") from None
+            raise AssertionError("unreachable")
+        finally:  # placed, or given up: no partial file is left (a later run starts over)
             try:
                 os.unlink(task.partial)
             except FileNotFoundError:
                 pass
-        return received
+
+    def _download(self, repo: str, layer: Layer, task: FileTask, on_bytes: Callable[[int], None],
+                  kept: _Kept) -> int:
+        """One GET of the blob, from the bytes `kept` by earlier attempts of this run on."""
+        file = task.file
+        with self.client.open_blob(repo, layer.digest, start=kept.size) as r, \
+                os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
+            if r is None:
+                raise SourceMissing(f"{self.name} lists {layer.digest} for {file.path} but does not serve it")
+            if r.status_code != 206 or not kept.size:  # from the start: the first try (whatever a stale
+                out.truncate(0)  # partial file holds), or a registry that ignores Range
+                kept.restart()
+            for chunk in r.iter_content(_CHUNK):
+                if kept.size + len(chunk) > file.size:
+                    raise self._tampered(task, f"more than the {file.size} bytes ptm.lock pins")
+                if self.cancel.is_set():
+                    raise Cancelled(f"{task.label}: cancelled")
+                out.write(chunk)
+                start_writeback(out.fileno(), kept.size, len(chunk))  # so the fsync below is cheap
+                kept.add(chunk)
+                on_bytes(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        if kept.size != file.size:
+            raise self._tampered(task, f"{kept.size} bytes, but ptm.lock pins {file.size}")
+        digest = kept.hasher.hexdigest()
+        if digest != expected_digest(file):
+            raise self._tampered(task, f"{algorithm(file)} {digest}, but ptm.lock pins {expected_digest(file)}")
+        os.replace(task.partial, task.store)
+        return kept.received
 
     def _tampered(self, task: FileTask, what: str) -> IntegrityError:
         return IntegrityError(

@@ -234,3 +234,103 @@ def test_a_link_planted_where_the_registry_source_writes_is_refused_and_nothing_
     assert r.code == 5, r.err
     assert "symbolic link" in r.err and "Traceback" not in r.err
     assert victim.read_text() == "keep me" and sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+
+
+class _CuttingProxy:
+    """A plain HTTP proxy in front of the registry that cuts the first answer for a blob path
+    after `cut` bytes of its body, and records the `Range` header of every blob request. With
+    `ignore_range` it drops that header, as a registry that does not do ranges (a 200, whole)."""
+
+    def __init__(self, upstream: str, cut: int, *, ignore_range: bool = False) -> None:
+        import http.client
+        import http.server
+        import threading
+
+        self.ranges: list[str | None] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                conn = http.client.HTTPConnection(upstream, timeout=30)
+                dropped = ("host", "connection", "range") if ignore_range else ("host", "connection")
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+                conn.request("GET", self.path, headers=headers)
+                answer = conn.getresponse()
+                body = answer.read()
+                blob = "/blobs/sha256:" in self.path
+                if blob:
+                    proxy.ranges.append(self.headers.get("Range"))
+                first_blob = blob and len(proxy.ranges) == 1 and answer.status == 200 and len(body) > cut
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))  # the whole size, also when cut
+                self.end_headers()
+                self.wfile.write(body[:cut] if first_blob else body)
+                self.wfile.flush()
+                if first_blob:
+                    self.close_connection = True
+                conn.close()
+
+            do_HEAD = do_GET
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("ignore_range", [False, True], ids=["range", "registry-ignores-range"])
+def test_a_blob_cut_off_mid_stream_is_resumed_with_range(hub, registry, project, ptm, tmp_path, monkeypatch,
+                                                         ignore_range):
+    import os
+
+    weights = os.urandom(3 * 1024 * 1024)
+    files = {"model.safetensors": weights, "config.json": b"{}"}
+    proxy = _CuttingProxy(registry.host, cut=2 * 1024 * 1024 + 12345, ignore_range=ignore_range)
+    try:
+        url = f"oci+http://{proxy.host}/models"
+        sha = locked_project(hub, project, ptm, {"org/cut": files}, sources=[("fleet", url)])["org/cut"]
+        assert ptm("publish", f"oci+http://{registry.host}/models").code == 0
+        cache = new_cache(tmp_path, monkeypatch, "node")
+        hub.reset_requests()
+        r = ptm("sync", "--source", "fleet", "--jobs", "1")
+        assert r.code == 0, r.err
+        assert hub.count("GET", "/org/cut/resolve/") == 0  # every byte came from the registry
+        assert (cache / "models--org--cut" / "snapshots" / sha / "model.safetensors").read_bytes() == weights
+        resumed = [h for h in proxy.ranges if h is not None]
+        assert len(resumed) == 1, proxy.ranges  # one cut, one resumed request
+        start = int(resumed[0].removeprefix("bytes=").removesuffix("-"))
+        assert 0 < start <= 2 * 1024 * 1024 + 12345  # only the rest was asked for (a 200 answer: all again)
+        assert not list((cache / "models--org--cut").glob("blobs/*.incomplete"))
+        assert ptm("verify", "--deep").code == 0
+    finally:
+        proxy.close()
+
+
+def test_a_stale_partial_file_from_a_killed_run_is_not_kept_in_front_of_the_blob(hub, registry, project, ptm,
+                                                                                   tmp_path, monkeypatch):
+    files = tiny_repo_files()
+    url = f"oci+http://{registry.host}/models"
+    sha = locked_project(hub, project, ptm, {"org/tiny": files}, sources=[("fleet", url)])["org/tiny"]
+    assert ptm("publish", url).code == 0
+    cache = new_cache(tmp_path, monkeypatch, "node")
+    blobs = cache / "models--org--tiny" / "blobs"
+    blobs.mkdir(parents=True)
+    digest = hashlib.sha256(files["model.safetensors"]).hexdigest()
+    (blobs / f"{digest}.incomplete").write_bytes(b"left by a killed run" * 100)
+    r = ptm("sync", "--source", "fleet")
+    assert r.code == 0, r.err
+    assert (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").read_bytes() == \
+        files["model.safetensors"]
+    assert not list(blobs.glob("*.incomplete"))
