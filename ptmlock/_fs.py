@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 import sys
@@ -168,23 +169,19 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         call(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; an error here only loses the head start
 
 
-_SFR: list[Callable[[int, int, int, int], int] | None] = []
-
-
+@functools.cache
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    if not _SFR:
-        found = None
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
 
-                found = ctypes.CDLL(None, use_errno=True).sync_file_range
-                found.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-                found.restype = ctypes.c_int
-            except (OSError, AttributeError):
-                found = None
-        _SFR.append(found)
-    return _SFR[0]
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
 
 
 def read_text_exactly(path: str | os.PathLike[str]) -> str:

@@ -9,6 +9,7 @@ raised inside it is raised again when the library swallowed or replaced it ("fai
 from __future__ import annotations
 
 import _thread
+import functools
 import os
 import sys
 from contextvars import ContextVar
@@ -85,7 +86,7 @@ def activate() -> None:
             _no_lock = (_no_lock or f"no {LOCK_NAME} in {os.getcwd()} or any parent directory") + (
                 f" ({MANIFEST_NAME} is at {_manifest_path}: run `ptmlock lock` there)" if _manifest_path else
                 " (run `ptmlock init` and `ptmlock lock` in the project, or set PTMLOCK_LOCKFILE)")
-            if (_env_mode or _mode_without_lock()) == "strict":
+            if (_env_mode or getattr(_manifest_without_lock(), "guard_mode", None)) == "strict":
                 raise GuardError(f"ptmlock runtime guard (strict): {_no_lock}.")
         from ptmlock.enforce import _adapters
 
@@ -108,19 +109,17 @@ def _mode_from_env() -> str | None:
         raise GuardError(str(e)) from None
 
 
-def _mode_without_lock() -> str | None:
-    manifest = _manifest_without_lock()
-    return manifest.guard_mode if manifest is not None else None
-
-
 def _manifest_without_lock() -> Manifest | None:
     """ptm.toml when there is no ptm.lock beside it: None when there is none or it is invalid."""
-    if _manifest_path is None:
-        return None
-    try:
-        from ptmlock.manifest.parse import load_manifest
+    return _read_manifest(_manifest_path) if _manifest_path is not None else None
 
-        return load_manifest(_manifest_path)
+
+@functools.lru_cache(maxsize=1)  # read once: for the mode at activation, then for the adapters
+def _read_manifest(path: str) -> Manifest | None:
+    from ptmlock.manifest.parse import load_manifest
+
+    try:
+        return load_manifest(path)
     except PtmlockError:
         return None
 

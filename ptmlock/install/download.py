@@ -51,20 +51,27 @@ class Cancelled(Exception):
     """The run was interrupted; the partial file is kept for the next sync."""
 
 
-class _State:
+class Received:
     """A download in progress: the hash of the bytes on disk so far, and their count. Bytes are
     hashed on a second thread as they arrive (`HashFeed`): one pass, and the socket reads never
-    wait for sha256."""
+    wait for sha256. The hub downloader and the registry source (`oci/source.py`) both keep one;
+    call `hasher.close()` when abandoning it."""
 
     def __init__(self, hasher: Hasher, offset: int = 0) -> None:
         self.hasher = HashFeed(hasher)
-        self.offset = offset
+        self.offset = offset  # bytes in the partial file
         self.received = 0  # bytes received in this run
 
+    def add(self, chunk: bytes) -> None:
+        """`chunk` was appended to the partial file."""
+        self.hasher.update(chunk)
+        self.offset += len(chunk)
+        self.received += len(chunk)
+
     def restart(self, hasher: Hasher) -> None:
+        """The partial file was emptied: count and hash from zero again."""
         self.hasher.close()
         self.hasher, self.offset = HashFeed(hasher), 0
-
 
 
 class _Batch:
@@ -72,7 +79,7 @@ class _Batch:
     `writev` and one progress update per MiB, or per `_BATCH_SECONDS` on a slow link, instead of
     per chunk (issue 17: sync at snapshot_download's speed). Every chunk is hashed."""
 
-    def __init__(self, out: Any, state: _State, on_bytes: Callable[[int], None]) -> None:
+    def __init__(self, out: Any, state: Received, on_bytes: Callable[[int], None]) -> None:
         self.fd = out.fileno()
         self.state, self.on_bytes = state, on_bytes
         self.chunks: list[bytes] = []
@@ -99,9 +106,7 @@ class _Batch:
         _write_all(self.fd, chunks)
         start_writeback(self.fd, self.state.offset, n)  # so the fsync at the end finds it on disk
         for chunk in chunks:
-            self.state.hasher.update(chunk)
-        self.state.offset += n
-        self.state.received += n
+            self.state.add(chunk)
         self.on_bytes(n)
         self.since = time.monotonic()
 
@@ -164,7 +169,7 @@ class Fetcher:
         finally:
             state.hasher.close()  # the hashing thread ends on every exit (error, cancel, success)
 
-    def _fetch(self, task: FileTask, state: _State, on_bytes: Callable[[int], None]) -> int:
+    def _fetch(self, task: FileTask, state: Received, on_bytes: Callable[[int], None]) -> int:
         file = task.file
         resumed = state.offset > 0
         tries = 0
@@ -214,19 +219,19 @@ class Fetcher:
         os.replace(task.partial, task.store)
         return received
 
-    def _resume(self, task: FileTask) -> _State:
+    def _resume(self, task: FileTask) -> Received:
         """The hash state and offset to continue `task.partial` from (0 when there is none)."""
         st = contained_file(task.root, task.partial, create_parent=False)
         if st is None:
-            return _State(new_hasher(task.file))
+            return Received(new_hasher(task.file))
         size = st.st_size
         if 0 < size <= task.file.size:
             hasher, read = hasher_of(task.partial, task.file)
-            return _State(hasher, read)
+            return Received(hasher, read)
         _truncate(task.partial)
-        return _State(new_hasher(task.file))
+        return Received(new_hasher(task.file))
 
-    def _get(self, task: FileTask, url: str, out: Any, state: _State, on_bytes: Callable[[int], None],
+    def _get(self, task: FileTask, url: str, out: Any, state: Received, on_bytes: Callable[[int], None],
              left: float) -> None:
         """One GET from `state.offset`, appending to `out` and updating `state` as bytes arrive;
         `left` is what remains of the deadline. Slow headers are cut at the stall time, a body

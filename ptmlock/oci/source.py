@@ -18,7 +18,7 @@ import requests
 
 from ptmlock._fs import contained_dir, open_nofollow, start_writeback
 from ptmlock.errors import HubError, IntegrityError
-from ptmlock.install.download import Cancelled
+from ptmlock.install.download import Cancelled, Received
 from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask
 from ptmlock.lockfile.model import LockedModel
@@ -39,24 +39,6 @@ _TRIES = 3  # a blob cut off mid-stream is resumed from the bytes kept (`Range`)
 
 class SourceMissing(HubError):
     """The source does not have this model or file: sync tries the next source."""
-
-
-class _Kept:
-    """The bytes of one blob written so far in this run: their hash state and count, so an
-    attempt after a cut connection asks only for the rest."""
-
-    def __init__(self, task: FileTask) -> None:
-        self.task = task
-        self.received = 0  # over all attempts: what the summary reports as downloaded
-        self.restart()
-
-    def restart(self) -> None:
-        self.hasher, self.size = new_hasher(self.task.file), 0
-
-    def add(self, chunk: bytes) -> None:
-        self.hasher.update(chunk)
-        self.size += len(chunk)
-        self.received += len(chunk)
 
 
 class RegistrySource:
@@ -96,7 +78,7 @@ class RegistrySource:
         # issue 11: the folders are reached without links, the partial file opened without following one
         contained_dir(task.root, task.partial.parent)
         contained_dir(task.root, task.store.parent)
-        kept = _Kept(task)
+        kept = Received(new_hasher(task.file))  # what this run has written, so a retry asks for the rest
         try:
             for attempt in range(1, _TRIES + 1):
                 try:
@@ -107,35 +89,36 @@ class RegistrySource:
                                        f"times ({type(e).__name__}). Run `ptmlock sync` again.") from None
             raise AssertionError("unreachable")
         finally:  # placed, or given up: no partial file is left (a later run starts over)
+            kept.hasher.close()
             try:
                 os.unlink(task.partial)
             except FileNotFoundError:
                 pass
 
     def _download(self, repo: str, layer: Layer, task: FileTask, on_bytes: Callable[[int], None],
-                  kept: _Kept) -> int:
+                  kept: Received) -> int:
         """One GET of the blob, from the bytes `kept` by earlier attempts of this run on."""
         file = task.file
-        with self.client.open_blob(repo, layer.digest, start=kept.size) as r, \
+        with self.client.open_blob(repo, layer.digest, start=kept.offset) as r, \
                 os.fdopen(open_nofollow(task.partial, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
             if r is None:
                 raise SourceMissing(f"{self.name} lists {layer.digest} for {file.path} but does not serve it")
-            if r.status_code != 206 or not kept.size:  # from the start: the first try (whatever a stale
+            if r.status_code != 206 or not kept.offset:  # from the start: the first try (whatever a stale
                 out.truncate(0)  # partial file holds), or a registry that ignores Range
-                kept.restart()
+                kept.restart(new_hasher(file))
             for chunk in r.iter_content(_CHUNK):
-                if kept.size + len(chunk) > file.size:
+                if kept.offset + len(chunk) > file.size:
                     raise self._tampered(task, f"more than the {file.size} bytes ptm.lock pins")
                 if self.cancel.is_set():
                     raise Cancelled(f"{task.label}: cancelled")
                 out.write(chunk)
-                start_writeback(out.fileno(), kept.size, len(chunk))  # so the fsync below is cheap
+                start_writeback(out.fileno(), kept.offset, len(chunk))  # so the fsync below is cheap
                 kept.add(chunk)
                 on_bytes(len(chunk))
             out.flush()
             os.fsync(out.fileno())
-        if kept.size != file.size:
-            raise self._tampered(task, f"{kept.size} bytes, but ptm.lock pins {file.size}")
+        if kept.offset != file.size:
+            raise self._tampered(task, f"{kept.offset} bytes, but ptm.lock pins {file.size}")
         digest = kept.hasher.hexdigest()
         if digest != expected_digest(file):
             raise self._tampered(task, f"{algorithm(file)} {digest}, but ptm.lock pins {expected_digest(file)}")

@@ -239,9 +239,10 @@ def test_a_link_planted_where_the_registry_source_writes_is_refused_and_nothing_
 class _CuttingProxy:
     """A plain HTTP proxy in front of the registry that cuts the first answer for a blob path
     after `cut` bytes of its body, and records the `Range` header of every blob request. With
-    `ignore_range` it drops that header, as a registry that does not do ranges (a 200, whole)."""
+    `ignore_range` it drops that header, as a registry that does not do ranges (a 200, whole);
+    with `lying_range` it also answers 206 to it, with the whole blob from byte 0 (hostile)."""
 
-    def __init__(self, upstream: str, cut: int, *, ignore_range: bool = False) -> None:
+    def __init__(self, upstream: str, cut: int, *, ignore_range: bool = False, lying_range: bool = False) -> None:
         import http.client
         import http.server
         import threading
@@ -257,7 +258,7 @@ class _CuttingProxy:
 
             def do_GET(self):  # noqa: N802 (http.server's name)
                 conn = http.client.HTTPConnection(upstream, timeout=30)
-                dropped = ("host", "connection", "range") if ignore_range else ("host", "connection")
+                dropped = ("host", "connection", "range") if ignore_range or lying_range else ("host", "connection")
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 conn.request("GET", self.path, headers=headers)
                 answer = conn.getresponse()
@@ -266,7 +267,7 @@ class _CuttingProxy:
                 if blob:
                     proxy.ranges.append(self.headers.get("Range"))
                 first_blob = blob and len(proxy.ranges) == 1 and answer.status == 200 and len(body) > cut
-                self.send_response(answer.status)
+                self.send_response(206 if lying_range and self.headers.get("Range") else answer.status)
                 for k, v in answer.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length"):
                         self.send_header(k, v)
@@ -334,3 +335,30 @@ def test_a_stale_partial_file_from_a_killed_run_is_not_kept_in_front_of_the_blob
     assert (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").read_bytes() == \
         files["model.safetensors"]
     assert not list(blobs.glob("*.incomplete"))
+
+
+def test_a_registry_that_answers_a_range_with_the_whole_blob_places_nothing(hub, registry, project, ptm,
+                                                                            tmp_path, monkeypatch):
+    """206 to `Range: bytes=N-`, but the bytes from 0: appended to what was kept, they overrun the
+    pinned size. Exit 5 with a clear message, nothing placed, no partial file left."""
+    import os
+
+    weights = os.urandom(3 * 1024 * 1024)
+    proxy = _CuttingProxy(registry.host, cut=2 * 1024 * 1024 + 12345, lying_range=True)
+    try:
+        url = f"oci+http://{proxy.host}/models"
+        sha = locked_project(hub, project, ptm, {"org/cut": {"model.safetensors": weights, "config.json": b"{}"}},
+                             sources=[("fleet", url)])["org/cut"]
+        assert ptm("publish", f"oci+http://{registry.host}/models").code == 0
+        cache = new_cache(tmp_path, monkeypatch, "node")
+        r = ptm("sync", "--source", "fleet", "--jobs", "1")
+        assert r.code == 5, r.err
+        assert "model.safetensors from fleet" in r.err and "failed its integrity check" in r.err, r.err
+        assert "Traceback" not in r.err
+        assert any(h is not None for h in proxy.ranges)  # the resumed request was made, and lied to
+        repo = cache / "models--org--cut"
+        assert not (repo / "snapshots" / sha / "model.safetensors").exists()
+        assert not (repo / "blobs" / hashlib.sha256(weights).hexdigest()).exists()
+        assert not list(repo.glob("blobs/*.incomplete"))
+    finally:
+        proxy.close()
