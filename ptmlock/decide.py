@@ -50,6 +50,12 @@ class Request:
     resolved: str | None = None  # the commit a ResolvedRevision already carries
     repo_type: str = "model"
     hub: str = "huggingface"
+    # Did the caller's own call (the user-level entry point: `BertModel.from_pretrained(...)`,
+    # `pipeline(...)`, `hf_hub_download(...)`) pass a revision? None: not known (judge `revision`
+    # as asked); False: it passed none, so a library's own default reaching the hub layer is not a
+    # choice; True: it passed `caller_revision`.
+    caller_passed: bool | None = None
+    caller_revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,9 @@ def decide(request: Request, pin: Pin | None, mode: str) -> Verdict:
 
     `mode` is "warn" or "strict": a violation is warned about and loaded as asked, or refused.
     """
-    asked = request.revision
+    asked, resolved = chosen(request)
     if pin is None:
-        return _violation(UNLISTED, request, None, mode, _unlisted_message(request))
+        return _violation(UNLISTED, request, None, mode, _unlisted_message(request, asked))
     if pin.commit is None:
         return _violation(NOT_PINNED, request, pin, mode,
                           f"{pin.declared_id!r} is declared in ptm.toml but not pinned in ptm.lock (the lock is "
@@ -84,19 +90,50 @@ def decide(request: Request, pin: Pin | None, mode: str) -> Verdict:
         return _violation(STALE, request, pin, mode,
                           f"ptm.lock is stale for {pin.declared_id!r}: {pin.stale}. Run `ptmlock lock`.")
     commit = pin.commit
-    if request.resolved is not None and request.resolved.lower() == commit:
-        return Verdict(MATCHES_LOCK, PASS, asked, pin)
+    if resolved is not None and resolved.lower() == commit:
+        return Verdict(MATCHES_LOCK, PASS, request.revision, pin)
     if _same_ref(asked, pin.requested):
         return Verdict(PINNED, REWRITE, commit, pin)
     if asked is not None and _HEX.match(asked.lower()) and commit.startswith(asked.lower()):
         return Verdict(MATCHES_LOCK, PASS if asked.lower() == commit else REWRITE, commit, pin)
+    return _violation(CONTRADICTS, request, pin, mode, _contradicts_message(request, pin, commit, asked))
+
+
+# What libraries pass on their own when the caller asked for nothing: transformers' model-specific
+# `from_pretrained` (and `GenerationConfig`, processors...) default `revision="main"`, most others None.
+LIBRARY_DEFAULTS = (None, "main")
+
+
+def chosen(request: Request) -> tuple[str | None, str | None]:
+    """(revision, resolved commit) of `request` as the *caller* chose them: a library's own default
+    ("main", None, or a `ResolvedRevision` the library resolved from one) is "not asked" when the
+    caller's call passed no revision, or passed another one (the library's default then reached a
+    load the caller's revision was not for). An explicit choice of the caller is kept as it is."""
+    asked = request.revision
+    if request.caller_passed is None or asked not in LIBRARY_DEFAULTS:
+        return asked, request.resolved
+    if request.caller_passed and request.caller_revision == asked:
+        return asked, request.resolved
+    return None, None
+
+
+def pin_command(declared_id: str, hub: str, revision: str | None, repo_type: str = "model") -> str | None:
+    """The `ptmlock add ...` that pins `declared_id` at `revision` instead, or None when that would
+    not be a pin of what the code asks for (the default branch, which `main` follows, is no pin)."""
+    if revision in LIBRARY_DEFAULTS:
+        return None
+    return f"ptmlock add {_add_arg(declared_id, hub, revision, repo_type)}"
+
+
+def _contradicts_message(request: Request, pin: Pin, commit: str, asked: str | None) -> str:
     wanted = f"ref {pin.requested!r}" if pin.requested is not None else "the default branch"
-    return _violation(
-        CONTRADICTS, request, pin, mode,
-        f"{request.repo_id!r} is locked at {commit[:12]} ({wanted} in ptm.toml), but the code asks for revision "
-        f"{asked!r}. Drop the revision argument to load the pinned commit, or pin the new one: "
-        f"`ptmlock add {_add_arg(pin.declared_id, pin.hub, asked)}`.",
-    )
+    head = f"{request.repo_id!r} is locked at {commit[:12]} ({wanted} in ptm.toml), but "
+    command = pin_command(pin.declared_id, pin.hub, asked)
+    if request.caller_passed is False:  # the library chose it (from a config file, an adapter...)
+        return head + (f"the library asks for revision {asked!r} (the code passed none: it comes from the model's "
+                       f"own files). Pin that revision: `{command}`.")
+    tail = f", or pin the new one: `{command}`." if command is not None else "."
+    return head + f"the code asks for revision {asked!r}. Drop the revision argument to load the pinned commit{tail}"
 
 
 def _same_ref(asked: str | None, requested: str | None) -> bool:
@@ -110,10 +147,11 @@ def _violation(kind: str, request: Request, pin: Pin | None, mode: str, message:
     return Verdict(kind, REFUSE if mode == "strict" else WARN, request.revision, pin, message)
 
 
-def _unlisted_message(request: Request) -> str:
+def _unlisted_message(request: Request, asked: str | None) -> str:
     what = {"torchhub": "torch.hub repo", "url": "weight URL"}.get(request.hub, request.repo_type)
+    at = None if asked == "main" else asked  # `@main` adds nothing to a new declaration
     return (f"{what} {request.repo_id!r} is not declared in ptm.toml. Declare and pin it: "
-            f"`ptmlock add {_add_arg(request.repo_id, request.hub, request.revision, request.repo_type)}`.")
+            f"`ptmlock add {_add_arg(request.repo_id, request.hub, at, request.repo_type)}`.")
 
 
 def _add_arg(repo_id: str, hub: str, revision: str | None, repo_type: str = "model") -> str:

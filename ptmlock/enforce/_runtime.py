@@ -16,6 +16,7 @@ from contextvars import ContextVar
 
 from ptmlock._select import find_lock, find_manifest_for
 from ptmlock.constants import DEFAULT_GUARD_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME
+from ptmlock.enforce._caller import caller_request, passed_argument, split
 from ptmlock.enforce._warning import PtmlockWarning
 from ptmlock.enforce._where import site as _site
 from ptmlock.enforce._where import user_frame, warn
@@ -41,10 +42,12 @@ class _Project:
 
 
 class _Scope:
-    __slots__ = ("library", "seen", "injected", "refusal")
+    __slots__ = ("library", "seen", "injected", "refusal", "passed", "revision")
 
-    def __init__(self, library: str) -> None:
+    def __init__(self, library: str, passed: bool | None = None, revision: str | None = None) -> None:
         self.library = library
+        # did the user's call pass a revision (None: not known), and which (see decide.chosen)
+        self.passed, self.revision = passed, revision
         self.seen: dict[tuple[str, str, str], bool] = {}  # key -> a violation was already reported
         self.injected: dict[str, tuple[str, str, str]] = {}  # commit the guard injected -> for which key
         self.refusal: GuardError | None = None
@@ -223,19 +226,14 @@ def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, r
         if _no_lock is not None and project.mode != "off":
             _say_once(f"ptmlock runtime guard checks nothing: {_no_lock}.")
         return None
-    from ptmlock.decide import REFUSE, REWRITE, WARN, Request, decide
+    from ptmlock.decide import REFUSE, REWRITE, WARN, decide
 
-    asked, resolved = _split(revision)
     repo = os.fspath(repo_id)
     scope = _scope.get()
-    rtype = repo_type or "model"
-    if scope is not None and asked is not None and asked in scope.injected \
-            and scope.injected[asked] != (hub, rtype, repo.casefold()):
-        asked, resolved = None, None  # a commit we injected for another repo of this load: not the user's ask
-    request = Request(repo, asked, resolved, rtype, hub)
+    request = caller_request(repo, revision, repo_type or "model", hub, scope)
     verdict = decide(request, project.index.find(request), project.mode)
     pin = verdict.pin
-    key = (hub, rtype, (pin.declared_id if pin is not None else repo).casefold())
+    key = (hub, request.repo_type, (pin.declared_id if pin is not None else repo).casefold())
     if verdict.action == REWRITE and scope is not None and verdict.revision is not None:
         scope.injected[verdict.revision] = key
     if scope is not None:
@@ -268,10 +266,9 @@ def pinned(repo_id: str, revision: object, repo_type: str, hub: str = "huggingfa
     project = _load_project()
     if project.index is None or project.mode == "off":
         return None
-    from ptmlock.decide import MATCHES_LOCK, PINNED, Request, decide
+    from ptmlock.decide import MATCHES_LOCK, PINNED, decide
 
-    asked, resolved = _split(revision)
-    request = Request(repo_id, asked, resolved, repo_type, hub)
+    request = caller_request(repo_id, revision, repo_type, hub, _scope.get())
     pin = project.index.find(request)
     if pin is None or pin.commit is None or decide(request, pin, "warn").kind not in (PINNED, MATCHES_LOCK):
         return None
@@ -299,16 +296,6 @@ def locked_entry(pin: Pin) -> LockedModel | None:
         if m.id == pin.declared_id and m.hub == pin.hub and m.repo_type == pin.repo_type and m.commit == pin.commit:
             return m
     return None
-
-
-def _split(revision: object) -> tuple[str | None, str | None]:
-    if revision is None:
-        return None, None
-    resolved = getattr(revision, "resolved", None)  # huggingface_hub's ResolvedRevision
-    if isinstance(resolved, str):
-        initial = getattr(revision, "initial", None)
-        return (str(initial) if initial is not None else None), resolved
-    return str(revision), None
 
 
 def _record(project: _Project, request: Request, verdict: Verdict, library: str, site: str) -> None:
@@ -339,14 +326,20 @@ def _say_once(message: str) -> None:
 # scopes and switches
 
 
-def scoped(library: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A wrapper factory: the wrapped call is one load (one report record per repo it loads)."""
+def scoped(library: str, revision: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper factory: the wrapped call is one load (one report record per repo it loads).
+
+    `revision`: the wrapped function's revision argument; the scope then records whether the
+    user's call passed one, so a library's own default is not taken for a choice (`_caller`)."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
+        read = passed_argument(original, revision) if revision is not None else None
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not active() or _scope.get() is not None:
                 return original(*args, **kwargs)
-            scope = _Scope(library)
+            passed, value = read(args, kwargs) if read is not None else (None, None)
+            scope = _Scope(library, passed, split(value)[0] if passed else None)
             token = _scope.set(scope)
             try:
                 result = original(*args, **kwargs)

@@ -34,7 +34,7 @@ _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
 
 
 def _patch_entry_points(module: ModuleType) -> None:
-    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY))
+    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY, "revision"))
 
 
 PATCHES = {"diffusers.utils.hub_utils": _patch_hub_utils, **{name: _patch_entry_points for name in _ENTRY_POINTS}}

@@ -53,7 +53,8 @@ def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callabl
                 args, kwargs = spec.set(args, kwargs, "revision", verdict.revision)
             return original(*args, **kwargs)
 
-        return scoped(library)(wrapper)  # nested hub calls of this one call are the same load
+        wrapper.__wrapped__ = original  # type: ignore[attr-defined]  # the scope reads the call by its signature
+        return scoped(library, "revision")(wrapper)  # nested hub calls of this one call are the same load
 
     return factory
 
@@ -75,7 +76,8 @@ def guard_resolver(library: str, repo_arg: str) -> Callable[[Callable[..., Any]]
                 return resolved_revision(verdict.revision, os.fspath(repo), repo_type)
             return original(*args, **kwargs)
 
-        return scoped(library)(wrapper)
+        wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+        return scoped(library, "revision")(wrapper)
 
     return factory
 

@@ -25,7 +25,7 @@ _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
 
 
 def _patch_entry_points(module: ModuleType) -> None:
-    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY))
+    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY, "revision"))
 
 
 PATCHES = {name: _patch_entry_points for name in _ENTRY_POINTS}

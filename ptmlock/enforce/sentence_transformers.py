@@ -25,7 +25,7 @@ def _patch_file_io(module: ModuleType) -> None:
 
 
 def _patch_base_model(module: ModuleType) -> None:
-    wrap_function(module.BaseModel, "__init__", scoped(LIBRARY))
+    wrap_function(module.BaseModel, "__init__", scoped(LIBRARY, "revision"))
 
 
 PATCHES = {

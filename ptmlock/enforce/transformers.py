@@ -53,8 +53,40 @@ def _patch_hub(module: ModuleType) -> None:
 
 
 def _patch_entry_points(module: ModuleType) -> None:
-    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY))
+    wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY, "revision"))
+    for cls_name, _attr in _ENTRY_POINTS[module.__name__]:
+        if cls_name is not None:
+            _wrap_overrides(getattr(module, cls_name))
     _patch_dynamic_modules()
+
+
+# issue 21: a model-specific class may override `from_pretrained` with its own `revision="main"`
+# default before calling the base's (Qwen2_5OmniForConditionalGeneration), or skip the base
+# altogether (ClvpEncoderConfig): each override is an entry point of its own, so the scope starts
+# at the user's call and reads the user's arguments. Classes defined later are wrapped as they are
+# created (`__init_subclass__`), classes defined already now.
+def _wrap_overrides(base: type) -> None:
+    pending: list[type] = list(base.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "from_pretrained" in cls.__dict__:
+            wrap_function(cls, "from_pretrained", scoped(LIBRARY, "revision"))
+    hook = base.__dict__.get("__init_subclass__")
+    original = getattr(hook, "__func__", None)
+    if getattr(original, "__ptmlock_base__", None) is base:
+        return
+
+    def __init_subclass__(cls: Any, **kwargs: Any) -> None:
+        if original is not None:
+            original(cls, **kwargs)
+        else:  # the next one in the MRO, as `base` had none of its own
+            super(base, cls).__init_subclass__(**kwargs)  # type: ignore[arg-type]
+        if "from_pretrained" in cls.__dict__:
+            wrap_function(cls, "from_pretrained", scoped(LIBRARY, "revision"))
+
+    __init_subclass__.__ptmlock_base__ = base  # type: ignore[attr-defined]
+    base.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
 
 
 # issue 7: remote code in another repo (`auto_map` "other/repo--module.Class") is fetched at

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock.constants import LOCK_NAME, MANIFEST_NAME, MODE_WARN
-from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide
+from ptmlock.decide import CONTRADICTS, MATCHES_LOCK, Request, decide, pin_command
 from ptmlock.lockfile.fresh import lock_state
 from ptmlock.lockfile.model import Lock
 from ptmlock.manifest.model import Manifest
@@ -89,7 +89,9 @@ def classify(findings: Sequence[Finding], manifest: Manifest | None, lock: Lock 
 
 
 def _status(index: PinIndex, f: Finding, model_id: str, locked: bool) -> str:
-    request = Request(repo_id=model_id, revision=f.revision, repo_type=f.repo_type, hub=f.hub)
+    # what the code writes is the caller's choice; no revision is "not asked" (decide.chosen), as in the guard
+    request = Request(repo_id=model_id, revision=f.revision, repo_type=f.repo_type, hub=f.hub,
+                      caller_passed=f.revision is not None, caller_revision=f.revision)
     pin = index.find(request)
     if pin is None:
         return UNDECLARED
@@ -205,10 +207,11 @@ def check_report(files: Sequence[str], *, manifest_path: Path) -> CheckReport:
             elif status == CONTRADICTS_LOCK:
                 pinned = lock.get(model_id) if lock is not None else None
                 at = f" (ptm.lock pins {pinned.commit[:12]})" if pinned is not None else ""
+                command = pin_command(model_id, f.hub, f.revision)  # none that would drop the pin (`@main`)
                 problems.append(Diagnostic(
                     _rel(f.path), f.line, f.col, "PTM003",
-                    f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision "
-                    f"argument or pin it with `ptmlock add {model_id}@{f.revision}`", f.cell))
+                    f"revision {f.revision!r} of {model_id!r} contradicts ptm.lock{at}; drop the revision argument"
+                    + (f" or pin it with `{command}`" if command is not None else ""), f.cell))
     problems.sort(key=lambda p: (p.path, p.cell or 0, p.line, p.col, p.code, p.message))
     return CheckReport(problems=tuple(problems), files=stats.files, loads=loads, declared=declared)
 
