@@ -18,6 +18,8 @@ _lock = threading.Lock()
 
 def load_record(request: Request, verdict: Verdict, *, library: str, site: str, mode: str) -> dict[str, Any]:
     """The report line of one intercepted load (its shape is documented in docs/guard.md)."""
+    from ptmlock.decide import chosen
+
     pin = verdict.pin
     used = verdict.revision if verdict.action != "refuse" else None
     return {
@@ -26,7 +28,7 @@ def load_record(request: Request, verdict: Verdict, *, library: str, site: str, 
         "declared": pin.declared_id if pin is not None else None,
         "hub": request.hub,
         "repo_type": request.repo_type,
-        "requested": request.revision,
+        "requested": chosen(request)[0],  # what the caller asked for; a library's own default is not asked
         "revision": request.resolved if verdict.action == "pass" and request.resolved else used,
         "locked": pin.commit if pin is not None else None,
         "library": library,
