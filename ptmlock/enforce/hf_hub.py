@@ -83,9 +83,9 @@ def guard_resolver(library: str, repo_arg: str) -> Callable[[Callable[..., Any]]
 def resolved_revision(commit: str, repo_id: str, repo_type: str | None) -> Any:
     """huggingface_hub's `ResolvedRevision` for `commit`. Its string value is the commit too, so
     libraries that put `str(revision)` in a URL (repo info, file listings) also ask for the pin."""
-    from huggingface_hub import ResolvedRevision
+    from ptmlock._hfcompat import resolved_revision as make
 
-    return ResolvedRevision(commit, initial=commit, repo_id=repo_id, repo_type=repo_type)
+    return make(commit, repo_id, repo_type)
 
 
 def _patch_file_download(module: ModuleType) -> None:
@@ -103,7 +103,8 @@ def _patch_snapshot_download(module: ModuleType) -> None:
 
 
 def _patch_hf_api(module: ModuleType) -> None:
-    wrap_function(module.HfApi, "resolve_revision", guard_resolver(LIBRARY, "repo_id"))
+    if hasattr(module.HfApi, "resolve_revision"):  # 1.x+; 0.x resolves inside each download call
+        wrap_function(module.HfApi, "resolve_revision", guard_resolver(LIBRARY, "repo_id"))
     for name in METHODS:  # issue 13: metadata at the locked commit, and from ptm.lock offline
         wrap_function(module.HfApi, name, guard_metadata(name))
     api = getattr(module, "api", None)
