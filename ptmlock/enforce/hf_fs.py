@@ -28,7 +28,7 @@ _SCOPES = ("open", "_open", "read_text", "read_bytes", "cat", "cat_file", "get",
 
 
 def _guard_resolve_path(original: Callable[..., Any]) -> Callable[..., Any]:
-    spec = ArgSpec(original)
+    spec = ArgSpec(original, needs=("path", "revision"))
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not active() or not args:

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "huggingface_hub"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("huggingface_hub", ">=2.4,<3")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("huggingface_hub", ("0.36", "2.4"))
 
 
 def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -42,7 +42,7 @@ def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callabl
     locked commit as `revision` when the verdict says so."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        spec = ArgSpec(original)
+        spec = ArgSpec(original, needs=(repo_arg, "revision"))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not active():
@@ -63,7 +63,7 @@ def guard_resolver(library: str, repo_arg: str) -> Callable[[Callable[..., Any]]
     returns a `ResolvedRevision` of the locked commit without calling the hub; local paths pass."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        spec = ArgSpec(original)
+        spec = ArgSpec(original, needs=(repo_arg, "revision"))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             repo = spec.get(args, kwargs, repo_arg)

@@ -47,6 +47,7 @@ def test_doctor_json_reports_settings_project_mode_and_every_library_hooked(proj
     for dist, lib in libs.items():
         assert lib["installed"] == metadata.version(dist), dist
         assert lib["in_tested_range"] is True and lib["hooked"] is True and lib["problems"] == [], lib
+        assert lib["tested_status"] == "tested", lib
 
 
 def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
@@ -58,7 +59,7 @@ def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
     assert f"lock: {project / 'ptm.lock'} (STALE)" in r.stdout
     assert f"guard mode: strict (from policy in {manifest})" in r.stdout
     assert "HF_HUB_OFFLINE: True" in r.stdout and "token_configured: True" in r.stdout
-    assert "  transformers " in r.stdout and "hooks not probed" in r.stdout
+    assert "  transformers: transformers " in r.stdout and "hooks not probed" in r.stdout
     assert "warning: ptm.lock: org/new: declared in ptm.toml but not locked" in r.stderr
     assert SECRET not in r.stdout + r.stderr and "Traceback" not in r.stderr
     d = json.loads(doctor(project, "--no-probe", "--json").stdout)
