@@ -39,6 +39,9 @@ if sys.argv[1] == "probe":
             continue
         try:
             importlib.import_module(module)
+        except ModuleNotFoundError as e:  # an optional dependency it needs is missing: nothing loads through it
+            if (e.name or "").partition(".")[0] == module.partition(".")[0]:
+                problems.setdefault(adapter, []).append(f"{module}: cannot be imported (ModuleNotFoundError: {e})")
         except Exception as e:
             problems.setdefault(adapter, []).append(f"{module}: cannot be imported ({type(e).__name__}: {e})")
     for failure in _hooks.failures():
