@@ -3,9 +3,11 @@ one of their modules is (so `import ptmlock.enforce` stays cheap); each adapter'
 must name the same modules (a test checks it)."""
 from __future__ import annotations
 
-from types import ModuleType  # types is loaded at interpreter start: no import cost
-
 from ptmlock.enforce import _hooks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `types` is not loaded at interpreter start
+    from types import ModuleType
 
 ADAPTER_NAMES = ("hf_hub", "transformers", "sentence_transformers", "diffusers", "timm", "peft", "open_clip",
                  "torch_hub", "torch_load")

@@ -12,12 +12,11 @@ Nothing here imports an ML library.
 from __future__ import annotations
 
 import _thread
-import functools
 import sys
-import types
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # `typing` costs import time; `import ptmlock.enforce` must stay cheap
+if TYPE_CHECKING:  # `typing`, `types` and `functools` cost import time; `import ptmlock.enforce` must stay cheap
+    import types
     from collections.abc import Callable, Iterable
     from typing import Any
 
@@ -171,6 +170,8 @@ def wrap_methods(module: types.ModuleType, targets: Iterable[tuple[str | None, s
 
 
 def _make(original: Callable[..., Any], factory: Factory) -> Callable[..., Any]:
+    import functools  # patching happens while a library is imported: it has loaded functools already
+
     wrapper = factory(original)
     functools.update_wrapper(wrapper, original)
     wrapper.__ptmlock_original__ = original  # type: ignore[attr-defined]
@@ -197,6 +198,9 @@ def rebind() -> int:
 
 
 def _replacement(value: object) -> object | None:
+    import functools
+    import types
+
     hit = _replaced.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]

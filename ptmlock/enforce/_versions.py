@@ -17,7 +17,10 @@ imported already and its `__version__` costs nothing), never on `import ptmlock.
 from __future__ import annotations
 
 import sys
-from types import ModuleType  # types is loaded at interpreter start: no import cost
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
 
 # adapter name -> (distribution, installed version or None, tested release lines, status)
 _checked: dict[str, tuple[str, str | None, tuple[str, ...], str]] = {}
