@@ -167,3 +167,12 @@ def parse_hf_path(stripped: str) -> tuple[str, str, str | None, str] | None:
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ValueError(f"no repo in {stripped!r}")
     return repo_type, repo_id, revision, path_in_repo
+
+
+def quiet_download() -> dict[str, Any]:
+    """Keyword arguments that keep `hf_hub_download` from drawing a progress bar: 1.x+ takes a
+    `tqdm_class`; 0.x has no such argument (its bar follows `HF_HUB_DISABLE_PROGRESS_BARS`)."""
+    from huggingface_hub.utils import tqdm as tqdm_module
+
+    silent = getattr(tqdm_module, "silent_tqdm", None)
+    return {"tqdm_class": silent} if silent is not None else {}
