@@ -177,14 +177,9 @@ class StallWatch:
 
 def transport_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the request never got an answer (refused, reset, timed out)."""
-    errors: list[type[BaseException]] = [TimeoutError, ConnectionError]
-    for name in ("httpx2", "httpx"):  # huggingface_hub 2.x uses httpx2, 1.x httpx
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)
+    from ptmlock._hfcompat import transport_errors as client_errors
+
+    return (TimeoutError, ConnectionError, *client_errors())
 
 
 def is_refused(reason: str) -> bool:

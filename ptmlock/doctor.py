@@ -3,9 +3,10 @@
 `diagnose()` gathers: ptmlock's version, the Hugging Face settings that change what a load does
 (endpoint, home, cache, offline flags; whether a token is configured, never the token), the
 manifest and lock the guard would use and whether the lock is fresh, the mode that would apply,
-and for each library the guard hooks: its installed version against the versions its adapter was
-tested with, and (unless `probe=False`) whether every hook went in, found by importing the
-library under the guard in a child interpreter. Nothing here imports `ptmlock.enforce` (that
+and for each adapter of the guard: its library's installed version against the release lines CI
+tests it with, and (unless `probe=False`) whether every hook went in, found by importing the
+library under the guard in a child interpreter. Only a hook that failed is a problem: an
+untested version whose hooks all went in is reported, not failed (issue 21). Nothing here imports `ptmlock.enforce` (that
 would turn the guard on in this process): the child reads the adapters' tables.
 """
 from __future__ import annotations
@@ -26,18 +27,21 @@ import importlib, json, sys, warnings
 warnings.simplefilter("ignore")
 import ptmlock.enforce
 from ptmlock.enforce import _adapters, _hooks
-from ptmlock.enforce._versions import in_range, installed_version
+from ptmlock.enforce._versions import installed_version, tested_status
 tables, problems = {}, {}
 for name in _adapters.ADAPTER_NAMES:
-    dist, spec = importlib.import_module("ptmlock.enforce." + name).TESTED
+    dist, lines = importlib.import_module("ptmlock.enforce." + name).TESTED
     version = installed_version("", dist)
-    tables[name] = [dist, spec, version, in_range(version, spec)]
+    tables[name] = [dist, list(lines), version, tested_status(version, lines)]
 if sys.argv[1] == "probe":
     for module, adapter in _adapters.TARGETS.items():
         if tables[adapter][2] is None:
             continue
         try:
             importlib.import_module(module)
+        except ModuleNotFoundError as e:  # an optional dependency it needs is missing: nothing loads through it
+            if (e.name or "").partition(".")[0] == module.partition(".")[0]:
+                problems.setdefault(adapter, []).append(f"{module}: cannot be imported (ModuleNotFoundError: {e})")
         except Exception as e:
             problems.setdefault(adapter, []).append(f"{module}: cannot be imported ({type(e).__name__}: {e})")
     for failure in _hooks.failures():
@@ -54,8 +58,9 @@ class LibraryStatus:
     adapter: str  # ptmlock.enforce.<adapter>
     distribution: str
     installed: str | None  # None: not installed
-    tested: str  # the specifier the adapter was tested against
-    in_tested_range: bool | None  # None: not installed, or a version packaging cannot read
+    tested: str  # the X.Y release lines CI tests the adapter with, e.g. "4.57, 5.23"
+    in_tested_range: bool | None  # on a tested X.Y line; None: not installed, or a version packaging cannot read
+    tested_status: str  # "tested", "same major line", "untested major line" or "unknown" (_versions)
     hooked: bool | None  # every hook went in; None: not installed or not probed
     problems: tuple[str, ...] = ()
 
@@ -79,10 +84,8 @@ class Diagnosis:
     def problems(self) -> list[str]:
         """Everything that keeps the guard from doing its whole job, one line each."""
         out = [f"ptm.lock: {p}" for p in self.lock_problems]
-        for lib in self.libraries:
-            if lib.in_tested_range is False:
-                out.append(f"{lib.distribution} {lib.installed} is outside the tested range {lib.tested}")
-            out.extend(f"{lib.distribution}: {p}" for p in lib.problems)
+        for lib in self.libraries:  # an untested version whose hooks went in is no problem (issue 21)
+            out.extend(f"{lib.adapter} ({lib.distribution}): {p}" for p in lib.problems)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,10 +157,11 @@ def _libraries(probe: bool) -> tuple[LibraryStatus, ...]:
     answer = _child(probe)
     problems: dict[str, list[str]] | None = answer.get("problems")
     return tuple(LibraryStatus(
-        adapter=name, distribution=dist, installed=version, tested=spec, in_tested_range=ok,
+        adapter=name, distribution=dist, installed=version, tested=", ".join(lines),
+        in_tested_range=None if status == "unknown" else status == "tested", tested_status=status,
         hooked=None if problems is None or version is None else not problems.get(name),
         problems=tuple(problems.get(name, ())) if problems is not None else ())
-        for name, (dist, spec, version, ok) in answer["tables"].items())
+        for name, (dist, lines, version, status) in answer["tables"].items())
 
 
 def _child(probe: bool) -> dict[str, Any]:

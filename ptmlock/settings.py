@@ -4,14 +4,13 @@ A setting that is set but wrong (`HF_ENDPOINT=127.0.0.1:8765`, `PTMLOCK_HUB_TIME
 configuration mistake: it fails at once with `SettingsError` (exit 2) naming the variable, the
 value and what a valid one looks like, instead of being ignored or retried until a deadline
 (issue 17, item 5). An unset or empty variable means the default. Each function reads the
-environment when called, so tests and long-lived processes see changes.
+environment when called, so tests and long-lived processes see changes. Importing this module
+parses nothing and imports only `os` and ptmlock's constants (issue 21: the guard reads its mode
+here on `import ptmlock.enforce`).
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TypeVar
-from urllib.parse import urlsplit
 
 from ptmlock.constants import (
     DEFAULT_HUB_DEADLINE,
@@ -28,6 +27,13 @@ from ptmlock.constants import (
     GUARD_MODES,
 )
 from ptmlock.errors import SettingsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `import ptmlock.enforce` reads PTMLOCK_MODE here: typing and urllib would cost it ~5 ms
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    N = TypeVar("N", int, float)
 
 ENV_HF_ENDPOINT = "HF_ENDPOINT"
 DEFAULT_TORCHHUB_URL = "https://github.com"
@@ -57,9 +63,6 @@ def count(name: str, default: int, *, maximum: int) -> int:
     """
     return _number(name, default, int, lambda x: 1 <= x <= maximum,
                    f"is not a whole number from 1 to {maximum}: use e.g. {name}={default} (the default)")
-
-
-N = TypeVar("N", int, float)
 
 
 def _number(name: str, default: N, parse: Callable[[str], N], ok: Callable[[N], bool], why: str) -> N:
@@ -100,6 +103,8 @@ def url(name: str, default: str, *, schemes: tuple[str, ...] = ("http", "https")
     value = _raw(name)
     if value is None:
         return default.rstrip("/")
+    from urllib.parse import urlsplit
+
     example = f"{name}=http://127.0.0.1:8765" if name == ENV_HF_ENDPOINT else f"{name}={default}"
     problem = None
     try:

@@ -7,8 +7,8 @@ import os
 
 import pytest
 from huggingface_hub import constants
-from huggingface_hub.utils import close_session
 
+from ptmlock._hfcompat import close_session
 from ptmlock.testing import LocalHub
 
 
@@ -72,7 +72,8 @@ def isolate_env(tmp_path, monkeypatch):
         "HF_HUB_ETAG_TIMEOUT": constants.DEFAULT_ETAG_TIMEOUT,
         "HF_HUB_DOWNLOAD_TIMEOUT": constants.DEFAULT_DOWNLOAD_TIMEOUT,
     }.items():
-        monkeypatch.setattr(constants, name, value)
+        if hasattr(constants, name):  # huggingface_hub 0.x has no update check
+            monkeypatch.setattr(constants, name, value)
     # utils/tqdm.py imported this one by name (the module, not the `tqdm` class utils re-exports)
     monkeypatch.setattr(importlib.import_module("huggingface_hub.utils.tqdm"), "HF_HUB_DISABLE_PROGRESS_BARS", True)
 

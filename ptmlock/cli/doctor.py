@@ -14,8 +14,9 @@ from ptmlock.output import Output
               help="Do not import the ML libraries to check the hooks (fast; `hooked` is then unknown).")
 def doctor(as_json: bool, no_probe: bool) -> int:
     """Show ptmlock's version, Hugging Face settings, the manifest and lock the guard would use,
-    each supported library's version and hooks, and the guard mode. Exits 1 when something
-    keeps the guard from doing its whole job."""
+    each adapter's library version and hooks, and the guard mode. Exits 1 when something keeps
+    the guard from doing its whole job (a hook failed, the lock is missing or stale); an untested
+    library version whose hooks all went in is reported, not failed."""
     from ptmlock.doctor import diagnose
 
     out = Output(json_mode=as_json)
@@ -30,14 +31,14 @@ def doctor(as_json: bool, no_probe: bool) -> int:
     fresh = {True: "fresh", False: "STALE", None: "no manifest to compare with"}[d.lock_fresh]
     out.result(f"lock: {d.lock + ' (' + fresh + ')' if d.lock else 'not found'}")
     out.result(f"guard mode: {d.mode} (from {d.mode_source})")
-    out.result("libraries:")
+    out.result("adapters:")
     for lib in d.libraries:
         if lib.installed is None:
-            out.result(f"  {lib.distribution}: not installed")
+            out.result(f"  {lib.adapter}: {lib.distribution} not installed")
             continue
-        tested = {True: "tested", False: "NOT TESTED", None: "unknown version"}[lib.in_tested_range]
         hooked = {True: "hooked", False: "HOOKS FAILED", None: "hooks not probed"}[lib.hooked]
-        out.result(f"  {lib.distribution} {lib.installed}: {tested} ({lib.tested}), {hooked}")
+        out.result(f"  {lib.adapter}: {lib.distribution} {lib.installed}, {hooked} ({lib.tested_status}; CI tests "
+                   f"{lib.tested})")
     for problem in d.problems:
         out.warn(problem)
     return EXIT_CHECK_FAILED if d.problems else 0

@@ -3,9 +3,11 @@ one of their modules is (so `import ptmlock.enforce` stays cheap); each adapter'
 must name the same modules (a test checks it)."""
 from __future__ import annotations
 
-from types import ModuleType  # types is loaded at interpreter start: no import cost
-
 from ptmlock.enforce import _hooks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `types` is not loaded at interpreter start
+    from types import ModuleType
 
 ADAPTER_NAMES = ("hf_hub", "transformers", "sentence_transformers", "diffusers", "timm", "peft", "open_clip",
                  "torch_hub", "torch_load")
@@ -56,15 +58,23 @@ KEEP_ORIGINAL = (("huggingface_hub._snapshot_download", "hf_hub_download"),)
 def _patch(module: ModuleType) -> None:
     import importlib
 
+    from ptmlock.enforce import _versions
+
     name = TARGETS[module.__name__]
     adapter = importlib.import_module(f"ptmlock.enforce.{name}")
     try:
-        from ptmlock.enforce._versions import check_adapter
-
-        check_adapter(name, adapter, module)
+        adapter.PATCHES[module.__name__](module)
+    except Exception as e:  # never break the user's import; say (once per library) which loads are not guarded
+        _hooks.note_failure(module.__name__, e)
+        try:
+            _versions.hook_failed(adapter, module, e)
+        except Exception:  # noqa: BLE001  (`-W error::PtmlockWarning` included: never break the import)
+            pass
+        return
+    try:
+        _versions.check_adapter(name, adapter, module)
     except Exception:  # noqa: BLE001  (a version note must never break the user's import)
         pass
-    adapter.PATCHES[module.__name__](module)
 
 
 def install() -> None:

@@ -12,12 +12,11 @@ Nothing here imports an ML library.
 from __future__ import annotations
 
 import _thread
-import functools
 import sys
-import types
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # `typing` costs import time; `import ptmlock.enforce` must stay cheap
+if TYPE_CHECKING:  # `typing`, `types` and `functools` cost import time; `import ptmlock.enforce` must stay cheap
+    import types
     from collections.abc import Callable, Iterable
     from typing import Any
 
@@ -54,6 +53,11 @@ def install() -> None:
             rebind()
 
 
+def note_failure(name: str, error: BaseException) -> None:
+    """Record that the patch of module `name` failed (its caller says so to the user)."""
+    _failures.append(f"{name}: {type(error).__name__}: {error}")
+
+
 def failures() -> list[str]:
     """Adapters that could not patch their module (the library changed shape), one line each."""
     return list(_failures)
@@ -72,7 +76,7 @@ def _apply(module: types.ModuleType, *, fresh: bool = False) -> None:
         from ptmlock.enforce._warning import PtmlockWarning
         from ptmlock.enforce._where import user_frame, warn
 
-        _failures.append(f"{name}: {type(e).__name__}: {e}")
+        note_failure(name, e)
         try:
             warn(f"ptmlock could not hook {name} ({type(e).__name__}: {e}): model loads through it may not be "
                  "checked. Run `ptmlock doctor`, and please report it with the library's version.", user_frame())
@@ -139,7 +143,7 @@ def wrap_function(owner: Any, name: str, factory: Factory) -> None:
     if isinstance(owner, type):  # the raw attribute (classmethod, ...), wherever in the MRO it is defined
         raw = next((k.__dict__[name] for k in owner.__mro__ if name in k.__dict__), None)
     else:
-        raw = getattr(owner, name)
+        raw = getattr(owner, name, None)
     if raw is None:
         raise AttributeError(f"{getattr(owner, '__name__', owner)!s} has no {name!r}")
     if isinstance(raw, (classmethod, staticmethod)):
@@ -154,13 +158,20 @@ def wrap_function(owner: Any, name: str, factory: Factory) -> None:
 
 
 def wrap_methods(module: types.ModuleType, targets: Iterable[tuple[str | None, str]], factory: Factory) -> None:
-    """`wrap_function` for each `(class name or None for a module function, attribute)` of `module`."""
+    """`wrap_function` for each `(class name or None for a module function, attribute)` of `module`;
+    a class name "A|B" is A, or B where the module has no A (a class renamed between releases)."""
     for cls_name, attr in targets:
-        owner = module if cls_name is None else getattr(module, cls_name)
+        if cls_name is None:
+            owner = module
+        else:
+            names = cls_name.split("|")
+            owner = getattr(module, next((n for n in names if hasattr(module, n)), names[0]))
         wrap_function(owner, attr, factory)
 
 
 def _make(original: Callable[..., Any], factory: Factory) -> Callable[..., Any]:
+    import functools  # patching happens while a library is imported: it has loaded functools already
+
     wrapper = factory(original)
     functools.update_wrapper(wrapper, original)
     wrapper.__ptmlock_original__ = original  # type: ignore[attr-defined]
@@ -187,6 +198,9 @@ def rebind() -> int:
 
 
 def _replacement(value: object) -> object | None:
+    import functools
+    import types
+
     hit = _replaced.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
@@ -204,12 +218,24 @@ def _replacement(value: object) -> object | None:
 class ArgSpec:
     """Reads and replaces one argument of a call by name, wherever the caller put it."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], *, needs: tuple[str, ...] = ()) -> None:
+        """Read `fn`'s signature.
+
+        Raises:
+            TypeError: `fn` takes none of the arguments named in `needs`, by name or through
+                `**kwargs` (the library changed shape: the hook would not see what it checks).
+        """
         import inspect
 
-        params = inspect.signature(fn).parameters.values()
+        params = list(inspect.signature(fn).parameters.values())
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         self.positions = {p.name: i for i, p in enumerate(params) if p.kind in kinds}
+        named = {p.name for p in params if p.kind != inspect.Parameter.POSITIONAL_ONLY}
+        if not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params):
+            missing = [n for n in needs if n not in named and n not in self.positions]
+            if missing:
+                raise TypeError(f"{getattr(fn, '__qualname__', fn)!s}() takes no {', no '.join(map(repr, missing))} "
+                                "argument")
 
     def get(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
         i = self.positions.get(name)

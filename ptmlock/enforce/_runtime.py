@@ -9,10 +9,9 @@ raised inside it is raised again when the library swallowed or replaced it ("fai
 from __future__ import annotations
 
 import _thread
-import functools
 import os
 import sys
-from contextvars import ContextVar
+from _contextvars import ContextVar  # what `contextvars` re-exports, without its module
 
 from ptmlock._select import find_lock, find_manifest_for
 from ptmlock.constants import DEFAULT_GUARD_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME
@@ -117,14 +116,18 @@ def _manifest_without_lock() -> Manifest | None:
     return _read_manifest(_manifest_path) if _manifest_path is not None else None
 
 
-@functools.lru_cache(maxsize=1)  # read once: for the mode at activation, then for the adapters
+_manifests: dict[str, Manifest | None] = {}  # read once: for the mode at activation, then for the adapters
+
+
 def _read_manifest(path: str) -> Manifest | None:
     from ptmlock.manifest.parse import load_manifest
 
-    try:
-        return load_manifest(path)
-    except PtmlockError:
-        return None
+    if path not in _manifests:
+        try:
+            _manifests[path] = load_manifest(path)
+        except PtmlockError:
+            _manifests[path] = None
+    return _manifests[path]
 
 
 def _load_project() -> _Project:

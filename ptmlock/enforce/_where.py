@@ -3,7 +3,6 @@ warning that never raises into the program (issue 13)."""
 from __future__ import annotations
 
 import sys
-import warnings
 
 from ptmlock.enforce._warning import PtmlockWarning
 
@@ -52,6 +51,8 @@ def warn(message: str, frame: FrameType | None) -> None:
     """Warn at `frame` (the user's line). Never raises, except the warning itself when a filter
     turned it into an error: the source-line lookup `warn_explicit` does through the module's
     loader raises under `python -c`, stdin and other loaders with no source (issue 13)."""
+    import warnings  # not at import: `import ptmlock.enforce` must stay cheap (issue 21)
+
     try:
         if frame is None:
             warnings.warn(message, PtmlockWarning, stacklevel=3)

@@ -16,8 +16,8 @@ from ptmlock.enforce._runtime import scoped
 from ptmlock.enforce.hf_hub import guard_resolver
 
 LIBRARY = "diffusers"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("diffusers", ">=0.42,<0.43")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("diffusers", ("0.42",))
 
 
 def _patch_hub_utils(module: ModuleType) -> None:

@@ -28,7 +28,7 @@ _SCOPES = ("open", "_open", "read_text", "read_bytes", "cat", "cat_file", "get",
 
 
 def _guard_resolve_path(original: Callable[..., Any]) -> Callable[..., Any]:
-    spec = ArgSpec(original)
+    spec = ArgSpec(original, needs=("path", "revision"))
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not active() or not args:
@@ -60,19 +60,15 @@ def _parse(fs: Any, path: object) -> tuple[str, str, str | None, str] | None:
     that name no repo. Parsed the way `resolve_path` parses them, without its hub request."""
     if not isinstance(path, str):
         return None
-    from huggingface_hub import constants
-    from huggingface_hub.utils import parse_hf_uri
+    from ptmlock._hfcompat import parse_hf_path
 
     try:
         stripped = fs._strip_protocol(path)
         if not stripped or "/" not in stripped:
             return None
-        parsed = parse_hf_uri(constants.HF_PROTOCOL + stripped)
+        return parse_hf_path(stripped)
     except (ValueError, TypeError):
         return None
-    if parsed.is_bucket:
-        return None
-    return str(parsed.type), parsed.id, parsed.revision, parsed.path_in_repo
 
 
 def _with_revision(repo_type: str, repo_id: str, commit: str, rest: str) -> str:

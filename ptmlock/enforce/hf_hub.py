@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "huggingface_hub"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("huggingface_hub", ">=2.4,<3")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("huggingface_hub", ("0.36", "2.4"))
 
 
 def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -42,7 +42,7 @@ def guard_download(library: str, repo_arg: str = "repo_id") -> Callable[[Callabl
     locked commit as `revision` when the verdict says so."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        spec = ArgSpec(original)
+        spec = ArgSpec(original, needs=(repo_arg, "revision"))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not active():
@@ -64,7 +64,7 @@ def guard_resolver(library: str, repo_arg: str) -> Callable[[Callable[..., Any]]
     returns a `ResolvedRevision` of the locked commit without calling the hub; local paths pass."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        spec = ArgSpec(original)
+        spec = ArgSpec(original, needs=(repo_arg, "revision"))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             repo = spec.get(args, kwargs, repo_arg)
@@ -85,9 +85,9 @@ def guard_resolver(library: str, repo_arg: str) -> Callable[[Callable[..., Any]]
 def resolved_revision(commit: str, repo_id: str, repo_type: str | None) -> Any:
     """huggingface_hub's `ResolvedRevision` for `commit`. Its string value is the commit too, so
     libraries that put `str(revision)` in a URL (repo info, file listings) also ask for the pin."""
-    from huggingface_hub import ResolvedRevision
+    from ptmlock._hfcompat import resolved_revision as make
 
-    return ResolvedRevision(commit, initial=commit, repo_id=repo_id, repo_type=repo_type)
+    return make(commit, repo_id, repo_type)
 
 
 def _patch_file_download(module: ModuleType) -> None:
@@ -105,7 +105,8 @@ def _patch_snapshot_download(module: ModuleType) -> None:
 
 
 def _patch_hf_api(module: ModuleType) -> None:
-    wrap_function(module.HfApi, "resolve_revision", guard_resolver(LIBRARY, "repo_id"))
+    if hasattr(module.HfApi, "resolve_revision"):  # 1.x+; 0.x resolves inside each download call
+        wrap_function(module.HfApi, "resolve_revision", guard_resolver(LIBRARY, "repo_id"))
     for name in METHODS:  # issue 13: metadata at the locked commit, and from ptm.lock offline
         wrap_function(module.HfApi, name, guard_metadata(name))
     api = getattr(module, "api", None)

@@ -32,7 +32,7 @@ def guard_metadata(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
         from ptmlock.enforce._hooks import ArgSpec
 
-        spec = ArgSpec(original)
+        spec = ArgSpec(original, needs=("repo_id",))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             from ptmlock.enforce._runtime import (

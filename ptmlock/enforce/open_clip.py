@@ -16,8 +16,8 @@ from ptmlock.enforce._runtime import scoped
 from ptmlock.enforce.torch_hub import guard_url
 
 LIBRARY = "open_clip"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("open_clip_torch", ">=3.3,<4")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("open_clip_torch", ("3.3",))
 
 _ENTRY_POINTS: tuple[tuple[str | None, str], ...] = (
     (None, "create_model"), (None, "create_model_and_transforms"), (None, "create_model_from_pretrained"),

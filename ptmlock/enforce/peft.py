@@ -14,8 +14,8 @@ from ptmlock.enforce._hooks import wrap_methods
 from ptmlock.enforce._runtime import scoped
 
 LIBRARY = "peft"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("peft", ">=0.21,<0.22")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("peft", ("0.21",))
 
 _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
     "peft.peft_model": (("PeftModel", "from_pretrained"), ("PeftModel", "load_adapter")),

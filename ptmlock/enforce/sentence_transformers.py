@@ -16,8 +16,8 @@ from ptmlock.enforce._runtime import scoped
 from ptmlock.enforce.hf_hub import guard_resolver
 
 LIBRARY = "sentence-transformers"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("sentence-transformers", ">=6.2,<7")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("sentence-transformers", ("6.2",))
 
 
 def _patch_file_io(module: ModuleType) -> None:

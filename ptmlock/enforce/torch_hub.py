@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from ptmlock.decide import Verdict
 
 LIBRARY = "torch.hub"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("torch", ">=2.14,<3")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("torch", ("2.14",))
 
 # Inside `_get_cache_or_reload`: its zipball download belongs to the repo, not to a url model.
 _fetching_repo: ContextVar[bool] = ContextVar("ptmlock_torch_repo", default=False)
@@ -42,7 +42,7 @@ _digests_lock = _thread.allocate_lock()
 
 
 def _guard_repo(original: Callable[..., Any]) -> Callable[..., Any]:
-    spec = ArgSpec(original)
+    spec = ArgSpec(original, needs=("github",))
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         github = spec.get(args, kwargs, "github")
@@ -148,7 +148,7 @@ def guard_url(library: str, url_arg: str) -> Callable[[Callable[..., Any]], Call
 
 def _guard_state_dict(hub: ModuleType) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        spec = ArgSpec(original)
+        spec = ArgSpec(original, needs=("url",))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if active():
@@ -176,7 +176,7 @@ def _checkpoint_path(hub: ModuleType, url: str, model_dir: object, file_name: ob
 
 
 def _guard_download(original: Callable[..., Any]) -> Callable[..., Any]:
-    spec = ArgSpec(original)
+    spec = ArgSpec(original, needs=("url", "dst"))
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not active() or _fetching_repo.get():

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "torch"
-# The distribution and versions (a `packaging` specifier) this hook was tested against (issue 13).
-TESTED = ("torch", ">=2.14,<3")
+# The distribution and the X.Y release lines CI runs this hook with (.ci/run; see _versions).
+TESTED = ("torch", ("2.14",))
 _SNAPSHOT = re.compile(r"(?:^|[\\/])(models|datasets|spaces)--([^\\/]+)[\\/]snapshots[\\/]([0-9a-f]{40})[\\/](.+)$")
 _state_lock = _thread.allocate_lock()
 _opted_out: dict[str, bool] | None = None  # casefolded repo id -> model opted out of weights_only
@@ -98,7 +98,7 @@ def _say_once(message: str) -> None:
 
 
 def _guard_load(original: Callable[..., Any]) -> Callable[..., Any]:
-    spec = ArgSpec(original)
+    spec = ArgSpec(original, needs=("f",))
 
     def load(*args: Any, **kwargs: Any) -> Any:
         if not active():

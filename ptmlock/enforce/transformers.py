@@ -24,18 +24,19 @@ if TYPE_CHECKING:
     from typing import Any
 
 LIBRARY = "transformers"
-# The distribution and versions (a `packaging` specifier) these hooks were tested against (issue 13).
-TESTED = ("transformers", ">=5.23,<6")
+# The distribution and the X.Y release lines CI runs these hooks with (.ci/run; see _versions).
+TESTED = ("transformers", ("4.57", "5.23"))
 
-# module -> (class, method) entry points; None as the class for a module function.
+# module -> (class, method) entry points; None as the class for a module function; "A|B": the
+# class is A in transformers 5, B in 4.
 _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
     "transformers.modeling_utils": (("PreTrainedModel", "from_pretrained"),),
-    "transformers.configuration_utils": (("PreTrainedConfig", "from_pretrained"),),
+    "transformers.configuration_utils": (("PreTrainedConfig|PretrainedConfig", "from_pretrained"),),  # 5.x|4.x
     "transformers.tokenization_utils_base": (("PreTrainedTokenizerBase", "from_pretrained"),),
     "transformers.processing_utils": (("ProcessorMixin", "from_pretrained"),),
     "transformers.feature_extraction_utils": (("FeatureExtractionMixin", "from_pretrained"),),
     "transformers.image_processing_base": (("ImageProcessingMixin", "from_pretrained"),),
-    "transformers.video_processing_utils": (("VideoProcessorMixin", "from_pretrained"),),
+    "transformers.video_processing_utils": (("VideoProcessorMixin|BaseVideoProcessor", "from_pretrained"),),
     "transformers.generation.configuration_utils": (("GenerationConfig", "from_pretrained"),),
     "transformers.models.auto.auto_factory": (("_BaseAutoModelClass", "from_pretrained"),),
     "transformers.models.auto.configuration_auto": (("AutoConfig", "from_pretrained"),),
@@ -49,7 +50,8 @@ _ENTRY_POINTS: dict[str, tuple[tuple[str | None, str], ...]] = {
 
 
 def _patch_hub(module: ModuleType) -> None:
-    wrap_function(module, "resolve_revision", guard_resolver(LIBRARY, "path_or_repo_id"))
+    if hasattr(module, "resolve_revision"):  # 5.x; 4.x passes the revision to each hf_hub_download call
+        wrap_function(module, "resolve_revision", guard_resolver(LIBRARY, "path_or_repo_id"))
 
 
 def _patch_entry_points(module: ModuleType) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import closing
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -43,14 +44,9 @@ def max_answer_bytes() -> int:
 def request_errors() -> tuple[type[BaseException], ...]:
     """The client's errors that are neither an answer nor a transport failure: a redirect loop,
     a body that cannot be decoded, a URL the hub redirected to that is not valid."""
-    errors: list[type[BaseException]] = []
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors += [module.TooManyRedirects, module.DecodingError, module.InvalidURL, module.UnsupportedProtocol]
-    return tuple(errors)
+    from ptmlock._hfcompat import request_errors as errors
+
+    return errors()
 
 
 def unreadable(source: str, what: str, e: BaseException) -> HubError:
@@ -75,13 +71,15 @@ def get_json(url: str, *, params: dict[str, Any] | None = None, timeout: float, 
     """
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
+    from ptmlock._hfcompat import stream_get, with_body
+
     cap = max_answer_bytes()
     headers = build_hf_headers()
     try:
-        with get_session().stream("GET", url, params=params, headers=headers, timeout=timeout) as r:
+        with closing(stream_get(get_session(), url, params=params, headers=headers, timeout=timeout)) as r:
             if r.status_code >= 400:
                 body = _read(r, _ERROR_BODY_BYTES, truncate=True)
-                hf_raise_for_status(_replay(r, body))
+                hf_raise_for_status(with_body(r, body))
             declared = r.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise _too_big(source, what, model_id, int(declared), cap)
@@ -113,15 +111,6 @@ def _read(r: Any, limit: int, *, truncate: bool) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _replay(r: Any, body: bytes | None) -> Any:
-    """A read response with `body`, for `hf_raise_for_status` (it reads the error message)."""
-    import httpx2
-
-    headers = [(k, v) for k, v in r.headers.multi_items()
-               if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")]
-    return httpx2.Response(r.status_code, headers=headers, content=body or b"", request=r.request)
 
 
 def _next_link(r: Any, url: str, source: str, what: str, model_id: str) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ptmlock import settings
@@ -187,12 +187,12 @@ class HuggingFaceBackend:
 
         def fetch(timeout: float) -> str:
             from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-            from huggingface_hub.utils.tqdm import silent_tqdm
+
+            from ptmlock._hfcompat import quiet_download
 
             try:
                 return self.api.hf_hub_download(model_id, path, revision=commit, repo_type=repo_type,
-                                                cache_dir=_files_cache(), etag_timeout=timeout,
-                                                tqdm_class=cast(Any, silent_tqdm))
+                                                cache_dir=_files_cache(), etag_timeout=timeout, **quiet_download())
             except LocalEntryNotFoundError as e:  # hf_hub_download hides 5xx and transport errors behind this
                 cause = e.__cause__ or e.__context__
                 if isinstance(cause, (HfHubHTTPError, *self.transport)) and isinstance(cause, Exception):

@@ -19,6 +19,7 @@ from typing import Any
 
 from ptmlock import __version__
 from ptmlock._fs import contained_dir, contained_file, open_nofollow, start_writeback
+from ptmlock._hfcompat import stream_get
 from ptmlock._net import (
     RETRY_STATUS,
     SETTINGS_HINT,
@@ -247,10 +248,10 @@ class Fetcher:
         if state.offset:
             headers["Range"] = f"bytes={state.offset}-"
         size = task.file.size
-        request = self.session.build_request("GET", url, headers=headers,
-                                             timeout=self.limits.request_timeout(max(left, 0.1)))
+        timeout = self.limits.request_timeout(max(left, 0.1))
         try:
-            r = run_within(min(max(left, 0.1), self.limits.stall), lambda: self.session.send(request, stream=True),
+            r = run_within(min(max(left, 0.1), self.limits.stall),
+                           lambda: stream_get(self.session, url, headers=headers, timeout=timeout),
                            on_late=lambda late: late.close())
             with closing(r):
                 watch = StallWatch(stall=self.limits.stall, limit=max(left, 0.1))

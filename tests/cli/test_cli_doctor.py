@@ -29,6 +29,7 @@ def doctor(project, *args, env=None):
                           text=True, env={**os.environ, "HF_TOKEN": SECRET, **(env or {})}, timeout=900)
 
 
+@pytest.mark.ml  # every library the guard hooks, installed
 def test_doctor_json_reports_settings_project_mode_and_every_library_hooked(project, hub):
     r = doctor(project, "--json", env={"PTMLOCK_MODE": "strict"})
     assert r.returncode == 0, r.stdout + r.stderr
@@ -47,6 +48,7 @@ def test_doctor_json_reports_settings_project_mode_and_every_library_hooked(proj
     for dist, lib in libs.items():
         assert lib["installed"] == metadata.version(dist), dist
         assert lib["in_tested_range"] is True and lib["hooked"] is True and lib["problems"] == [], lib
+        assert lib["tested_status"] == "tested", lib
 
 
 def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
@@ -58,7 +60,7 @@ def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
     assert f"lock: {project / 'ptm.lock'} (STALE)" in r.stdout
     assert f"guard mode: strict (from policy in {manifest})" in r.stdout
     assert "HF_HUB_OFFLINE: True" in r.stdout and "token_configured: True" in r.stdout
-    assert "  transformers " in r.stdout and "hooks not probed" in r.stdout
+    assert "  transformers: transformers " in r.stdout and "hooks not probed" in r.stdout
     assert "warning: ptm.lock: org/new: declared in ptm.toml but not locked" in r.stderr
     assert SECRET not in r.stdout + r.stderr and "Traceback" not in r.stderr
     d = json.loads(doctor(project, "--no-probe", "--json").stdout)
@@ -70,5 +72,5 @@ def test_doctor_without_a_project_says_there_is_nothing_to_check_even_in_strict_
     assert r.returncode == 1, r.stderr
     d = json.loads(r.stdout)
     assert d["manifest"] is None and d["lock"] is None and (d["mode"], d["mode_source"]) == ("strict", "PTMLOCK_MODE")
-    assert all(lib["installed"] and lib["in_tested_range"] is True for lib in d["libraries"])
+    assert all(lib["in_tested_range"] is True for lib in d["libraries"] if lib["installed"])
     assert d["problems"] == ["ptm.lock: not found"]

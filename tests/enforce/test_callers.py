@@ -22,7 +22,8 @@ import pytest
 from lockhelpers import tiny_repo_files
 from tinymodels import write_project
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# torchfree: AutoConfig needs transformers only; the IPython and Jupyter callers need the test-ml extra
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.torchfree]
 
 # The load is on line 3 (line 1 of the `try` statement when typed into a REPL).
 BODY = """\
@@ -139,7 +140,7 @@ CALLERS = {
 }
 
 
-@pytest.mark.parametrize("kind", list(CALLERS))
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=[pytest.mark.ml] if "ipython" in k else []) for k in CALLERS])
 def test_warn_mode_warns_once_with_location_and_leaves_the_program_alone(caller_project, kind):
     code, out, err, where = CALLERS[kind](caller_project, "warn")
     detail = f"exit {code}\nstdout:\n{out}\nstderr:\n{err}"
@@ -150,7 +151,7 @@ def test_warn_mode_warns_once_with_location_and_leaves_the_program_alone(caller_
     assert "Traceback" not in err, detail
 
 
-@pytest.mark.parametrize("kind", list(CALLERS))
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=[pytest.mark.ml] if "ipython" in k else []) for k in CALLERS])
 def test_strict_mode_raises_only_guard_error_and_the_program_carries_on(caller_project, hub, kind):
     code, out, err, where = CALLERS[kind](caller_project, "strict")
     detail = f"exit {code}\nstdout:\n{out}\nstderr:\n{err}"
@@ -160,6 +161,7 @@ def test_strict_mode_raises_only_guard_error_and_the_program_carries_on(caller_p
     assert hub.count(path_contains="org/other") == 0
 
 
+@pytest.mark.ml
 @pytest.mark.parametrize("mode", ["warn", "strict"])
 def test_notebook_in_a_real_jupyter_kernel(caller_project, hub, monkeypatch, mode):
     import nbformat

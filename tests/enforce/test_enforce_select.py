@@ -9,6 +9,8 @@ import ptmlock
 from ptmlock.errors import EXIT_MANIFEST, LockfileError, RoleError
 from tinymodels import last_json, run_app, write_project
 
+pytestmark = pytest.mark.torchfree  # needs no torch: .ci/run also runs it with transformers 4.x
+
 ROLES = """
 [roles.text-encoder]
 default = "org/bert"

@@ -16,7 +16,7 @@ from tinymodels import _bert, clean_environ, last_json, run_app
 
 from ptmlock.testing import LocalHub
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.ml]  # real torch
 
 APP = """
 import json, warnings, pickle
