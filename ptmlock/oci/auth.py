@@ -163,7 +163,7 @@ def unbound_note(host: str, *, names: Mapping[str, str] | None = None, hosts: Se
     if not set_ or is_listed(host, hosts) or (names and hosts is None):
         return ""
     where = f"{ENV_HOSTS} does not list {host}" if hosts is not None else f"{ENV_HOSTS} is not set"
-    return f"; {'/'.join(set_)} {'is' if len(set_) == 1 else 'are'} set but not sent here: {where}"
+    return f"{'/'.join(set_)} {'is' if len(set_) == 1 else 'are'} set but not sent here, as {where}"
 
 
 def _from_env(user_var: str | None, password_var: str | None, token_var: str | None) -> Credentials | None:

@@ -252,9 +252,10 @@ class RegistryClient:
         return token
 
     def _refused(self, status: int, method: str, path: str, why: str) -> RegistryAuthError:
-        who = f" (credentials from {self.credentials.origin})" if self.credentials is not None else " (anonymous)"
+        who = (f"credentials from {self.credentials.origin}" if self.credentials is not None
+               else "anonymous" + (f"; {self.unbound}" if self.unbound else ""))
         return RegistryAuthError(
-            f"The OCI registry {self.url.base} refused {method} {short(path)} with HTTP {status}{who}{self.unbound}: "
+            f"The OCI registry {self.url.base} refused {method} {short(path)} with HTTP {status} ({who}): "
             f"{why}. Log in with `docker login`, or set PTMLOCK_OCI_USERNAME and PTMLOCK_OCI_PASSWORD (or "
             "PTMLOCK_OCI_TOKEN) and list the host in PTMLOCK_OCI_HOSTS; ptmlock never writes them anywhere.")
 

@@ -92,8 +92,7 @@ class Transport:
         try:  # an upload may take longer than the deadline: only the socket timeouts bound it
             r = send() if isinstance(body, Path) else run_within(max(left, 0.1), send, on_late=lambda x: x.close())
         except _TRANSPORT as e:
-            text = f"{type(e).__name__}: {e}"
-            raise Retry(shown(text), refused=is_refused(text)) from None
+            raise Retry(type(e).__name__, refused=is_refused(f"{type(e).__name__}: {e}")) from None
         except requests.RequestException as e:  # an invalid URL or header: no transient failure
             raise HubError(f"{self.base}: {method} {short(url)} could not be sent or read "
                            f"({type(e).__name__}). Check the registry URL and any proxy in between.") from None
