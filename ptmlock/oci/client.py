@@ -74,6 +74,7 @@ class RegistryClient:
         self._authz: dict[str, str] = {}  # scope -> Authorization value
         self._basic: str | None = None  # once a registry asked for Basic, it gets it up front
         self._lock = threading.Lock()
+        self._token_failure: HubError | None = None
 
     # --- the API ---
 
@@ -191,7 +192,14 @@ class RegistryClient:
             self._authz[scope] = self._basic = value
             return
         if scheme == "bearer" and params.get("realm"):
-            self._authz[scope] = "Bearer " + self._token(params, scope, method, path)
+            with self._lock:  # one token request at a time; a token server that failed is not asked again
+                if self._token_failure is not None:
+                    raise type(self._token_failure)(str(self._token_failure))
+                try:
+                    self._authz[scope] = "Bearer " + self._token(params, scope, method, path)
+                except HubError as e:
+                    self._token_failure = e
+                    raise
             return
         raise self._refused(401, method, path, f"its challenge {shown(challenge.split(' ', 1)[0], 40)!r} is not "
                                                "Basic or Bearer with a realm")
@@ -227,17 +235,16 @@ class RegistryClient:
         except (requests.RequestException, ValueError):
             raise UnsafeHubAnswerError(f"{self.url.base} sent a token realm {shown(realm)!r} that is not a URL; "
                                        "ptmlock sends no credentials there.") from None
-        with self._lock:
-            r, _ = with_retries(lambda left: self.http.send("GET", url, headers, None, left), limits=self.limits,
-                                 source=f"The token server {shown(realm)} of {self.url.base}", subject="",
-                                 fix="Check that it runs and is reachable")
-            try:
-                if r.status_code in (401, 403):
-                    raise self._refused(r.status_code, method, path,
-                                        f"its token server {shown(realm)} refused the credentials")
-                body = self.http.read(r, MAX_TOKEN_ANSWER, "its token answer") if r.status_code == 200 else b""
-            finally:
-                r.close()
+        r, _ = with_retries(lambda left: self.http.send("GET", url, headers, None, left), limits=self.limits,
+                            source=f"The token server {shown(realm)} of {self.url.base}", subject="",
+                            fix="Check that it runs and is reachable")
+        try:
+            if r.status_code in (401, 403):
+                raise self._refused(r.status_code, method, path,
+                                    f"its token server {shown(realm)} refused the credentials")
+            body = self.http.read(r, MAX_TOKEN_ANSWER, "its token answer") if r.status_code == 200 else b""
+        finally:
+            r.close()
         try:
             data = json.loads(body) if body else None
             token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None

@@ -93,9 +93,11 @@ class Transport:
             r = send() if isinstance(body, Path) else run_within(max(left, 0.1), send, on_late=lambda x: x.close())
         except _TRANSPORT as e:
             raise Retry(type(e).__name__, refused=is_refused(f"{type(e).__name__}: {e}")) from None
-        except requests.RequestException as e:  # an invalid URL or header: no transient failure
-            raise HubError(f"{self.base}: {method} {short(url)} could not be sent or read "
-                           f"({type(e).__name__}). Check the registry URL and any proxy in between.") from None
+        except (requests.RequestException, ValueError) as e:  # an invalid URL or header (a Location that is
+            # no URL: requests parses it even when not following): no transient failure
+            raise HubError(f"{self.base}: {method} {short(url)} could not be sent, or its answer not read "
+                           f"({type(e).__name__}: {shown(str(e), 80)}). Check the registry URL and any proxy in "
+                           "between.") from None
         encoding = r.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             r.close()
