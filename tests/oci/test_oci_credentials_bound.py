@@ -227,3 +227,20 @@ def test_a_token_with_a_newline_in_the_environment_is_one_clear_line(hub, projec
         _one_line(r)
         assert "PTMLOCK_OCI_TOKEN holds a character no token has" in r.err
         assert not any("x-injected" in q.headers for q in evil.requests)
+
+
+def test_a_malformed_hosts_list_is_an_error_not_ignored(hub, project, ptm, tmp_path, monkeypatch):
+    with HostileServer(_basic_only) as evil:
+        _project(hub, project, ptm, f"oci+http://{evil.host}/models")
+        new_cache(tmp_path, monkeypatch, "node")
+        monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
+        monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", PASSWORD)
+        for bad in (f"http://{evil.host}/v2", "registry:port", "[::1"):
+            monkeypatch.setenv("PTMLOCK_OCI_HOSTS", bad)
+            r = ptm("sync", "--source", "evil")
+            assert r.code == 2, r.err
+            _one_line(r)
+            assert "PTMLOCK_OCI_HOSTS lists" in r.err and "which is not a registry host" in r.err, r.err
+            r = ptm("publish", f"oci+http://{evil.host}/models")
+            assert r.code == 2 and "PTMLOCK_OCI_HOSTS lists" in r.err, r.err
+        assert evil.authorizations() == []

@@ -161,8 +161,8 @@ def _auth_then(evil, realm_reply):
     ("redirect to no URL", 4, "Invalid IPv6 URL"),
     ("gzip that is not", 4, "Content-Encoding 'gzip', which ptmlock did not ask for"),
     ("newline in token", 5, "characters no token has"),
-    ("token that is not JSON", 4, "without a token"),
-    ("upload location elsewhere", 4, ""),
+    ("token nested 100,000 deep", 4, "without a token"),
+    ("realm port out of range", 5, "that is not an HTTP URL"),
 ])
 def test_malformed_answers_are_exit_4_or_5_in_one_line(evil, project, case, code, fragment):
     base = evil.server.base
@@ -179,12 +179,11 @@ def test_malformed_answers_are_exit_4_or_5_in_one_line(evil, project, case, code
     elif case == "newline in token":
         _auth_then(evil, _challenge(f"{base}/token"))
         evil.token = lambda q: Reply(200, body=json.dumps({"token": "abc\r\nX-Injected: 1"}).encode())
-    elif case == "token that is not JSON":
+    elif case == "token nested 100,000 deep":
         _auth_then(evil, _challenge(f"{base}/token"))
-        evil.token = lambda q: Reply(200, body=b"{" * 100_000)
-    else:  # a manifest that is an empty object: not a ModelPack manifest
-        evil.manifest = lambda q: Reply(200, body=b"{}")
-        code, fragment = 5, "is not an OCI image manifest"
+        evil.token = lambda q: Reply(200, body=b'{"token": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    else:
+        _auth_then(evil, _challenge("http://127.0.0.1:99999/token"))
     status, err, _ = _sync(project)
     _clean(status, err, fragment, codes=(code,))
     assert not any("x-injected" in q.headers for q in evil.server.requests)
