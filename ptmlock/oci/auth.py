@@ -71,7 +71,7 @@ def listed_hosts() -> tuple[str, ...] | None:
         return None
     hosts = []
     for entry in re.split(r"[,\s]+", raw.strip().lower()):
-        if _split_host(entry) is None or "/" in entry or "@" in entry:
+        if _split_host(entry) is None or not re.fullmatch(r"[a-z0-9.:\[\]-]+", entry):  # no wildcards, no URLs
             raise SettingsError(f"{ENV_HOSTS} lists {entry[:100]!r}, which is not a registry host (HOST or "
                                 f"HOST:PORT). Write e.g. {ENV_HOSTS}=registry.internal:5000,ghcr.io")
         hosts.append(entry)

@@ -235,7 +235,7 @@ def test_a_malformed_hosts_list_is_an_error_not_ignored(hub, project, ptm, tmp_p
         new_cache(tmp_path, monkeypatch, "node")
         monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
         monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", PASSWORD)
-        for bad in (f"http://{evil.host}/v2", "registry:port", "[::1"):
+        for bad in (f"http://{evil.host}/v2", "registry:port", "[::1", "*.corp.example"):
             monkeypatch.setenv("PTMLOCK_OCI_HOSTS", bad)
             r = ptm("sync", "--source", "evil")
             assert r.code == 2, r.err
