@@ -175,6 +175,29 @@ class StallWatch:
         self.mark, self.marked = now, self.received
 
 
+def read_at_most(read: Callable[[int], bytes], cap: int) -> bytes | None:
+    """A whole answer body from `read(n)` (b"" at its end), or None as soon as it passes `cap`
+    bytes: a 3 GB answer costs `cap` bytes of memory, not 3 GB. Bound the time with `run_within`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = read(min(64 * 1024, cap + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """A peer's text (an error message, a URL it sent) fit for a one-line message: control
+    characters and line breaks replaced by `?`, cut at `limit` characters."""
+    cut = text[:limit]
+    clean = "".join(c if c.isprintable() else "?" for c in cut)
+    return clean + ("..." if len(text) > limit else "")
+
+
 def transport_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the request never got an answer (refused, reset, timed out)."""
     from ptmlock._hfcompat import transport_errors as client_errors

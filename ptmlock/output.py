@@ -20,7 +20,9 @@ _BEARER_RE = re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+|bearer\s+)\S
 
 def redact(text: str) -> str:
     """`text` with tokens, URL credentials and bearer headers replaced by `***`."""
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "PTMLOCK_OCI_PASSWORD", "PTMLOCK_OCI_TOKEN"):
+    # PTMLOCK_OCI_* also covers a [[source]]'s own `credentials-env` variables (issue 22)
+    secret = [n for n in os.environ if n.startswith("PTMLOCK_OCI_") and not n.endswith(("_HOSTS", "USERNAME", "_USER"))]
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", *secret):
         value = os.environ.get(name)
         if value and len(value) >= 4:
             text = text.replace(value, "***")

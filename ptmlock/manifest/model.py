@@ -130,6 +130,8 @@ class SourceSpec:
     url: str
     priority: int = 0
     insecure: bool = False
+    # issue 22: (`username`|`password`|`token`, PTMLOCK_OCI_* variable) pairs: this source's own credentials
+    credentials_env: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_hub(self) -> bool:

@@ -5,6 +5,7 @@
 name = "fleet"
 url = "oci://registry.internal:5000/models"   # oci+http:// only for this machine
 priority = 10                                  # lower is tried first; ties keep file order
+credentials-env = { token = "PTMLOCK_OCI_FLEET_TOKEN" }   # optional: this source's own variables
 
 [[source]]
 name = "hf"
@@ -20,7 +21,7 @@ from typing import Any
 from ptmlock.errors import ManifestError
 from ptmlock.manifest.model import SourceSpec
 
-_KEYS = ("insecure", "name", "priority", "url")
+_KEYS = ("credentials-env", "insecure", "name", "priority", "url")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -34,6 +35,7 @@ def parse_sources(raw: object, loc: Any) -> tuple[SourceSpec, ...]:
         raise _error(loc, None, None, "`source` must be an array of tables, written [[source]]")
     if not raw:
         return ()
+    from ptmlock.oci.auth import credentials_env_problem
     from ptmlock.oci.layout import parse_registry_url
 
     specs: list[SourceSpec] = []
@@ -60,7 +62,13 @@ def parse_sources(raw: object, loc: Any) -> tuple[SourceSpec, ...]:
                 parse_registry_url(url, insecure=insecure)
             except ValueError as e:
                 raise _error(loc, i, "url", str(e)) from None
-        specs.append(SourceSpec(name=name, url=url, priority=priority, insecure=insecure))
+        names = entry.get("credentials-env")
+        if names is not None:
+            problem = "a hub source takes no credentials-env" if url == "hub" else credentials_env_problem(names)
+            if problem:
+                raise _error(loc, i, "credentials-env", problem)
+        specs.append(SourceSpec(name=name, url=url, priority=priority, insecure=insecure,
+                                credentials_env=tuple(sorted((names or {}).items()))))
     order = sorted(range(len(specs)), key=lambda n: (specs[n].priority, n))
     return tuple(specs[n] for n in order)
 

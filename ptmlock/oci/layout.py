@@ -63,7 +63,10 @@ class RegistryURL:
 
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (with or without a port)."""
-    name = urlsplit("//" + host).hostname or ""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        return False
     if name == "localhost":
         return True
     try:
@@ -79,12 +82,15 @@ def parse_registry_url(url: str, *, insecure: bool = False) -> RegistryURL:
     Raises:
         ValueError: the message says what is wrong with `url`.
     """
-    parts = urlsplit(url)
+    if "@" in url:  # checked first, and the part before the last "@" is never echoed (issue 22: `user:pa/ss@`)
+        raise ValueError(f"{url.rsplit('@', 1)[-1]!r}: credentials do not belong in the URL (it is written to "
+                         "ptm.toml and printed); use `docker login`, DOCKER_CONFIG or PTMLOCK_OCI_USERNAME/PASSWORD")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(f"{url!r} is not a valid URL; write oci://HOST[:PORT]/NAMESPACE") from None
     if parts.scheme not in ("oci", "oci+http"):
         raise ValueError(f"{url!r} is not an OCI registry URL; write oci://HOST[:PORT]/NAMESPACE")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{url.split('@')[-1]!r}: credentials do not belong in the URL (it is written to ptm.toml "
-                         "and printed); use `docker login`, DOCKER_CONFIG or PTMLOCK_OCI_USERNAME/PASSWORD")
     if parts.query or parts.fragment or not parts.hostname:
         raise ValueError(f"{url!r} must be oci://HOST[:PORT]/NAMESPACE, with no query or fragment")
     host = parts.netloc.lower()

@@ -44,10 +44,12 @@ class SourceMissing(HubError):
 class RegistrySource:
     """A `[[source]]` that is an OCI registry; `fetch` is safe to call from several threads."""
 
-    def __init__(self, name: str, url: RegistryURL, *, pool: int = 8) -> None:
+    def __init__(self, name: str, url: RegistryURL, *, pool: int = 8,
+                 credentials_env: dict[str, str] | None = None) -> None:
         self.name = name
         self.url = url
         self._pool = pool
+        self._credentials_env = credentials_env  # issue 22: the [[source]]'s own credential variables
         self._client: RegistryClient | None = None
         self._artifacts: dict[str, tuple[str, dict[str, Layer]] | None] = {}
         self._lock = threading.Lock()
@@ -135,7 +137,7 @@ class RegistrySource:
     def client(self) -> RegistryClient:
         with self._lock:
             if self._client is None:
-                self._client = RegistryClient(self.url, pool=self._pool)
+                self._client = RegistryClient(self.url, pool=self._pool, credentials_env=self._credentials_env)
             return self._client
 
     def _artifact(self, model: LockedModel) -> tuple[str, dict[str, Layer]]:

@@ -81,6 +81,7 @@ def test_wrong_password_from_env_is_exit_4_naming_the_origin_not_the_secret(
     url = f"oci+http://{basic_registry.host}/models"
     locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
     _docker_login(tmp_path, basic_registry.host)  # the environment wins over the Docker config
+    monkeypatch.setenv("PTMLOCK_OCI_HOSTS", basic_registry.host)  # the environment's credentials go there only
     monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
     monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", "not-the-password")
     r = ptm("publish", url)
@@ -111,6 +112,7 @@ def test_bearer_token_challenge_gets_a_token_with_basic_creds_and_round_trips(
         hub, token_registry, project, ptm, tmp_path, monkeypatch):
     url = f"oci+http://{token_registry.host}/models"
     locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
+    monkeypatch.setenv("PTMLOCK_OCI_HOSTS", token_registry.host)
     monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
     monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", PASSWORD)
     published = ptm("publish", url)
@@ -128,6 +130,7 @@ def test_bearer_token_challenge_gets_a_token_with_basic_creds_and_round_trips(
 
 def test_bearer_token_server_refusing_is_exit_4(hub, token_registry, project, ptm, monkeypatch):
     locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()})
+    monkeypatch.setenv("PTMLOCK_OCI_HOSTS", token_registry.host)
     monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
     monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", "wrong")
     r = ptm("publish", f"oci+http://{token_registry.host}/models")
@@ -157,6 +160,7 @@ def test_ready_bearer_token_from_env_is_used_as_is(hub, token_registry, project,
     url = f"oci+http://{token_registry.host}/models"
     locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()}, sources=[("fleet", url)])
     token = token_registry.tokens.token("repository:models/org/tiny:pull,push", USER)
+    monkeypatch.setenv("PTMLOCK_OCI_HOSTS", token_registry.host)
     monkeypatch.setenv("PTMLOCK_OCI_TOKEN", token)
     published = ptm("publish", url)
     assert published.code == 0, published.err
