@@ -210,6 +210,20 @@ def test_deep_flags_every_battery_file_with_and_without_allow_pickle(hub, projec
     assert not any(marker.exists() for _e, _p, marker in files.values())
 
 
+def test_deep_one_unreadable_file_does_not_hide_the_others(hub, project, ptm):
+    # a malformed .npy header used to raise SyntaxError out of the scan: exit 70, every finding lost
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), (((\n"
+    bad_npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\x80\x02N."
+    files = {"arr.npy": bad_npy, "pytorch_model.bin": pickle.dumps(_Evil(), protocol=2),
+             "good.bin": torch_zip(torch_style_state_dict()), "config.json": b"{}"}
+    _lock(hub, project, ptm, {"org/m": files}, policy="\n[policy]\nallow-pickle = true\n")
+    _sync(hub, "org/m", "arr.npy", "pytorch_model.bin", "good.bin")
+    r = _sub(project, "audit", "--deep", "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    found = {(f["rule"], f["file"]) for f in json.loads(r.stdout)["findings"]}
+    assert found == {("pickle-inconclusive", "arr.npy"), ("pickle-code-execution", "pytorch_model.bin")}, found
+
+
 def test_deep_passes_real_checkpoints_and_records_them(hub, project, ptm, tmp_path):
     from ptmlock.supply.pickles.passed import has_passed, sha256_of
 

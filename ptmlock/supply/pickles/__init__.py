@@ -27,7 +27,6 @@ __all__ = [
     "classify",
     "scan_file",
     "scan_pickle_bytes",
-   
     "sniff_file",
 ]
 
@@ -84,13 +83,21 @@ def scan_file(path: str | Path) -> PickleScan:
             size = p.stat().st_size
             if p.name.lower().endswith(".safetensors"):
                 problem = _safetensors_problem(f, size)
-                if problem is None:
-                    return PickleScan(path=str(p), formats=("safetensors",))
-                out.fail(p.name, f"named .safetensors but {problem}")
                 f.seek(0)
+                if problem is None:
+                    out.formats.append("safetensors")
+                    scan_stream(f, size, p.name, out, name=p.name)
+                    if out.formats[1:] == ["data"] and not out.reasons:
+                        return PickleScan(path=str(p), formats=("safetensors",))
+                    out.fail(p.name, f"a valid safetensors file whose bytes another loader also reads "
+                                     f"(as {', '.join(out.formats[1:])})")
+                    return _result(str(p), out)
+                out.fail(p.name, f"named .safetensors but {problem}")
             scan_stream(f, size, p.name, out, name=p.name)
     except OSError as e:
         out.fail(p.name, f"cannot be read ({e.strerror or e})")
+    except Exception as e:  # noqa: BLE001 -- a scanner failure is this file's inconclusive finding (issue 23)
+        out.fail(p.name, f"the scanner failed ({type(e).__name__}: {e})")
     return _result(str(p), out)
 
 
@@ -113,7 +120,10 @@ def sniff_file(path: str | Path) -> str:
 def scan_pickle_bytes(data: bytes, name: str = "data.pkl") -> PickleScan:
     """Scan `data` as the content of a file called `name` (for tests and callers holding bytes)."""
     out = Findings()
-    scan_stream(io.BytesIO(data), len(data), name, out, name=name)
+    try:
+        scan_stream(io.BytesIO(data), len(data), name, out, name=name)
+    except Exception as e:  # noqa: BLE001 -- as scan_file
+        out.fail(name, f"the scanner failed ({type(e).__name__}: {e})")
     return _result(name, out)
 
 
