@@ -234,6 +234,36 @@ def _zip_of_pickle(marker: str) -> bytes:
     return torch_zip(pickle.dumps(evil_object(marker), protocol=4), prefix="model")
 
 
+def _nested(marker: str, build: Callable[[str], object], protocol: int = 2) -> bytes:
+    return pickle.dumps(build(marker), protocol=protocol)
+
+
+def _ctypes_system(marker: str) -> object:
+    import _ctypes
+    handle = _Reduce(_ctypes.dlopen, None)
+    return _Reduce(_ctypes.call_function, _Reduce(_ctypes.dlsym, handle, "system"), (touch(marker).encode(),))
+
+
+def _subinterpreter(marker: str) -> object:
+    import _xxsubinterpreters as interpreters  # Python 3.11's name
+    return _Reduce(interpreters.run_string, _Reduce(interpreters.create), code(marker))
+
+
+def _fx_reducer(marker: str) -> bytes:
+    # torch.fx's graph-module reducer execs its import block (torch.load of a pickled GraphModule)
+    import torch.fx.graph_module as fx
+    body = {"_code": "\ndef forward(self):\n    return None\n", "_graphmodule_cls_name": "G"}
+    return torch_zip(pickle.dumps(_Reduce(fx.reduce_graph_module, body, code(marker) + "\n"), protocol=2))
+
+
+def _outside_allowlist(module: str, name: str, *args: object) -> Callable[[str], bytes]:
+    # callables no deny-list names: they run code, start processes or write files
+    def build(marker: str) -> bytes:
+        values = [a(marker) if callable(a) else a for a in args]
+        return pickle.dumps(_Reduce(getattr(__import__(module, fromlist=[name]), name), *values), protocol=2)
+    return build
+
+
 MALICIOUS: tuple[Entry, ...] = (
     Entry("p0_os_system.pkl", "os.system, protocol 0", "pickle",
           lambda m: pickle.dumps(evil_object(m), protocol=0)),
@@ -294,6 +324,28 @@ MALICIOUS: tuple[Entry, ...] = (
     Entry("m.tar", "tar/pickle polyglot: the first member's name is a pickle", "pickle", _tar_polyglot),
     Entry("model.safetensors", "a pickle named .safetensors (any loader that ignores the name)", "pickle",
           lambda m: pickle.dumps(evil_object(m), protocol=2)),
+    # issue 23: callables outside the allow-list that no deny-list names
+    Entry("fx_graph_module.pt", "torch.fx reduce_graph_module execs its import block", "torch", _fx_reducer),
+    Entry("ctypes_call.pkl", "_ctypes dlopen/dlsym/call_function of libc system", "pickle",
+          lambda m: _nested(m, _ctypes_system)),
+    Entry("subinterpreter.pkl", "_xxsubinterpreters.run_string in a new sub-interpreter", "pickle",
+          lambda m: _nested(m, _subinterpreter)),
+    Entry("imaplib_stream.pkl", "imaplib.IMAP4_stream starts a shell command", "pickle",
+          _outside_allowlist("imaplib", "IMAP4_stream", touch)),
+    Entry("uuid_command.pkl", "uuid._get_command_stdout runs a program", "pickle",
+          _outside_allowlist("uuid", "_get_command_stdout", "touch", lambda m: m)),
+    Entry("osx_support.pkl", "_osx_support._read_output runs a shell command", "pickle",
+          _outside_allowlist("_osx_support", "_read_output", touch)),
+    Entry("doctest_run.pkl", "doctest.run_docstring_examples runs a docstring's examples", "pickle",
+          _outside_allowlist("doctest", "run_docstring_examples", lambda m: f">>> {code(m)}\n", {})),
+    Entry("f2py_eval.pkl", "numpy.f2py.crackfortran.myeval evals its argument", "pickle",
+          _outside_allowlist("numpy.f2py.crackfortran", "myeval", code)),
+    Entry("gzip_write.pkl", "gzip.GzipFile(path, 'wb') writes a file (first half of write-then-import)", "pickle",
+          _outside_allowlist("gzip", "GzipFile", lambda m: m, "wb")),
+    Entry("no_proto_header.bin", "protocol-4 opcodes without a PROTO header (the unpickler needs none)", "pickle",
+          lambda m: pickle.dumps(evil_object(m), protocol=4)[2:]),
+    Entry("int_spelling_p0.pkl", "protocol 0 with INT 0x1 (pickletools rejects it, the unpickler reads it)",
+          "pickle", lambda m: b"I0x1\n0" + pickle.dumps(evil_object(m), protocol=0)),
 )
 
 
@@ -412,6 +464,51 @@ def _numpy(tmp: Path, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def _training_states(tmp: Path, what: str) -> bytes:
+    # what transformers' Trainer writes beside a checkpoint: optimizer.pt, scheduler.pt, scaler.pt
+    import torch
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    sched.step()
+    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "scaler": torch.amp.GradScaler("cpu").state_dict()}[what]
+    path = tmp / f"{what}.pt"
+    torch.save(state, path)
+    return path.read_bytes()
+
+
+def _joblib_arrays(compress: object) -> Callable[[Path], bytes]:
+    # scikit-learn-style: joblib.dump of numpy arrays (joblib's NumpyArrayWrapper + raw array bytes)
+    def build(tmp: Path) -> bytes:
+        import joblib
+        import numpy as np
+        buf = io.BytesIO()
+        data = {"coef": np.arange(12, dtype=np.float64).reshape(3, 4), "classes": np.array(["a", "b", "c"]),
+                "fortran": np.asfortranarray(np.ones((2, 3), dtype=np.float32)), "n": 3,
+                "table": np.zeros(2, dtype=[("x", "<f4"), ("y", "<i8", (2,))])}
+        joblib.dump(data, buf, compress=compress)
+        return buf.getvalue()
+    return build
+
+
+def _numpy_random(tmp: Path) -> bytes:
+    import numpy as np
+    return pickle.dumps({"legacy": np.random.RandomState(0), "rng": np.random.default_rng(0),
+                         "philox": np.random.Generator(np.random.Philox(1))}, protocol=4)
+
+
+def _safetensors(tmp: Path) -> bytes:
+    import torch
+    from safetensors.torch import save_file
+    path = tmp / "w.safetensors"
+    save_file({"w": torch.ones(2, 3), "b": torch.zeros(3, dtype=torch.float16)}, str(path))
+    return path.read_bytes()
+
+
 @dataclass(frozen=True)
 class Benign:
     """A real checkpoint written at test time by the library named in `what`."""
@@ -435,6 +532,17 @@ BENIGN: tuple[Benign, ...] = (
     Benign("weights.npy", "numpy np.save, float array", lambda t: _numpy(t, "npy")),
     Benign("weights.npz", "numpy np.savez_compressed, no objects", lambda t: _numpy(t, "npz")),
     Benign("arrays.pkl", "numpy arrays in a plain pickle", lambda t: _numpy(t, "pkl")),
+    Benign("optimizer.pt", "Trainer optimizer.pt (AdamW state_dict)", lambda t: _training_states(t, "optimizer")),
+    Benign("scheduler.pt", "Trainer scheduler.pt (LambdaLR state_dict)", lambda t: _training_states(t, "scheduler")),
+    Benign("scaler.pt", "Trainer scaler.pt (GradScaler state_dict)", lambda t: _training_states(t, "scaler")),
+    Benign("np_random.pkl", "numpy RandomState, Generator(PCG64), Generator(Philox) pickled", _numpy_random),
+    Benign("arrays.joblib", "joblib.dump of numpy arrays (scikit-learn style)", _joblib_arrays(0)),
+    Benign("arrays_zlib.joblib", "joblib.dump of numpy arrays, compress=3 (zlib)", _joblib_arrays(3)),
+    Benign("arrays_gzip.joblib", "joblib.dump of numpy arrays, gzip", _joblib_arrays(("gzip", 3))),
+    Benign("arrays_lzma.joblib", "joblib.dump of numpy arrays, lzma", _joblib_arrays(("lzma", 3))),
+    Benign("arrays_xz.joblib", "joblib.dump of numpy arrays, xz", _joblib_arrays(("xz", 3))),
+    Benign("arrays_bz2.joblib", "joblib.dump of numpy arrays, bz2", _joblib_arrays(("bz2", 3))),
+    Benign("weights.safetensors", "safetensors.torch.save_file", _safetensors),
 )
 
 

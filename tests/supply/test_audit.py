@@ -194,6 +194,34 @@ def test_deep_unknown_globals_are_findings_allow_pickle_does_not_silence(hub, pr
     assert r.code == 0, r.out
 
 
+def test_deep_unknown_callables_fail_even_with_trust_pickle_unless_listed_by_name(hub, project, ptm, tmp_path):
+    # issue 22 item 7: a callable outside the allow-list is possible code execution; trust-pickle = true
+    # does not accept it; listing its exact name does, and the passed record says what was trusted
+    from ptmlock.supply.pickles.passed import sha256_of, trusted_in
+
+    odd = b"\x80\x02" + _global("_xxsubinterpreters", "create") + b")R."
+    files = {**tiny_repo_files(), "state.bin": odd, "evil.bin": pickle.dumps(_Evil(), protocol=2)}
+    _lock(hub, project, ptm, {"org/m": files})
+    _sync(hub, "org/m", "state.bin", "evil.bin")
+    write_manifest(project, {"org/m": {"trust-pickle": True}}, extra='\n[policy]\nallow-pickle = ["org/m"]\n')
+    r = ptm("audit", "--deep")
+    assert r.code == 1
+    assert ("[pickle-code-execution] org/m: state.bin imports _xxsubinterpreters.create when unpickled: outside "
+            "the allow-list and unknown to the scanner") in r.out
+    assert 'trust-pickle = ["_xxsubinterpreters.create"]' in r.out
+    write_manifest(project, {"org/m": {"trust-pickle": ["_xxsubinterpreters.create", f"{os.name}.system"]}},
+                   extra='\n[policy]\nallow-pickle = ["org/m"]\n')
+    r = _sub(project, "audit", "--deep", "--json")
+    assert r.returncode == 1, r.stderr  # a known-dangerous global is never accepted, even by name
+    assert {(f["rule"], f["file"]) for f in json.loads(r.stdout)["findings"]} == {
+        ("pickle-code-execution", "evil.bin")}
+    (tmp_path / "state.bin").write_bytes(odd)
+    assert trusted_in(sha256_of(tmp_path / "state.bin")) == ("_xxsubinterpreters.create",)
+    write_manifest(project, {"org/m": {"trust-pickle": ["not a name"]}})
+    r = ptm("audit")
+    assert r.code == 3 and "trust-pickle must be true, false or a list of exact global names" in r.err
+
+
 def test_deep_flags_every_battery_file_with_and_without_allow_pickle(hub, project, ptm, tmp_path):
     files = battery.write_malicious(tmp_path / "battery", tmp_path / "markers")
     repo = {name: path.read_bytes() for name, (_entry, path, _marker) in files.items()}

@@ -39,17 +39,20 @@ _MAX_SAFETENSORS_HEADER = 100_000_000  # the safetensors library's own limit
 class PickleScan:
     """What scanning one file found.
 
-    `globals`: everything its pickles import; `dangerous`: those that run code, touch files or
-    the network; `unknown`: other globals off the allow-list (`torch.load(weights_only=True)`
-    refuses them too); `members`: the pickle streams read; `inconclusive`: why some part could
-    not be read to its end (then the file is not clean, whatever else was found); `formats`:
-    what the first bytes said, outermost first.
+    `globals`: everything its pickles import; `dangerous`: those known to run code, touch files
+    or the network; `unlisted`: globals outside the allow-list the scanner knows nothing about
+    (as severe as dangerous: a full unpickle calls them); `unknown`: reviewed weights-style
+    classes off the allow-list (`allowlist.WEIGHTS_STYLE`: `torch.load(weights_only=True)`
+    refuses them, `trust-pickle = true` accepts them); `members`: the pickle streams read;
+    `inconclusive`: why some part could not be read to its end (then the file is not clean,
+    whatever else was found); `formats`: what the first bytes said, outermost first.
     """
 
     path: str
     globals: tuple[str, ...] = ()
     dangerous: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+    unlisted: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
     inconclusive: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
@@ -57,7 +60,7 @@ class PickleScan:
     @property
     def verdict(self) -> str:
         """One of `VERDICTS`: the worst thing found."""
-        if self.dangerous:
+        if self.dangerous or self.unlisted:
             return "dangerous"
         if self.inconclusive:
             return "inconclusive"
@@ -134,7 +137,8 @@ def _result(path: str, out: Findings) -> PickleScan:
         path=path,
         globals=tuple(names),
         dangerous=tuple(n for n in names if kinds[n] == "dangerous"),
-        unknown=tuple(n for n in names if kinds[n] == "unknown"),
+        unknown=tuple(n for n in names if kinds[n] == "weights-style"),
+        unlisted=tuple(n for n in names if kinds[n] == "unknown"),
         members=tuple(out.members),
         inconclusive=tuple(out.reasons),
         formats=tuple(out.formats),
