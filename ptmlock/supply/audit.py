@@ -30,8 +30,26 @@ from ptmlock.supply.pickles import PICKLE_NAMES, PickleScan, scan_file, sniff_fi
 from ptmlock.supply.pickles.passed import record_passed, sha256_of
 from ptmlock.supply.rules import Allow, Policy, load_policy
 
+MODEL_NAMES = (".npz", ".safetensors", ".keras", ".h5", ".hdf5", ".onnx", ".pb", ".gguf")
 RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execution", "pickle-inconclusive",
-         "pickle-unknown-global")
+         "pickle-unknown-global", "keras-lambda", "tf-dangerous-op", "onnx-external-data", "onnx-custom-op",
+         "gguf-template-code", "safetensors-invalid")
+# what each beyond-pickle finding risks, and what to do (issue 23)
+_FORMAT_ADVICE = {
+    "keras-lambda": ("Loading the model with safe_mode=False (or Keras 2) runs the layer's Python code.",
+                     "Do not load it with safe_mode=False; rebuild the layer in your own code, or use another model."),
+    "tf-dangerous-op": ("Running the graph runs Python or reads, writes or lists files with your permissions.",
+                        "Do not load it; use a model whose graph uses only compute ops."),
+    "onnx-external-data": ("Loading it reads files outside the model's folder (a local file disclosure).",
+                           "Do not load it; external data must stay inside the model's folder."),
+    "onnx-custom-op": ("Running it needs a native op library registered for these domains: native code.",
+                       "Load it only with op libraries you trust; prefer a model with standard ONNX ops."),
+    "gguf-template-code": ("Rendering the chat template (transformers, llama-cpp-python) can reach Python objects "
+                           "and run code.", "Do not use its chat template; pass your own template, or use another "
+                                            "model."),
+    "safetensors-invalid": ("The safetensors library refuses it; a loader that does not check may read other bytes "
+                            "than the header says.", "Re-download it; if it stays invalid, report the repository."),
+}
 
 
 @dataclass(frozen=True)
@@ -63,10 +81,12 @@ class ScannedFile:
     members: tuple[str, ...] = ()
     inconclusive: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "file": self.file, "verdict": self.verdict, "globals": list(self.globals),
-                "members": list(self.members), "inconclusive": list(self.inconclusive), "formats": list(self.formats)}
+                "members": list(self.members), "inconclusive": list(self.inconclusive), "formats": list(self.formats),
+                "flags": [{"rule": code, "message": message} for code, message in self.flags]}
 
 
 @dataclass(frozen=True)
@@ -209,7 +229,7 @@ def scan_cached_pickles(
     missing: list[tuple[str, str]] = []
     for m in sorted(lock.models, key=lambda x: x.id.casefold()):
         for f in sorted(fetched_files(m), key=lambda x: x.path):
-            named = f.path.lower().endswith((*PICKLE_SUFFIXES, *PICKLE_NAMES, ".npz", ".safetensors"))
+            named = f.path.lower().endswith((*PICKLE_SUFFIXES, *PICKLE_NAMES, *MODEL_NAMES))
             local = find(m, f.path)
             if local is None:
                 if named:
@@ -218,10 +238,11 @@ def scan_cached_pickles(
             if not named and sniff_file(local) == "data":
                 continue
             result = scan_file(local)
-            if result.verdict == "not-pickle" and (not named or result.formats == ("safetensors",)):
-                continue  # no pickle, and nothing a name promised: a valid safetensors or plain data
+            if result.verdict == "not-pickle" and (not named or result.formats in (("safetensors",), ("onnx", "data"),
+                                                                                  ("savedmodel", "data"))):
+                continue  # no pickle, and nothing a name promised: a valid safetensors, graph, or plain data
             scanned.append(ScannedFile(m.id, f.path, result.verdict, result.globals, result.members,
-                                       result.inconclusive, result.formats))
+                                       result.inconclusive, result.formats, result.flags))
             found, accepted = _file_findings(m, f.path, result, *trusted(m))
             findings += found
             if not found and result.members:
@@ -258,6 +279,9 @@ def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool,
                 f"on [models.\"{m.id}\"]: trust-pickle = [{listed}]; better, use .safetensors.",
             file=path, globals=unlisted,
         ))
+    for code, message in result.flags:
+        risk, fix = _FORMAT_ADVICE[code]
+        out.append(_finding(code, m, f"{message}.", risk=risk, fix=fix, file=path))
     weights_style = tuple(g for g in result.unknown if not trusts and g not in names)
     accepted = tuple(sorted({*(g for g in result.unlisted if g in names),
                              *(g for g in result.unknown if g not in weights_style)}))

@@ -222,6 +222,22 @@ def test_deep_unknown_callables_fail_even_with_trust_pickle_unless_listed_by_nam
     assert r.code == 3 and "trust-pickle must be true, false or a list of exact global names" in r.err
 
 
+def test_deep_reports_formats_beyond_pickles_with_their_own_rules(hub, project, ptm):
+    import format_battery as formats
+
+    files = {"model.gguf": formats._ssti("/nonexistent/ran"), "model.onnx": formats.onnx_model(location="../../x"),
+             "saved_model.pb": formats.savedmodel("Const", "PyFunc"), "good.onnx": formats.onnx_model(),
+             "config.json": b"{}"}
+    _lock(hub, project, ptm, {"org/m": files})
+    _sync(hub, "org/m", "model.gguf", "model.onnx", "saved_model.pb", "good.onnx")
+    r = _sub(project, "audit", "--deep", "--format", "sarif")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    (run,) = json.loads(r.stdout)["runs"]
+    assert sorted((x["ruleId"], x["properties"]["file"]) for x in run["results"]) == [
+        ("gguf-template-code", "model.gguf"), ("onnx-external-data", "model.onnx"),
+        ("tf-dangerous-op", "saved_model.pb")]
+
+
 def test_deep_flags_every_battery_file_with_and_without_allow_pickle(hub, project, ptm, tmp_path):
     files = battery.write_malicious(tmp_path / "battery", tmp_path / "markers")
     repo = {name: path.read_bytes() for name, (_entry, path, _marker) in files.items()}

@@ -10,14 +10,17 @@ clean (issue 12). See docs/pickles.md.
 from __future__ import annotations
 
 import io
-import json
+import mmap
 import stat
-import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ptmlock.supply.pickles.allowlist import DYNAMIC, classify
 from ptmlock.supply.pickles.formats import PICKLE_NAMES, Findings, scan_stream, sniff
+from ptmlock.supply.pickles.graphs import onnx_flags, savedmodel_flags
+from ptmlock.supply.pickles.machine import Unreadable
+from ptmlock.supply.pickles.others import safetensors_problem
 
 __all__ = [
     "DYNAMIC",
@@ -32,7 +35,6 @@ __all__ = [
 
 # worst first: the order a file's verdict is decided in
 VERDICTS = ("dangerous", "inconclusive", "unknown-global", "clean", "not-pickle")
-_MAX_SAFETENSORS_HEADER = 100_000_000  # the safetensors library's own limit
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class PickleScan:
     dangerous: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
     unlisted: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()  # (finding code, message) beyond pickles: Keras, TF, ONNX, GGUF...
     members: tuple[str, ...] = ()
     inconclusive: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
@@ -60,7 +63,7 @@ class PickleScan:
     @property
     def verdict(self) -> str:
         """One of `VERDICTS`: the worst thing found."""
-        if self.dangerous or self.unlisted:
+        if self.dangerous or self.unlisted or self.flags:
             return "dangerous"
         if self.inconclusive:
             return "inconclusive"
@@ -84,8 +87,9 @@ def scan_file(path: str | Path) -> PickleScan:
             return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
         with p.open("rb") as f:
             size = p.stat().st_size
-            if p.name.lower().endswith(".safetensors"):
-                problem = _safetensors_problem(f, size)
+            lower = p.name.lower()
+            if lower.endswith(".safetensors"):
+                problem = safetensors_problem(f, size)
                 f.seek(0)
                 if problem is None:
                     out.formats.append("safetensors")
@@ -95,7 +99,11 @@ def scan_file(path: str | Path) -> PickleScan:
                     out.fail(p.name, f"a valid safetensors file whose bytes another loader also reads "
                                      f"(as {', '.join(out.formats[1:])})")
                     return _result(str(p), out)
-                out.fail(p.name, f"named .safetensors but {problem}")
+                out.flag(p.name, [("safetensors-invalid", f"named .safetensors but {problem}; the safetensors "
+                                                          "library refuses it, other loaders may not")])
+            elif lower.endswith((".onnx", ".pb")) and size:
+                _scan_graph(f, p.name, lower, out)
+                f.seek(0)
             scan_stream(f, size, p.name, out, name=p.name)
     except OSError as e:
         out.fail(p.name, f"cannot be read ({e.strerror or e})")
@@ -142,28 +150,18 @@ def _result(path: str, out: Findings) -> PickleScan:
         members=tuple(out.members),
         inconclusive=tuple(out.reasons),
         formats=tuple(out.formats),
+        flags=tuple(dict.fromkeys(out.flags)),
     )
 
 
-def _safetensors_problem(f: io.BufferedReader, size: int) -> str | None:
-    # the format: an 8-byte little-endian header length, a JSON object of tensors, the data
-    if size < 8:
-        return "it is shorter than a safetensors header"
-    (length,) = struct.unpack("<Q", f.read(8))
-    if length > min(_MAX_SAFETENSORS_HEADER, size - 8):
-        return f"its header length ({length}) runs past the file"
-    try:
-        header = json.loads(f.read(length))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return "its header is not JSON"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    data = size - 8 - length
-    for key, entry in header.items():
-        if key == "__metadata__":
-            continue
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= data):
-            return f"tensor {key!r} has no valid data_offsets"
-    return None
+def _scan_graph(f: BinaryIO, name: str, lower: str, out: Findings) -> None:
+    # protobuf graphs have no magic: an .onnx is ONNX, a .pb a TensorFlow SavedModel
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            out.formats.append("onnx" if lower.endswith(".onnx") else "savedmodel")
+            out.flag(name, onnx_flags(view) if lower.endswith(".onnx") else savedmodel_flags(view))
+        except Unreadable as e:
+            out.fail(name, e)
+        finally:
+            view.release()

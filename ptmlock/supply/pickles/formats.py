@@ -34,11 +34,13 @@ from typing import IO, cast
 from ptmlock.supply.pickles.arrays import NPY_MAGIC, descr_has_objects, joblib_array, npy_header
 from ptmlock.supply.pickles.machine import Bounded, Stream, Unreadable, read_pickle
 from ptmlock.supply.pickles.opcodes import CODES
+from ptmlock.supply.pickles.others import GGUF_MAGIC, HDF5_MAGIC, gguf_flags, hdf5_flags, keras_config_flags
 from ptmlock.supply.pickles.zips import EOCD, directories, open_member
 
 TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER, the legacy format's first pickle
 MAX_INFLATED = 1 << 30  # a compressed stream or nested archive inflates to at most this (else inconclusive)
 MAX_DEPTH = 4  # archives inside compressed streams inside archives...
+MAX_CONFIG = 1 << 26  # a Keras config.json is read up to this size
 PICKLE_NAMES = (".pkl", ".pickle", ".joblib", ".bin", ".pt", ".pth", ".ckpt", ".tar", ".dat", ".data", ".npy",
                 ".gz", ".bz2", ".xz", ".lzma", ".z", ".zlib", ".sav", ".model")
 # torch zip members that are raw bytes torch never unpickles: storages and version records
@@ -60,6 +62,10 @@ class Findings:
     members: list[str] = field(default_factory=list)  # the pickle streams read
     reasons: list[str] = field(default_factory=list)  # why the verdict is inconclusive
     calls: int = 0  # call opcodes met in the pickles read
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (finding code, message): beyond pickles
+
+    def flag(self, where: str, found: list[tuple[str, str]]) -> None:
+        self.flags += [(code, f"{where}: {message}") for code, message in found]
 
     def fail(self, where: str, why: object) -> None:
         self.reasons.append(f"{where}: {why}")
@@ -73,6 +79,10 @@ def sniff(head: bytes) -> str:
         return "zip"  # np.load takes both magics; torch the first
     if head.startswith(NPY_MAGIC):
         return "npy"
+    if head.startswith(HDF5_MAGIC):
+        return "hdf5"
+    if head.startswith(GGUF_MAGIC):
+        return "gguf"
     for magic, kind in _COMPRESSED:
         if head.startswith(magic):
             return kind
@@ -129,6 +139,10 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
                 _scan_maybe_pickle(seekable, size, f"{label} (read as a pickle)", out, named=True)
         elif kind == "npy":
             _scan_npy(f, size, label, out)
+        elif kind == "hdf5":
+            out.flag(label, hdf5_flags(f))
+        elif kind == "gguf":
+            out.flag(label, gguf_flags(f))
         elif kind.startswith("unsupported:"):
             out.fail(label, f"{kind.split(':')[1]}-compressed, which the scanner does not read")
         elif kind != "data":
@@ -237,6 +251,9 @@ def _scan_zip(f: IO[bytes], size: int, label: str, out: Findings, depth: int) ->
                     if head != NPY_MAGIC:
                         continue  # raw bytes to torch; bytes, not an array, to np.load
                     member = cast(IO[bytes], _Rewound(head, member))
+                if entry.name.rsplit("/", 1)[-1] == "config.json":  # Keras v3 .keras: the model's layers
+                    out.flag(where, keras_config_flags(member.read(MAX_CONFIG)))
+                    continue
                 if entry.name.lower().endswith((".pkl", ".pickle")):
                     out.formats.append("pickle")
                     _scan_pickles(member, entry.size, where, out)
