@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 LOADERS = {
     "pickle": "import pickle\nwith open(P, 'rb') as f: pickle.load(f)",
     "torch": "import torch\ntorch.load(P, weights_only=False)",
+    "torch-fileobj": "import torch\nwith open(P, 'rb') as f: torch.load(f, weights_only=False)",
     "joblib": "import joblib\njoblib.load(P)",
     "numpy": "import numpy as np\nx = np.load(P, allow_pickle=True)\n"
              "if hasattr(x, 'files'): [x[k] for k in x.files]",
@@ -234,6 +236,148 @@ def _zip_of_pickle(marker: str) -> bytes:
     return torch_zip(pickle.dumps(evil_object(marker), protocol=4), prefix="model")
 
 
+def _nested(marker: str, build: Callable[[str], object], protocol: int = 2) -> bytes:
+    return pickle.dumps(build(marker), protocol=protocol)
+
+
+def _ctypes_system(marker: str) -> object:
+    import _ctypes
+    handle = _Reduce(_ctypes.dlopen, None)
+    return _Reduce(_ctypes.call_function, _Reduce(_ctypes.dlsym, handle, "system"), (touch(marker).encode(),))
+
+
+def _subinterpreter(marker: str) -> object:
+    import _xxsubinterpreters as interpreters  # Python 3.11's name
+    return _Reduce(interpreters.run_string, _Reduce(interpreters.create), code(marker))
+
+
+def _fx_reducer(marker: str) -> bytes:
+    # torch.fx's graph-module reducer execs its import block (torch.load of a pickled GraphModule)
+    import torch.fx.graph_module as fx
+    body = {"_code": "\ndef forward(self):\n    return None\n", "_graphmodule_cls_name": "G"}
+    return torch_zip(pickle.dumps(_Reduce(fx.reduce_graph_module, body, code(marker) + "\n"), protocol=2))
+
+
+def _outside_allowlist(module: str, name: str, *args: object) -> Callable[[str], bytes]:
+    # callables no deny-list names: they run code, start processes or write files
+    def build(marker: str) -> bytes:
+        values = [a(marker) if callable(a) else a for a in args]
+        return pickle.dumps(_Reduce(getattr(__import__(module, fromlist=[name]), name), *values), protocol=2)
+    return build
+
+
+# --- issue 23: parser differentials with the real loaders --------------------------------------------
+
+
+def _npy_bytes(header: str, body: bytes) -> bytes:
+    raw = header.encode("latin1")
+    return b"\x93NUMPY\x01\x00" + len(raw).to_bytes(2, "little") + raw + body
+
+
+def _npy_spelling(descr: str, shape: str = "(1,)") -> Callable[[str], bytes]:
+    # np.load reads these headers; the payload is the object array's pickle
+    def build(marker: str) -> bytes:
+        header = "{'descr': %s, 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+        return _npy_bytes(header, pickle.dumps(evil_object(marker), protocol=3))
+    return build
+
+
+def _npz_named(member: str) -> Callable[[str], bytes]:
+    # np.load(f)[name] reads any member that starts with the .npy magic, whatever its name
+    def build(marker: str) -> bytes:
+        import numpy as np
+        arr = io.BytesIO()
+        np.save(arr, np.array([evil_object(marker)], dtype=object), allow_pickle=True)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("weights.npy", _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (0,), }", b""))
+            zf.writestr(member, arr.getvalue())
+        return buf.getvalue()
+    return build
+
+
+def _eocd_first(marker: str) -> bytes:
+    # np.load accepts a file starting with an (empty) end record; zipfile then finds the real one at the end
+    return b"PK\x05\x06" + b"\x00" * 18 + _npz_named("extra.npy")(marker)
+
+
+def _duplicate_names(marker: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(evil_object(marker), protocol=2))  # torch's reader takes it
+        zf.writestr("archive/byteorder", b"little")
+        zf.writestr("archive/version", b"3\n")
+        with __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore")
+            zf.writestr("archive/data.pkl", pickle.dumps({}, protocol=2))  # zipfile's name lookup takes this one
+    return buf.getvalue()
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        return self.buf.write(b)  # type: ignore[arg-type]
+
+
+def _data_descriptor(marker: str) -> bytes:
+    # written to an unseekable stream, zipfile puts sizes in data descriptors, zero in local headers
+    sink = _Unseekable()
+    with zipfile.ZipFile(sink, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(evil_object(marker), protocol=2))
+        zf.writestr("archive/byteorder", b"little")
+        zf.writestr("archive/version", b"3\n")
+    return sink.buf.getvalue()
+
+
+def _zip64(marker: str) -> bytes:
+    # the same archive with ZIP64 end records (the 32-bit end record says "see ZIP64")
+    data = torch_zip(pickle.dumps(evil_object(marker), protocol=2))
+    end = data.rfind(b"PK\x05\x06")
+    _sig, _d, _cd, _n, count, size, offset, _c = struct.unpack("<4s4H2LH", data[end:end + 22])
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    tail = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return data[:end] + record + locator + tail
+
+
+def _joblib_zfile(marker: str) -> bytes:
+    # joblib < 0.9.3's container: "ZF", the length in hex padded to 19 characters, zlib data
+    raw = pickle.dumps(evil_object(marker), protocol=2)
+    return b"ZF" + hex(len(raw)).encode().ljust(19) + zlib.compress(raw)
+
+
+def _lzma_small_dict(marker: str) -> bytes:
+    raw = pickle.dumps(evil_object(marker), protocol=2)
+    return lzma.compress(raw, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, "dict_size": 4096}])
+
+
+def _safetensors_zip(marker: str) -> bytes:
+    # a valid safetensors file (header length 0x04034b50 = "PK\x03\x04") whose data region holds a torch zip:
+    # torch.load reads the zip (its magic at offset 0, its directory at the end)
+    import json
+    length = int.from_bytes(b"PK\x03\x04\x00\x00\x00\x00", "little")
+    inner = torch_zip(pickle.dumps(evil_object(marker), protocol=2))
+    start = 8 + length
+    shifted = bytearray(inner)
+    end = shifted.rfind(b"PK\x05\x06")
+    _sig, _d, _cd, _n, count, size, offset, _c = struct.unpack("<4s4H2LH", shifted[end:end + 22])
+    at = offset
+    for _ in range(count):  # central entries: local header offsets move by `start`
+        (local,) = struct.unpack("<L", shifted[at + 42:at + 46])
+        shifted[at + 42:at + 46] = struct.pack("<L", local + start)
+        n, m, k = struct.unpack("<3H", shifted[at + 28:at + 34])
+        at += 46 + n + m + k
+    shifted[end + 16:end + 20] = struct.pack("<L", offset + start)
+    meta = json.dumps({"blob": {"dtype": "U8", "shape": [len(shifted)], "data_offsets": [0, len(shifted)]}})
+    header = meta.encode().ljust(length)
+    return struct.pack("<Q", length) + header + bytes(shifted)
+
+
 MALICIOUS: tuple[Entry, ...] = (
     Entry("p0_os_system.pkl", "os.system, protocol 0", "pickle",
           lambda m: pickle.dumps(evil_object(m), protocol=0)),
@@ -294,6 +438,46 @@ MALICIOUS: tuple[Entry, ...] = (
     Entry("m.tar", "tar/pickle polyglot: the first member's name is a pickle", "pickle", _tar_polyglot),
     Entry("model.safetensors", "a pickle named .safetensors (any loader that ignores the name)", "pickle",
           lambda m: pickle.dumps(evil_object(m), protocol=2)),
+    # issue 23: callables outside the allow-list that no deny-list names
+    Entry("fx_graph_module.pt", "torch.fx reduce_graph_module execs its import block", "torch", _fx_reducer),
+    Entry("ctypes_call.pkl", "_ctypes dlopen/dlsym/call_function of libc system", "pickle",
+          lambda m: _nested(m, _ctypes_system)),
+    Entry("subinterpreter.pkl", "_xxsubinterpreters.run_string in a new sub-interpreter", "pickle",
+          lambda m: _nested(m, _subinterpreter)),
+    Entry("imaplib_stream.pkl", "imaplib.IMAP4_stream starts a shell command", "pickle",
+          _outside_allowlist("imaplib", "IMAP4_stream", touch)),
+    Entry("uuid_command.pkl", "uuid._get_command_stdout runs a program", "pickle",
+          _outside_allowlist("uuid", "_get_command_stdout", "touch", lambda m: m)),
+    Entry("osx_support.pkl", "_osx_support._read_output runs a shell command", "pickle",
+          _outside_allowlist("_osx_support", "_read_output", touch)),
+    Entry("doctest_run.pkl", "doctest.run_docstring_examples runs a docstring's examples", "pickle",
+          _outside_allowlist("doctest", "run_docstring_examples", lambda m: f">>> {code(m)}\n", {})),
+    Entry("f2py_eval.pkl", "numpy.f2py.crackfortran.myeval evals its argument", "pickle",
+          _outside_allowlist("numpy.f2py.crackfortran", "myeval", code)),
+    Entry("gzip_write.pkl", "gzip.GzipFile(path, 'wb') writes a file (first half of write-then-import)", "pickle",
+          _outside_allowlist("gzip", "GzipFile", lambda m: m, "wb")),
+    Entry("no_proto_header.bin", "protocol-4 opcodes without a PROTO header (the unpickler needs none)", "pickle",
+          lambda m: pickle.dumps(evil_object(m), protocol=4)[2:]),
+    Entry("int_spelling_p0.pkl", "protocol 0 with INT 0x1 (pickletools rejects it, the unpickler reads it)",
+          "pickle", lambda m: b"I0x1\n0" + pickle.dumps(evil_object(m), protocol=0)),
+    Entry("npy_object_word.npy", ".npy dtype spelled 'object'", "numpy", _npy_spelling("'object'")),
+    Entry("npy_py2_header.npy", ".npy with a Python 2 header (3L) and dtype 'O8'", "numpy",
+          _npy_spelling("'O8'", "(1L,)")),
+    Entry("npy_structured.npy", ".npy structured dtype with an object field", "numpy",
+          _npy_spelling("[('w', '<f4'), ('o', '|O')]")),
+    Entry("npz_torch_name.npz", ".npz member named like a torch storage (archive/data/0)", "numpy",
+          _npz_named("archive/data/0")),
+    Entry("npz_folder_name.npz", ".npz member named like a folder", "numpy", _npz_named("extra/")),
+    Entry("eocd_first.npz", "zip starting with the end-of-directory magic (np.load accepts both magics)", "numpy",
+          _eocd_first),
+    Entry("zip_duplicates.pt", "torch zip with two archive/data.pkl entries", "torch", _duplicate_names),
+    Entry("zip_descriptor.pt", "torch zip with data descriptors (zero sizes in local headers)", "torch",
+          _data_descriptor),
+    Entry("zip64.pt", "torch zip with ZIP64 end records", "torch", _zip64),
+    Entry("zfile.joblib", "joblib's old 'ZF' zlib container", "joblib", _joblib_zfile),
+    Entry("lzma_dict.joblib", "lzma stream with a 4 KiB dictionary (header 5d 00 10)", "joblib", _lzma_small_dict),
+    Entry("polyglot.safetensors", "a valid safetensors file that torch.load(fileobj) reads as a zip", "torch-fileobj",
+          _safetensors_zip),
 )
 
 
@@ -412,6 +596,51 @@ def _numpy(tmp: Path, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def _training_states(tmp: Path, what: str) -> bytes:
+    # what transformers' Trainer writes beside a checkpoint: optimizer.pt, scheduler.pt, scaler.pt
+    import torch
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    sched.step()
+    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "scaler": torch.amp.GradScaler("cpu").state_dict()}[what]
+    path = tmp / f"{what}.pt"
+    torch.save(state, path)
+    return path.read_bytes()
+
+
+def _joblib_arrays(compress: object) -> Callable[[Path], bytes]:
+    # scikit-learn-style: joblib.dump of numpy arrays (joblib's NumpyArrayWrapper + raw array bytes)
+    def build(tmp: Path) -> bytes:
+        import joblib
+        import numpy as np
+        buf = io.BytesIO()
+        data = {"coef": np.arange(12, dtype=np.float64).reshape(3, 4), "classes": np.array(["a", "b", "c"]),
+                "fortran": np.asfortranarray(np.ones((2, 3), dtype=np.float32)), "n": 3,
+                "table": np.zeros(2, dtype=[("x", "<f4"), ("y", "<i8", (2,))])}
+        joblib.dump(data, buf, compress=compress)
+        return buf.getvalue()
+    return build
+
+
+def _numpy_random(tmp: Path) -> bytes:
+    import numpy as np
+    return pickle.dumps({"legacy": np.random.RandomState(0), "rng": np.random.default_rng(0),
+                         "philox": np.random.Generator(np.random.Philox(1))}, protocol=4)
+
+
+def _safetensors(tmp: Path) -> bytes:
+    import torch
+    from safetensors.torch import save_file
+    path = tmp / "w.safetensors"
+    save_file({"w": torch.ones(2, 3), "b": torch.zeros(3, dtype=torch.float16)}, str(path))
+    return path.read_bytes()
+
+
 @dataclass(frozen=True)
 class Benign:
     """A real checkpoint written at test time by the library named in `what`."""
@@ -435,6 +664,17 @@ BENIGN: tuple[Benign, ...] = (
     Benign("weights.npy", "numpy np.save, float array", lambda t: _numpy(t, "npy")),
     Benign("weights.npz", "numpy np.savez_compressed, no objects", lambda t: _numpy(t, "npz")),
     Benign("arrays.pkl", "numpy arrays in a plain pickle", lambda t: _numpy(t, "pkl")),
+    Benign("optimizer.pt", "Trainer optimizer.pt (AdamW state_dict)", lambda t: _training_states(t, "optimizer")),
+    Benign("scheduler.pt", "Trainer scheduler.pt (LambdaLR state_dict)", lambda t: _training_states(t, "scheduler")),
+    Benign("scaler.pt", "Trainer scaler.pt (GradScaler state_dict)", lambda t: _training_states(t, "scaler")),
+    Benign("np_random.pkl", "numpy RandomState, Generator(PCG64), Generator(Philox) pickled", _numpy_random),
+    Benign("arrays.joblib", "joblib.dump of numpy arrays (scikit-learn style)", _joblib_arrays(0)),
+    Benign("arrays_zlib.joblib", "joblib.dump of numpy arrays, compress=3 (zlib)", _joblib_arrays(3)),
+    Benign("arrays_gzip.joblib", "joblib.dump of numpy arrays, gzip", _joblib_arrays(("gzip", 3))),
+    Benign("arrays_lzma.joblib", "joblib.dump of numpy arrays, lzma", _joblib_arrays(("lzma", 3))),
+    Benign("arrays_xz.joblib", "joblib.dump of numpy arrays, xz", _joblib_arrays(("xz", 3))),
+    Benign("arrays_bz2.joblib", "joblib.dump of numpy arrays, bz2", _joblib_arrays(("bz2", 3))),
+    Benign("weights.safetensors", "safetensors.torch.save_file", _safetensors),
 )
 
 

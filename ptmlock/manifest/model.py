@@ -29,6 +29,9 @@ class ModelSpec:
     # the guard loads this model's pickles with the caller's own weights_only (issue 12); strict
     # mode still asks that each file passed `ptmlock audit --deep`. Not part of resolution_key.
     trust_pickle: bool = False
+    # issue 22 item 7: `trust-pickle = ["module.qualname", ...]` also accepts exactly these globals
+    # outside the allow-list in `audit --deep` (a list implies trust_pickle)
+    trust_globals: tuple[str, ...] = ()
 
     @property
     def effective_role(self) -> str:

@@ -48,6 +48,7 @@ _POLICY_KEYS = ("allow-gated", "allow-pickle", "allow-remote-code", "licenses")
 
 # ASCII only, as huggingface_hub's validate_repo_id (issue 11: `org/modèle` was exit 70)
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
+_GLOBAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*[.:][A-Za-z_][A-Za-z0-9_.]*")
 
 
 def find_manifest(start: str | Path | None = None) -> Path:
@@ -247,12 +248,19 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
     if not isinstance(files_raw, list) or not all(isinstance(f, str) and f for f in files_raw):
         raise loc.error(where, "files", 'files must be a list of glob patterns such as ["*.safetensors", "*.json"]', ())
     trust_pickle = entry.get("trust-pickle", False)
+    trust_globals: tuple[str, ...] = ()
+    if isinstance(trust_pickle, list):
+        bad = [g for g in trust_pickle if not isinstance(g, str) or not _GLOBAL_NAME.fullmatch(g)]
+        if bad or not trust_pickle:
+            raise loc.error(where, "trust-pickle", "trust-pickle must be true, false or a list of exact global names "
+                                                   f'such as ["mypkg.module.MyClass"], not {bad[0] if bad else []!r}', ())
+        trust_globals, trust_pickle = tuple(trust_pickle), True
     if not isinstance(trust_pickle, bool):
-        raise loc.error(where, "trust-pickle", f"trust-pickle must be true or false, not {type_name(trust_pickle)} "
-                                               f"({trust_pickle!r})", ())
+        raise loc.error(where, "trust-pickle", f"trust-pickle must be true, false or a list of exact global names, not "
+                                               f"{type_name(trust_pickle)} ({trust_pickle!r})", ())
     _check_id(model_id, hub, loc, where)
     return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw),
-                     trust_pickle=trust_pickle)
+                     trust_pickle=trust_pickle, trust_globals=trust_globals)
 
 
 def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:

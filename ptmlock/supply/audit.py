@@ -7,9 +7,12 @@ Rules on the lock (no network, no file reads beyond ptm.toml and ptm.lock):
 loader could unpickle (decided by its first bytes, whatever its name) is read opcode by opcode
 (`ptmlock.supply.pickles`, never unpickled): `pickle-code-execution` for callables that run
 code, `pickle-inconclusive` for a file not read to its end (or a `.safetensors` that is not
-one), `pickle-unknown-global` for other globals outside the allow-list. `allow-pickle` silences
-only `pickle-weights`; `trust-pickle = true` on a model also accepts its unknown globals; nothing
-silences the other two (issue 12: fail closed).
+one), `pickle-unknown-global` for reviewed weights-style classes outside the allow-list
+(training arguments). Any other global outside the allow-list is `pickle-code-execution`
+(issue 23: severity from the allow-list). `allow-pickle` silences only `pickle-weights`;
+`trust-pickle = true` on a model accepts its weights-style classes; `trust-pickle = ["m.Name"]`
+also accepts exactly the listed unknown globals (issue 22); nothing silences a known-dangerous
+global or an inconclusive file (issue 12: fail closed).
 """
 from __future__ import annotations
 
@@ -27,8 +30,26 @@ from ptmlock.supply.pickles import PICKLE_NAMES, PickleScan, scan_file, sniff_fi
 from ptmlock.supply.pickles.passed import record_passed, sha256_of
 from ptmlock.supply.rules import Allow, Policy, load_policy
 
+MODEL_NAMES = (".npz", ".safetensors", ".keras", ".h5", ".hdf5", ".onnx", ".pb", ".gguf")
 RULES = ("license", "gated", "remote-code", "pickle-weights", "pickle-code-execution", "pickle-inconclusive",
-         "pickle-unknown-global")
+         "pickle-unknown-global", "keras-lambda", "tf-dangerous-op", "onnx-external-data", "onnx-custom-op",
+         "gguf-template-code", "safetensors-invalid")
+# what each beyond-pickle finding risks, and what to do (issue 23)
+_FORMAT_ADVICE = {
+    "keras-lambda": ("Loading the model with safe_mode=False (or Keras 2) runs the layer's Python code.",
+                     "Do not load it with safe_mode=False; rebuild the layer in your own code, or use another model."),
+    "tf-dangerous-op": ("Running the graph runs Python or reads, writes or lists files with your permissions.",
+                        "Do not load it; use a model whose graph uses only compute ops."),
+    "onnx-external-data": ("Loading it reads files outside the model's folder (a local file disclosure).",
+                           "Do not load it; external data must stay inside the model's folder."),
+    "onnx-custom-op": ("Running it needs a native op library registered for these domains: native code.",
+                       "Load it only with op libraries you trust; prefer a model with standard ONNX ops."),
+    "gguf-template-code": ("Rendering the chat template (transformers, llama-cpp-python) can reach Python objects "
+                           "and run code.", "Do not use its chat template; pass your own template, or use another "
+                                            "model."),
+    "safetensors-invalid": ("The safetensors library refuses it; a loader that does not check may read other bytes "
+                            "than the header says.", "Re-download it; if it stays invalid, report the repository."),
+}
 
 
 @dataclass(frozen=True)
@@ -60,10 +81,12 @@ class ScannedFile:
     members: tuple[str, ...] = ()
     inconclusive: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "file": self.file, "verdict": self.verdict, "globals": list(self.globals),
-                "members": list(self.members), "inconclusive": list(self.inconclusive), "formats": list(self.formats)}
+                "members": list(self.members), "inconclusive": list(self.inconclusive), "formats": list(self.formats),
+                "flags": [{"rule": code, "message": message} for code, message in self.flags]}
 
 
 @dataclass(frozen=True)
@@ -113,9 +136,12 @@ def audit_project(manifest_path: Path, *, deep: bool = False) -> AuditReport:
     scanned: list[ScannedFile] = []
     missing: list[tuple[str, str]] = []
     if deep:
-        trusting = {spec.id.casefold() for spec in manifest.models if spec.trust_pickle}
-        deep_findings, scanned, missing = scan_cached_pickles(
-            lock, policy, trusted=lambda m: m.id.casefold() in trusting or m.canonical.casefold() in trusting)
+        trusting = {spec.id.casefold(): (spec.trust_pickle, frozenset(spec.trust_globals)) for spec in manifest.models}
+
+        def trusted(m: LockedModel) -> tuple[bool, frozenset[str]]:
+            return trusting.get(m.id.casefold()) or trusting.get(m.canonical.casefold()) or (False, frozenset())
+
+        deep_findings, scanned, missing = scan_cached_pickles(lock, policy, trusted=trusted)
         findings += deep_findings
     findings.sort(key=lambda f: (f.model.casefold(), RULES.index(f.rule), f.file or ""))
     return AuditReport(findings=tuple(findings), models=len(lock.models), policy=policy, deep=deep,
@@ -185,15 +211,16 @@ def scan_cached_pickles(
     policy: Policy,
     *,
     locate: Callable[[LockedModel, str], Path | None] | None = None,
-    trusted: Callable[[LockedModel], bool] = lambda m: False,
+    trusted: Callable[[LockedModel], tuple[bool, frozenset[str]]] = lambda m: (False, frozenset()),
 ) -> tuple[list[Violation], list[ScannedFile], list[tuple[str, str]]]:
     """Scan every cached file of `lock` that a loader could unpickle; returns (findings, scanned
     files, pickle files not synced).
 
     A file is read when its first bytes say pickle, archive, compressed stream or `.npy`, or its
     name is a pickle or `.safetensors` name. `locate` maps (model, path) to the cached file
-    (default: the Hugging Face cache at the pin); `trusted` says whether a model has
-    `trust-pickle = true`. A file with no finding is recorded as passed (`pickles.passed`).
+    (default: the Hugging Face cache at the pin); `trusted` gives a model's `trust-pickle`
+    (true, and the exact global names it lists). A file with no finding is recorded as passed
+    (`pickles.passed`), with the globals trust accepted in it.
     """
     del policy  # allow-pickle silences pickle-weights only, which the lock rules decide
     find = locate or cached_file
@@ -202,7 +229,7 @@ def scan_cached_pickles(
     missing: list[tuple[str, str]] = []
     for m in sorted(lock.models, key=lambda x: x.id.casefold()):
         for f in sorted(fetched_files(m), key=lambda x: x.path):
-            named = f.path.lower().endswith((*PICKLE_SUFFIXES, *PICKLE_NAMES, ".npz", ".safetensors"))
+            named = f.path.lower().endswith((*PICKLE_SUFFIXES, *PICKLE_NAMES, *MODEL_NAMES))
             local = find(m, f.path)
             if local is None:
                 if named:
@@ -211,18 +238,25 @@ def scan_cached_pickles(
             if not named and sniff_file(local) == "data":
                 continue
             result = scan_file(local)
-            if result.verdict == "not-pickle" and (not named or result.formats == ("safetensors",)):
-                continue  # no pickle, and nothing a name promised: a valid safetensors or plain data
+            if result.verdict == "not-pickle" and (not named or result.formats in (("safetensors",), ("onnx", "data"),
+                                                                                  ("savedmodel", "data"))):
+                continue  # no pickle, and nothing a name promised: a valid safetensors, graph, or plain data
             scanned.append(ScannedFile(m.id, f.path, result.verdict, result.globals, result.members,
-                                       result.inconclusive, result.formats))
-            found = _file_findings(m, f.path, result, trusted(m))
+                                       result.inconclusive, result.formats, result.flags))
+            found, accepted = _file_findings(m, f.path, result, *trusted(m))
             findings += found
             if not found and result.members:
-                record_passed(sha256_of(local))
+                try:
+                    record_passed(sha256_of(local), trusted=accepted)
+                except OSError:
+                    pass  # the record is a convenience for the strict guard: no record, a re-audit
     return findings, scanned, missing
 
 
-def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool) -> list[Violation]:
+def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool,
+                   names: frozenset[str]) -> tuple[list[Violation], tuple[str, ...]]:
+    # issue 22 item 7: trust-pickle = true accepts reviewed weights-style classes only; a global
+    # outside the allow-list is accepted only when listed by exact name; a known-dangerous one never
     out: list[Violation] = []
     if result.dangerous:
         out.append(_finding(
@@ -233,6 +267,24 @@ def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool) 
                 "the repository to its hub, and pin a commit whose weights are .safetensors.",
             file=path, globals=result.dangerous,
         ))
+    unlisted = tuple(g for g in result.unlisted if g not in names)
+    if unlisted:
+        listed = ", ".join(f'"{g}"' for g in unlisted)
+        out.append(_finding(
+            "pickle-code-execution", m, f"{path} imports {', '.join(unlisted)} when unpickled: outside the "
+                                        "allow-list and unknown to the scanner, so possibly code execution.",
+            risk="A full unpickle (torch.load(weights_only=False), pickle.load, joblib.load) calls it; what it does "
+                 "was not reviewed, and callables outside the allow-list are how pickles run code.",
+            fix=f"Do not load it until you know what it does. If you reviewed it and trust it, list it by exact name "
+                f"on [models.\"{m.id}\"]: trust-pickle = [{listed}]; better, use .safetensors.",
+            file=path, globals=unlisted,
+        ))
+    for code, message in result.flags:
+        risk, fix = _FORMAT_ADVICE[code]
+        out.append(_finding(code, m, f"{message}.", risk=risk, fix=fix, file=path))
+    weights_style = tuple(g for g in result.unknown if not trusts and g not in names)
+    accepted = tuple(sorted({*(g for g in result.unlisted if g in names),
+                             *(g for g in result.unknown if g not in weights_style)}))
     if result.inconclusive:
         more = f" (and {len(result.inconclusive) - 1} more)" if len(result.inconclusive) > 1 else ""
         out.append(_finding(
@@ -243,17 +295,17 @@ def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool) 
                 "commit whose weights are .safetensors, or exclude the file from `files` in ptm.toml.",
             file=path, globals=result.globals,
         ))
-    if result.unknown and not trusts:
+    if weights_style:
         out.append(_finding(
             "pickle-unknown-global", m,
-            f"{path} imports {', '.join(result.unknown)}, outside the allow-list of what tensors and state "
+            f"{path} imports {', '.join(weights_style)}, outside the allow-list of what tensors and state "
             "dicts need.",
             risk="A full unpickle calls these; torch.load(weights_only=True) refuses them.",
             fix="Check what they are. If you trust this model's pickles, set trust-pickle = true on "
                 f"[models.\"{m.id}\"]; if the file is not needed, exclude it with `files`. Better, use .safetensors.",
-            file=path, globals=result.unknown,
+            file=path, globals=weights_style,
         ))
-    return out
+    return out, accepted
 
 
 def cached_file(m: LockedModel, path: str) -> Path | None:

@@ -22,6 +22,12 @@ _DESCRIPTIONS = {
     "pickle-code-execution": ("Pickle imports a callable that runs code when loaded", "error", "9.8"),
     "pickle-inconclusive": ("Model file the scanner could not read to its end", "error", "8.0"),
     "pickle-unknown-global": ("Pickle imports a global outside the allow-list", "warning", "6.5"),
+    "keras-lambda": ("Keras model with a Lambda layer (Python code)", "error", "9.0"),
+    "tf-dangerous-op": ("TensorFlow graph with ops that run Python or touch files", "error", "9.0"),
+    "onnx-external-data": ("ONNX external data outside the model's folder", "error", "8.0"),
+    "onnx-custom-op": ("ONNX operators from custom domains (native code)", "warning", "6.5"),
+    "gguf-template-code": ("GGUF chat template with Jinja code-execution constructs", "error", "9.0"),
+    "safetensors-invalid": ("safetensors header the library refuses", "error", "7.0"),
 }
 
 

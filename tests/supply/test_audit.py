@@ -194,6 +194,50 @@ def test_deep_unknown_globals_are_findings_allow_pickle_does_not_silence(hub, pr
     assert r.code == 0, r.out
 
 
+def test_deep_unknown_callables_fail_even_with_trust_pickle_unless_listed_by_name(hub, project, ptm, tmp_path):
+    # issue 22 item 7: a callable outside the allow-list is possible code execution; trust-pickle = true
+    # does not accept it; listing its exact name does, and the passed record says what was trusted
+    from ptmlock.supply.pickles.passed import sha256_of, trusted_in
+
+    odd = b"\x80\x02" + _global("_xxsubinterpreters", "create") + b")R."
+    files = {**tiny_repo_files(), "state.bin": odd, "evil.bin": pickle.dumps(_Evil(), protocol=2)}
+    _lock(hub, project, ptm, {"org/m": files})
+    _sync(hub, "org/m", "state.bin", "evil.bin")
+    write_manifest(project, {"org/m": {"trust-pickle": True}}, extra='\n[policy]\nallow-pickle = ["org/m"]\n')
+    r = ptm("audit", "--deep")
+    assert r.code == 1
+    assert ("[pickle-code-execution] org/m: state.bin imports _xxsubinterpreters.create when unpickled: outside "
+            "the allow-list and unknown to the scanner") in r.out
+    assert 'trust-pickle = ["_xxsubinterpreters.create"]' in r.out
+    write_manifest(project, {"org/m": {"trust-pickle": ["_xxsubinterpreters.create", f"{os.name}.system"]}},
+                   extra='\n[policy]\nallow-pickle = ["org/m"]\n')
+    r = _sub(project, "audit", "--deep", "--json")
+    assert r.returncode == 1, r.stderr  # a known-dangerous global is never accepted, even by name
+    assert {(f["rule"], f["file"]) for f in json.loads(r.stdout)["findings"]} == {
+        ("pickle-code-execution", "evil.bin")}
+    (tmp_path / "state.bin").write_bytes(odd)
+    assert trusted_in(sha256_of(tmp_path / "state.bin")) == ("_xxsubinterpreters.create",)
+    write_manifest(project, {"org/m": {"trust-pickle": ["not a name"]}})
+    r = ptm("audit")
+    assert r.code == 3 and "trust-pickle must be true, false or a list of exact global names" in r.err
+
+
+def test_deep_reports_formats_beyond_pickles_with_their_own_rules(hub, project, ptm):
+    import format_battery as formats
+
+    files = {"model.gguf": formats._ssti("/nonexistent/ran"), "model.onnx": formats.onnx_model(location="../../x"),
+             "saved_model.pb": formats.savedmodel("Const", "PyFunc"), "good.onnx": formats.onnx_model(),
+             "config.json": b"{}"}
+    _lock(hub, project, ptm, {"org/m": files})
+    _sync(hub, "org/m", "model.gguf", "model.onnx", "saved_model.pb", "good.onnx")
+    r = _sub(project, "audit", "--deep", "--format", "sarif")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    (run,) = json.loads(r.stdout)["runs"]
+    assert sorted((x["ruleId"], x["properties"]["file"]) for x in run["results"]) == [
+        ("gguf-template-code", "model.gguf"), ("onnx-external-data", "model.onnx"),
+        ("tf-dangerous-op", "saved_model.pb")]
+
+
 def test_deep_flags_every_battery_file_with_and_without_allow_pickle(hub, project, ptm, tmp_path):
     files = battery.write_malicious(tmp_path / "battery", tmp_path / "markers")
     repo = {name: path.read_bytes() for name, (_entry, path, _marker) in files.items()}
@@ -208,6 +252,20 @@ def test_deep_flags_every_battery_file_with_and_without_allow_pickle(hub, projec
         assert flagged == set(repo), set(repo) - flagged
         assert {s["file"] for s in data["scanned"]} == set(repo)
     assert not any(marker.exists() for _e, _p, marker in files.values())
+
+
+def test_deep_one_unreadable_file_does_not_hide_the_others(hub, project, ptm):
+    # a malformed .npy header used to raise SyntaxError out of the scan: exit 70, every finding lost
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), (((\n"
+    bad_npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\x80\x02N."
+    files = {"arr.npy": bad_npy, "pytorch_model.bin": pickle.dumps(_Evil(), protocol=2),
+             "good.bin": torch_zip(torch_style_state_dict()), "config.json": b"{}"}
+    _lock(hub, project, ptm, {"org/m": files}, policy="\n[policy]\nallow-pickle = true\n")
+    _sync(hub, "org/m", "arr.npy", "pytorch_model.bin", "good.bin")
+    r = _sub(project, "audit", "--deep", "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    found = {(f["rule"], f["file"]) for f in json.loads(r.stdout)["findings"]}
+    assert found == {("pickle-inconclusive", "arr.npy"), ("pickle-code-execution", "pytorch_model.bin")}, found
 
 
 def test_deep_passes_real_checkpoints_and_records_them(hub, project, ptm, tmp_path):

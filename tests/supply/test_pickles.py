@@ -78,7 +78,12 @@ def test_real_checkpoints_are_read_as_pickles_where_they_are(benign):
     ("numpy.load", "dangerous"),
     ("torch.hub.load", "dangerous"),
     ("<dynamic>", "dangerous"),
-    ("transformers.training_args.TrainingArguments", "unknown"),
+    ("transformers.training_args.TrainingArguments", "weights-style"),
+    ("joblib.numpy_pickle.NumpyArrayWrapper", "safe"),
+    ("joblib.numpy_pickle.NDArrayWrapper", "dangerous"),  # joblib's module is on the deny list
+    ("numpy.random._pickle.__randomstate_ctor", "safe"),
+    ("_xxsubinterpreters.run_string", "unknown"),
+    ("torch.fx.graph_module.reduce_graph_module", "unknown"),
 ])
 def test_classify_is_exact(name, kind):
     assert classify(name) == kind
@@ -130,8 +135,7 @@ def test_python2_names_are_mapped_only_below_protocol_3():
     (pickle.dumps({"a": 1}) + pickle.dumps(battery.evil_object("/x")), "bytes after the pickle's STOP"),
     (pickle.dumps({"a": list(range(50))})[:-9], "runs past the end of the stream"),
     (b"\x80\x02h\x05.", "never written"),
-    (b"\x80\x02\x85.", "stack runs empty"),
-    (b"\x80\x02K\x01K\x02.", "values left on the stack"),
+    (b"\x80\x02\x85.", "stack underflow"),
     (b"\x80\x04\xff.", "opcode"),
 ])
 def test_anything_not_read_to_its_end_is_inconclusive(data, reason):
@@ -160,7 +164,8 @@ def test_raw_bytes_are_no_pickle_and_protocol_0_needs_a_pickle_name(tmp_path):
     (tmp_path / "notes.txt").write_bytes(b"cat\nsits\n")
     assert scan_file(tmp_path / "notes.txt").verdict == "not-pickle"
     (tmp_path / "notes.pkl").write_bytes(b"cat\nsits\n")
-    assert scan_file(tmp_path / "notes.pkl").verdict == "inconclusive"
+    named = scan_file(tmp_path / "notes.pkl")  # imports "at.sits" (outside the allow-list), then breaks
+    assert named.verdict == "dangerous" and named.unlisted == ("at.sits",) and named.inconclusive
 
 
 # --- formats, decided by the first bytes ------------------------------------------------------------
@@ -266,3 +271,23 @@ def test_protocol_0_with_any_name_counts_only_when_it_reads_or_calls(tmp_path):
     long_line = tmp_path / "model.weights"
     long_line.write_bytes(b"V" + b"a" * 70_000 + b"\n.")
     assert scan_file(long_line).verdict == "inconclusive"
+
+
+def test_globals_outside_the_allow_list_are_as_severe_as_dangerous_ones():
+    data = battery.call2("_xxsubinterpreters", "run_string", "1", "pass")
+    result = scan_pickle_bytes(data)
+    assert result.verdict == "dangerous" and result.unlisted == ("_xxsubinterpreters.run_string",)
+    assert result.dangerous == () and result.unknown == ()
+    weights_style = scan_pickle_bytes(b"\x80\x02" + battery.glob0("argparse", "Namespace") + b")\x81.")
+    assert weights_style.verdict == "unknown-global" and weights_style.unknown == ("argparse.Namespace",)
+
+
+def test_joblib_arrays_are_followed_and_a_wrapper_built_otherwise_is_not_trusted():
+    np = pytest.importorskip("numpy")
+    joblib = pytest.importorskip("joblib")
+    buf = io.BytesIO()
+    joblib.dump({"a": np.arange(6.0), "o": np.array([battery.evil_object("/x")], dtype=object)}, buf)
+    result = scan_pickle_bytes(buf.getvalue(), "m.joblib")  # the object array is a nested pickle
+    assert result.dangerous == (f"{os.name}.system",), result
+    forged = b"\x80\x02" + battery.glob0("joblib.numpy_pickle", "NumpyArrayWrapper") + b"(tR}b."
+    assert scan_pickle_bytes(forged, "m.joblib").verdict == "inconclusive"

@@ -10,14 +10,17 @@ clean (issue 12). See docs/pickles.md.
 from __future__ import annotations
 
 import io
-import json
+import mmap
 import stat
-import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ptmlock.supply.pickles.allowlist import DYNAMIC, classify
 from ptmlock.supply.pickles.formats import PICKLE_NAMES, Findings, scan_stream, sniff
+from ptmlock.supply.pickles.graphs import onnx_flags, savedmodel_flags
+from ptmlock.supply.pickles.machine import Unreadable
+from ptmlock.supply.pickles.others import safetensors_problem
 
 __all__ = [
     "DYNAMIC",
@@ -27,30 +30,32 @@ __all__ = [
     "classify",
     "scan_file",
     "scan_pickle_bytes",
-   
     "sniff_file",
 ]
 
 # worst first: the order a file's verdict is decided in
 VERDICTS = ("dangerous", "inconclusive", "unknown-global", "clean", "not-pickle")
-_MAX_SAFETENSORS_HEADER = 100_000_000  # the safetensors library's own limit
 
 
 @dataclass(frozen=True)
 class PickleScan:
     """What scanning one file found.
 
-    `globals`: everything its pickles import; `dangerous`: those that run code, touch files or
-    the network; `unknown`: other globals off the allow-list (`torch.load(weights_only=True)`
-    refuses them too); `members`: the pickle streams read; `inconclusive`: why some part could
-    not be read to its end (then the file is not clean, whatever else was found); `formats`:
-    what the first bytes said, outermost first.
+    `globals`: everything its pickles import; `dangerous`: those known to run code, touch files
+    or the network; `unlisted`: globals outside the allow-list the scanner knows nothing about
+    (as severe as dangerous: a full unpickle calls them); `unknown`: reviewed weights-style
+    classes off the allow-list (`allowlist.WEIGHTS_STYLE`: `torch.load(weights_only=True)`
+    refuses them, `trust-pickle = true` accepts them); `members`: the pickle streams read;
+    `inconclusive`: why some part could not be read to its end (then the file is not clean,
+    whatever else was found); `formats`: what the first bytes said, outermost first.
     """
 
     path: str
     globals: tuple[str, ...] = ()
     dangerous: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+    unlisted: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()  # (finding code, message) beyond pickles: Keras, TF, ONNX, GGUF...
     members: tuple[str, ...] = ()
     inconclusive: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
@@ -58,7 +63,7 @@ class PickleScan:
     @property
     def verdict(self) -> str:
         """One of `VERDICTS`: the worst thing found."""
-        if self.dangerous:
+        if self.dangerous or self.unlisted or self.flags:
             return "dangerous"
         if self.inconclusive:
             return "inconclusive"
@@ -82,15 +87,28 @@ def scan_file(path: str | Path) -> PickleScan:
             return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
         with p.open("rb") as f:
             size = p.stat().st_size
-            if p.name.lower().endswith(".safetensors"):
-                problem = _safetensors_problem(f, size)
+            lower = p.name.lower()
+            if lower.endswith(".safetensors"):
+                problem = safetensors_problem(f, size)
+                f.seek(0)
                 if problem is None:
-                    return PickleScan(path=str(p), formats=("safetensors",))
-                out.fail(p.name, f"named .safetensors but {problem}")
+                    out.formats.append("safetensors")
+                    scan_stream(f, size, p.name, out, name=p.name)
+                    if out.formats[1:] == ["data"] and not out.reasons:
+                        return PickleScan(path=str(p), formats=("safetensors",))
+                    out.fail(p.name, f"a valid safetensors file whose bytes another loader also reads "
+                                     f"(as {', '.join(out.formats[1:])})")
+                    return _result(str(p), out)
+                out.flag(p.name, [("safetensors-invalid", f"named .safetensors but {problem}; the safetensors "
+                                                          "library refuses it, other loaders may not")])
+            elif lower.endswith((".onnx", ".pb")) and size:
+                _scan_graph(f, p.name, lower, out)
                 f.seek(0)
             scan_stream(f, size, p.name, out, name=p.name)
     except OSError as e:
         out.fail(p.name, f"cannot be read ({e.strerror or e})")
+    except Exception as e:  # noqa: BLE001 -- a scanner failure is this file's inconclusive finding (issue 23)
+        out.fail(p.name, f"the scanner failed ({type(e).__name__}: {e})")
     return _result(str(p), out)
 
 
@@ -113,7 +131,10 @@ def sniff_file(path: str | Path) -> str:
 def scan_pickle_bytes(data: bytes, name: str = "data.pkl") -> PickleScan:
     """Scan `data` as the content of a file called `name` (for tests and callers holding bytes)."""
     out = Findings()
-    scan_stream(io.BytesIO(data), len(data), name, out, name=name)
+    try:
+        scan_stream(io.BytesIO(data), len(data), name, out, name=name)
+    except Exception as e:  # noqa: BLE001 -- as scan_file
+        out.fail(name, f"the scanner failed ({type(e).__name__}: {e})")
     return _result(name, out)
 
 
@@ -124,32 +145,23 @@ def _result(path: str, out: Findings) -> PickleScan:
         path=path,
         globals=tuple(names),
         dangerous=tuple(n for n in names if kinds[n] == "dangerous"),
-        unknown=tuple(n for n in names if kinds[n] == "unknown"),
+        unknown=tuple(n for n in names if kinds[n] == "weights-style"),
+        unlisted=tuple(n for n in names if kinds[n] == "unknown"),
         members=tuple(out.members),
         inconclusive=tuple(out.reasons),
         formats=tuple(out.formats),
+        flags=tuple(dict.fromkeys(out.flags)),
     )
 
 
-def _safetensors_problem(f: io.BufferedReader, size: int) -> str | None:
-    # the format: an 8-byte little-endian header length, a JSON object of tensors, the data
-    if size < 8:
-        return "it is shorter than a safetensors header"
-    (length,) = struct.unpack("<Q", f.read(8))
-    if length > min(_MAX_SAFETENSORS_HEADER, size - 8):
-        return f"its header length ({length}) runs past the file"
-    try:
-        header = json.loads(f.read(length))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return "its header is not JSON"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    data = size - 8 - length
-    for key, entry in header.items():
-        if key == "__metadata__":
-            continue
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= data):
-            return f"tensor {key!r} has no valid data_offsets"
-    return None
+def _scan_graph(f: BinaryIO, name: str, lower: str, out: Findings) -> None:
+    # protobuf graphs have no magic: an .onnx is ONNX, a .pb a TensorFlow SavedModel
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            out.formats.append("onnx" if lower.endswith(".onnx") else "savedmodel")
+            out.flag(name, onnx_flags(view) if lower.endswith(".onnx") else savedmodel_flags(view))
+        except Unreadable as e:
+            out.fail(name, e)
+        finally:
+            view.release()

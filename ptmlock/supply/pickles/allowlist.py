@@ -5,9 +5,19 @@ attribute chain the protocol-4 unpickler walks with `getattr`; it matches only a
 lists those dots, and none does (issue 12: `fnmatch`'s `*` crossed dots, so
 `torch._utils._rebuild_*` let `torch._utils._rebuild_x.__globals__...` through).
 
-The list is torch's `weights_only` unpickler's (`torch._weights_only_unpickler._get_allowed_globals()`
+Severity comes from the allow-list, not from a deny-list (issue 23): a global on `SAFE` is
+plain data; one on `WEIGHTS_STYLE` is a reviewed class libraries pickle beside weights (training
+arguments, their enums), which `trust-pickle = true` accepts; anything else is possible code
+execution, whether `DANGEROUS_*` knows why (it only adds the explanation) or not.
+
+`SAFE` is torch's `weights_only` unpickler's list (`torch._weights_only_unpickler._get_allowed_globals()`
 of torch 2.14, copied so the scanner imports no torch), plus torch's layouts and memory formats,
-the builtin containers, and what numpy arrays and scalars need.
+the builtin containers, numpy's arrays and scalars (numpy 1.26 and 2.4), numpy's random state
+objects (`RandomState`, `Generator`, their bit generators and `SeedSequence`, numpy 2.4
+`numpy/random/_pickle.py`), and joblib's array wrapper (joblib 1.6.0 `numpy_pickle.py`: the
+scanner follows the array bytes joblib reads after it). Optimizer, scheduler, `GradScaler` and
+RNG states (`torch.get_rng_state`, `random.getstate`, `np.random.get_state`) are builtins,
+tensors and arrays: nothing more is needed for them.
 """
 from __future__ import annotations
 
@@ -29,13 +39,40 @@ SAFE: dict[str, frozenset[str]] = {
         Counter OrderedDict defaultdict
     """),
     "numpy": _words("""
-        dtype ndarray
+        dtype memmap ndarray
     """),
     "numpy._core.multiarray": _words("""
         _reconstruct scalar
     """),
     "numpy.core.multiarray": _words("""
         _reconstruct scalar
+    """),
+    "numpy.random._pickle": _words("""
+        __bit_generator_ctor __generator_ctor __randomstate_ctor
+    """),
+    "numpy.random": _words("""
+        __RandomState_ctor
+    """),
+    "numpy.random.mtrand": _words("""
+        RandomState
+    """),
+    "numpy.random._mt19937": _words("""
+        MT19937
+    """),
+    "numpy.random._pcg64": _words("""
+        PCG64 PCG64DXSM
+    """),
+    "numpy.random._philox": _words("""
+        Philox
+    """),
+    "numpy.random._sfc64": _words("""
+        SFC64
+    """),
+    "numpy.random.bit_generator": _words("""
+        SeedSequence __pyx_unpickle_SeedSequence
+    """),
+    "joblib.numpy_pickle": _words("""
+        NumpyArrayWrapper
     """),
     "numpy.dtypes": _words("""
         BoolDType ByteDType BytesDType CLongDoubleDType Complex128DType Complex64DType DateTime64DType
@@ -90,6 +127,20 @@ SAFE: dict[str, frozenset[str]] = {
     """),
 }
 
+# Classes libraries pickle beside weights that only hold settings (transformers 4.57 and 5.x
+# `training_args.bin`): built with NEWOBJ/REDUCE of the class and a dict state, no code of their
+# own runs. Not weights_only-loadable, so `trust-pickle = true` is needed to accept them.
+WEIGHTS_STYLE: dict[str, frozenset[str]] = {
+    "argparse": _words("Namespace"),
+    "transformers.training_args": _words("TrainingArguments OptimizerNames"),
+    "transformers.training_args_seq2seq": _words("Seq2SeqTrainingArguments"),
+    "transformers.trainer_utils": _words("IntervalStrategy SchedulerType HubStrategy SaveStrategy EvaluationStrategy"),
+    "transformers.debug_utils": _words("DebugOption"),
+    "transformers.trainer_pt_utils": _words("AcceleratorConfig"),
+    "transformers.generation.configuration_utils": _words("GenerationConfig"),
+    "accelerate.utils.dataclasses": _words("DistributedType"),
+}
+
 # Modules any callable of which can run code, touch files, processes, the network or the
 # interpreter (the names attackers reach for; cf. picklescan's and modelscan's deny lists).
 DANGEROUS_MODULES = _words("""
@@ -128,11 +179,14 @@ def is_safe(name: str) -> bool:
 
 
 def classify(name: str) -> str:
-    """`"safe"`, `"dangerous"` or `"unknown"` for a global written `module:qualname` or `module.qualname`.
+    """`"safe"`, `"weights-style"`, `"dangerous"` or `"unknown"` for a global written
+    `module:qualname` or `module.qualname`.
 
-    Dangerous: a computed name, a module in `DANGEROUS_MODULES` (or a submodule of one), any
-    dotted component that names one (`pathlib.os.system`), any attribute in `DANGEROUS_ATTRS`,
-    or a qualname that walks attributes (`exec.__call__`). Unknown: any other global off the list.
+    Safe: on `SAFE` exactly. Weights-style: on `WEIGHTS_STYLE` exactly. Dangerous (the reason is
+    known): a computed name, a module in `DANGEROUS_MODULES` (or a submodule of one), any dotted
+    component that names one (`pathlib.os.system`), any attribute in `DANGEROUS_ATTRS` or any
+    dunder, or a qualname that walks attributes (`exec.__call__`). Unknown: any other global;
+    it is as severe as dangerous (a full unpickle calls it), only unexplained.
     """
     if name == DYNAMIC or name.startswith("<"):
         return "dangerous"
@@ -141,6 +195,8 @@ def classify(name: str) -> str:
         module, _, qualname = name.rpartition(".")
     if qualname in SAFE.get(module, frozenset()):
         return "safe"
+    if qualname in WEIGHTS_STYLE.get(module, frozenset()):
+        return "weights-style"
     parts = module.split(".") + qualname.split(".")
     if "." in qualname or any(p in DANGEROUS_MODULES or p in DANGEROUS_ATTRS for p in parts):
         return "dangerous"

@@ -1,50 +1,56 @@
 """Decide a file's format the way the loaders do, then read every pickle stream in it.
 
-The format comes from the first bytes, as `torch.load` decides it (`torch/serialization.py`:
-`_is_zipfile` looks for a zip local header at offset 0, `_legacy_load` tries `tarfile` and
-then reads pickles), never from the name or the end of the file (issue 12: `zipfile.is_zipfile`
-looks at the end, so a pickle with a zip appended passed). Then:
+The format comes from the first bytes, as the loaders decide it (`torch.load`: a zip local
+header at offset 0, else tar, else pickles; `np.load`: either zip magic, the `.npy` magic, else
+a pickle; `joblib.load`: its compressor magics), never from the name or the end of the file
+(issue 12). Then:
 
-- zip (torch's format, `.npz`, zip-compressed pickles): every member but torch's raw storages and
-  version records; a member is a pickle by its name (`.pkl`, `.pickle`) or its first bytes;
+- zip (torch's format, `.npz`): every entry of every central directory a loader could read
+  (`zips`), whatever its name; torch's raw storages only when numpy could read them (`.npy` magic);
 - tar (torch's pre-0.4 format): every member;
 - torch's legacy format (a pickle of the magic number, then four more pickles, then raw
   storage bytes): all five pickles;
-- a plain pickle (`pickle.load`, `joblib.load`): exactly one stream, then the end of the file;
-- gzip, bz2, xz, lzma and zlib (joblib's compressors): inflated, then read as above;
-- numpy `.npy` with an object dtype (its data is a pickle).
+- a plain pickle (`pickle.load`, `joblib.load`): one stream, followed where joblib reads
+  array bytes from it (`arrays.joblib_array`), then the end of the file;
+- gzip, bz2, xz, lzma (any dictionary size), zlib and joblib's old "ZF" container: inflated, then
+  read as above;
+- numpy `.npy` with a dtype holding objects (its data is a pickle).
 
-Anything not read to its end is a reason for an `inconclusive` verdict (fail closed).
+Anything not read to its end is a reason for an `inconclusive` verdict (fail closed); "data"
+only when every loader would refuse the bytes before importing anything.
 """
 from __future__ import annotations
 
-import ast
 import bz2
 import gzip
 import io
 import lzma
 import re
 import tarfile
-import zipfile
 import zlib
 from dataclasses import dataclass, field
 from typing import IO, cast
 
+from ptmlock.supply.pickles.arrays import NPY_MAGIC, descr_has_objects, joblib_array, npy_header
 from ptmlock.supply.pickles.machine import Bounded, Stream, Unreadable, read_pickle
+from ptmlock.supply.pickles.opcodes import CODES
+from ptmlock.supply.pickles.others import GGUF_MAGIC, HDF5_MAGIC, gguf_flags, hdf5_flags, keras_config_flags
+from ptmlock.supply.pickles.zips import EOCD, directories, open_member
 
 TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER, the legacy format's first pickle
 MAX_INFLATED = 1 << 30  # a compressed stream or nested archive inflates to at most this (else inconclusive)
 MAX_DEPTH = 4  # archives inside compressed streams inside archives...
+MAX_CONFIG = 1 << 26  # a Keras config.json is read up to this size
 PICKLE_NAMES = (".pkl", ".pickle", ".joblib", ".bin", ".pt", ".pth", ".ckpt", ".tar", ".dat", ".data", ".npy",
                 ".gz", ".bz2", ".xz", ".lzma", ".z", ".zlib", ".sav", ".model")
-_PROTOCOL0_FIRST = frozenset(ord(op.code) for op in __import__("pickletools").opcodes if op.proto <= 1)
-# torch zip members that are raw bytes no loader unpickles: storages and version records
+# torch zip members that are raw bytes torch never unpickles: storages and version records
 _RAW_MEMBER = re.compile(r"(^|/)(data/\d+|version|byteorder|\.format_version|\.storage_alignment|serialization_id)$")
+_IDENTIFIER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _COMPRESSED: tuple[tuple[bytes, str], ...] = (
-    (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00\x00", "lzma"),
-    (b"\x78\x01", "zlib"), (b"\x78\x5e", "zlib"), (b"\x78\x9c", "zlib"), (b"\x78\xda", "zlib"),
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00", "lzma"), (b"ZF", "joblib-zfile"),
 )
 _UNSUPPORTED: tuple[tuple[bytes, str], ...] = ((b"\x04\x22\x4d\x18", "lz4"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_ZFILE_HEADER = 2 + 19  # joblib < 0.9.3: "ZF", the length in hex padded to 19 characters, zlib data
 
 
 @dataclass
@@ -56,6 +62,10 @@ class Findings:
     members: list[str] = field(default_factory=list)  # the pickle streams read
     reasons: list[str] = field(default_factory=list)  # why the verdict is inconclusive
     calls: int = 0  # call opcodes met in the pickles read
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (finding code, message): beyond pickles
+
+    def flag(self, where: str, found: list[tuple[str, str]]) -> None:
+        self.flags += [(code, f"{where}: {message}") for code, message in found]
 
     def fail(self, where: str, why: object) -> None:
         self.reasons.append(f"{where}: {why}")
@@ -63,15 +73,21 @@ class Findings:
 
 def sniff(head: bytes) -> str:
     """The format the loaders would take `head` (a file's first 512 bytes or more) for: "zip",
-    "tar", "npy", a compression name, "unsupported:<name>", "pickle", "pickle?" (protocol 0/1:
-    decided by reading it) or "data"."""
-    if head.startswith(b"PK\x03\x04"):
-        return "zip"
-    if head.startswith(b"\x93NUMPY"):
+    "tar", "npy", a compression name, "unsupported:<name>", "pickle", "pickle?" (no protocol
+    header: decided by reading it) or "data"."""
+    if head.startswith((b"PK\x03\x04", EOCD)):
+        return "zip"  # np.load takes both magics; torch the first
+    if head.startswith(NPY_MAGIC):
         return "npy"
+    if head.startswith(HDF5_MAGIC):
+        return "hdf5"
+    if head.startswith(GGUF_MAGIC):
+        return "gguf"
     for magic, kind in _COMPRESSED:
         if head.startswith(magic):
             return kind
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib"  # joblib tries zlib on any 0x78; only a valid header inflates
     for magic, kind in _UNSUPPORTED:
         if head.startswith(magic):
             return f"unsupported:{kind}"
@@ -79,9 +95,9 @@ def sniff(head: bytes) -> str:
         return "tar"
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return "pickle"
-    if head and head[0] in _PROTOCOL0_FIRST:
-        # protocol 0/1 has no header, and text or raw weights (GGML's "lmgg") start with opcode
-        # letters too: `scan_stream` reads it and keeps it only if it is a pickle
+    if head and head[0] in CODES:
+        # the unpickler needs no PROTO header: any opcode starts a pickle; text or raw weights
+        # start with opcode bytes too, so `scan_stream` reads it and keeps it only if it is one
         return "pickle?"
     return "data"
 
@@ -97,31 +113,36 @@ def _is_tar_header(head: bytes) -> bool:
 
 
 def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: int = 0, name: str = "") -> None:
-    """Scan `size` bytes of `f` (at its start; seekable unless it is a plain pickle) into `out`."""
+    """Scan `size` bytes of `f` (at its start) into `out`; never raises (a failure is a reason)."""
     if depth > MAX_DEPTH:
         out.fail(label, f"nested more than {MAX_DEPTH} levels deep")
         return
-    head = f.read(512)
-    f = cast(IO[bytes], _Rewound(head, f))
-    kind = sniff(head)
-    if kind != "pickle?":
-        out.formats.append(kind)  # a maybe-pickle says what it turned out to be
+    kind = "data"
     try:
+        head = f.read(512)
+        f = cast(IO[bytes], _Rewound(head, f))
+        kind = sniff(head)
+        if kind != "pickle?":
+            out.formats.append(kind)  # a maybe-pickle says what it turned out to be
         if kind == "pickle?":
             _scan_maybe_pickle(f, size, label, out, named=(name or label).lower().endswith(PICKLE_NAMES))
         elif kind == "pickle":
             _scan_pickles(f, size, label, out)
         elif kind == "zip":
-            _scan_zip(_seekable(f, size, label), label, out, depth)
+            _scan_zip(_seekable(f, size), size, label, out, depth)
         elif kind == "tar":
-            seekable = _seekable(f, size, label)
+            seekable = _seekable(f, size)
             _scan_tar(seekable, label, out, depth)
-            if head[0] == 0x80 or head[0] in _PROTOCOL0_FIRST:
+            if head[0] in CODES:
                 # a tar whose first member's name may be a pickle: tar to torch.load, pickle to pickle.load
                 seekable.seek(0)
                 _scan_maybe_pickle(seekable, size, f"{label} (read as a pickle)", out, named=True)
         elif kind == "npy":
             _scan_npy(f, size, label, out)
+        elif kind == "hdf5":
+            out.flag(label, hdf5_flags(f))
+        elif kind == "gguf":
+            out.flag(label, gguf_flags(f))
         elif kind.startswith("unsupported:"):
             out.fail(label, f"{kind.split(':')[1]}-compressed, which the scanner does not read")
         elif kind != "data":
@@ -130,18 +151,19 @@ def scan_stream(f: IO[bytes], size: int, label: str, out: Findings, *, depth: in
                         name=name or label)
     except Unreadable as e:
         out.fail(label, e)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error,
-            NotImplementedError, RuntimeError, ValueError, UnicodeError) as e:
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error, ValueError, UnicodeError) as e:
         out.fail(label, f"unreadable {kind} ({type(e).__name__}: {e})")
+    except Exception as e:  # noqa: BLE001 -- a scanner failure is this file's inconclusive finding, never a crash
+        out.fail(label, f"the scanner failed on this {kind} ({type(e).__name__}: {e})")
 
 
 def _scan_maybe_pickle(f: IO[bytes], size: int, label: str, out: Findings, *, named: bool = False) -> None:
-    # Protocol 0/1 has no header. The stream counts as a pickle when it reads to its end as one;
-    # when the scanner's own line bound stopped it; when it broke after importing something
-    # (importing runs module code) under a name loaders unpickle (`named`); or after an opcode
-    # that calls an import (a payload that already ran) under any name. Otherwise no loader ran
-    # anything: data (issue 12: fail closed, without calling every text file or raw weight blob
-    # inconclusive).
+    # No protocol header. The stream counts as a pickle when it reads to its end as one; when
+    # the scanner's own bound stopped it; when it broke after importing something (importing runs
+    # module code) under a name loaders unpickle (`named`); or after an opcode that calls an import
+    # (a payload that already ran) under any name. Otherwise the unpickler itself would have
+    # refused it before anything ran: data (issue 12: fail closed, without calling every text
+    # file or raw weight blob inconclusive).
     trial = Findings()
     try:
         _scan_pickles(f, size, label, trial)
@@ -157,11 +179,12 @@ def _scan_maybe_pickle(f: IO[bytes], size: int, label: str, out: Findings, *, na
 
 
 def _scan_pickles(f: IO[bytes], size: int, label: str, out: Findings) -> None:
+    start = _tell(f)
     stream = Bounded(f, size)
     first = Stream(globals=out.globals)
     out.members.append(label)
     try:
-        read_pickle(stream, first)
+        read_pickle(stream, first, joblib=joblib_array)
     finally:
         out.calls += first.calls
     if first.value == TORCH_MAGIC:
@@ -174,24 +197,68 @@ def _scan_pickles(f: IO[bytes], size: int, label: str, out: Findings) -> None:
         return
     if not stream.at_end():
         raise Unreadable("bytes after the pickle's STOP (a second stream, or data appended to it)")
+    if first.arrays:
+        _plain_reading(f, start, size, label, out)
 
 
-def _scan_zip(f: IO[bytes], label: str, out: Findings, depth: int) -> None:
-    with zipfile.ZipFile(f) as zf:
-        infos = zf.infolist()
-        if not infos:
-            raise Unreadable("an empty zip archive")
-        for info in infos:  # duplicates included: every local entry the directory lists
-            if info.is_dir() or _RAW_MEMBER.search(info.filename):
+def _plain_reading(f: IO[bytes], start: int | None, size: int, label: str, out: Findings) -> None:
+    # joblib read raw array bytes from the stream; pickle.load and torch.load read the same bytes
+    # as opcodes: whatever they would import before failing counts too
+    if start is None:
+        out.fail(label, "joblib arrays in a stream the scanner cannot read a second time as a plain pickle")
+        return
+    f.seek(start)
+    plain = Stream()
+    try:
+        read_pickle(Bounded(f, size), plain)
+    except Unreadable as e:
+        if e.limit:
+            out.fail(f"{label} (read as a plain pickle)", e)
+    out.globals += [g for g in plain.globals if _IDENTIFIER_PATH.fullmatch(g.replace(":", "."))]
+
+
+def _tell(f: IO[bytes]) -> int | None:
+    rewound = cast(object, f)
+    if isinstance(rewound, _Rewound):
+        return 0 if rewound.inner_seekable() else None
+    try:
+        return f.tell() if f.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _scan_zip(f: IO[bytes], size: int, label: str, out: Findings, depth: int) -> None:
+    listings = directories(f, size)
+    if len(listings) > 1:
+        out.fail(label, f"zip readers could disagree: {len(listings)} different central directories "
+                        "(torch's reader and Python's zipfile locate entries differently); all are scanned")
+    seen: set[tuple[str, int]] = set()
+    for listing in listings:
+        for entry in listing:
+            if (entry.name, entry.offset) in seen:
                 continue
-            where = f"{label}:{info.filename}"
+            seen.add((entry.name, entry.offset))
+            where = f"{label}:{entry.name}"
             try:
-                with zf.open(info) as member:
-                    if info.filename.lower().endswith((".pkl", ".pickle")):
-                        out.formats.append("pickle")
-                        _scan_pickles(member, info.file_size, where, out)
-                    else:
-                        scan_stream(member, info.file_size, where, out, depth=depth + 1, name=info.filename)
+                member, other = open_member(f, size, entry)
+                if other is not None:
+                    out.fail(where, f"its local header names it {other!r} (Python's zipfile refuses it, torch "
+                                    "reads it)")
+                if entry.size > MAX_INFLATED:
+                    raise Unreadable(f"a member of {entry.size} bytes")
+                if _RAW_MEMBER.search(entry.name):
+                    head = member.read(len(NPY_MAGIC))
+                    if head != NPY_MAGIC:
+                        continue  # raw bytes to torch; bytes, not an array, to np.load
+                    member = cast(IO[bytes], _Rewound(head, member))
+                if entry.name.rsplit("/", 1)[-1] == "config.json":  # Keras v3 .keras: the model's layers
+                    out.flag(where, keras_config_flags(member.read(MAX_CONFIG)))
+                    continue
+                if entry.name.lower().endswith((".pkl", ".pickle")):
+                    out.formats.append("pickle")
+                    _scan_pickles(member, entry.size, where, out)
+                else:
+                    scan_stream(member, entry.size, where, out, depth=depth + 1, name=entry.name)
             except Unreadable as e:
                 out.fail(where, e)
 
@@ -211,27 +278,11 @@ def _scan_tar(f: IO[bytes], label: str, out: Findings, depth: int) -> None:
 
 
 def _scan_npy(f: IO[bytes], size: int, label: str, out: Findings) -> None:
-    magic = f.read(8)
-    major = magic[6]
-    width = 2 if major == 1 else 4
-    length = int.from_bytes(f.read(width), "little")
-    if major not in (1, 2, 3) or length > 1 << 20:
-        raise Unreadable(f"an .npy header numpy does not read (version {major}, {length} bytes)")
-    header = ast.literal_eval(f.read(length).decode("latin1" if major < 3 else "utf-8"))
-    if not isinstance(header, dict) or "descr" not in header:
-        raise Unreadable("an .npy header without a dtype")
-    if _has_objects(header["descr"]):
+    header, length = npy_header(f)
+    if descr_has_objects(header["descr"]):
         # np.save pickles object arrays; np.load(allow_pickle=True) unpickles them
         out.formats.append("pickle")
-        _scan_pickles(f, size - 8 - width - length, f"{label} (object array)", out)
-
-
-def _has_objects(descr: object) -> bool:
-    if isinstance(descr, str):
-        return descr.lstrip("<>|=").startswith("O")
-    if isinstance(descr, (list, tuple)):
-        return any(_has_objects(part) for part in descr)
-    raise Unreadable(f"an .npy dtype the scanner does not read ({descr!r})")
+        _scan_pickles(f, size - length, f"{label} (object array)", out)
 
 
 def _open_compressed(kind: str, f: IO[bytes]) -> IO[bytes]:
@@ -244,13 +295,21 @@ def _open_compressed(kind: str, f: IO[bytes]) -> IO[bytes]:
 
 def _inflate(kind: str, f: IO[bytes]) -> io.BytesIO:
     out = io.BytesIO()
-    if kind == "zlib":
+    if kind in ("zlib", "joblib-zfile"):
+        if kind == "joblib-zfile":
+            header = f.read(_ZFILE_HEADER)
+            try:
+                int(header[2:].decode("ascii"), 16)
+            except (UnicodeDecodeError, ValueError):
+                raise Unreadable("a joblib 'ZF' container without its length") from None
         z = zlib.decompressobj()
         while chunk := f.read(1 << 20):
             out.write(z.decompress(chunk, MAX_INFLATED + 1 - out.tell()))
             _cap(out)
+            if z.eof:
+                break
         if not z.eof:
-            raise Unreadable("a truncated zlib stream")
+            raise Unreadable(f"a truncated {kind} stream")
     else:
         with _open_compressed(kind, f) as stream:
             while chunk := stream.read(1 << 20):
@@ -265,7 +324,7 @@ def _cap(buf: io.BytesIO) -> None:
         raise Unreadable(f"inflates past {MAX_INFLATED} bytes")
 
 
-def _seekable(f: IO[bytes], size: int, label: str) -> IO[bytes]:
+def _seekable(f: IO[bytes], size: int) -> IO[bytes]:
     rewound = cast(object, f)
     if isinstance(rewound, _Rewound) and rewound.inner_seekable():
         return rewound.inner()
@@ -280,20 +339,33 @@ class _Rewound(io.RawIOBase):
     def __init__(self, head: bytes, f: IO[bytes]) -> None:
         self._head = head
         self._f = f
+        self._base = f.tell() - len(head) if self.inner_seekable() else 0
 
     def inner_seekable(self) -> bool:
         try:
-            return self._f.seekable()
-        except (AttributeError, ValueError):
+            return bool(self._f.seekable())
+        except (AttributeError, ValueError, OSError):
             return False
 
     def inner(self) -> IO[bytes]:
-        self._f.seek(self._f.tell() - len(self._head))
+        self._f.seek(self._base)
         self._head = b""
         return self._f
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return self.inner_seekable()
+
+    def tell(self) -> int:
+        return int(self._f.tell()) - self._base - len(self._head)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise OSError("only absolute seeks")
+        self._head = b""
+        return self._f.seek(self._base + pos) - self._base
 
     def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
