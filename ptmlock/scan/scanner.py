@@ -14,7 +14,6 @@ import errno
 import fnmatch
 import hashlib
 import io
-import json
 import os
 import re
 import tokenize
@@ -23,10 +22,10 @@ from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from ptmlock import __version__
-from ptmlock._fs import atomic_write
 from ptmlock.scan.analyze import analyze_module
+from ptmlock.scan.cache import Cache as _Cache
 from ptmlock.scan.loaders import may_contain_load, quick_bytes_test
+from ptmlock.scan.reading import read_regular
 from ptmlock.scan.sources import (
     CONFIG,
     KINDS,
@@ -44,7 +43,6 @@ from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers
 __all__ = ["Finding", "ScanStats", "default_cache_dir", "iter_python_files", "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-_ANALYZER_VERSION = "4"  # 4: class wrappers, from_model2vec; 3: wrappers; 2: ids as the library fetches them (scan/identity.py)
 _CACHE_PERSON = b"ptmlock-scan"
 
 SKIP_DIRS = frozenset({
@@ -130,14 +128,21 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]], kinds: Collection
     `exclude` pattern (gitignore-like globs, relative to the walked directory); a directory
     given explicitly is always walked. Raises `FileNotFoundError` for a missing path.
     """
-    out: list[tuple[str, str]] = []
+    return [(p, kind) for p, kind, _ in _walk(paths, kinds, exclude)]
+
+
+def _walk(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str],
+          exclude: Sequence[str]) -> list[tuple[str, str, str]]:
+    """`iter_source_files`, each file with its root: the walked directory (or, for a file given
+    explicitly, its own directory), inside which a symbolic link may point (`scan.reading`)."""
+    out: list[tuple[str, str, str]] = []
     seen: set[str] = set()
 
-    def add(p: str, kind: str) -> None:
+    def add(p: str, kind: str, root: str) -> None:
         key = os.path.normcase(os.path.abspath(p))
         if key not in seen:
             seen.add(key)
-            out.append((p, kind))
+            out.append((p, kind, root))
 
     for given in paths:
         p = os.path.normpath(os.fspath(given))
@@ -149,12 +154,23 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]], kinds: Collection
                 for name in sorted(files):
                     kind = kind_of(name)
                     if kind is not None and kind in kinds and not excluded(os.path.join(rel_root, name), exclude):
-                        add(os.path.normpath(os.path.join(root, name)), kind)
+                        add(os.path.normpath(os.path.join(root, name)), kind, p)
         elif os.path.exists(p):
-            add(p, kind_of(p) or PYTHON)
+            add(p, kind_of(p) or PYTHON, _explicit_root(p))
         else:
             raise FileNotFoundError(errno.ENOENT, "no such file or directory", p)
     return out
+
+
+def _explicit_root(path: str) -> str:
+    """Where a file given explicitly may link to: the current directory when the file is in it
+    (the project a pre-commit hook runs in), else the file's own directory."""
+    here = os.getcwd()
+    try:
+        inside = os.path.commonpath([os.path.abspath(path), here]) == here
+    except ValueError:  # another drive
+        inside = False
+    return here if inside else (os.path.dirname(path) or ".")
 
 
 def iter_python_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -206,17 +222,15 @@ def scan_paths(
     when a given path does not exist.
     """
     stats = stats if stats is not None else ScanStats()
-    files = iter_source_files(paths, kinds, exclude)
+    files = _walk(paths, kinds, exclude)
     stats.files = len(files)
     cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
     results: list[list[Finding]] = [[] for _ in files]
     wrappers: list[Wrapper] = []
     todo: list[_WorkItem] = []
-    for i, (path, kind) in enumerate(files):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
+    for i, (path, kind, root) in enumerate(files):
+        data = read_regular(path, root)
+        if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
             stats.unreadable += 1
             continue
         stats.bytes += len(data)
@@ -250,7 +264,7 @@ def scan_paths(
     if cache is not None:
         cache.flush()
     if wrappers:
-        results.append(_wrapper_calls([p for p, k in files if k == PYTHON], wrappers))
+        results.append(_wrapper_calls([(p, r) for p, k, r in files if k == PYTHON], wrappers))
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
@@ -291,17 +305,15 @@ def _scan_batch(batch: list[_WorkItem]) -> list[_WorkResult]:
     return [(i, *_scan_text(path, decode_source(data), kind)) for i, path, _, data, kind in batch]
 
 
-def _wrapper_calls(paths: list[str], wrappers: list[Wrapper]) -> list[Finding]:
+def _wrapper_calls(paths: list[tuple[str, str]], wrappers: list[Wrapper]) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`)."""
     names = {w.function for w in wrappers}
     modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
     out: list[Finding] = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
+    for path, root in paths:
+        data = read_regular(path, root)
+        if data is None:
             continue
         if _imports_a_wrapper(data, names, modules):
             out.extend(calls_to_wrappers(path, decode_source(data), wrappers))
@@ -325,56 +337,3 @@ def _imports_a_wrapper(data: bytes, names: set[str], modules: set[str]) -> bool:
         if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
             return True
     return False
-
-
-# --- the cache -------------------------------------------------------------------------------
-#
-# Keyed by the BLAKE2 hash of a file's bytes, so it is shared by every tree and never stale.
-# Entries live in 16 shard files (by the first hex digit of the key): creating one file per entry
-# costs ~1 ms each on common disks, which alone would double a cold scan of a large tree.
-
-class _Cache:
-    def __init__(self, cache_dir: str) -> None:
-        self.root = os.path.join(cache_dir, f"v{_ANALYZER_VERSION}-{__version__}")
-        self._shards: dict[str, dict[str, object]] = {}
-        self._new: dict[str, dict[str, object]] = {}
-
-    def _file(self, shard: str) -> str:
-        return os.path.join(self.root, f"shard-{shard}.json")
-
-    def _read(self, shard: str) -> dict[str, object]:
-        try:
-            with open(self._file(shard), "rb") as f:
-                data = json.loads(f.read())
-        except (OSError, ValueError):  # missing or damaged: start over
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
-        shard = self._shards.get(key[0])
-        if shard is None:
-            shard = self._shards[key[0]] = self._read(key[0])
-        raw = shard.get(key)
-        if not isinstance(raw, dict) or not isinstance(raw.get("f"), list) or not isinstance(raw.get("w"), list):
-            return None
-        try:
-            return ([Finding.from_dict({**entry, "path": ""}) for entry in raw["f"]],
-                    [Wrapper.from_dict(entry, path) for entry in raw["w"]])
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    def put(self, key: str, findings: list[Finding], wrappers: list[Wrapper]) -> None:
-        self._new.setdefault(key[0], {})[key] = {
-            "f": [{k: v for k, v in f.to_dict().items() if k != "path"} for f in findings],
-            "w": [w.to_dict() for w in wrappers]}
-
-    def flush(self) -> None:
-        """Merge new entries into their shards (re-read first, to keep a concurrent scan's
-        entries) and replace each shard atomically. A cache that cannot be written is no error."""
-        for shard, entries in self._new.items():
-            merged = {**self._read(shard), **entries}
-            with contextlib.suppress(OSError):
-                os.makedirs(self.root, exist_ok=True)
-                # no fsync: a lost entry only costs a re-parse, and os.replace means none is ever torn
-                atomic_write(self._file(shard), json.dumps(merged, separators=(",", ":")), durable=False)
-        self._new.clear()
