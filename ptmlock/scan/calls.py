@@ -13,6 +13,7 @@ from ptmlock.scan.values import (
     MAX_ALTS,
     MAX_SITES,
     OBJ,
+    PARTIAL,
     ClassRef,
     FuncRef,
     ImportRef,
@@ -24,6 +25,7 @@ from ptmlock.scan.values import (
     last_name,
     members,
     option_dest,
+    partial_ok,
     product,
     safe_format,
     strs,
@@ -296,6 +298,9 @@ class CallsMixin(ResolverBase):
                                                           if isinstance(v, int) and not isinstance(v, bool)]
                         for a in args]
             kw_vals = {k: strs(self.values(v, ctx, d)) for k, v in kws.items()}
+            if partial_ok(texts):  # "https://host/{}.zip".format(name) with a run-time name
+                arg_vals = [v or [PARTIAL] for v in arg_vals]
+                kw_vals = {k: v or [PARTIAL] for k, v in kw_vals.items()}
             if any(not v for v in arg_vals) or any(not v for v in kw_vals.values()):
                 return ()
             out_s: list[str] = []

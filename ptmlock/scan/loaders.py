@@ -25,6 +25,10 @@ K_OPEN_CLIP = "open_clip"
 K_TORCHVISION = "torchvision"
 K_TORCH_HUB = "torch_hub"
 K_URL = "url"
+K_FETCH = "fetch"            # a generic HTTP fetch: a load only for a URL that names model files
+K_CLIP = "clip"              # OpenAI CLIP: clip.load(name), name -> URL from its table
+K_GEFFNET = "geffnet"        # geffnet.create_model(name, pretrained=True), name -> URL from its table
+K_FLASHRANK = "flashrank"    # flashrank.Ranker(model_name=...): every model is a zip in one Hub repo
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,26 @@ _FUNCTIONS: dict[tuple[str, str], Loader] = {
     ("torchvision", "load_state_dict_from_url"): Loader(
         "torch.hub.load_state_dict_from_url", "url", K_URL, 0, ("url",), URL),
 }
+# download helpers of other packages that fetch model weights from a URL (issue 26)
+for (_top, _last), _name in {
+        ("basicsr", "load_file_from_url"): "basicsr.utils.download_util.load_file_from_url",
+        ("facexlib", "load_file_from_url"): "facexlib.utils.load_file_from_url",
+        ("timm", "download_cached_file"): "timm.models.download_cached_file"}.items():
+    _FUNCTIONS[(_top, _last)] = Loader(_name, "url", K_URL, 0, ("url",), URL)
+# generic fetchers: a load only where the URL names model files (`model_url`)
+for (_top, _last), (_name, _kws) in {
+        ("urllib", "urlopen"): ("urllib.request.urlopen", ("url",)),
+        ("urllib", "urlretrieve"): ("urllib.request.urlretrieve", ("url",)),
+        ("requests", "get"): ("requests.get", ("url",)),
+        ("wget", "download"): ("wget.download", ("url",)),
+        ("pooch", "retrieve"): ("pooch.retrieve", ("url",)),
+        ("gdown", "download"): ("gdown.download", ("url",))}.items():
+    _FUNCTIONS[(_top, _last)] = Loader(_name, "url", K_FETCH, 0, _kws, URL)
+GENERIC_FETCHERS = frozenset(lo.loader for lo in _FUNCTIONS.values() if lo.kind == K_FETCH)
+_FUNCTIONS[("clip", "load")] = Loader("clip.load", "clip", K_CLIP, 0, ("name",), URL)
+_FUNCTIONS[("geffnet", "create_model")] = Loader("geffnet.create_model", "geffnet", K_GEFFNET, 0, ("model_name",), URL)
+_FUNCTIONS[("flashrank", "Ranker")] = Loader("flashrank.Ranker", "flashrank", K_FLASHRANK, 0, ("model_name",))
+_FUNCTIONS[("pylate", "ColBERT")] = _hf("pylate.models.ColBERT", "pylate", 0, "model_name_or_path")
 for _name in ("create_model_and_transforms", "create_model", "create_model_from_pretrained"):
     _FUNCTIONS[("open_clip", _name)] = Loader(f"open_clip.{_name}", "open_clip", K_OPEN_CLIP, 0, ("model_name",))
 
@@ -177,6 +201,13 @@ def classify_id(text: str) -> Classified:
     s = text.strip()
     if not s:
         return Classified("invalid", s)
+    if "\x00" in s:  # `values.PARTIAL`: a URL with a run-time part, an id only when the repo is whole
+        m = _HF_URL.match(s)
+        if m and s.startswith(_URL_SCHEMES) and "/" in m.group(2) and m.group(1) != "spaces" \
+                and s[m.end(2):m.end(2) + 1] == "/":
+            rev = m.group(3) if m.group(3) and "\x00" not in m.group(3) else None
+            return Classified("hf", m.group(2), rev, "dataset" if m.group(1) == "datasets" else None)
+        return Classified("invalid", s)
     if s.startswith(_URL_SCHEMES):
         m = _HF_URL.match(s)
         if m and m.group(1) != "spaces" and ("/" in m.group(2) or m.group(3)):
@@ -189,6 +220,20 @@ def classify_id(text: str) -> Classified:
     if _HF_ID.match(s) and ".." not in s:
         return Classified("hf", s)
     return Classified("invalid", s)
+
+
+_MODEL_FILE = re.compile(
+    r"\.(?:pth|pt|bin|ckpt|safetensors|onnx|h5|pkl|pickle|npz|npy|zip|tar|tgz|gz|gguf|msgpack|pb|tflite|"
+    r"model|params|caffemodel|t7|mar|keras|joblib)(?:[?#]|\Z)", re.I)
+
+
+def model_url(url: str) -> bool:
+    """Whether a URL fetched by a generic client (urlopen, requests.get, pooch...) names model files:
+    a Hugging Face Hub URL, or a path ending in a weights or archive suffix."""
+    c = classify_id(url)
+    if c.kind == "hf":
+        return "://" in url
+    return c.kind == "url" and url.startswith(("http://", "https://", "ftp://")) and bool(_MODEL_FILE.search(url))
 
 
 def split_at(text: str, sep: str) -> tuple[str, str | None]:

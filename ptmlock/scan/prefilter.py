@@ -17,7 +17,7 @@ from typing import AnyStr, Generic
 _METHOD_NEEDLES = ("from_pretrained", "from_single_file", "load_lora_weights")
 _ALWAYS = (
     "from_pretrained_keras", "hf_hub_download", "snapshot_download", "load_url", "load_state_dict_from_url",
-    "download_url_to_file",
+    "download_url_to_file", "load_file_from_url", "download_cached_file",
 )
 _ANCHORS = ("download", "_url", "from_pretrained_")  # every _ALWAYS needle holds one of these
 assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)
@@ -25,8 +25,16 @@ assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)
 _PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("SentenceTransformer", "CrossEncoder", "SparseEncoder", "from_model2vec"), ("sentence_transformers",)),
     (("pipeline",), ("transformers",)),
-    (("create_model", "create_model_and_transforms", "create_model_from_pretrained"), ("timm", "open_clip")),
+    (("create_model", "create_model_and_transforms", "create_model_from_pretrained"), ("timm", "open_clip", "geffnet")),
+    (("urlopen", "urlretrieve"), ("urllib",)),
+    (("download",), ("wget", "gdown")),
+    (("Ranker",), ("flashrank",)),
+    (("ColBERT",), ("pylate",)),
 )
+# calls whose names are too common to be words of a pair: each spelled as the analyzer matches it
+_CALL_ANCHORS = ("requests", "pooch", "clip")
+_CALLS = (r"requests\s*\.\s*get\b|from\s+requests\s+import[^\n]*\bget\b|pooch\s*\.\s*retrieve\b"
+          r"|from\s+pooch\s+import[^\n]*\bretrieve\b|\bclip\s*\.\s*load\b|from\s+clip\s+import[^\n]*\bload\b")
 # torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
 # `from torch import hub`, or `import torch as th` (then `th.hub`)
 _TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
@@ -62,6 +70,8 @@ class _Needles(Generic[AnyStr]):
             (tuple(c(a) for a in names), tuple(c(m) for m in mods),
              re.compile(c(_IMPORTED % "|".join(re.escape(m) for m in mods)), re.M)) for names, mods in _PAIRS)
         self.load: AnyStr = c("load")
+        self.call_anchors: tuple[AnyStr, ...] = tuple(c(a) for a in _CALL_ANCHORS)
+        self.calls: re.Pattern[AnyStr] = re.compile(c(_CALLS))
         self.torchvision_models: re.Pattern[AnyStr] = re.compile(c(_TORCHVISION_MODELS))
         self.kwargs: tuple[AnyStr, ...] = tuple(c(s) for s in _KWARG_NEEDLES)
         self.torchvision: AnyStr = c("torchvision")
@@ -124,6 +134,8 @@ class _Needles(Generic[AnyStr]):
             if any(m in text for m in mods) and any(n in text and self._word(text, n) for n in names) \
                     and imported.search(text):
                 return True
+        if any(a in text for a in self.call_anchors) and self.calls.search(text):
+            return True
         if self.hub in text and self._word(text, self.hub) and self.torch_hub.search(text) \
                 and self._word(text, self.load):  # torch.hub.load
             return True
