@@ -29,6 +29,7 @@ from ptmlock.lockfile.model import Lock
 from ptmlock.manifest.model import Manifest
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.pins import PinIndex, build_index
+from ptmlock.scan.reading import read_text
 from ptmlock.scan.scanner import Finding, ScanStats, excluded, scan_paths
 from ptmlock.scan.sources import KINDS, kind_of
 
@@ -118,10 +119,8 @@ def scan_settings(manifest: Manifest | None, root: Path | None = None,
     kinds = tuple(sources) if sources else (manifest.tool.scan_sources if manifest is not None else KINDS)
     exclude = list(manifest.tool.exclude) if manifest is not None else []
     base = manifest.project_dir if manifest is not None else (root or Path.cwd())
-    try:
-        exclude += (base / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        pass
+    ignore = read_text(str(base / IGNORE_FILE))  # a regular file only: never a link to /dev/zero
+    exclude += ignore.splitlines() if ignore is not None else []
     return kinds, tuple(p for p in exclude if p.strip() and not p.lstrip().startswith("#"))
 
 

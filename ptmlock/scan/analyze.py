@@ -29,6 +29,10 @@ from ptmlock.scan.loaders import (
     K_TIMM,
     K_TORCH_HUB,
     K_TORCHVISION,
+    K_CLIP,
+    K_FETCH,
+    K_FLASHRANK,
+    K_GEFFNET,
     K_URL,
     KNOWN_LIBRARIES,
     METHODS,
@@ -47,12 +51,12 @@ from ptmlock.scan.narrow import allowed_ids, subscript_base
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
+from ptmlock.scan import urls as _urls
 from ptmlock.scan.values import LOCAL, OBJ, ClassRef, ImportRef, InstRef, Map, Vals
 from ptmlock.scan.wrappers import Wrapper, wrapper_param
 
 _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _LINES = re.compile(r"\r\n|\r|\n")
-_TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 _DELEGATORS = frozenset({"from_pretrained", "_from_pretrained", "from_single_file"})
 _TV_KWARGS = ("weights", "weights_backbone", "pretrained", "pretrained_backbone")  # torchvision: what makes a load
 
@@ -84,10 +88,30 @@ class _Analyzer:
             if matched is None:
                 continue
             loader, ctx = matched
+            if loader.kind in (K_URL, K_FETCH):
+                sites = _urls.helper_calls(self.r, call, loader, ctx)
+                self._note_wrapper(call, loader, ctx)
+                if sites is not None:  # a download helper: its callers here are the load sites
+                    out.extend(self._at(site, loader, ids) for site, ids in sites)
+                    continue
             finding = self._finding(call, loader, ctx)
             if finding is not None:
                 out.append(finding)
-        return out
+        return sorted(out, key=lambda f: (f.line, f.col))
+
+    def _note_wrapper(self, call: ast.Call, loader: Loader, ctx: Ctx) -> None:
+        """A function passing its URL parameter to a fetcher: a wrapper for the other modules."""
+        wrapped = wrapper_param(_arg(call, loader.id_pos, loader.id_kws), ctx)
+        if wrapped is not None:
+            self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub, "model"))
+
+    def _at(self, site: ast.Call, loader: Loader, ids: _Ids) -> Finding:
+        """A call of a download helper in its own module, reported as the load it makes."""
+        name = site.func.id if isinstance(site.func, ast.Name) else "<helper>"
+        stem = self.path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
+        return Finding(path=self.path, line=site.lineno, col=self._col(site), loader=f"{stem}.{name}",
+                       library=loader.library, model_ids=ids.ids, revision=ids.revision, hub=ids.hub,
+                       repo_type="model", ignored=self._ignored(site))
 
     # -- which calls are loads ----------------------------------------------------------------
 
@@ -166,13 +190,20 @@ class _Analyzer:
         elif kind == K_TORCHVISION:
             ids = self._torchvision(call, loader, ctx)
         elif kind == K_TORCH_HUB:
-            ids = self._torch_hub(call, ctx)
+            ids = _urls.torch_hub_ids(self.r, call, ctx)
+        elif kind == K_CLIP:
+            ids = _urls.clip_ids(self.r, call, ctx)
+        elif kind == K_GEFFNET:
+            pretrained = _arg(call, 1, ("pretrained",))
+            ids = _urls.geffnet_ids(self.r, call, ctx, pretrained is _MISSING or self._falsy(pretrained, ctx))
+        elif kind == K_FLASHRANK:
+            ids = _urls.flashrank_ids()
         else:
             expr = _arg(call, loader.id_pos, loader.id_kws)
             if expr is _MISSING:
                 ids = self._task_default(call, ctx) if kind == K_PIPELINE else _DYNAMIC if _has_star(call) else _SKIP
-            elif kind == K_URL:
-                ids = self._urls(expr, ctx)
+            elif kind in (K_URL, K_FETCH):
+                ids = _urls.url_ids(self.r.values(expr, ctx), expr, kind == K_FETCH, _urls.in_downloader(ctx))
             else:
                 ids = self._hf_ids(expr, ctx, call)
                 wrapped = wrapper_param(expr, ctx)
@@ -261,15 +292,6 @@ class _Analyzer:
             return _Ids("object")
         return _DYNAMIC
 
-    def _urls(self, expr: ast.expr, ctx: Ctx) -> _Ids:
-        vals = self.r.values(expr, ctx)
-        urls = [s for s in vals if isinstance(s, str) and classify_id(s).kind in ("url", "hf") and "://" in s]
-        if urls:
-            return _Ids("ids", tuple(dict.fromkeys(urls)), URL)
-        if LOCAL in vals or any(isinstance(s, str) for s in vals):
-            return _SKIP
-        return _DYNAMIC
-
     def _timm(self, call: ast.Call, ctx: Ctx) -> _Ids:
         pretrained = _arg(call, 1, ("pretrained",))
         if pretrained is _MISSING or self._falsy(pretrained, ctx):
@@ -334,29 +356,6 @@ class _Analyzer:
         if all(f is not None for f in found):
             return _Ids("ids", tuple(dict.fromkeys(f.id for f in found if f is not None)), URL)
         return _Ids("ids", tuple(dict.fromkeys(f"torchvision:{n.lower()}" for n in names)), URL, revision)
-
-    def _torch_hub(self, call: ast.Call, ctx: Ctx) -> _Ids:
-        source = _arg(call, None, ("source",))
-        if source is not _MISSING and "local" in self.r.values(source, ctx):
-            return _SKIP
-        repo = _arg(call, 0, ("repo_or_dir",))
-        if repo is _MISSING:
-            return _DYNAMIC if _has_star(call) else _SKIP
-        vals = self.r.values(repo, ctx)
-        repos: list[tuple[str, str | None]] = []
-        local = LOCAL in vals
-        for s in vals:
-            if isinstance(s, str):
-                name, ref = split_at(s.strip(), ":")
-                if _TORCH_HUB_REPO.match(name) and not s.startswith((".", "/", "~")):
-                    repos.append((name, ref))
-                else:
-                    local = True
-        if repos:
-            refs = {ref for _, ref in repos}
-            return _Ids("ids", tuple(dict.fromkeys(n for n, _ in repos)), "torchhub",
-                        refs.pop() if len(refs) == 1 else None)
-        return _SKIP if local or _dir_like(repo) else _DYNAMIC
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import itertools
+import posixpath
+import urllib.parse
 
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.values import (
@@ -13,6 +15,7 @@ from ptmlock.scan.values import (
     MAX_ALTS,
     MAX_SITES,
     OBJ,
+    PARTIAL,
     ClassRef,
     FuncRef,
     ImportRef,
@@ -24,6 +27,7 @@ from ptmlock.scan.values import (
     last_name,
     members,
     option_dest,
+    partial_ok,
     product,
     safe_format,
     strs,
@@ -35,6 +39,7 @@ _ENV_GETTERS = frozenset({"os.environ.get", "os.getenv", "os.environ.setdefault"
 _PATH_TYPES = frozenset({"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.WindowsPath"})
 _FIELD_FUNCS = frozenset({"field", "Field", "ib", "attrib", "Option", "Argument", "option"})
 _STR_METHODS = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "casefold"})
+_JOINS = frozenset({"os.path.join", "posixpath.join", "urllib.parse.urljoin"})
 _FLAG_ACTIONS = {"store_true": True, "store_false": False, "BooleanOptionalAction": True}
 
 
@@ -219,6 +224,10 @@ class CallsMixin(ResolverBase):
         if q in _ENV_GETTERS:
             default = e.args[1] if len(e.args) > 1 else next((k.value for k in e.keywords if k.arg == "default"), None)
             return self.values(default, ctx, d) if default is not None else ()
+        if q in _JOINS and e.args and not e.keywords:  # os.path.join / urljoin on a URL builds a URL
+            joined = self._join(q, e, ctx, d)
+            if joined is not None:
+                return joined
         if q.startswith(("os.path.", "tempfile.")) or q in _PATH_TYPES:
             return (LOCAL,)
         if q in ("os.fspath",) and e.args:
@@ -230,6 +239,18 @@ class CallsMixin(ResolverBase):
         if last[:1].isupper():
             return (OBJ,)
         return ()
+
+    def _join(self, q: str, e: ast.Call, ctx: Ctx, d: int) -> Vals | None:
+        parts = [strs(self.values(a, ctx, d)) for a in e.args]
+        if any(not p for p in parts) or not all("://" in s for s in parts[0]) or product(parts) is None:
+            return None
+        out: list[str] = []
+        for combo in itertools.product(*parts):
+            if q == "urllib.parse.urljoin" and len(combo) == 2:
+                out.append(urllib.parse.urljoin(*combo))
+            elif q != "urllib.parse.urljoin":
+                out.append(posixpath.join(*combo))
+        return tuple(out) or None
 
     def _builtin(self, name: str, e: ast.Call, ctx: Ctx, d: int) -> Vals:
         args = e.args
@@ -296,6 +317,9 @@ class CallsMixin(ResolverBase):
                                                           if isinstance(v, int) and not isinstance(v, bool)]
                         for a in args]
             kw_vals = {k: strs(self.values(v, ctx, d)) for k, v in kws.items()}
+            if partial_ok(texts):  # "https://host/{}.zip".format(name) with a run-time name
+                arg_vals = [v or [PARTIAL] for v in arg_vals]
+                kw_vals = {k: v or [PARTIAL] for k, v in kw_vals.items()}
             if any(not v for v in arg_vals) or any(not v for v in kw_vals.values()):
                 return ()
             out_s: list[str] = []
@@ -312,6 +336,13 @@ class CallsMixin(ResolverBase):
                     if len(out_s) > MAX_ALTS:
                         return ()
             return tuple(out_s)
+        if m in ("split", "rsplit") and len(args) <= 2 and not kws:  # `name, tag = cfg.model.split("/", 1)`
+            opts = [self.values(a, ctx, d) for a in args]
+            sep = opts[0][0] if opts and len(opts[0]) == 1 and isinstance(opts[0][0], str) and opts[0][0] else None
+            most = opts[1][0] if len(opts) > 1 and len(opts[1]) == 1 and isinstance(opts[1][0], int) else -1
+            if args and sep is None or len(args) > 1 and most == -1:
+                return ()
+            return tuple(Seq(tuple((p,) for p in getattr(s, m)(sep, most))) for s in texts)
         if m in _STR_METHODS and not args:
             return tuple(getattr(s, m)() for s in texts)
         if m == "replace" and len(args) == 2:

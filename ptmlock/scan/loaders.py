@@ -1,4 +1,5 @@
-"""What `ptmlock.scan.scanner` looks for: the loader table, the pre-filter, and model-id classification.
+"""What `ptmlock.scan.scanner` looks for: the loader table and model-id classification (the
+pre-filter that must stay a superset of it is `scan.prefilter`).
 
 Pure data and string functions; no AST walking here (that is `scan.analyze`).
 """
@@ -7,139 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import AnyStr, Generic
 
 from ptmlock.scan import identity
-
-# --- the pre-filter -------------------------------------------------------------------------
-#
-# A file is parsed only if its *code* (strings and comments removed) can hold a call the
-# analyzer matches. It must stay a superset of `scan.analyze`: every loader needs identifiers
-# in code (an import, a method name, a keyword argument), never only a string. Keep them in step.
-
-# method names: matched as `.name` (whitespace allowed after the dot), so that a `def
-# from_pretrained` override alone does not make a file worth parsing
-_METHOD_NEEDLES = ("from_pretrained", "from_single_file", "load_lora_weights")
-_ALWAYS = (
-    "from_pretrained_keras", "hf_hub_download", "snapshot_download", "load_url", "load_state_dict_from_url",
-    "download_url_to_file",
-)
-_ANCHORS = ("download", "_url", "from_pretrained_")  # every _ALWAYS needle holds one of these
-assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)
-# (whole words, any of which) x (substrings, any of which; the rarer side, so tested first)
-_PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("SentenceTransformer", "CrossEncoder", "SparseEncoder", "from_model2vec"), ("sentence_transformers",)),
-    (("pipeline",), ("transformers",)),
-    (("create_model", "create_model_and_transforms", "create_model_from_pretrained"), ("timm", "open_clip")),
-)
-# torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
-# `from torch import hub`, or `import torch as th` (then `th.hub`)
-_TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
-# torchvision builders load weights only through these keyword arguments
-_KWARG_NEEDLES = ("pretrained", "weights", "pretrained_backbone", "weights_backbone")
-
-# Strings (any prefix; the prefix letters stay behind, harmlessly) and comments. A heuristic
-# lexer: the one construct it misreads is a Python 3.12 f-string that nests an odd number of
-# its own quote characters, which no loader call needs.
-_STRIP = (
-    r"#[^\r\n]*"
-    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
-    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
-    r'|"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"'
-    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'"
-)
-
-
-class _Needles(Generic[AnyStr]):
-    """The pre-filter for one string type (bytes for raw files, str for text)."""
-
-    def __init__(self, c: Callable[[str], AnyStr]) -> None:
-        self.methods: tuple[AnyStr, ...] = tuple(c(s) for s in _METHOD_NEEDLES)
-        self.anchored: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
-            (c(anchor), tuple(c(n) for n in _ALWAYS if anchor in n)) for anchor in _ANCHORS)
-        self.pairs: tuple[tuple[tuple[AnyStr, ...], tuple[AnyStr, ...]], ...] = tuple(
-            (tuple(c(a) for a in names), tuple(c(m) for m in mods)) for names, mods in _PAIRS)
-        self.kwargs: tuple[AnyStr, ...] = tuple(c(s) for s in _KWARG_NEEDLES)
-        self.torchvision: AnyStr = c("torchvision")
-        self.hub: AnyStr = c("hub")
-        self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
-        self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
-        self.empty: AnyStr = c("")
-        self.dot: AnyStr = c(".")
-        self.equals: AnyStr = c("=")
-        self.underscore: AnyStr = c("_")
-
-    def _ident(self, ch: AnyStr) -> bool:
-        return ch.isalnum() or ch == self.underscore
-
-    def _occurrences(self, text: AnyStr, word: AnyStr) -> list[int]:
-        out, i = [], text.find(word)
-        while i >= 0:
-            out.append(i)
-            i = text.find(word, i + 1)
-        return out
-
-    def _attribute(self, text: AnyStr, name: AnyStr) -> bool:
-        for i in self._occurrences(text, name):
-            end = i + len(name)
-            if self._ident(text[end:end + 1]):
-                continue
-            j = i - 1
-            while j >= 0 and text[j:j + 1].isspace():
-                j -= 1
-            if j >= 0 and text[j:j + 1] == self.dot:
-                return True
-        return False
-
-    def _word(self, text: AnyStr, word: AnyStr) -> bool:
-        for i in self._occurrences(text, word):
-            end = i + len(word)
-            if not self._ident(text[i - 1:i] if i else self.empty) and not self._ident(text[end:end + 1]):
-                return True
-        return False
-
-    def _kwarg(self, text: AnyStr, name: AnyStr) -> bool:
-        for i in self._occurrences(text, name):
-            end = i + len(name)
-            if self._ident(text[i - 1:i] if i else self.empty) or self._ident(text[end:end + 1]):
-                continue
-            rest = text[end:end + 8].lstrip()
-            if rest[:1] == self.equals and rest[1:2] != self.equals:
-                return True
-        return False
-
-    def hit(self, text: AnyStr) -> bool:
-        # rare substrings guard each group, so that a file without loads costs ~12 scans
-        for anchor, names in self.anchored:
-            if anchor in text and any(n in text for n in names):
-                return True
-        for name in self.methods:
-            if name in text and self._attribute(text, name):
-                return True
-        for names, mods in self.pairs:
-            if any(m in text for m in mods) and any(n in text and self._word(text, n) for n in names):
-                return True
-        if self.hub in text and self._word(text, self.hub) and self.torch_hub.search(text):
-            return True
-        return self.torchvision in text and any(k in text and self._kwarg(text, k) for k in self.kwargs)
-
-    def code_hit(self, text: AnyStr) -> bool:
-        return self.hit(self.strip.sub(self.empty, text))
-
-
-_STR_NEEDLES = _Needles(str)
-_BYTES_NEEDLES = _Needles(str.encode)
-
-
-def may_contain_load(text: str) -> bool:
-    """The whole pre-filter on text: a substring test, then the same test on code only."""
-    return _STR_NEEDLES.hit(text) and _STR_NEEDLES.code_hit(text)
-
-
-def quick_bytes_test(data: bytes) -> bool:
-    """The cheap first stage on raw bytes (no decoding, no hashing): False means no load."""
-    return _BYTES_NEEDLES.hit(data)
-
 
 # --- the loader table -----------------------------------------------------------------------
 
@@ -155,6 +25,10 @@ K_OPEN_CLIP = "open_clip"
 K_TORCHVISION = "torchvision"
 K_TORCH_HUB = "torch_hub"
 K_URL = "url"
+K_FETCH = "fetch"            # a generic HTTP fetch: a load only for a URL that names model files
+K_CLIP = "clip"              # OpenAI CLIP: clip.load(name), name -> URL from its table
+K_GEFFNET = "geffnet"        # geffnet.create_model(name, pretrained=True), name -> URL from its table
+K_FLASHRANK = "flashrank"    # flashrank.Ranker(model_name=...): every model is a zip in one Hub repo
 
 
 @dataclass(frozen=True)
@@ -199,6 +73,26 @@ _FUNCTIONS: dict[tuple[str, str], Loader] = {
     ("torchvision", "load_state_dict_from_url"): Loader(
         "torch.hub.load_state_dict_from_url", "url", K_URL, 0, ("url",), URL),
 }
+# download helpers of other packages that fetch model weights from a URL (issue 26)
+for (_top, _last), _name in {
+        ("basicsr", "load_file_from_url"): "basicsr.utils.download_util.load_file_from_url",
+        ("facexlib", "load_file_from_url"): "facexlib.utils.load_file_from_url",
+        ("timm", "download_cached_file"): "timm.models.download_cached_file"}.items():
+    _FUNCTIONS[(_top, _last)] = Loader(_name, "url", K_URL, 0, ("url",), URL)
+# generic fetchers: a load only where the URL names model files (`model_url`)
+for (_top, _last), (_name, _kws) in {
+        ("urllib", "urlopen"): ("urllib.request.urlopen", ("url",)),
+        ("urllib", "urlretrieve"): ("urllib.request.urlretrieve", ("url",)),
+        ("requests", "get"): ("requests.get", ("url",)),
+        ("wget", "download"): ("wget.download", ("url",)),
+        ("pooch", "retrieve"): ("pooch.retrieve", ("url",)),
+        ("gdown", "download"): ("gdown.download", ("url",))}.items():
+    _FUNCTIONS[(_top, _last)] = Loader(_name, "url", K_FETCH, 0, _kws, URL)
+GENERIC_FETCHERS = frozenset(lo.loader for lo in _FUNCTIONS.values() if lo.kind == K_FETCH)
+_FUNCTIONS[("clip", "load")] = Loader("clip.load", "clip", K_CLIP, 0, ("name",), URL)
+_FUNCTIONS[("geffnet", "create_model")] = Loader("geffnet.create_model", "geffnet", K_GEFFNET, 0, ("model_name",), URL)
+_FUNCTIONS[("flashrank", "Ranker")] = Loader("flashrank.Ranker", "flashrank", K_FLASHRANK, 0, ("model_name",))
+_FUNCTIONS[("pylate", "ColBERT")] = _hf("pylate.models.ColBERT", "pylate", 0, "model_name_or_path")
 for _name in ("create_model_and_transforms", "create_model", "create_model_from_pretrained"):
     _FUNCTIONS[("open_clip", _name)] = Loader(f"open_clip.{_name}", "open_clip", K_OPEN_CLIP, 0, ("model_name",))
 
@@ -307,6 +201,13 @@ def classify_id(text: str) -> Classified:
     s = text.strip()
     if not s:
         return Classified("invalid", s)
+    if "\x00" in s:  # `values.PARTIAL`: a URL with a run-time part, an id only when the repo is whole
+        m = _HF_URL.match(s)
+        if m and s.startswith(_URL_SCHEMES) and "/" in m.group(2) and m.group(1) != "spaces" \
+                and s[m.end(2):m.end(2) + 1] == "/":
+            rev = m.group(3) if m.group(3) and "\x00" not in m.group(3) else None
+            return Classified("hf", m.group(2), rev, "dataset" if m.group(1) == "datasets" else None)
+        return Classified("invalid", s)
     if s.startswith(_URL_SCHEMES):
         m = _HF_URL.match(s)
         if m and m.group(1) != "spaces" and ("/" in m.group(2) or m.group(3)):
@@ -319,6 +220,20 @@ def classify_id(text: str) -> Classified:
     if _HF_ID.match(s) and ".." not in s:
         return Classified("hf", s)
     return Classified("invalid", s)
+
+
+_MODEL_FILE = re.compile(
+    r"\.(?:pth|pt|bin|ckpt|safetensors|onnx|h5|pkl|pickle|npz|npy|zip|tar|tgz|gz|gguf|msgpack|pb|tflite|"
+    r"model|params|caffemodel|t7|mar|keras|joblib)(?:[?#]|\Z)", re.I)
+
+
+def model_url(url: str) -> bool:
+    """Whether a URL fetched by a generic client (urlopen, requests.get, pooch...) names model files:
+    a Hugging Face Hub URL, or a path ending in a weights or archive suffix."""
+    c = classify_id(url)
+    if c.kind == "hf":
+        return "://" in url
+    return c.kind == "url" and url.startswith(("http://", "https://", "ftp://")) and bool(_MODEL_FILE.search(url))
 
 
 def split_at(text: str, sep: str) -> tuple[str, str | None]:

@@ -31,6 +31,7 @@ from ptmlock.scan.values import (
     MAX_ALTS,
     MAX_ELTS,
     OBJ,
+    PARTIAL,
     PERCENT_SAFE,
     ClassRef,
     FuncRef,
@@ -42,6 +43,7 @@ from ptmlock.scan.values import (
     Vals,
     enclosing_class,
     members,
+    partial_ok,
     product,
     strs,
     truthy,
@@ -131,6 +133,8 @@ class Resolver(CallsMixin):
             vals = self.values(part.value, ctx, d)
             local = local or LOCAL in vals
             texts = [str(v) for v in vals if isinstance(v, (str, int)) and not isinstance(v, bool)]
+            if not texts and not local and partial_ok(s for p in parts for s in p):
+                texts = [PARTIAL]  # a URL with a run-time part: its host and repo may still be known
             if not texts:
                 return (LOCAL,) if local else ()
             parts.append(texts)
@@ -144,7 +148,8 @@ class Resolver(CallsMixin):
         if LOCAL in left or LOCAL in right:
             return (LOCAL,)
         if isinstance(e.op, ast.Add):
-            joined = product([strs(left), strs(right)])
+            rights = strs(right) or ([PARTIAL] if not right and partial_ok(strs(left)) else [])
+            joined = product([strs(left), rights])
             seqs = [Seq(a.items + b.items) for a in left if isinstance(a, Seq) for b in right if isinstance(b, Seq)]
             return tuple(joined or ()) + tuple(seqs)
         if isinstance(e.op, ast.Mod):

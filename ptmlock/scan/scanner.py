@@ -10,47 +10,44 @@ from __future__ import annotations
 import ast
 import codecs
 import contextlib
-import errno
-import fnmatch
 import hashlib
+import functools
 import io
 import json
 import os
 import re
 import tokenize
 import warnings
-from collections.abc import Collection, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Collection, Sequence
 
-from ptmlock import __version__
-from ptmlock._fs import atomic_write
 from ptmlock.scan.analyze import analyze_module
-from ptmlock.scan.loaders import may_contain_load, quick_bytes_test
+from ptmlock.scan.cache import Cache as _Cache
+from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_test
+from ptmlock.scan.pool import Pool, no_gc, shared
+from ptmlock.scan.reading import read_regular
 from ptmlock.scan.sources import (
     CONFIG,
     KINDS,
     NOTEBOOK,
     PYTHON,
     SHELL,
-    kind_of,
     scan_config,
     scan_notebook,
     scan_shell,
 )
 from ptmlock.scan.types import Finding, ScanStats
+from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, walk_sources
 from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers
 
-__all__ = ["Finding", "ScanStats", "default_cache_dir", "iter_python_files", "scan_paths", "scan_source"]
+__all__ = ["SKIP_DIRS", "Finding", "ScanStats", "default_cache_dir", "excluded", "iter_python_files", "iter_source_files",
+           "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-_ANALYZER_VERSION = "4"  # 4: class wrappers, from_model2vec; 3: wrappers; 2: ids as the library fetches them (scan/identity.py)
 _CACHE_PERSON = b"ptmlock-scan"
+_WRAPPER_PERSON = b"ptmlock-wrapcall"
+_KEEP_BYTES = 512 * 1024 * 1024  # sources kept in memory between the passes; beyond that, read again
+_POOL_BYTES = 4 * 1024 * 1024  # less to scan than this: the pre-filter runs here, not in the pool
 
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", "__pycache__", "node_modules", "site-packages", "dist-packages",
-    ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs",
-})
 _MIN_FILES_FOR_POOL = 16
 # the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
 _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_name|download|from_pretrained")
@@ -70,7 +67,8 @@ def scan_source(path: str, text: str) -> list[Finding]:
     return _scan_text(path, text)[0]
 
 
-def _scan_text(path: str, text: str, kind: str = PYTHON) -> tuple[list[Finding], str, list[Wrapper]]:
+def _scan_text(path: str, text: str, kind: str = PYTHON, prefiltered: bool = False
+               ) -> tuple[list[Finding], str, list[Wrapper]]:
     if text.startswith("\ufeff"):
         text = text[1:]
     if kind == NOTEBOOK:
@@ -79,7 +77,7 @@ def _scan_text(path: str, text: str, kind: str = PYTHON) -> tuple[list[Finding],
         return scan_config(path, text), _PARSED, []
     if kind == SHELL:
         return scan_shell(path, text), _PARSED, []
-    if not may_contain_load(text):
+    if not prefiltered and not may_contain_load(text):
         return [], _FILTERED, []
     try:
         with warnings.catch_warnings():
@@ -121,70 +119,6 @@ def default_cache_dir() -> str:
     return os.path.join(platformdirs.user_cache_dir("ptmlock"), "scan")
 
 
-def iter_source_files(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str] = KINDS,
-                      exclude: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """The files `scan_paths` reads, with their source kind (`scan.sources.kind_of`): every file
-    of one of `kinds` under each directory, and each file given explicitly (one of no known kind
-    is read as Python). Skips VCS, cache, `node_modules`, `site-packages` and virtual-environment
-    directories (any directory holding `pyvenv.cfg`) met while walking, and paths matching an
-    `exclude` pattern (gitignore-like globs, relative to the walked directory); a directory
-    given explicitly is always walked. Raises `FileNotFoundError` for a missing path.
-    """
-    out: list[tuple[str, str]] = []
-    seen: set[str] = set()
-
-    def add(p: str, kind: str) -> None:
-        key = os.path.normcase(os.path.abspath(p))
-        if key not in seen:
-            seen.add(key)
-            out.append((p, kind))
-
-    for given in paths:
-        p = os.path.normpath(os.fspath(given))
-        if os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
-                rel_root = os.path.relpath(root, p)
-                dirs[:] = sorted(d for d in dirs if not _skip_dir(root, d)
-                                 and not excluded(os.path.join(rel_root, d), exclude))
-                for name in sorted(files):
-                    kind = kind_of(name)
-                    if kind is not None and kind in kinds and not excluded(os.path.join(rel_root, name), exclude):
-                        add(os.path.normpath(os.path.join(root, name)), kind)
-        elif os.path.exists(p):
-            add(p, kind_of(p) or PYTHON)
-        else:
-            raise FileNotFoundError(errno.ENOENT, "no such file or directory", p)
-    return out
-
-
-def iter_python_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """The Python files under `paths` (see `iter_source_files`)."""
-    return [p for p, _ in iter_source_files(paths, kinds=(PYTHON,))]
-
-
-def excluded(rel: str, patterns: Sequence[str]) -> bool:
-    """Whether the relative path `rel` matches one of the gitignore-like `patterns`: a pattern
-    with a slash matches from the root (`data/*.json`), one without matches any path component
-    or file name (`notebooks`, `*.ipynb`); a trailing slash is ignored."""
-    rel = rel.replace(os.sep, "/").removeprefix("./")
-    parts = rel.split("/")
-    for pattern in patterns:
-        pat = pattern.strip().rstrip("/")
-        if not pat or pat.startswith("#"):
-            continue
-        if "/" in pat.lstrip("/"):
-            if fnmatch.fnmatchcase(rel, pat.lstrip("/")) or fnmatch.fnmatchcase(rel, pat.lstrip("/") + "/*"):
-                return True
-        elif any(fnmatch.fnmatchcase(part, pat) for part in parts):
-            return True
-    return False
-
-
-def _skip_dir(root: str, name: str) -> bool:
-    return (name in SKIP_DIRS or name.endswith(".egg-info")
-            or os.path.exists(os.path.join(root, name, "pyvenv.cfg")))
-
-
 def scan_paths(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -206,105 +140,142 @@ def scan_paths(
     when a given path does not exist.
     """
     stats = stats if stats is not None else ScanStats()
-    files = iter_source_files(paths, kinds, exclude)
+    files = walk_sources(paths, kinds, exclude)
     stats.files = len(files)
     cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
     results: list[list[Finding]] = [[] for _ in files]
     wrappers: list[Wrapper] = []
     todo: list[_WorkItem] = []
-    for i, (path, kind) in enumerate(files):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
+    keys: list[str | None] = [None] * len(files)
+    kept: list[bytes | None] = [None] * len(files)  # Python sources, for the second pass
+    kept_bytes = 0
+    for i, (path, kind, root) in enumerate(files):
+        data = read_regular(path, root)
+        if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
             stats.unreadable += 1
             continue
         stats.bytes += len(data)
         # hashing is cheaper than the substring test, so a warm scan only hashes
-        key = hashlib.blake2b(data + kind.encode(), digest_size=20, person=_CACHE_PERSON).hexdigest()
+        h = hashlib.blake2b(data, digest_size=20, person=_CACHE_PERSON)
+        h.update(kind.encode())
+        key = keys[i] = h.hexdigest()
+        if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
+            kept[i] = data
+            kept_bytes += len(data)
         cached = cache.get(key, path) if cache is not None else None
         if cached is not None:
             stats.cache_hits += 1
             results[i] = [f.with_path(path) for f in cached[0]]
             wrappers.extend(cached[1])
-        elif not (quick_bytes_test(data) if kind == PYTHON else kind == NOTEBOOK or _OTHER_NEEDLES.search(data)):
-            stats.filtered += 1
-            if cache is not None:
-                cache.put(key, [], [])
         else:
             todo.append((i, path, key, data, kind))
 
-    workers = _workers(jobs, todo)
-    stats.workers = workers
-    keys = {i: key for i, _, key, _, _ in todo}
-    for i, findings, status, found in _run(todo, workers):
-        results[i] = findings
-        wrappers.extend(found)
-        if cache is not None:
-            cache.put(keys[i], findings, found)
-        if status == _FILTERED:
-            stats.filtered += 1
-        else:
-            stats.parsed += 1
-            stats.syntax_errors += status == _SYNTAX_ERROR
+    with Pool(jobs, todo=todo, kept=kept) as pool:
+        # little to do (a warm scan of a changed file): the pre-filter here, and the pool only for
+        # many survivors; else everything in the workers, the pre-filter too
+        parallel = sum(len(item[3]) for item in todo) >= _POOL_BYTES or sum(
+            _worth_parsing(item[3], item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
+        batches = pool.batches(todo, lambda item: len(item[3]) + 2000, parallel)
+        for i, findings, status, found in pool.map(_first_pass, [
+                b if pool.fork else [todo[n] for n in b] for b in batches]):
+            results[i] = findings
+            wrappers.extend(found)
+            if cache is not None:
+                cache.put(_todo_key(keys, i), findings, found)
+            if status == _FILTERED:
+                stats.filtered += 1
+            else:
+                stats.parsed += 1
+                stats.syntax_errors += status == _SYNTAX_ERROR
+        if wrappers:
+            results.append(_wrapper_calls(files, keys, kept, wrappers, cache, pool))
+        stats.workers = pool.used
     if cache is not None:
         cache.flush()
-    if wrappers:
-        results.append(_wrapper_calls([p for p, k in files if k == PYTHON], wrappers))
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
 
 
-def _workers(jobs: int | None, todo: list[_WorkItem]) -> int:
-    if jobs is None:
-        try:
-            jobs = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            jobs = os.cpu_count() or 1
-    if jobs <= 1 or len(todo) < _MIN_FILES_FOR_POOL:
-        return 1
-    return min(jobs, len(todo))
+def _todo_key(keys: list[str | None], i: int) -> str:
+    key = keys[i]
+    assert key is not None  # every file sent to be scanned was read and hashed
+    return key
 
 
-def _run(todo: list[_WorkItem], workers: int) -> list[_WorkResult]:
-    if workers == 1:
-        return _scan_batch(todo)
-    # largest files first, dealt to the lightest batch: batches of even weight (LPT scheduling)
-    batches: list[list[_WorkItem]] = [[] for _ in range(workers * 4)]
-    weights = [0] * len(batches)
-    for item in sorted(todo, key=lambda it: -len(it[3])):
-        lightest = weights.index(min(weights))
-        batches[lightest].append(item)
-        weights[lightest] += len(item[3]) + 2000
+def _worth_parsing(data: bytes, kind: str) -> bool:
+    """The first stage of the pre-filter, on raw bytes: can this file hold a load at all?"""
+    return quick_bytes_test(data) if kind == PYTHON else kind == NOTEBOOK or bool(_OTHER_NEEDLES.search(data))
+
+
+@no_gc
+def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
+    """Pre-filter (both stages, on bytes), parse and analyse a batch (indices into the shared
+    work list in a forked worker, else the items themselves)."""
     out: list[_WorkResult] = []
-    try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done in pool.map(_scan_batch, [b for b in batches if b]):
-                out.extend(done)
-    except (OSError, BrokenProcessPool):  # no semaphores (some containers) or a killed worker
-        return _scan_batch(todo)
+    for x in batch:
+        i, path, _, data, kind = shared("todo")[x] if isinstance(x, int) else x
+        if not _worth_parsing(data, kind) or (kind == PYTHON and not code_bytes_test(data)):
+            out.append((i, [], _FILTERED, []))
+        else:
+            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True)))
     return out
 
 
-def _scan_batch(batch: list[_WorkItem]) -> list[_WorkResult]:
-    return [(i, *_scan_text(path, decode_source(data), kind)) for i, path, _, data, kind in batch]
+_Call2 = tuple[int, str, str, bytes | None]  # (file index, path, root, bytes when kept)
 
 
-def _wrapper_calls(paths: list[str], wrappers: list[Wrapper]) -> list[Finding]:
+def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kept: list[bytes | None],
+                   wrappers: list[Wrapper], cache: _Cache | None, pool: Pool) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
-    Python files that import one of them (`from m import f`, or its module, then `m.f(`)."""
+    Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
+    per file by its content, its path and the project's wrappers, so a warm scan reads nothing."""
+    digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
+                                               for w in wrappers)).encode(), digest_size=20).digest()
+    out: list[Finding] = []
+    todo: list[tuple[_Call2, str]] = []
+    for i, (path, kind, root) in enumerate(files):
+        key = keys[i]
+        if kind != PYTHON or key is None:
+            continue
+        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape"), digest_size=20,
+                               person=_WRAPPER_PERSON).hexdigest()
+        cached = cache.get(key2, path) if cache is not None else None
+        if cached is not None:
+            out.extend(f.with_path(path) for f in cached[0])
+        else:
+            todo.append(((i, path, root, kept[i]), key2))
+    items = [item for item, _ in todo]
+    batches = pool.batches(items, lambda it: len(it[3] or b"") + 2000, len(items) >= _MIN_FILES_FOR_POOL)
+    found = pool.map(functools.partial(_second_pass, wrappers=wrappers),
+                     [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
+                      for b in batches])
+    by_file: dict[int, list[Finding]] = {}
+    for i, finding in found:
+        by_file.setdefault(i, []).append(finding)
+    for (i, path, _, _), key2 in todo:
+        if cache is not None:
+            cache.put(key2, by_file.get(i, []), [])
+        out.extend(by_file.get(i, []))
+    return out
+
+
+def _second_pass(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
+    return no_gc(functools.partial(_calls_in, wrappers=wrappers))(batch)
+
+
+def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
     names = {w.function for w in wrappers}
     modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
-    out: list[Finding] = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        if _imports_a_wrapper(data, names, modules):
-            out.extend(calls_to_wrappers(path, decode_source(data), wrappers))
+    out: list[tuple[int, Finding]] = []
+    for i, path, root, data in batch:
+        kept = shared("kept")
+        if data is None and kept is not None:
+            data = kept[i]
+        if data is None:
+            data = read_regular(path, root)
+        if data is not None and _imports_a_wrapper(data, names, modules):
+            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
     return out
 
 
@@ -325,56 +296,3 @@ def _imports_a_wrapper(data: bytes, names: set[str], modules: set[str]) -> bool:
         if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
             return True
     return False
-
-
-# --- the cache -------------------------------------------------------------------------------
-#
-# Keyed by the BLAKE2 hash of a file's bytes, so it is shared by every tree and never stale.
-# Entries live in 16 shard files (by the first hex digit of the key): creating one file per entry
-# costs ~1 ms each on common disks, which alone would double a cold scan of a large tree.
-
-class _Cache:
-    def __init__(self, cache_dir: str) -> None:
-        self.root = os.path.join(cache_dir, f"v{_ANALYZER_VERSION}-{__version__}")
-        self._shards: dict[str, dict[str, object]] = {}
-        self._new: dict[str, dict[str, object]] = {}
-
-    def _file(self, shard: str) -> str:
-        return os.path.join(self.root, f"shard-{shard}.json")
-
-    def _read(self, shard: str) -> dict[str, object]:
-        try:
-            with open(self._file(shard), "rb") as f:
-                data = json.loads(f.read())
-        except (OSError, ValueError):  # missing or damaged: start over
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
-        shard = self._shards.get(key[0])
-        if shard is None:
-            shard = self._shards[key[0]] = self._read(key[0])
-        raw = shard.get(key)
-        if not isinstance(raw, dict) or not isinstance(raw.get("f"), list) or not isinstance(raw.get("w"), list):
-            return None
-        try:
-            return ([Finding.from_dict({**entry, "path": ""}) for entry in raw["f"]],
-                    [Wrapper.from_dict(entry, path) for entry in raw["w"]])
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    def put(self, key: str, findings: list[Finding], wrappers: list[Wrapper]) -> None:
-        self._new.setdefault(key[0], {})[key] = {
-            "f": [{k: v for k, v in f.to_dict().items() if k != "path"} for f in findings],
-            "w": [w.to_dict() for w in wrappers]}
-
-    def flush(self) -> None:
-        """Merge new entries into their shards (re-read first, to keep a concurrent scan's
-        entries) and replace each shard atomically. A cache that cannot be written is no error."""
-        for shard, entries in self._new.items():
-            merged = {**self._read(shard), **entries}
-            with contextlib.suppress(OSError):
-                os.makedirs(self.root, exist_ok=True)
-                # no fsync: a lost entry only costs a re-parse, and os.replace means none is ever torn
-                atomic_write(self._file(shard), json.dumps(merged, separators=(",", ":")), durable=False)
-        self._new.clear()

@@ -14,6 +14,7 @@ Jupyter numbers them) with line and column inside the cell.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -53,7 +54,7 @@ _IGNORE = re.compile(r"#\s*ptmlock:\s*ignore\b")
 _TOKEN = re.compile(r"""(?P<q>["'])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)|(?P<w>[^\s"'\[\],:=#{}()]+)""")
 _KEY_VALUE = re.compile(
     r"""(?<![\w-])(?P<key>["']?(?:%s)["']?)\s*[:=]\s*(?P<q>["']?)(?P<value>[^"'\s,#}\]]+)(?P=q)""" % "|".join(CONFIG_KEYS))
-_DOWNLOAD = re.compile(r"\b(?:hf|huggingface-cli)\s+download\s+(?P<q>[\"']?)(?P<value>[^\s\"'$]+)(?P=q)")
+_DOWNLOAD = re.compile(r"\b(?:hf|huggingface-cli)\s+download\s+(?P<q>[\"']?)(?P<value>[^\s\"'$;&|]+)(?P=q)")
 _REVISION = re.compile(r"--revision[=\s]+[\"']?(?P<rev>[^\s\"']+)")
 _REPO_TYPE = re.compile(r"--repo-type[=\s]+[\"']?(?P<type>model|dataset|space)")
 _FROM_PRETRAINED = re.compile(r"""\.from_pretrained\(\s*(?P<q>\\?["'])(?P<value>[^"'\\]+)(?P=q)""")
@@ -84,9 +85,11 @@ def scan_shell(path: str, text: str) -> list[Finding]:
     `huggingface-cli download X`, and `from_pretrained('X')` (e.g. inside `python -c`)."""
     out: list[Finding] = []
     for lineno, line in enumerate(text.splitlines(), 1):
-        for m in _DOWNLOAD.finditer(line):
-            rev = _REVISION.search(line, m.end())
-            kind = _REPO_TYPE.search(line, m.end())
+        downloads = list(_DOWNLOAD.finditer(line))
+        for m, after in zip(downloads, [*(d.start() for d in downloads[1:]), len(line)]):
+            # the options of this command only: up to the next download (linear in the line)
+            rev = _REVISION.search(line, m.end(), after)
+            kind = _REPO_TYPE.search(line, m.end(), after)
             loader = "huggingface-cli download" if "huggingface-cli" in m.group(0) else "hf download"
             out.extend(_found(path, lineno, m.start("value") + 1, loader, m.group("value"), line,
                               revision=rev.group("rev") if rev else None,
@@ -99,17 +102,19 @@ def scan_shell(path: str, text: str) -> list[Finding]:
 def scan_notebook(path: str, text: str, scan_python: Callable[[str, str], list[Finding]]) -> list[Finding]:
     """Model loads in a notebook's code cells (Python, and `!` shell lines); a notebook that is
     not valid JSON gives no findings."""
-    try:
-        cells = json.loads(text).get("cells", [])
-    except (ValueError, AttributeError):
+    try:  # the C decoder bounds nesting by the recursion limit: 100,000 levels raise, never crash
+        doc = json.loads(text)
+    except (ValueError, RecursionError, MemoryError):
         return []
+    cells = doc.get("cells", []) if isinstance(doc, dict) else []
     out: list[Finding] = []
     for number, cell in enumerate(cells if isinstance(cells, list) else [], 1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
-        if not isinstance(source, str):
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
+            source = "".join(source)
+        if not isinstance(source, str):  # a number, a dict, a list holding anything but text
             continue
         python, shell = _split_cell(source)
         found = scan_python(path, python)
@@ -180,4 +185,11 @@ def _found(path: str, line: int, col: int, loader: str, value: str, text: str, *
         return []
     return [Finding(path=path, line=line, col=col, loader=loader, library=library,
                     model_ids=(identity.hf_repo(c.value),), revision=revision or c.revision, hub=identity.HF,
-                    repo_type=c.repo_type or repo_type, ignored=bool(_IGNORE.search(text)))]
+                    repo_type=c.repo_type or repo_type, ignored=_ignored(text))]
+
+
+@functools.lru_cache(maxsize=4)
+def _ignored(line: str) -> bool:
+    """`# ptmlock: ignore` on the line; searched once per line, not once per finding on it (a long
+    line of many commands stays linear)."""
+    return bool(_IGNORE.search(line))

@@ -19,6 +19,11 @@ from ptmlock.scan.scopes import FUNCTIONS, Ctx
 
 Vals = tuple[object, ...]
 
+# An unknown part of a URL whose known prefix names the host ("https://huggingface.co/org/repo/
+# resolve/main/{name}.zip" with a run-time name): `classify_id` reads such a string only when the
+# unknown part comes after the Hub repo; anything else with it is no id.
+PARTIAL = "\x00"
+
 MAX_ALTS = 256      # more alternatives than this is "unknown"
 MAX_ELTS = 2048     # larger container literals are data, not model choices
 MAX_DEPTH = 40
@@ -126,6 +131,11 @@ def product(parts: list[list[str]]) -> list[str] | None:
 
 
 PERCENT_SAFE = re.compile(r"(?:[^%]|%%|%(?:\(\w+\))?[sdir])*\Z", re.S)
+
+
+def partial_ok(known: Iterable[str]) -> bool:
+    """May an unknown part follow these strings (the prefix of a URL) as `PARTIAL`?"""
+    return any("://" in s for s in known)
 
 
 def safe_format(template: str) -> bool:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 from ptmlock.scan import identity
 from ptmlock.scan.index import ModuleIndex
-from ptmlock.scan.loaders import classify_id
+from ptmlock.scan.loaders import GENERIC_FETCHERS, URL, classify_id
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
+from ptmlock.scan.urls import url_ids
 
 _MAX_SITES = 200  # calls of one wrapper reported per file
 
@@ -113,12 +114,18 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
                 expr = call.args[w.index]
             if expr is None:
                 continue
-            ids = [_as_fetched(c.value, w) for c in (classify_id(v) for v in r.values(expr, ix.locate(call))
-                                                     if isinstance(v, str)) if c.kind == "hf"]
+            vals = r.values(expr, ix.locate(call))
+            if w.hub == URL:  # a download helper: the URLs (or Hub repos) it is given
+                got = url_ids(vals, None, w.loader in GENERIC_FETCHERS)
+                ids, hub = (list(got.ids), got.hub) if got.kind == "ids" else ([], w.hub)
+            else:
+                ids = [_as_fetched(c.value, w) for c in (classify_id(v) for v in vals if isinstance(v, str))
+                       if c.kind == "hf"]
+                hub = w.hub
             if ids and len(out) < _MAX_SITES:
                 found = Finding(path=path, line=call.lineno, col=call.col_offset + 1,
                                 loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
-                                model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=w.hub,
+                                model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=hub,
                                 repo_type=w.repo_type, ignored="ptmlock: ignore" in _line(text, call.lineno))
                 if found not in out:  # one parameter feeding two loaders of one wrapper: one finding
                     out.append(found)
@@ -132,8 +139,11 @@ def _as_fetched(repo_id: str, w: Wrapper) -> str:
 
 
 def _module_matches(module: str, parts: tuple[str, ...]) -> bool:
+    """`module` names the wrapper's file, or its package (which re-exports it: `from facexlib.utils
+    import load_file_from_url` for facexlib/utils/misc.py)."""
     dotted = tuple(p for p in module.lstrip(".").split(".") if p)
-    return bool(dotted) and len(dotted) <= len(parts) and parts[len(parts) - len(dotted):] == dotted
+    return bool(dotted) and any(len(dotted) <= len(ps) and ps[len(ps) - len(dotted):] == dotted
+                                for ps in (parts, parts[:-1]))
 
 
 def _line(text: str, lineno: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ptmlock.scan import pool as pool_module
 from ptmlock.scan import scanner as scan_module
 from ptmlock.scan.scanner import Finding, ScanStats, iter_python_files, scan_paths, scan_source
 
@@ -340,7 +341,7 @@ def test_a_pool_that_cannot_start_falls_back_to_scanning_in_process(corpus_tree,
     def no_pool(*args, **kwargs):
         raise OSError("no semaphores here")
 
-    monkeypatch.setattr(scan_module, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(pool_module, "ProcessPoolExecutor", no_pool)
     assert scan_paths([corpus_tree], jobs=2, use_cache=False) == scan_paths([corpus_tree], jobs=1, use_cache=False)
 
 

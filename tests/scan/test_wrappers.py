@@ -68,3 +68,20 @@ def test_check_fails_on_an_undeclared_id_passed_to_a_wrapper(tree, ptm):
     r = ptm("check", "app/main.py")
     assert r.code == 1
     assert "app/main.py:4:5: PTM002 'org/encoder' is loaded here (pkg.models.load_encoder)" in r.out
+
+
+def test_a_warm_scan_answers_wrapper_calls_from_the_cache_and_sees_a_changed_wrapper(tree, tmp_path):
+    from ptmlock.scan.scanner import ScanStats, scan_paths
+
+    cache = str(tmp_path / "wrap-cache")
+    first = scan_paths(["."], cache_dir=cache)
+    stats = ScanStats()
+    again = scan_paths(["."], cache_dir=cache, stats=stats)
+    assert again == first and stats.parsed == 0
+    # the wrapper's parameter no longer reaches the loader: its callers report nothing any more
+    models = tree / "src/pkg/models.py"
+    models.write_text(models.read_text().replace("AutoModel.from_pretrained(name,", 'AutoModel.from_pretrained("org/fixed",'))
+    changed = scan_paths(["."], cache_dir=cache)
+    assert ("org/encoder",) in {f.model_ids for f in first}
+    assert ("org/encoder",) not in {f.model_ids for f in changed}
+    assert ("org/fixed",) in {f.model_ids for f in changed}

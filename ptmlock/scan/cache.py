@@ -1,0 +1,66 @@
+"""The scan's content-addressed cache (`scan_paths`; docs/scan.md, "Speed").
+
+Keyed by the BLAKE2 hash of a file's bytes, so it is shared by every tree and never stale.
+Entries live in 16 shard files (by the first hex digit of the key): creating one file per entry
+costs ~1 ms each on common disks, which alone would double a cold scan of a large tree.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+from ptmlock import __version__
+from ptmlock._fs import atomic_write
+from ptmlock.scan.types import Finding
+from ptmlock.scan.wrappers import Wrapper
+
+# Bump when the findings for the same bytes change, so that old cache entries are not reused.
+ANALYZER_VERSION = "5"  # 5: value flow, download helpers, more loaders; 4: class wrappers, from_model2vec; 3: wrappers; 2: ids as fetched
+
+
+class Cache:
+    def __init__(self, cache_dir: str) -> None:
+        self.root = os.path.join(cache_dir, f"v{ANALYZER_VERSION}-{__version__}")
+        self._shards: dict[str, dict[str, object]] = {}
+        self._new: dict[str, dict[str, object]] = {}
+
+    def _file(self, shard: str) -> str:
+        return os.path.join(self.root, f"shard-{shard}.json")
+
+    def _read(self, shard: str) -> dict[str, object]:
+        try:
+            with open(self._file(shard), "rb") as f:
+                data = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):  # missing or damaged: start over
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
+        shard = self._shards.get(key[0])
+        if shard is None:
+            shard = self._shards[key[0]] = self._read(key[0])
+        raw = shard.get(key)
+        if not isinstance(raw, dict) or not isinstance(raw.get("f"), list) or not isinstance(raw.get("w"), list):
+            return None
+        try:
+            return ([Finding.from_dict({**entry, "path": ""}) for entry in raw["f"]],
+                    [Wrapper.from_dict(entry, path) for entry in raw["w"]])
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def put(self, key: str, findings: list[Finding], wrappers: list[Wrapper]) -> None:
+        self._new.setdefault(key[0], {})[key] = {
+            "f": [{k: v for k, v in f.to_dict().items() if k != "path"} for f in findings],
+            "w": [w.to_dict() for w in wrappers]}
+
+    def flush(self) -> None:
+        """Merge new entries into their shards (re-read first, to keep a concurrent scan's
+        entries) and replace each shard atomically. A cache that cannot be written is no error."""
+        for shard, entries in self._new.items():
+            merged = {**self._read(shard), **entries}
+            with contextlib.suppress(OSError):
+                os.makedirs(self.root, exist_ok=True)
+                # no fsync: a lost entry only costs a re-parse, and os.replace means none is ever torn
+                atomic_write(self._file(shard), json.dumps(merged, separators=(",", ":")), durable=False)
+        self._new.clear()

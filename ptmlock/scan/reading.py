@@ -1,0 +1,58 @@
+"""Reading a project file for `scan`, `check` and `init --from-code`: regular files only.
+
+A project can ship anything git stores: a symbolic link to `/dev/zero`, `/dev/urandom` or
+`/proc/kmsg`, a FIFO, a link out of the tree. `read_regular` opens with `O_NOFOLLOW` and
+`O_NONBLOCK` (a FIFO or a device never blocks the open), checks with `fstat` that what it
+opened is a regular file, and reads at most `MAX_BYTES` (a `/proc` file says size 0 and never
+ends). A symbolic link is followed only when its target is a regular file inside `root` (the
+walked directory). Anything else is `None`: the scan skips it and counts it as unreadable.
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+MAX_BYTES = 64 * 1024 * 1024  # a source file, config or notebook larger than this is not read
+_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def read_regular(path: str, root: str | None = None, limit: int = MAX_BYTES) -> bytes | None:
+    """The bytes of `path` when it is a regular file of at most `limit` bytes (through a symbolic
+    link only when the link's target lies inside `root`, default: the file's own directory);
+    None for anything else (a device, FIFO, socket, directory, a link out of the project, a
+    missing or unreadable file, a file over the cap)."""
+    try:
+        if os.path.islink(path):
+            target = os.path.realpath(path)
+            base = os.path.realpath(root if root is not None else os.path.dirname(path) or ".")
+            if os.path.commonpath([target, base]) != base:
+                return None
+            path = target
+        fd = os.open(path, _FLAGS)
+    except (OSError, ValueError):  # ValueError: a null byte in the path, or paths on two drives
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # grew while read, or a special file that says 0 bytes
+                return None
+        return b"".join(chunks)
+    except OSError:  # EAGAIN from a non-blocking special file, EIO, ...
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str, root: str | None = None, limit: int = 1024 * 1024) -> str | None:
+    """A small regular text file (`.ptmlockignore`), as UTF-8 with errors replaced; None otherwise."""
+    data = read_regular(path, root, limit)
+    return None if data is None else data.decode("utf-8", "replace")

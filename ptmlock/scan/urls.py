@@ -1,0 +1,128 @@
+"""Loads by URL and by the tables of packages that map a name to a URL (issue 26): torch's and
+other packages' download helpers, generic fetchers (urlopen, requests.get, wget, pooch) that count
+only for URLs naming model files, OpenAI CLIP, geffnet and flashrank; and project functions that
+pass their URL parameter on to one of them (download helpers), whose callers are the load sites.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+from ptmlock.scan.args import DYNAMIC, MISSING, SKIP, Ids, arg, dir_like, has_star
+from ptmlock.scan.loaders import HF, K_FETCH, TORCHHUB, URL, Loader, classify_id, model_url, split_at
+from ptmlock.scan.resolve import Resolver
+from ptmlock.scan.scopes import FUNCTIONS, Ctx
+from ptmlock.scan.tables import CLIP_MODELS, FLASHRANK_REPO, GEFFNET_URLS
+from ptmlock.scan.values import LOCAL, PARTIAL, Vals
+
+TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
+
+
+def url_ids(vals: Vals, expr: ast.expr | None, generic: bool, downloader: bool = False) -> Ids:
+    """The URLs (hub "url") or Hub repos (a huggingface.co file URL) among `vals`; a generic
+    fetcher keeps only URLs that name model files, and is a dynamic load only in a `downloader`
+    (a function named like one: `_download_model_files`), where a run-time URL fetches a model."""
+    urls: list[str] = []
+    repos: list[tuple[str, str | None]] = []
+    for s in vals:
+        if not isinstance(s, str) or "://" not in s or (generic and not model_url(s)):
+            continue
+        c = classify_id(s)
+        if c.kind == "hf":
+            repos.append((c.value, c.revision))
+        elif c.kind == "url" and PARTIAL not in s:
+            urls.append(c.value)
+    if urls:
+        return Ids("ids", tuple(dict.fromkeys(urls + [r for r, _ in repos])), URL)
+    if repos:
+        revs = {rev for _, rev in repos}
+        return Ids("ids", tuple(dict.fromkeys(r for r, _ in repos)), HF, revs.pop() if len(revs) == 1 else None)
+    if generic and downloader and not any(isinstance(s, str) and PARTIAL not in s for s in vals):
+        return DYNAMIC
+    if generic or LOCAL in vals or any(isinstance(s, str) and PARTIAL not in s for s in vals) \
+            or (expr is not None and dir_like(expr)):
+        return SKIP
+    return DYNAMIC
+
+
+def clip_ids(r: Resolver, call: ast.Call, ctx: Ctx) -> Ids:
+    """`clip.load("ViT-L/14")`: the URL OpenAI CLIP's table names; a path is a local load."""
+    name = arg(call, 0, ("name",))
+    if name is MISSING:
+        return SKIP
+    names = [s for s in r.values(name, ctx) if isinstance(s, str)]
+    known = [CLIP_MODELS[n] for n in names if n in CLIP_MODELS]
+    if known:
+        return Ids("ids", tuple(dict.fromkeys(known)), URL)
+    return SKIP if names or dir_like(name) else DYNAMIC
+
+
+def geffnet_ids(r: Resolver, call: ast.Call, ctx: Ctx, falsy: bool) -> Ids:
+    """`geffnet.create_model(name, pretrained=True)`: the URL of geffnet's table for `name`."""
+    if falsy:
+        return SKIP
+    name = arg(call, 0, ("model_name",))
+    names = [s for s in r.values(name, ctx) if isinstance(s, str)] if name is not MISSING else []
+    if not names:
+        return DYNAMIC
+    return Ids("ids", tuple(dict.fromkeys(GEFFNET_URLS.get(n, f"geffnet:{n}") for n in names)), URL)
+
+
+def flashrank_ids() -> Ids:
+    """`flashrank.Ranker(model_name=...)`: every model is a zip file in one Hub repo."""
+    return Ids("ids", (FLASHRANK_REPO,), HF, "main")
+
+
+def in_downloader(ctx: Ctx) -> bool:
+    """Is the innermost function around a call named like a downloader?"""
+    return any(isinstance(f.scope, FUNCTIONS) and "download" in f.scope.name.lower() for f in ctx[-1:])
+
+
+def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[tuple[ast.Call, Ids]] | None:
+    """A download helper: `call` passes the URL parameter of the module-level function around it
+    straight to a fetcher. Its calls in this module whose argument resolves to URLs are the load
+    sites, each with its URLs; None when `call` is no helper's or no call of it resolves."""
+    expr = arg(call, loader.id_pos, loader.id_kws)
+    if not isinstance(expr, ast.Name) or len(ctx) != 2 or not isinstance(ctx[-1].scope, FUNCTIONS):
+        return None
+    func = ctx[-1].scope
+    positional = [a.arg for a in func.args.posonlyargs + func.args.args]
+    if expr.id not in positional and expr.id not in [a.arg for a in func.args.kwonlyargs]:
+        return None
+    index = positional.index(expr.id) if expr.id in positional else None
+    out: list[tuple[ast.Call, Ids]] = []
+    for site in r.ix.calls_by_name.get(func.name, []):
+        if not isinstance(site.func, ast.Name):
+            continue
+        given = arg(site, index, (expr.id,))
+        if given is MISSING:
+            continue
+        found = url_ids(r.at(given, 0), given, loader.kind == K_FETCH)
+        if found.kind == "ids":
+            out.append((site, found))
+    return out or None
+
+
+def torch_hub_ids(r: Resolver, call: ast.Call, ctx: Ctx) -> Ids:
+    """`torch.hub.load("owner/repo[:ref]", entry)`: the repo; `source="local"` or a path is local."""
+    source = arg(call, None, ("source",))
+    if source is not MISSING and "local" in r.values(source, ctx):
+        return SKIP
+    repo = arg(call, 0, ("repo_or_dir",))
+    if repo is MISSING:
+        return DYNAMIC if has_star(call) else SKIP
+    vals = r.values(repo, ctx)
+    repos: list[tuple[str, str | None]] = []
+    local = LOCAL in vals
+    for s in vals:
+        if isinstance(s, str):
+            name, ref = split_at(s.strip(), ":")
+            if TORCH_HUB_REPO.match(name) and not s.startswith((".", "/", "~")):
+                repos.append((name, ref))
+            else:
+                local = True
+    if repos:
+        refs = {ref for _, ref in repos}
+        return Ids("ids", tuple(dict.fromkeys(n for n, _ in repos)), TORCHHUB,
+                    refs.pop() if len(refs) == 1 else None)
+    return SKIP if local or dir_like(repo) else DYNAMIC
