@@ -64,3 +64,82 @@ def test_an_entry_that_contradicts_a_full_commit_pin_fails_lock_check_and_the_st
         assert c1 in result["error"] and c2 in result["error"], result
     r = cli(project, "sync")
     assert r.returncode == 1 and f"revision pins commit {c1}" in r.stderr, r.stderr
+
+
+SIGNED_FILES = {
+    "config.json": b'{"hidden_size": 4, "model_type": "bert", "tag": "v1"}',
+    "model.safetensors": b"\x00weights-v1" * 4096,  # LFS (the hub's default .gitattributes)
+}
+SIGNED_MANIFEST = '[project]\nname = "app"\n\n[signing]\npublic-key = "keys/acme.pem"\n\n[models."org/m"]\n'
+LOAD_WEIGHTS = """
+import json, ptmlock.enforce
+from huggingface_hub import hf_hub_download
+try:
+    path = hf_hub_download("org/m", "model.safetensors")
+    print(json.dumps({"weights": open(path, "rb").read(11).decode("latin-1")}))
+except ptmlock.enforce.GuardError as e:
+    print(json.dumps({"error": str(e)}))
+"""
+
+
+def _signed_and_forged(hub, project, tmp_path):
+    """org/m signed at c1 and locked and synced; upstream then pushed unsigned weights (c2, the old
+    model.sig left in place); the forged ptm.lock points the entry at c2 and keeps the signature record."""
+    from dataclasses import replace
+
+    from ptmlock.lockfile.read import load_lock
+    from ptmlock.lockfile.write import dumps
+    from signhelpers import sign_with_key, write_key
+
+    private, public = write_key(tmp_path, "acme")
+    (project / "keys").mkdir()
+    (project / "keys" / "acme.pem").write_bytes(public.read_bytes())
+    c1 = hub.commit("org/m", {**SIGNED_FILES, "model.sig": sign_with_key(tmp_path / "sign", SIGNED_FILES, private)})
+    (project / "ptm.toml").write_text(SIGNED_MANIFEST)
+    assert (r := cli(project, "lock")).returncode == 0, r.stderr
+    assert (r := cli(project, "sync")).returncode == 0, r.stderr
+    genuine = (project / "ptm.lock").read_text()
+    c2 = hub.commit("org/m", {"model.safetensors": b"\x00weights-v2" * 4096})
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ptm.toml").write_text('[project]\nname = "o"\n\n[models."org/m"]\n')
+    assert (r := cli(other, "lock")).returncode == 0, r.stderr
+    mine, theirs = load_lock(project / "ptm.lock"), load_lock(other / "ptm.lock")
+    entry = replace(mine.models[0], commit=c2, files=theirs.models[0].files)
+    assert entry.signature is not None and theirs.models[0].commit == c2
+    (project / "ptm.lock").write_text(dumps(replace(mine, models=(entry,))))
+    return c1, c2, genuine
+
+
+def test_a_signed_entry_pointed_at_an_unsigned_commit_is_caught_offline_online_and_by_the_strict_guard(
+        hub, project, tmp_path):
+    c1, c2, genuine = _signed_and_forged(hub, project, tmp_path)
+    assert cli(project, "lock", "--check").returncode == 0  # nothing offline-provable without the bundle
+    for flag in ("--signatures", "--online"):
+        r = cli(project, "lock", "--check", flag)
+        assert r.returncode == 1, (flag, r.stdout + r.stderr)
+        assert f"org/m@{c2[:12]}: model.safetensors has sha256" in r.stderr and "the signature says" in r.stderr, \
+            r.stderr
+        assert "Traceback" not in r.stderr
+    out = run_app(project, LOAD_WEIGHTS, env={"PTMLOCK_MODE": "strict"})
+    result = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+    assert "error" in result and "model.safetensors has sha256" in result["error"], out.stdout + out.stderr
+    # the genuine lock passes all three, and the strict guard loads the signed weights
+    (project / "ptm.lock").write_text(genuine)
+    for flags in ((), ("--signatures",), ("--online",)):
+        r = cli(project, "lock", "--check", *flags)
+        assert r.returncode == 0, (flags, r.stderr)
+    out = run_app(project, LOAD_WEIGHTS, env={"PTMLOCK_MODE": "strict"})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"weights": "\x00weights-v1"}, out.stderr
+
+
+def test_signatures_not_in_the_cache_are_reported_not_passed(hub, project, tmp_path):
+    _signed_and_forged(hub, project, tmp_path)
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf-home" / "hub")
+    r = cli(project, "lock", "--check", "--signatures")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "is not in the cache" in r.stderr and "--online" in r.stderr, r.stderr
+    r = cli(project, "lock", "--signatures")
+    assert r.returncode == 2 and "go with --check" in r.stderr, r.stderr
