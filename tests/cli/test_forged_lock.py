@@ -121,16 +121,18 @@ def test_a_signed_entry_pointed_at_an_unsigned_commit_is_caught_offline_online_a
         assert f"org/m@{c2[:12]}: model.safetensors has sha256" in r.stderr and "the signature says" in r.stderr, \
             r.stderr
         assert "Traceback" not in r.stderr
-    out = run_app(project, LOAD_WEIGHTS, env={"PTMLOCK_MODE": "strict"})
-    result = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
-    assert "error" in result and "model.safetensors has sha256" in result["error"], out.stdout + out.stderr
+    for offline in ("0", "1"):  # offline, the bundle and the files come from the cache synced before
+        out = run_app(project, LOAD_WEIGHTS, env={"PTMLOCK_MODE": "strict", "HF_HUB_OFFLINE": offline})
+        result = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+        assert "error" in result and "model.safetensors has sha256" in result["error"], out.stdout + out.stderr
     # the genuine lock passes all three, and the strict guard loads the signed weights
     (project / "ptm.lock").write_text(genuine)
     for flags in ((), ("--signatures",), ("--online",)):
         r = cli(project, "lock", "--check", *flags)
         assert r.returncode == 0, (flags, r.stderr)
-    out = run_app(project, LOAD_WEIGHTS, env={"PTMLOCK_MODE": "strict"})
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"weights": "\x00weights-v1"}, out.stderr
+    for offline in ("1", "0"):
+        out = run_app(project, LOAD_WEIGHTS, env={"PTMLOCK_MODE": "strict", "HF_HUB_OFFLINE": offline})
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == {"weights": "\x00weights-v1"}, out.stderr
 
 
 def test_signatures_not_in_the_cache_are_reported_not_passed(hub, project, tmp_path):
