@@ -96,3 +96,25 @@ def test_locked_bytes_are_verified_once_and_cached_loads_are_not_hashed(hub, pro
     r = run_app(project, APP, env={"PTMLOCK_MODE": "strict", "PTMLOCK_REPORT": str(report)})
     assert last_json(r) == {"value": 1.0}, r.stderr
     assert '"event": "bytes"' not in report.read_text()  # served from the cache: verify's job
+
+
+SNAPSHOT = """
+import json, ptmlock.enforce
+from huggingface_hub import snapshot_download
+try:
+    print(json.dumps({"path": snapshot_download("org/bert")}))
+except ptmlock.enforce.GuardError as e:
+    print(json.dumps({"error": type(e).__name__, "message": str(e)}))
+"""
+
+
+def test_snapshot_download_workers_check_every_file(hub, project, served, tmp_path):
+    # snapshot_download fetches each file on a worker thread: each download is checked all the same
+    sha, other = served
+    hub.add_fault(Fault(match=rf"^GET /org/bert/resolve/{sha}/model\.safetensors$", body=other["model.safetensors"],
+                        times=None))
+    r = run_app(project, SNAPSHOT, env={"PTMLOCK_MODE": "warn"})
+    out = last_json(r)
+    assert out.get("error") == "UnlockedBytesError", f"{out}\n{r.stderr}"
+    assert f"org/bert@{sha[:12]} model.safetensors" in out["message"], out
+    assert other["model.safetensors"] not in _cached_bytes(tmp_path / "hf-home" / "hub")
