@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ptmlock.install.hashing import Hasher
     from ptmlock.lockfile.model import LockedFile
 
-_MAX_PENDING = 8  # chunks (10 MiB each in huggingface_hub) queued for the hashing thread
+_MAX_PENDING = 4  # chunks (10 MiB each in huggingface_hub) queued for the hashing thread
 
 
 class _Download:

@@ -114,8 +114,9 @@ def recheck_cached(manifest: Manifest, lock: Lock, root: Path) -> list[Recheck]:
 
 
 def recheck_online(manifest: Manifest, lock: Lock, backend_for: Callable[[str], Backend]) -> list[Recheck]:
-    """`lock --check --online`: every declared Hugging Face entry asked for again at its commit
-    (files and hashes must be the locked ones), and every signed one verified again from the hub.
+    """`lock --check --online`: every Hugging Face entry (dependencies included) asked for again
+    at its commit (files and hashes must be the locked ones), and every signed one verified again
+    from the hub.
 
     Raises:
         HubError: the hub could not be asked (exit 4).
@@ -124,7 +125,7 @@ def recheck_online(manifest: Manifest, lock: Lock, backend_for: Callable[[str], 
     out = []
     for m in lock.models:
         spec = manifest.get(m.id) if not m.required_by else None
-        if spec is None or m.hub != "huggingface":
+        if m.hub != "huggingface" or (spec is None and not m.required_by):
             continue
         backend = backend_for(m.hub)
         again = backend.resolve(ModelSpec(id=m.canonical, revision=m.commit, repo_type=m.repo_type))
@@ -133,7 +134,7 @@ def recheck_online(manifest: Manifest, lock: Lock, backend_for: Callable[[str], 
             out.append(Recheck(m.id, f"{m.id}@{m.commit[:12]}: the hub lists other files at this commit than "
                                      f"ptm.lock ({diff})"))
             continue
-        if spec.signing is not None and m.signature is not None:
+        if spec is not None and spec.signing is not None and m.signature is not None:
             fetch_file = backend.fetch_file  # type: ignore[attr-defined]
 
             def fetch(path: str, m: LockedModel = m) -> str:

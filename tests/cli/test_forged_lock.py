@@ -145,3 +145,22 @@ def test_signatures_not_in_the_cache_are_reported_not_passed(hub, project, tmp_p
     assert "is not in the cache" in r.stderr and "--online" in r.stderr, r.stderr
     r = cli(project, "lock", "--signatures")
     assert r.returncode == 2 and "go with --check" in r.stderr, r.stderr
+
+
+def test_online_check_compares_every_locked_commit_with_the_hub(hub, project):
+    # an unsigned entry whose weights hash was edited: nothing offline can tell, the hub can
+    hub.commit("org/m", tiny_repo_files("v1"))
+    write_manifest(project, {"org/m": {}})
+    assert (r := cli(project, "lock")).returncode == 0, r.stderr
+    text = (project / "ptm.lock").read_text()
+    real = re.search(r'path = "model.safetensors", size = \d+, blob = "[0-9a-f]{40}", sha256 = "([0-9a-f]{64})"',
+                     text)
+    assert real, text
+    (project / "ptm.lock").write_text(text.replace(real.group(1), "ab" * 32))
+    assert (r := cli(project, "lock", "--check")).returncode == 0, r.stderr
+    r = cli(project, "lock", "--check", "--online")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"model.safetensors: {'ab' * 32} in ptm.lock, {real.group(1)} on the hub" in r.stderr, r.stderr
+    (project / "ptm.lock").write_text(text)
+    r = cli(project, "lock", "--check", "--online")
+    assert r.returncode == 0 and "the hub confirms every locked commit" in r.stderr, r.stdout + r.stderr
