@@ -140,10 +140,11 @@ def remove(obj: _Ctx, model: str) -> int:
 @click.option("--upgrade", "upgrade", is_flag=False, flag_value=":all:", default=None, metavar="[MODEL]",
               shell_complete=_complete_models,
               help="Re-resolve every ref (or only MODEL) even if its pin is current.")
-@click.option("--signatures", is_flag=True, help="With --check: verify each recorded signature again, offline, from "
-                                                "the Hugging Face cache.")
-@click.option("--online", is_flag=True, help="With --check: ask the hub again for each locked commit (files and hashes) "
-                                            "and verify each recorded signature again from the hub (CI on pull requests).")
+@click.option("--signatures", is_flag=True,
+              help="With --check: verify each recorded signature again, offline, from the Hugging Face cache.")
+@click.option("--online", is_flag=True,
+              help="With --check: ask the hub again for each locked commit (files and hashes) and verify each "
+                   "recorded signature again from the hub (CI on pull requests).")
 @_JOBS
 @click.pass_obj
 def lock(obj: _Ctx, check: bool, upgrade: str | None, signatures: bool, online: bool, jobs: int) -> int:

@@ -71,8 +71,8 @@ def require_signed(pin: Pin, manifest: Manifest | None, locked_entry: Callable[[
         with _lock:
             _results[key] = problem
     if problem is not None:
-        _refuse(scope, f"ptmlock refused to load {pin.declared_id!r} (strict mode): its signature does not hold for the "
-                f"entry in ptm.lock: {problem}. Run `ptmlock lock --check --online`; restore ptm.lock from git, or "
+        _refuse(scope, f"ptmlock refused to load {pin.declared_id!r} (strict mode): its signature does not hold "
+                f"for the entry in ptm.lock: {problem}. Run `ptmlock lock --check --online`; restore ptm.lock from git, or "
                 "run `ptmlock lock`.")
 
 

@@ -3,8 +3,8 @@
 The guard pins the commit; the hostile server (a `LocalHub` fault: a same-size body in place of
 the real file, headers untouched) serves other bytes for it. A real transformers program loads
 the model through the guard: strict and warn mode both fail the load with `UnlockedBytesError`
-(a `GuardError`, exit code 5), and in both the unlocked bytes are never cached, so a later load from an honest hub gets the
-locked ones.
+(a `GuardError`, exit code 5), and in both the unlocked bytes are never cached, so a later load
+from an honest hub gets the locked ones.
 """
 from __future__ import annotations
 
