@@ -16,6 +16,10 @@
         unguarded, this call would need the network to resolve `main`)
     Target: < 1 ms added per load. The first guarded load also reads ptm.toml and ptm.lock:
     reported separately ("first load").
+(c) Bytes at load (issue 22): a first load of a --first-load-mib MiB LFS file from a LocalHub on
+    127.0.0.1 into an empty cache, `hf_hub_download(repo, file, revision=<sha>)` unguarded and
+    guarded (strict: the bytes are hashed as they stream and compared with ptm.lock before they
+    are cached), alternated, best and median of --first-load-runs each. Target: <= 1.15x.
 """
 from __future__ import annotations
 
@@ -171,16 +175,77 @@ def bench_loads(models: int, loads: int) -> None:
     print("  target: < 1000 us added per load")
 
 
+FIRST_LOAD_PROGRAM = r"""
+import os, sys, time
+if sys.argv[1] == "guarded":
+    import ptmlock.enforce
+from huggingface_hub import hf_hub_download
+start = time.perf_counter()
+path = hf_hub_download(sys.argv[2], "model.safetensors", revision=sys.argv[3])
+elapsed = time.perf_counter() - start
+assert os.path.getsize(path) == int(sys.argv[4])
+print(elapsed)
+"""
+
+
+def bench_first_load(size_mib: int, runs: int) -> None:
+    """(c) issue 22: what checking a download's bytes against ptm.lock adds to a first load."""
+    import shutil
+
+    from ptmlock.testing import LocalHub
+
+    print(f"\n== (c) first load of a {size_mib} MiB file from a local hub (bytes checked against ptm.lock) ==")
+    with tempfile.TemporaryDirectory(prefix="ptmlock-bench-bytes-") as tmp:
+        root = Path(tmp)
+        block = os.urandom(1 << 20)
+        data = b"".join(block[i:] + block[:i] for i in range(size_mib))  # distinct MiBs, cheap to make
+        with LocalHub(root / "hub") as hub:
+            sha = hub.commit("org/big", {"model.safetensors": data,
+                                         ".gitattributes": "*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
+            del data
+            project = root / "proj"
+            project.mkdir()
+            (project / "ptm.toml").write_text('[project]\nname = "bench"\npolicy = "strict"\n\n[models."org/big"]\n')
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("PTMLOCK_", "HF_"))}
+            env.update({"HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_XET": "1",
+                        "HF_HUB_DISABLE_TELEMETRY": "1", "XDG_CACHE_HOME": str(root / "xdg")})
+            r = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, env=env, capture_output=True,
+                               text=True)
+            if r.returncode != 0:
+                raise SystemExit(r.stderr)
+            times: dict[str, list[float]] = {"unguarded": [], "guarded": []}
+            for i in range(runs):
+                for kind in ("unguarded", "guarded"):
+                    home = root / f"hf-{kind}-{i}"
+                    r = subprocess.run([sys.executable, "-c", FIRST_LOAD_PROGRAM, kind, "org/big", sha,
+                                        str(size_mib << 20)], cwd=project, capture_output=True, text=True,
+                                       env={**env, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub")})
+                    if r.returncode != 0:
+                        raise SystemExit(r.stderr)
+                    times[kind].append(float(r.stdout.strip().splitlines()[-1]))
+                    shutil.rmtree(home)
+    base, guard = times["unguarded"], times["guarded"]
+    for kind, values in times.items():
+        mib_s = size_mib / min(values)
+        print(f"  {kind:10} best {min(values):6.2f} s   median {statistics.median(values):6.2f} s   ({mib_s:.0f} MiB/s)")
+    print(f"  guarded / unguarded: best {min(guard) / min(base):.2f}x   median "
+          f"{statistics.median(guard) / statistics.median(base):.2f}x   (target <= 1.15x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--loads", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--import-only", action="store_true", help="only (a), the import cost")
+    parser.add_argument("--first-load-mib", type=int, default=500, help="(c) file size; 0 skips (c)")
+    parser.add_argument("--first-load-runs", type=int, default=5)
     args = parser.parse_args()
     bench_import(args.runs)
     if not args.import_only:
         bench_loads(args.models, args.loads)
+        if args.first_load_mib:
+            bench_first_load(args.first_load_mib, args.first_load_runs)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,20 @@ from typing import Any
 # The child: turn the guard on, read each adapter's tested range and the installed version, and
 # (argv[1] == "probe") import every module an adapter hooks and say what went wrong. A child,
 # because importing ptmlock.enforce turns the guard on (and, strict without a lock, refuses to).
+# issue 22: the child runs isolated (`-I`: no current folder, PYTHONPATH or user site on sys.path)
+# in a folder outside the project, so a `json.py` or `huggingface_hub.py` of the project is never
+# imported. argv: mode, ptmlock's own folder (loaded from there alone), then the absolute
+# PYTHONPATH entries that lie outside the project.
 _PROBE = """
-import importlib, json, sys, warnings
+import sys
+_mode, _home, _extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path[len(sys.path):] = _extra
+import importlib.util
+_spec = importlib.util.spec_from_file_location("ptmlock", _home + "/__init__.py", submodule_search_locations=[_home])
+_pkg = importlib.util.module_from_spec(_spec)
+sys.modules["ptmlock"] = _pkg
+_spec.loader.exec_module(_pkg)
+import importlib, json, warnings
 warnings.simplefilter("ignore")
 import ptmlock.enforce
 from ptmlock.enforce import _adapters, _hooks
@@ -33,7 +46,7 @@ for name in _adapters.ADAPTER_NAMES:
     dist, lines = importlib.import_module("ptmlock.enforce." + name).TESTED
     version = installed_version("", dist)
     tables[name] = [dist, list(lines), version, tested_status(version, lines)]
-if sys.argv[1] == "probe":
+if _mode == "probe":
     for module, adapter in _adapters.TARGETS.items():
         if tables[adapter][2] is None:
             continue
@@ -47,7 +60,7 @@ if sys.argv[1] == "probe":
     for failure in _hooks.failures():
         module = failure.partition(":")[0]
         problems.setdefault(_adapters.TARGETS.get(module, "?"), []).append(failure)
-print(json.dumps({"tables": tables, "problems": problems if sys.argv[1] == "probe" else None}))
+print(json.dumps({"tables": tables, "problems": problems if _mode == "probe" else None}))
 """
 
 
@@ -174,15 +187,31 @@ def _child(probe: bool) -> dict[str, Any]:
     from ptmlock.errors import PtmlockError
 
     env = {**os.environ, "PTMLOCK_MODE": "warn", "PTMLOCK_REPORT": ""}
-    parent = str(Path(ptmlock.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([parent, *filter(None, [env.get("PYTHONPATH")])])
+    home = str(Path(ptmlock.__file__).resolve().parent)
     stderr = ""
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE, "probe" if probe else "versions"], capture_output=True,
-                              text=True, env=env, timeout=900)
+        with tempfile.TemporaryDirectory(prefix="ptmlock-doctor-") as cwd:
+            proc = subprocess.run([sys.executable, "-I", "-c", _PROBE, "probe" if probe else "versions", home,
+                                   *_outside_project(env.get("PYTHONPATH"))], capture_output=True, text=True,
+                                  env=env, cwd=cwd, timeout=900)
         stderr = proc.stderr.strip()
         answer: dict[str, Any] = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
         return answer
     except (OSError, subprocess.SubprocessError, IndexError, ValueError) as e:
         last = stderr.splitlines()[-1] if stderr else f"{type(e).__name__}: {e}"
         raise PtmlockError(f"ptmlock doctor could not inspect the libraries: {last}") from None
+
+
+def _outside_project(pythonpath: str | None) -> list[str]:
+    """The PYTHONPATH entries the probe may import from: absolute folders that are neither the
+    current folder, nor inside it, nor above it (a relative entry names the current folder)."""
+    here = Path.cwd().resolve()
+    out = []
+    for entry in (pythonpath or "").split(os.pathsep):
+        if not entry or not os.path.isabs(entry):
+            continue
+        path = Path(entry).resolve()
+        if path == here or here in path.parents or path in here.parents:
+            continue
+        out.append(str(path))
+    return out

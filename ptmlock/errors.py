@@ -137,5 +137,14 @@ class GuardError(PtmlockError):
     exit_code = EXIT_CHECK_FAILED
 
 
+class UnlockedBytesError(GuardError):
+    """issue 22: the runtime guard let a download through and the hub sent other bytes than ptm.lock
+    names for that file at the locked commit (or a file the locked commit does not have). The file
+    was deleted, never used. Raised in warn mode too: warn mode never serves bytes it knows are not
+    the locked ones."""
+
+    exit_code = EXIT_INTEGRITY
+
+
 class RegistryAuthError(HubError):
     """An OCI registry (or its token server) refused the credentials, or none were found."""

@@ -12,7 +12,7 @@ _DRIVE_RE = re.compile(r"[A-Za-z]:")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Everything `safe_path_problem` refuses matches this (a superset), so a clean path costs one search.
 _SUSPECT_PATH = re.compile(r"^/|\\|^[A-Za-z]:|[\x00-\x1f\x7f-\x9f]|(?:^|/)\.{0,2}(?:/|$)|(?:^|/)\.git[. ]*(?:/|$)"
-                           r"|^\.cache/ptmlock(?:/|$)|[^/]{256}", re.IGNORECASE)
+                           r"|(?:^|/)\.cache/ptmlock(?:/|$)|[^/]{256}", re.IGNORECASE)
 
 
 def is_repo_id(value: str) -> bool:
@@ -47,7 +47,9 @@ def safe_path_problem(path: str) -> str | None:
     apply it. Refused: empty, absolute, a drive (`C:`), a backslash, NUL or any other control
     character (C0, DEL, C1), an empty, `.` or `..` component, a `.git` component anywhere, in
     any case and with Windows' trailing dots or spaces (a planted `.git/config` runs commands in
-    the next `git status`; issue 11), anything under `.cache/ptmlock/` (sync's own records), and
+    the next `git status`; issue 11), anything under a `.cache/ptmlock/` folder at any depth (sync's
+    own records: `sub/.cache/ptmlock/written.json` would forge those of a model synced into `sub/`;
+    issue 22), and
     a component over 255 bytes or a path over 4096 characters.
     """
     if path and len(path) <= 4096 and _SUSPECT_PATH.search(path) is None:
@@ -68,7 +70,7 @@ def safe_path_problem(path: str) -> str | None:
             return f"has a {part!r} component" if part else "has an empty component"
         if part.casefold().rstrip(". ") == ".git":
             return "has a '.git' component (git would read it as its own metadata)"
-    if path == ".cache/ptmlock" or path.startswith(".cache/ptmlock/"):
+    if any(a.casefold() == ".cache" and b.casefold() == "ptmlock" for a, b in zip(parts, parts[1:])):
         return "is inside .cache/ptmlock/, where sync keeps its own records"
     if len(path) > 4096 or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
         return "is too long for a file system (a component over 255 bytes, or over 4096 characters)"

@@ -109,6 +109,12 @@ def _from_spec(spec: ModelSpec, locked: LockedModel | None) -> Pin:
         stale.append(f"type is {spec.repo_type!r} in ptm.toml but {locked.repo_type!r} in ptm.lock")
     if locked.requested != spec.revision:
         stale.append(f"revision is {_show(spec.revision)} in ptm.toml but {_show(locked.requested)} in ptm.lock")
+    else:
+        from ptmlock.lockfile.model import commit_pin_problem  # issue 22: a full-commit pin is provable offline
+
+        pinned_elsewhere = commit_pin_problem(spec.revision, locked.commit)
+        if pinned_elsewhere is not None:
+            stale.append(pinned_elsewhere)
     if spec.signing is not None and (locked.signature is None or locked.signature.policy != spec.signing.key()):
         # issue 16: the strict guard refuses a model whose required signature `lock` did not verify
         stale.append(f"ptm.toml requires a signature by the {spec.signing.describe()}, which ptm.lock does not "

@@ -140,14 +140,21 @@ def remove(obj: _Ctx, model: str) -> int:
 @click.option("--upgrade", "upgrade", is_flag=False, flag_value=":all:", default=None, metavar="[MODEL]",
               shell_complete=_complete_models,
               help="Re-resolve every ref (or only MODEL) even if its pin is current.")
+@click.option("--signatures", is_flag=True,
+              help="With --check: verify each recorded signature again, offline, from the Hugging Face cache.")
+@click.option("--online", is_flag=True,
+              help="With --check: ask the hub again for each locked commit (files and hashes) and verify each "
+                   "recorded signature again from the hub (CI on pull requests).")
 @_JOBS
 @click.pass_obj
-def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
+def lock(obj: _Ctx, check: bool, upgrade: str | None, signatures: bool, online: bool, jobs: int) -> int:
     """Pin every model to a commit in ptm.lock."""
     from ptmlock.project import check_lock, lock_project
 
     out = Output()
     path = obj.manifest_path()
+    if (signatures or online) and not check:
+        raise click.UsageError("--signatures and --online go with --check: `ptmlock lock --check --online`.")
     if check:
         if upgrade is not None:
             raise click.UsageError("--check and --upgrade cannot be used together.")
@@ -162,6 +169,18 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
             for line in (list(freshness.differences) if len(freshness.differences) > 1 else []) + ambiguous:
                 out.info(f"  - {line}")
             return EXIT_CHECK_FAILED
+        if signatures or online:  # issue 22: redo what `lock` verified, from the cache or the hub
+            from ptmlock.signing.recheck import recheck_project
+
+            found = recheck_project(path, online=online)
+            if found:
+                out.error(f"ptm.lock does not hold up: {found[0].message}")
+                for extra in found[1:]:
+                    out.info(f"  - {extra.message}")
+                return EXIT_CHECK_FAILED
+            out.info("ptm.lock is up to date" + (", and the hub confirms every locked commit and signature."
+                                                 if online else ", and every recorded signature verifies again."))
+            return 0
         out.info("ptm.lock is up to date.")
         return 0
     outcome = lock_project(path, upgrade=(upgrade,) if upgrade else (), jobs=jobs, on_wait=out.info)

@@ -34,9 +34,8 @@ if TYPE_CHECKING:  # typing costs import time; `import ptmlock.enforce` must sta
 class _Project:
     def __init__(self, mode: str, index: PinIndex | None, report: str | None, manifest: Manifest | None = None,
                  lock: Lock | None = None) -> None:
-        self.mode = mode
+        self.mode, self.report = mode, report
         self.index = index  # None: nothing to check against (no lock); loads pass
-        self.report = report
         self.manifest, self.lock = manifest, lock  # as read, for the adapters' own rules (trust-pickle)
 
 
@@ -236,6 +235,9 @@ def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, r
     request = caller_request(repo, revision, repo_type or "model", hub, scope)
     verdict = decide(request, project.index.find(request), project.mode)
     pin = verdict.pin
+    if project.mode == "strict" and pin is not None and pin.commit is not None and verdict.action != REFUSE:
+        from ptmlock.enforce._signed import require_signed  # issue 22: the recorded signature, verified again
+        require_signed(pin, project.manifest, locked_entry, scope)
     key = (hub, request.repo_type, (pin.declared_id if pin is not None else repo).casefold())
     if verdict.action == REWRITE and scope is not None and verdict.revision is not None:
         scope.injected[verdict.revision] = key

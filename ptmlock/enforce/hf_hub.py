@@ -93,6 +93,9 @@ def resolved_revision(commit: str, repo_id: str, repo_type: str | None) -> Any:
 def _patch_file_download(module: ModuleType) -> None:
     wrap_function(module, "hf_hub_download", guard_download(LIBRARY))
     wrap_function(module, "try_to_load_from_cache", guard_download(LIBRARY))
+    from ptmlock.enforce._bytes import patch_file_download  # issue 22: the bytes of each download
+
+    patch_file_download(module)
 
 
 def _patch_snapshot_download(module: ModuleType) -> None:

@@ -60,9 +60,11 @@ def record_path(model_folder: Path) -> Path:
     return model_folder / ".cache" / "ptmlock" / RECORD
 
 
-def load_record(root: Path, model_folder: Path) -> dict[str, Written]:
+def load_record(root: Path, model_folder: Path, model_id: str) -> dict[str, Written]:
     """The record of `model_folder` (empty when there is none or it cannot be read: then every
-    existing file counts as not written by ptmlock, the safe side).
+    existing file counts as not written by ptmlock, the safe side). issue 22: only the record at
+    the folder's own root counts, and only when it names `model_id` (or, written by an older
+    ptmlock, names no model); no repo file can land in a `.cache/ptmlock/` folder (`names.py`).
 
     Raises:
         UnsafePathError: the record or a folder above it is a planted link.
@@ -74,7 +76,9 @@ def load_record(root: Path, model_folder: Path) -> dict[str, Written]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return {}
-    files = data.get("files") if isinstance(data, dict) and data.get("version") == _VERSION else None
+    if not isinstance(data, dict) or data.get("model", model_id) != model_id:
+        return {}
+    files = data.get("files") if data.get("version") == _VERSION else None
     out: dict[str, Written] = {}
     for name, entry in (files or {}).items():
         if isinstance(entry, dict) and isinstance(entry.get("size"), int) and \
@@ -95,7 +99,7 @@ def find_conflicts(models: Sequence[ModelPlan], *, cache: VerifiedCache | None =
         if not mp.files:
             continue
         root = mp.files[0].root
-        record = load_record(root, mp.root)
+        record = load_record(root, mp.root, mp.model.id)
         for task in mp.files:
             st = contained_file(root, task.dest, create_parent=False)
             if st is None:
@@ -160,7 +164,7 @@ def _record(models: Sequence[ModelPlan], intact: set[Path]) -> None:
         if not done:
             continue
         root = done[0].root
-        record = load_record(root, mp.root)
+        record = load_record(root, mp.root, mp.model.id)
         for task in done:
             digest = expected_digest(task.file)
             if digest is not None:
@@ -168,6 +172,6 @@ def _record(models: Sequence[ModelPlan], intact: set[Path]) -> None:
         path = record_path(mp.root)
         contained_dir(root, path.parent)
         contained_file(root, path)
-        data: dict[str, Any] = {"version": _VERSION, "files": {
+        data: dict[str, Any] = {"version": _VERSION, "model": mp.model.id, "files": {
             name: {"size": w.size, "algorithm": w.algorithm, "digest": w.digest} for name, w in sorted(record.items())}}
         atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptmlock.errors import CheckFailedError, LockfileError
-from ptmlock.lockfile.model import Lock, manifest_hash
+from ptmlock.lockfile.model import Lock, commit_pin_problem, manifest_hash
 from ptmlock.lockfile.read import load_lock
 from ptmlock.manifest.model import Manifest
 
@@ -122,6 +122,9 @@ def compare(manifest: Manifest, lock: Lock | None) -> Freshness:
         for name in ("hub", "repo-type", "requested", "include"):
             if want[name] != have[name]:
                 lines.append(f"{spec.id}: {name} is {_show(want[name])} in ptm.toml but {_show(have[name])} in ptm.lock")
+        pinned_elsewhere = commit_pin_problem(spec.revision, entry.commit)  # issue 22
+        if pinned_elsewhere is not None and want["requested"] == have["requested"]:
+            lines.append(f"{spec.id}: {pinned_elsewhere}")
         if want.get("signing") != have.get("signing"):  # issue 16
             lines.append(f"{spec.id}: " + ("the signer ptm.toml requires was not verified by `ptmlock lock`"
                                            if "signing" in want else "ptm.lock records a signer ptm.toml no "

@@ -141,6 +141,15 @@ class LockedModel:
         return out
 
 
+def commit_pin_problem(requested: str | None, commit: str) -> str | None:
+    """issue 22: why a lock entry contradicts a full-commit pin of ptm.toml, or None. A 40-hex
+    revision in ptm.toml can only lock to that very commit; an entry naming another commit (a
+    pull request that edits only ptm.lock) is stale, whatever else it says."""
+    if requested is None or not COMMIT_RE.match(requested.lower()) or requested.lower() == commit:
+        return None
+    return f"revision pins commit {requested} in ptm.toml, but ptm.lock pins {commit}"
+
+
 @dataclass(frozen=True)
 class Lock:
     """The whole `ptm.lock`: format version, manifest hash and the locked models (sorted by id)."""

@@ -39,8 +39,16 @@ class SignatureProblem:
     message: str
 
 
-def sign_locked(model: LockedModel, policy: SigningPolicy, project_dir: Path, fetch: Fetch) -> LockedModel:
+class NotCached(SignatureError):
+    """issue 22: `fetch` has no bytes for a file (offline, and not in the cache)."""
+
+
+def sign_locked(model: LockedModel, policy: SigningPolicy, project_dir: Path, fetch: Fetch, *,
+                absent_ok: bool = False) -> LockedModel:
     """`model` with the `signature` that satisfies `policy`, fetching files with `fetch`.
+
+    `absent_ok` (the guard, offline): a small file `fetch` has no bytes for (`NotCached`) is not
+    compared; the process cannot load it either. The bundle itself is always needed.
 
     Raises:
         SignatureError: no bundle, a malformed one, another signer, uncovered or differing files.
@@ -61,7 +69,14 @@ def sign_locked(model: LockedModel, policy: SigningPolicy, project_dir: Path, fe
     signed = verify_bundle(data, policy, project_dir, what=f"{where} {policy.signature}")
 
     def actual(f: LockedFile) -> str:
-        return f.sha256 if f.sha256 is not None else hashlib.sha256(_fetch_checked(fetch, f, where)).hexdigest()
+        if f.sha256 is not None:
+            return f.sha256
+        try:
+            return hashlib.sha256(_fetch_checked(fetch, f, where)).hexdigest()
+        except NotCached:
+            if absent_ok:
+                return signed.digests[f.path]  # only signed files are asked for
+            raise
 
     problems = compare(signed, model.files, policy, actual)
     if problems:

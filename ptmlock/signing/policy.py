@@ -15,12 +15,23 @@ patterns of repo files the signature need not cover.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+
 DEFAULT_SIGNATURE = "model.sig"
 PUBLIC_KEY, CERTIFICATE, SIGSTORE = "public-key", "certificate", "sigstore"
+
+# issue 22: what a wildcard `allow-unsigned` pattern may never exempt (a signature that covers
+# only README.md must not lock as "signed"): weights, pickles and code. Spelled file by file, any
+# path may be exempt; a pattern that could match one of these suffixes is refused.
+_NEVER_BY_PATTERN = (*PICKLE_SUFFIXES, *SAFE_WEIGHT_SUFFIXES, ".npy", ".npz", ".joblib", ".keras", ".tflite", ".pb",
+                     ".ggml", ".pdparams", ".tar", ".zip", ".py", ".pyc", ".so", ".dylib", ".dll", ".sh", ".ipynb",
+                     ".js")
+_GLOB = re.compile(r"[*?\[\]]")
 
 SIGNER_KEYS = ("certificate-chain", "identity", "issuer", "public-key", "trust-config")
 KEYS = ("allow-unsigned", "certificate-chain", "identity", "issuer", "public-key", "signature", "trust-config")
@@ -102,6 +113,11 @@ def build(table: Mapping[str, Any]) -> SigningPolicy | str:
     allow = table.get("allow-unsigned", [])
     if not isinstance(allow, list) or not all(isinstance(a, str) and a for a in allow):
         return "'allow-unsigned' must be a list of glob patterns, such as [\"README.md\", \"*.md\"]"
+    wide = next((a for a in allow if could_exempt_weights_or_code(a)), None)
+    if wide is not None:
+        return (f"'allow-unsigned' pattern {wide!r} could exempt weight or code files from the signature; name "
+                "such files one by one (\"extra/model.safetensors\"), and use patterns only for other files "
+                "(\"*.md\")")
     signature = table.get("signature", DEFAULT_SIGNATURE)
     if signature.startswith("/") or any(p in ("", ".", "..") for p in signature.split("/")) or "\\" in signature:
         return f"'signature' must be a relative path inside the repo, not {signature!r}"
@@ -120,6 +136,19 @@ def build(table: Mapping[str, Any]) -> SigningPolicy | str:
                          identity=table.get("identity"), issuer=table.get("issuer"),
                          trust_config=table.get("trust-config"), signature=signature,
                          allow_unsigned=tuple(sorted(set(allow))))
+
+
+def could_exempt_weights_or_code(pattern: str) -> bool:
+    """True when the wildcard `pattern` can match a weight, pickle or code file name.
+
+    A name the pattern matches ends with the literal text after its last wildcard; it can end
+    with a weight suffix only if one of the two texts ends with the other (`*` and `dir/*`: the
+    text is empty; `*.safetensors`; `*n` could be `.bin`). A pattern without wildcards names one file.
+    """
+    if not _GLOB.search(pattern) and not pattern.endswith("/"):
+        return False
+    tail = "" if pattern.endswith("/") else _GLOB.split(pattern)[-1].casefold()
+    return any(tail.endswith(s) or s.endswith(tail) for s in _NEVER_BY_PATTERN)
 
 
 def covered_exempt(path: str, policy: SigningPolicy) -> bool:

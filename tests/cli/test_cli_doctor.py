@@ -74,3 +74,18 @@ def test_doctor_without_a_project_says_there_is_nothing_to_check_even_in_strict_
     assert d["manifest"] is None and d["lock"] is None and (d["mode"], d["mode_source"]) == ("strict", "PTMLOCK_MODE")
     assert all(lib["in_tested_range"] is True for lib in d["libraries"] if lib["installed"])
     assert d["problems"] == ["ptm.lock: not found"]
+
+
+@pytest.mark.parametrize("args", [("--no-probe",), ("--json",)])
+def test_doctor_never_runs_modules_of_the_project_folder(project, tmp_path, args):
+    # issue 22 item 6: a pull request can ship a json.py or huggingface_hub.py; doctor's probe
+    # imports json and the ML libraries, and must take neither from the project folder.
+    marker = tmp_path / "ran.txt"
+    for name in ("json", "huggingface_hub", "importlib_metadata", "packaging"):
+        (project / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r} + '\\n')\n")
+    script = os.path.join(os.path.dirname(sys.executable), "ptmlock")
+    r = subprocess.run([script, "doctor", *args], cwd=project, capture_output=True, text=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=900)
+    assert not marker.exists(), f"project code ran: {marker.read_text()}\n{r.stderr}"
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr, r.stderr

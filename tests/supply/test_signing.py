@@ -107,10 +107,31 @@ def test_a_file_added_after_signing_is_refused_unless_allowed(hub, keys, project
     hub.commit("acme/ft", {"modeling_extra.py": b"print('hi')\n"})
     manifest(project)
     assert_refused(ptm("lock"), "modeling_extra.py is not covered by the signature")
-    manifest(project, extra='signing = { allow-unsigned = ["*.py"] }')  # keeps the project's signer
+    manifest(project, extra='signing = { allow-unsigned = ["modeling_extra.py"] }')  # keeps the project's signer
     r = ptm("lock")
     assert r.code == 0, r.err
-    assert 'allow-unsigned=[\\"*.py\\"]' in (project / "ptm.lock").read_text()
+    assert 'allow-unsigned=[\\"modeling_extra.py\\"]' in (project / "ptm.lock").read_text()
+
+
+@pytest.mark.parametrize("pattern", ["*", "*.safetensors", "*.py", "model*", "weights/", "sub/*", "*.BIN", "*n"])
+def test_allow_unsigned_patterns_that_could_exempt_weights_or_code_are_refused(hub, keys, project, ptm, pattern):
+    # issue 22 item 8: a signature over README.md alone must not lock as "signed" through a wildcard
+    publish(hub, keys)
+    hub.commit("acme/ft", {"model.safetensors": b"other weights", "modeling_extra.py": b"print('hi')\n"})
+    manifest(project, extra=f'signing = {{ allow-unsigned = ["*.md", "{pattern}"] }}')
+    r = ptm("lock")
+    assert r.code == 3, r.err
+    assert f"'allow-unsigned' pattern {pattern!r} could exempt weight or code files" in r.err, r.err
+    assert "ptm.toml:" in r.err and "Traceback" not in r.err, r.err
+    assert not (project / "ptm.lock").exists()
+
+
+def test_allow_unsigned_patterns_for_other_files_still_lock(hub, keys, project, ptm):
+    publish(hub, keys)
+    hub.commit("acme/ft", {"docs/notes.md": b"# notes\n", "LICENSE.txt": b"MIT\n"})
+    manifest(project, extra='signing = { allow-unsigned = ["*.md", "*.txt"] }')
+    r = ptm("lock")
+    assert r.code == 0, r.err
 
 
 def test_a_signature_by_another_key_does_not_lock(hub, keys, project, ptm):
