@@ -117,11 +117,9 @@ def _read(r: Any, limit: int, *, truncate: bool) -> bytes | None:
 
 def _replay(r: Any, body: bytes | None) -> Any:
     """A read response with `body`, for `hf_raise_for_status` (it reads the error message)."""
-    import httpx2
-
     headers = [(k, v) for k, v in r.headers.multi_items()
                if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")]
-    return httpx2.Response(r.status_code, headers=headers, content=body or b"", request=r.request)
+    return type(r)(r.status_code, headers=headers, content=body or b"", request=r.request)
 
 
 def _next_link(r: Any, url: str, source: str, what: str, model_id: str) -> str | None:
