@@ -76,3 +76,10 @@ def test_the_check_runs_as_a_script():
                        capture_output=True, text=True)
     # against the installed Requires-Dist: exit 0 or 1, never a crash
     assert r.returncode in (0, 1) and "imports outside the standard library checked" in r.stdout, r.stdout + r.stderr
+
+
+def test_ci_runs_the_plain_install_job():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "tests/plain_install/run.sh" in ci
+    job = (ROOT / "tests" / "plain_install" / "run.sh").read_text(encoding="utf-8")
+    assert 'pip" install -q ".${extra:+[$extra]}"' in job and "every_verb.py" in job and "check_imports.py" in job
