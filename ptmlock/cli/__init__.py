@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return e.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("Interrupted.", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort) as e:
+        # a verb may say what Ctrl-C left behind: KeyboardInterrupt("...") (click wraps it in Abort)
+        cause = e.__cause__ if isinstance(e, click.exceptions.Abort) else e
+        note = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
+        click.echo("Interrupted." + (f" {note}" if note else ""), err=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0

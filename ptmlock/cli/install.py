@@ -45,9 +45,12 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
     if not offline and os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
         out.info("HF_HUB_OFFLINE is set: checking only, as with --offline.")
         offline = True
-    report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
-                          jobs=jobs, source=source, force=force, progress=lambda plan: make_progress(
-                              out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    try:
+        report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
+                              jobs=jobs, source=source, force=force, progress=lambda plan: make_progress(
+                                  out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("What arrived is kept: run `ptmlock sync` again to resume.") from None
     for line in report.overwritten:
         out.warn(f"{line}: replaced (--force).")
     for model_id, reason in report.skipped:

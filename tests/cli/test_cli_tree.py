@@ -142,4 +142,4 @@ def test_tree_errors_are_clean(project):
     (project / "ptm.toml").write_text('[models."org/a"\n')
     r = subprocess.run([PY, "-m", "ptmlock", "tree"], cwd=project, capture_output=True, text=True,
                        env=dict(os.environ), timeout=60)
-    assert r.returncode == 3 and "Traceback" not in r.stderr and r.stderr.startswith("error: ")
+    assert r.returncode == 3 and "Traceback" not in r.stderr and r.stderr.startswith("error: "), r.stderr

@@ -53,8 +53,8 @@ def test_a_library_outside_the_tested_range_is_named_once_and_still_hooked(tmp_p
               + str(hasattr(timm.models._factory.create_model, "__ptmlock_original__")).lower() + '}}')
     """, env={"PTMLOCK_MODE": "warn"})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == '{"model": "resnet", "hooked": true}'
+    assert proc.stdout.strip() == '{"model": "resnet", "hooked": true}', proc.stderr
     message = ("ptmlock's hooks for timm were tested with timm>=1.0.31,<1.1, but timm 0.9.2 is installed: some of "
                "its model loads may not be checked. Run `ptmlock doctor` to see which hooks are in place.")
     assert proc.stderr.count(message) == 1, proc.stderr
-    assert "app.py:5: PtmlockWarning" in proc.stderr
+    assert "app.py:5: PtmlockWarning" in proc.stderr, proc.stderr

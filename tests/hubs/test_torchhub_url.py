@@ -370,7 +370,7 @@ def test_errors_through_the_cli_are_clear_with_the_right_exit_code(upstream, pro
     proc = _sub(project, *args, env={"PTMLOCK_HUB_DEADLINE": "5", **env})
     assert proc.returncode == code, proc.stderr
     assert want in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
     assert (project / "ptm.toml").read_text() == before and not (project / "ptm.lock").exists()
 
 
