@@ -25,7 +25,7 @@ from ptmlock.constants import (
     LOCK_NAME,
     MANIFEST_NAME,
 )
-from ptmlock.errors import ManifestError
+from ptmlock.errors import ManifestError, PtmlockError
 from ptmlock.lockfile.fresh import Freshness, lock_state
 from ptmlock.lockfile.model import Lock, LockedModel, with_roles
 from ptmlock.lockfile.write import write_lock
@@ -103,7 +103,13 @@ def init_project(path: Path, *, name: str | None = None, policy: str = DEFAULT_G
     from ptmlock.manifest.edit import starter_manifest
 
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
-    parse_manifest(content, path)  # never write a manifest we could not read back
+    try:
+        parse_manifest(content, path)  # never write a manifest we could not read back
+    except ManifestError as e:
+        if text is None:
+            raise
+        raise PtmlockError(f"the manifest ptmlock generated for {path} does not parse, so nothing was written "
+                           f"(a bug in ptmlock; please report it): {e}") from None
     write_project_file(path, content)
     return path
 

@@ -46,7 +46,7 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
         from ptmlock.scan.scanner import scan_paths
 
         findings = scan_paths([from_code])
-        found = len({i for f in findings for i in (f.model_ids or ())})
+        found = len({i.casefold() for f in findings for i in (f.model_ids or ())})
         text = manifest_from_findings(name or path.resolve().parent.name, findings, policy)
     path = init_project(path, name=name, policy=policy, text=text)
     out = Output()
