@@ -110,12 +110,10 @@ class _Group(click.Group):
                                                                              list[str]]:
         name = click.utils.make_str(args[0]) if args else None
         if name is not None and self.get_command(ctx, name) is None and not name.startswith("-"):
-            hint = _ALIASES.get(name.lower())
-            if hint is None:
-                import difflib
+            from ptmlock.names import closest
 
-                close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
-                hint = close[0] if close else None
+            guess = closest(name, [*self.list_commands(ctx), *_ALIASES])  # `instal` -> install -> sync
+            hint = _ALIASES.get(guess, guess) if guess is not None else None
             suggestion = f" Did you mean `ptmlock {hint}`?" if hint else ""
             raise click.UsageError(f"No such command {name!r}.{suggestion} (`ptmlock --help` lists them.)", ctx)
         return super().resolve_command(ctx, args)

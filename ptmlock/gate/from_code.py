@@ -86,11 +86,11 @@ def _roles(groups: Sequence[tuple[str, Sequence[str]]]) -> dict[str, str]:
             component[k] = target
     role_of: dict[str, str] = {}
     used: set[str] = set()
-    for keys, library in zip(members, libraries):
-        if keys:
-            role = _role_name(keys, library, used)
+    for group, library in zip(members, libraries):
+        if group:
+            role = _role_name(group, library, used)
             used.add(role)
-            role_of.update((k, role) for k in keys)
+            role_of.update((k, role) for k in group)
     return role_of
 
 

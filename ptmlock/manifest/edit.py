@@ -102,6 +102,22 @@ def _add_lf(text: str, spec: ModelSpec) -> str:
     return "\n".join(new) + "\n"
 
 
+def set_role_default_text(text: str, role: str, model_id: str) -> str:
+    """Return `text` with `default = model_id` under `[roles.<role>]` (the table is added after
+    the last block when missing); everything else is kept byte for byte, newline style included."""
+    newline = _newline(text)
+    lf = _lf(text)
+    doc = tomlkit.parse(lf)
+    roles = doc.get("roles")
+    if roles is not None and role in roles:
+        roles[role]["default"] = model_id
+        return _restore_newlines(tomlkit.dumps(doc), newline)
+    header = tomlkit.dumps({"roles": {role: {"default": model_id}}}).strip("\n").splitlines()
+    block = [line for line in header if line.strip() != "[roles]"]
+    lines = lf.rstrip("\n").splitlines()
+    return _restore_newlines("\n".join([*lines, "", *block]) + "\n", newline)
+
+
 def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
     """Return `text` without the entry `model_id`, and notes on role tables it touched.
 
