@@ -272,6 +272,11 @@ class LocalHub(RequestLog, Serving, ReadCache):
         folded = self._folded.get(key(repo_type, repo_id.lower()))
         return None, folded
 
+    def repos(self, repo_type: str = "model") -> list[Repo]:
+        """The repos of `repo_type`, by id (what `GET /api/models` and `serve` list)."""
+        self.reload_if_changed()
+        return sorted((r for r in self._repos.values() if r.repo_type == repo_type), key=lambda r: r.repo_id)
+
     def knows(self, repo_type: str, repo_id: str) -> bool:
         repo, target = self.lookup(repo_type, repo_id)
         return repo is not None or target is not None
