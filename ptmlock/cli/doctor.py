@@ -31,13 +31,15 @@ def doctor(as_json: bool, no_probe: bool) -> int:
     out.result(f"lock: {d.lock + ' (' + fresh + ')' if d.lock else 'not found'}")
     out.result(f"guard mode: {d.mode} (from {d.mode_source})")
     out.result("libraries:")
-    for lib in d.libraries:
+    shared = [lib.distribution for lib in d.libraries]
+    for lib in d.libraries:  # torch has two adapters (torch.hub, torch.load): each line names its own
+        label = f" ({lib.adapter.replace('_', '.')} adapter)" if shared.count(lib.distribution) > 1 else ""
         if lib.installed is None:
-            out.result(f"  {lib.distribution}: not installed")
+            out.result(f"  {lib.distribution}{label}: not installed")
             continue
         tested = {True: "tested", False: "NOT TESTED", None: "unknown version"}[lib.in_tested_range]
         hooked = {True: "hooked", False: "HOOKS FAILED", None: "hooks not probed"}[lib.hooked]
-        out.result(f"  {lib.distribution} {lib.installed}: {tested} ({lib.tested}), {hooked}")
+        out.result(f"  {lib.distribution} {lib.installed}{label}: {tested} ({lib.tested}), {hooked}")
     for problem in d.problems:
         out.warn(problem)
     return EXIT_CHECK_FAILED if d.problems else 0

@@ -14,6 +14,7 @@ from ptmlock.cli.base import (
     _count,
     _Ctx,
     cli,
+    jobs_option,
 )
 from ptmlock.constants import (
     GUARD_MODES,
@@ -96,8 +97,7 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
 @_TARGET
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report (shape in docs/sync-verify.md).")
 @click.option("--deep", is_flag=True, help="Re-read every file, ignoring the cache of already verified hashes.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-              help="Files hashed at once (default: one per CPU core).")
+@jobs_option("Files hashed", None, "one per CPU core")
 @click.option("--signatures", is_flag=True, help="Also re-verify each signed model's model.sig against its synced "
                                                  "files, offline (docs/signing.md).")
 @click.pass_obj

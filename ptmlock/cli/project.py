@@ -48,6 +48,7 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
         findings = scan_paths([from_code])
         found = len({i.casefold() for f in findings for i in (f.model_ids or ())})
         text = manifest_from_findings(name or path.resolve().parent.name, findings, policy)
+    parent = _enclosing_manifest(path) if obj._manifest is None else None
     path = init_project(path, name=name, policy=policy, text=text)
     out = Output()
     if from_code is not None:
@@ -55,6 +56,10 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
                  f"{Path(from_code).resolve()}. Review it, then run `ptmlock lock`.")  # not "in .. Review"
     else:
         out.info(f"Created {path}. Next: `ptmlock add MODEL` to declare a model.")
+    if parent is not None:  # issue 24: a nested project shadows the enclosing one here and below
+        out.warn(f"{parent} already declares a project above this folder; the new {path.name} shadows it for "
+                 f"every ptmlock command run in {path.parent} and below. If you meant to add models to that "
+                 f"project, delete {path} and use `ptmlock add MODEL` (or --manifest {parent}).")
     return 0
 
 
@@ -104,6 +109,17 @@ def add(obj: _Ctx, model: str, role: str | None, hub: str | None, repo_type: str
     return 0
 
 
+def _enclosing_manifest(path: Path) -> Path | None:
+    """The ptm.toml of a parent folder of `path`'s folder, if any."""
+    from ptmlock.errors import ManifestError
+    from ptmlock.manifest.parse import find_manifest
+
+    try:
+        return find_manifest(path.resolve().parent.parent)
+    except ManifestError:
+        return None
+
+
 def _fresh_pin(path: Path, model_id: str) -> LockedModel | None:
     """The pin of `model_id` when ptm.lock is fresh against the manifest at `path`, else None."""
     from ptmlock.errors import PtmlockError
@@ -126,6 +142,7 @@ def role(obj: _Ctx, role: str, default: str | None) -> int:
     """Show ROLE's members and default, or set its default with --default MODEL."""
     from ptmlock.manifest.parse import load_manifest
     from ptmlock.project import role_members, set_role_default
+    from ptmlock.views.listing import role_heading
 
     out = Output()
     path = obj.manifest_path()
@@ -138,6 +155,7 @@ def role(obj: _Ctx, role: str, default: str | None) -> int:
     manifest = load_manifest(path)
     members = role_members(manifest, role)
     chosen = manifest.role_default(role)
+    out.result(role_heading(role, len(members), chosen is not None))
     for m in members:
         out.result(f"{'*' if chosen is not None and m.id == chosen else ' '} {m.id}")
     if chosen is None:
@@ -234,7 +252,7 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, jobs: int) -> int:
 @click.pass_obj
 def list_(obj: _Ctx, as_json: bool) -> int:
     """List models by role, with their pins and sizes."""
-    from ptmlock.views.listing import build_listing
+    from ptmlock.views.listing import build_listing, role_heading
 
     out = Output(json_mode=as_json)
     listing = build_listing(obj.manifest_path())
@@ -250,8 +268,7 @@ def list_(obj: _Ctx, as_json: bool) -> int:
             for m in role["models"]:
                 out.result(_listing_line(m))
             continue
-        kind = f"interchangeable, {len(role['models'])} models" if role["interchangeable"] else "single"
-        out.result(f"{role['name']} ({kind})")
+        out.result(role_heading(role["name"], len(role["models"]), role["default"] is not None))
         for m in role["models"]:
             out.result(f"  {'*' if m['selected'] else ' '} {_listing_line(m)}")
     return 0

@@ -277,9 +277,23 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
         msg = re.sub(r"\s*at line \d+ col \d+$", "", str(e)).rstrip(".")
         if "already exists" in msg:
             msg += " (each table and key may appear once; declare each model once)"
+        msg += _unquoted_hint(text, e.line)
         raise ManifestError(
             f"{path}:{e.line}:{e.col + 1}: TOML syntax error: {msg}. Fix the syntax and run the command again."
         ) from None
+
+
+_BARE_VALUE = re.compile(r"""^\s*([\w\-."]+)\s*=\s*([^"'\[{\s#][^#]*?)\s*(?:#.*)?$""")
+
+
+def _unquoted_hint(text: str, line: int) -> str:
+    """`role = speech`: a string written without quotes, said plainly (TOML says only
+    "Unexpected character: 's'")."""
+    lines = text.splitlines()
+    m = _BARE_VALUE.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    if m is None or re.fullmatch(r"[+-]?[\d_.:eE+-]+|true|false|[+-]?(inf|nan)", m.group(2)):
+        return ""
+    return f' (a string needs quotes: {m.group(1)} = "{m.group(2)}")'
 
 
 def _table(data: Mapping[str, Any], key: str, loc: Locator, parent: str | None) -> dict[str, Any]:
@@ -322,6 +336,10 @@ class Locator:
             hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(choices)}."
         text = what if what.endswith(".") else what + "."
         return ManifestError(f"{self.path}:{line}:{col}: {text}{hint}")
+
+    def position(self, table: str | None, key: str | None) -> tuple[int, int]:
+        """(line, column), 1-based, of `key` in `table` (a `[table."key"]` header counts)."""
+        return self._find(table, key)
 
     def _find(self, table: str | None, key: str | None) -> tuple[int, int]:
         start, end = 0, len(self.lines)

@@ -433,7 +433,7 @@ def test_list_groups_by_role_and_json(hub, project, ptm):
     r = ptm("list")
     assert r.code == 0
     lines = r.out.splitlines()
-    assert lines[0] == "text (interchangeable, 2 models)"
+    assert lines[0] == "text (interchangeable, 2 models; * = default)"  # the `*` explained (issue 24)
     assert lines[1].startswith("    org/a  default branch @ ")
     assert lines[2].startswith("  * org/b  default branch @ ")
     assert lines[3] == "speech (single)"

@@ -41,7 +41,7 @@ def test_role_default_sets_the_default_without_touching_the_lock(hub, project, p
         assert r.code == 0 and "warning" not in r.err, (verb, r.err)
     assert ptm("lock", "--check").code == 0
     r = ptm("role", "text")
-    assert r.code == 0 and r.out == "  org/a\n* org/b\n", r.out + r.err
+    assert r.code == 0 and r.out == "text (interchangeable, 2 models; * = default)\n  org/a\n* org/b\n", r.out + r.err
     r = ptm("role", "text", "--default", "org/a")
     assert r.code == 0 and "(was org/b)" in r.err, r.err
     assert load_manifest(project / "ptm.toml").role_default("text") == "org/a"

@@ -1,4 +1,4 @@
-"""Hostile hub answers (issue 11, THREAT_MODEL.md row 1), served by a real LocalHub with faults.
+"""Hostile hub answers (issue 11, docs/threat-model.md, first row), served by a real LocalHub with faults.
 
 Every case runs the real CLI and asserts: the documented exit code, one message naming the
 field, no traceback, no ptm.lock written (or the old one unchanged), nothing written outside the

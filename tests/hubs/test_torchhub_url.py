@@ -144,7 +144,7 @@ def test_tree_shows_torchhub_and_url_pins(upstream, project, ptm):
     from ptmlock.output import human_size
 
     assert r.out.splitlines() == [
-        "backbone (interchangeable, 2 models)",
+        "backbone (interchangeable, 2 models; no default)",
         f"├──   owner/tiny  default branch @ {v1[:12]}  0 files  0 B",
         f"└──   {url}  default branch @ {sha[:12]}  1 file  {human_size(len(data))}",
     ]

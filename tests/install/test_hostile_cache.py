@@ -1,4 +1,4 @@
-"""A hostile cache and target folder (issue 11, THREAT_MODEL.md row "the cache").
+"""A hostile cache and target folder (issue 11, docs/threat-model.md, row "the cache").
 
 Links planted with `os.symlink` at every path sync writes: the sync must exit 5 naming the
 path, leave everything outside the root untouched, and write no file through the link. Then

@@ -78,7 +78,7 @@ def scan_file(path: str | Path) -> PickleScan:
     out = Findings()
     try:
         if not stat.S_ISREG(p.stat().st_mode):
-            # a FIFO or device planted in the cache would block or never end (THREAT_MODEL: bounded)
+            # a FIFO or device planted in the cache would block or never end (docs/threat-model.md: bound everything)
             return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
         with p.open("rb") as f:
             size = p.stat().st_size
