@@ -1,7 +1,8 @@
 """The `ptmlock` command line: `main()` runs the click group with one error handler.
 
-Verbs live in `project`, `install`, `code` and `supply` (one short function each: parse flags,
-call core, render); `base` holds the group and the shared options."""
+Verbs live in `project`, `install`, `code`, `supply`, `publish`, `doctor` and `shell` (one short
+function each: parse flags, call one core function, render); `base` holds the group and the
+shared options. The top layer: may import every other layer; nothing imports it."""
 from __future__ import annotations
 
 import sys

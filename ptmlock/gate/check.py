@@ -243,7 +243,7 @@ def _scan_within_project(targets: list[str], root: Path, kinds: Sequence[str], e
 def _stale_at(manifest: Manifest, differing: Sequence[str]) -> tuple[int, int]:
     """Where PTM001 points in ptm.toml: the entry of the first model the lock does not match,
     else (lock missing, or a model dropped) the first model entry; 1:1 when there is none."""
-    from ptmlock.manifest.parse import Locator
+    from ptmlock.manifest.locate import Locator
 
     ids = list(differing) or [m.id for m in manifest.models[:1]]
     if not ids:

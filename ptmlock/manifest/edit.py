@@ -12,7 +12,8 @@ import tomlkit
 
 from ptmlock.constants import DEFAULT_GUARD_MODE, DEFAULT_HUB
 from ptmlock.errors import ManifestError
-from ptmlock.manifest.parse import ModelSpec, _norm_header
+from ptmlock.manifest.locate import norm_header
+from ptmlock.manifest.parse import ModelSpec
 
 
 def starter_manifest(name: str, policy: str = DEFAULT_GUARD_MODE) -> str:
@@ -185,7 +186,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
         while content_end > h + 1 and not lines[content_end - 1].strip():
             content_end -= 1
         raw = lines[h].strip().lstrip("[").split("]")[0]
-        out.append(_Block(_norm_header(raw), starts[n], end, content_end))
+        out.append(_Block(norm_header(raw), starts[n], end, content_end))
     return out
 
 

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ptmlock.filesets import matches
+
 DEFAULT_SIGNATURE = "model.sig"
 PUBLIC_KEY, CERTIFICATE, SIGSTORE = "public-key", "certificate", "sigstore"
 
@@ -125,8 +127,6 @@ def build(table: Mapping[str, Any]) -> SigningPolicy | str:
 def covered_exempt(path: str, policy: SigningPolicy) -> bool:
     """True for a repo file the signature need not cover: the signature itself, git's own files
     (model-signing ignores them too) and the `allow-unsigned` patterns."""
-    from ptmlock.install.hf_cache import matches
-
     if path == policy.signature or path in (".gitattributes", ".gitignore") or path.startswith((".git/", ".github/")):
         return True
     return bool(policy.allow_unsigned) and matches(path, policy.allow_unsigned)

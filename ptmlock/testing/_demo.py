@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ptmlock.testing._hub import LocalHub
+    from ptmlock.testing._hub import HubStore
 
 
 def safetensors_bytes(tensors: Mapping[str, Sequence[int]], *, seed: int = 0) -> bytes:
@@ -176,7 +176,7 @@ DEMO_REPOS: dict[str, tuple[str, Callable[[], dict[str, bytes]]]] = {
 }
 
 
-def populate_demo(hub: LocalHub) -> dict[str, str]:
+def populate_demo(hub: HubStore) -> dict[str, str]:
     """Fill `hub` with the demo repos (each tagged `v1.0`) and return repo id -> `main` commit sha.
 
     Repos that already exist are left as they are, so this is safe on a persisted hub root.

@@ -30,7 +30,7 @@ from ptmlock.testing._api import commit_item, refs_document, repo_info, tree_ent
 from ptmlock.testing._snapshot import DirEntry, FileEntry
 
 if TYPE_CHECKING:
-    from ptmlock.testing._hub import LocalHub
+    from ptmlock.testing._hub import HubStore
     from ptmlock.testing._registry import Repo
 
 _API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
@@ -85,7 +85,7 @@ class Router:
     """Answers one request; `raw_path` is still percent-encoded so `%2F` in a revision survives."""
 
     def __init__(self, handler: BaseHTTPRequestHandler, method: str, raw_path: str, query: str, body: bytes) -> None:
-        self.hub: LocalHub = handler.server.hub  # type: ignore[attr-defined]
+        self.hub: HubStore = handler.server.hub  # type: ignore[attr-defined]
         self.handler = handler
         self.method = method
         self.raw_path = raw_path
@@ -159,7 +159,8 @@ class Router:
         if self.method not in ("GET", "HEAD") or rtype == "space":
             return error_response(405 if rtype != "space" else 404, None, "Not Found")
         search = (self.params.get("search") or [""])[0].lower()
-        author = (self.params.get("author") or [None])[0]
+        authors = self.params.get("author")
+        author = authors[0] if authors else None
         found = [r for r in self.hub.repos(rtype) if (not r.private or self.authorized)
                  and search in r.repo_id.lower() and (author is None or r.repo_id.split("/")[0] == author)]
         limit = (self.params.get("limit") or [""])[0]
