@@ -109,6 +109,10 @@ def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits, sourc
         delay = backoff(attempt)
         if (refused and attempt >= REFUSED_TRIES) or elapsed + delay >= limits.deadline:
             what = f" {subject}" if subject else ""
+            if refused:  # nobody listens there: no timeout setting would help (issue 24)
+                raise HubUnavailableError(f"{source} did not answer{what} after {attempt} attempts in {elapsed:.1f}s "
+                                          f"(last: {last}): the connection was refused, nothing is listening there. "
+                                          f"{fix}, then try again.")
             raise HubUnavailableError(f"{source} did not answer{what} after {attempt} attempts in {elapsed:.1f}s "
                                       f"(last: {last}). {fix}, then try again; {SETTINGS_HINT}.")
         time.sleep(delay)

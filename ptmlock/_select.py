@@ -109,9 +109,16 @@ def select(role: str) -> Selection:
                             "Run `ptmlock lock` in the project, or set PTMLOCK_LOCKFILE.")
     members, default = _members(role, manifest, lock)
     if not members:
+        from ptmlock.names import closest
+
         roles = sorted(_roles(manifest, lock))
+        guess = closest(role, roles)
+        if guess is not None:  # a typo: never advise creating the misspelled role
+            raise RoleError(f"No role {role!r} in the project (roles: {', '.join(roles)}). Did you mean "
+                            f"ptmlock.select({guess!r})?")
         raise RoleError(f"No role {role!r} in the project (roles: {', '.join(roles) or 'none'}). "
-                        f"Set `role = {role!r}` on a model in {MANIFEST_NAME}, or select one of the existing roles.")
+                        f"Set `role = {role!r}` on a model in {MANIFEST_NAME} (`ptmlock add MODEL --role {role}`), "
+                        "or select one of the existing roles.")
     var = role_env_var(role)
     chosen = os.environ.get(var) or None
     if chosen is not None:

@@ -3,6 +3,7 @@ the lock, hub answers and sync (pure; imports nothing of ptmlock but constants).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from ptmlock.constants import HUB_HUGGINGFACE, HUB_TORCHHUB
 
@@ -75,3 +76,22 @@ def safe_path_problem(path: str) -> str | None:
     if len(path) > 4096 or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
         return "is too long for a file system (a component over 255 bytes, or over 4096 characters)"
     return None
+
+
+def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The choice a mistyped `word` most likely meant, for a "did you mean" hint (the one rule of
+    every such hint): the same name in another case, else the only choice `word` begins (`re` ->
+    `remove`, never `tree`), else the closest by difflib's ratio above `cutoff`; None if none."""
+    options = list(dict.fromkeys(choices))
+    folded = word.casefold()
+    same = [c for c in options if c.casefold() == folded]
+    if same:
+        return same[0]
+    begun = [c for c in options if c.casefold().startswith(folded)] if len(folded) >= 2 else []
+    if len(begun) == 1:
+        return begun[0]
+    import difflib  # only on error paths: keeps start-up small
+
+    by_fold = {c.casefold(): c for c in options}
+    close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=cutoff)
+    return by_fold[close[0]] if close else None

@@ -25,7 +25,7 @@ from ptmlock.constants import (
     LOCK_NAME,
     MANIFEST_NAME,
 )
-from ptmlock.errors import ManifestError
+from ptmlock.errors import ManifestError, PtmlockError
 from ptmlock.lockfile.fresh import Freshness, lock_state
 from ptmlock.lockfile.model import Lock, LockedModel, with_roles
 from ptmlock.lockfile.write import write_lock
@@ -47,6 +47,7 @@ class AddOutcome:
     previous: ModelSpec | None
     spec: ModelSpec
     lock: LockOutcome | None
+    warning: str | None = None  # the role just gained a second member and has no default
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,13 @@ def init_project(path: Path, *, name: str | None = None, policy: str = DEFAULT_G
     from ptmlock.manifest.edit import starter_manifest
 
     content = text if text is not None else starter_manifest(name or path.resolve().parent.name, policy)
-    parse_manifest(content, path)  # never write a manifest we could not read back
+    try:
+        parse_manifest(content, path)  # never write a manifest we could not read back
+    except ManifestError as e:
+        if text is None:
+            raise
+        raise PtmlockError(f"the manifest ptmlock generated for {path} does not parse, so nothing was written "
+                           f"(a bug in ptmlock; please report it): {e}") from None
     write_project_file(path, content)
     return path
 
@@ -173,8 +180,10 @@ def add_model(
     lock: bool = True,
     jobs: int = DEFAULT_JOBS,
     on_wait: Callable[[str], None] | None = None,
+    default: bool = False,
 ) -> AddOutcome:
-    """Declare `spec` in the manifest (or update its entry) and, unless `lock` is False, lock it.
+    """Declare `spec` in the manifest (or update its entry) and, unless `lock` is False, lock it;
+    with `default`, the model also becomes its role's `default`.
 
     The manifest is written only after the new entry resolved, so a failed add changes nothing.
 
@@ -190,6 +199,12 @@ def add_model(
         from ptmlock.manifest.edit import add_model_text
 
         new_text = add_model_text(old_text, spec)
+        if default:
+            if spec.role is None:  # the CLI asks for --role with --default
+                raise ValueError("add_model(default=True) needs spec.role")
+            from ptmlock.manifest.edit import set_role_default_text
+
+            new_text = set_role_default_text(new_text, spec.role, spec.id)
         manifest = parse_manifest(new_text, manifest_path)
         try:
             outcome = _lock(manifest, jobs=jobs) if lock else None
@@ -197,7 +212,58 @@ def add_model(
             raise type(e)(_for_add(str(e), previous is None)) from None
         _write_if_changed(manifest_path, new_text)
         now = manifest.get(spec.id)
-        return AddOutcome(previous=previous, spec=now if now is not None else spec, lock=outcome)
+        now = now if now is not None else spec
+        before = parse_manifest(old_text, manifest_path).role_members().get(now.effective_role, [])
+        gained = len(before) == 1 and before[0].id.casefold() != now.id.casefold()
+        warning = manifest.role_warning(now.effective_role) if gained else None
+        return AddOutcome(previous=previous, spec=now, lock=outcome, warning=warning)
+
+
+def role_members(manifest: Manifest, role: str) -> list[ModelSpec]:
+    """The members of `role` (each model outside `[roles]` is a role of its own).
+
+    Raises:
+        RoleError: no such role; the message names the closest one.
+    """
+    from ptmlock.errors import RoleError
+    from ptmlock.names import closest
+
+    roles = manifest.role_members()
+    members = roles.get(role)
+    if not members:
+        guess = closest(role, roles)
+        raise RoleError(f"No role {role!r} in {manifest.path.name}" + (f". Did you mean {guess!r}?" if guess else "")
+                        + f" (roles: {', '.join(sorted(roles)) or 'none'}). `ptmlock add MODEL --role ROLE` puts a "
+                        "model in a role.")
+    return members
+
+
+def set_role_default(manifest_path: Path, role: str, model_id: str, *,
+                     on_wait: Callable[[str], None] | None = None) -> tuple[str, str | None]:
+    """Make `model_id` (a member) the `default` of `[roles.<role>]` in the manifest (no network;
+    ptm.lock does not record defaults, so it stays fresh). Returns (the member's id as declared,
+    the previous default or None).
+
+    Raises:
+        RoleError: no such role (with the closest one), or `model_id` is not one of its members.
+    """
+    from ptmlock.errors import RoleError
+    from ptmlock.manifest.edit import set_role_default_text
+
+    with run_lock(manifest_path.parent, on_wait):
+        old_text = read_text_exactly(manifest_path)
+        manifest = load_manifest(manifest_path)
+        members = role_members(manifest, role)
+        member = next((m.id for m in members if m.id.casefold() == model_id.casefold()), None)
+        if member is None:
+            raise RoleError(f"{model_id} is not a member of role {role!r} (members: "
+                            f"{', '.join(m.id for m in members)}). The default must be a member: "
+                            f"`ptmlock add {model_id} --role {role}` adds it to the role first.")
+        previous = next((r.default for r in manifest.roles if r.name == role), None)
+        new_text = set_role_default_text(old_text, role, member)
+        parse_manifest(new_text, manifest_path)
+        _write_if_changed(manifest_path, new_text)
+        return member, previous
 
 
 _REMOVE_HINT = re.compile(r" ?\(`ptmlock remove [^`]+` drops it from ptm\.toml\)")

@@ -51,3 +51,9 @@ def tiny_repo_files(tag: str = "v1") -> dict[str, bytes]:
 
 
 PY = sys.executable
+# How a terminal starts a foreground command: SIGINT at its default disposition. A suite run in
+# the background of a non-interactive shell (`pytest &`, some CI steps) inherits SIGINT *ignored*
+# and so would every child it starts, and a Ctrl-C test would then only see the child ignore the
+# signal (issue 24: exit 4 after the retries instead of 130). Prefix a Ctrl-C test's command with it.
+FOREGROUND = (PY, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "os.execv(sys.argv[1], sys.argv[1:])")

@@ -1,4 +1,5 @@
-"""The package's shape holds: no import cycle between modules (imports inside functions count),
+"""The package's shape holds: no import cycle between modules (imports inside functions and
+type-only imports under TYPE_CHECKING count),
 no top-level `_<family>_*.py` modules, and no module over 400 lines (issue 10)."""
 from __future__ import annotations
 
@@ -23,17 +24,13 @@ def _modules() -> dict[str, Path]:
 
 
 def _imported(name: str, path: Path, known: set[str]) -> set[str]:
-    """The ptmlock modules `name` imports anywhere in its body, TYPE_CHECKING blocks excepted."""
+    """The ptmlock modules `name` imports anywhere in its body: at module level, inside
+    functions, and under `if TYPE_CHECKING:` (issue 24: a type-only import still ties two
+    layers together; a cycle through one is a cycle in the design)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    skip: set[int] = set()
-    for node in ast.walk(tree):  # `if TYPE_CHECKING:` imports never run
-        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -104,6 +101,23 @@ def test_the_graph_counts_imports_inside_functions():
     graph = import_graph()
     # install/sync.py imports the torch layout only inside sync_project
     assert "ptmlock.install.torch_cache" in graph["ptmlock.install.sync"]
+
+
+def test_the_graph_counts_type_only_imports(tmp_path):
+    (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ptmlock import b\n")
+    assert _imported("ptmlock.a", tmp_path / "a.py", {"ptmlock.a", "ptmlock.b"}) == {"ptmlock.b"}
+    # lockfile/model.py names Manifest only for type annotations
+    assert "ptmlock.manifest.model" in import_graph()["ptmlock.lockfile.model"]
+
+
+def test_no_subpackage_docstring_is_a_placeholder():
+    """Each subpackage's `__init__` says what it owns and what it may import (issue 24)."""
+    bad = {}
+    for init in sorted(PKG.rglob("*/__init__.py")):
+        doc = " ".join((ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or "").split())
+        if len(doc.split()) < 15 or "may import" not in doc.lower() or re.match(r"issue \d+", doc):
+            bad[str(init.relative_to(PKG))] = doc[:60]
+    assert bad == {}, "say what the subsystem owns and what it may import"
 
 
 def test_ptmlock_has_no_import_cycle():

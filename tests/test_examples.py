@@ -24,11 +24,11 @@ def test_offline_demo_runs_every_step(tmp_path):
                  "(exit code 1, as expected)", "$ ptmlock sync", "intact", "Demo finished."):
         assert step in out, step
     assert '"moved": true' not in out  # the guarded program kept the pinned config
-    assert "Traceback" not in out + r.stderr
+    assert "Traceback" not in out + r.stderr, r.stderr
 
 
 def test_guarded_app_example_runs(tmp_path):
     r = _run(ROOT / "examples" / "guarded_app" / "run_example.py", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "a swap outside the role is refused" in r.stdout
-    assert "refused: ptmlock refused to load 'demo/not-declared'" in r.stdout
+    assert "a swap outside the role is refused" in r.stdout, r.stderr
+    assert "refused: ptmlock refused to load 'demo/not-declared'" in r.stdout, r.stderr

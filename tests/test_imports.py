@@ -30,7 +30,7 @@ def test_import_ptmlock_loads_no_heavy_library():
     code = ("import sys, ptmlock, ptmlock.cli; "
             "print(sorted(m for m in ('huggingface_hub', 'torch', 'transformers', 'tomlkit') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert r.stdout.strip() == "[]"
+    assert r.stdout.strip() == "[]", r.stderr
 
 
 def test_package_passes_mypy():

@@ -1,7 +1,8 @@
 """The `ptmlock` command line: `main()` runs the click group with one error handler.
 
-Verbs live in `project`, `install`, `code` and `supply` (one short function each: parse flags,
-call core, render); `base` holds the group and the shared options."""
+Verbs live in `project`, `install`, `code`, `supply`, `publish`, `doctor` and `shell` (one short
+function each: parse flags, call one core function, render); `base` holds the group and the
+shared options. The top layer: may import every other layer; nothing imports it."""
 from __future__ import annotations
 
 import sys
@@ -30,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return e.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("Interrupted.", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort) as e:
+        # a verb may say what Ctrl-C left behind: KeyboardInterrupt("...") (click wraps it in Abort)
+        cause = e.__cause__ if isinstance(e, click.exceptions.Abort) else e
+        note = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
+        click.echo("Interrupted." + (f" {note}" if note else ""), err=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0

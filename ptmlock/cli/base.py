@@ -97,6 +97,11 @@ def _manifest_option() -> click.Option:
                              "directory).")
 
 
+# What shell completion completes after a verb that does not exist: no options, no arguments.
+_UNKNOWN_VERB = click.Command("unknown", add_help_option=False,
+                              context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+
 class _Group(click.Group):
     """The verbs' group: every verb also takes `--manifest` after its name, as uv takes
     `--project` anywhere (issue 17, item 8), and an unknown verb gets a suggestion."""
@@ -109,13 +114,14 @@ class _Group(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
                                                                              list[str]]:
         name = click.utils.make_str(args[0]) if args else None
+        if name is not None and self.get_command(ctx, name) is None and not name.startswith("-") \
+                and ctx.resilient_parsing:  # shell completion after an unknown verb: nothing, and no error
+            return name, _UNKNOWN_VERB, args[1:]
         if name is not None and self.get_command(ctx, name) is None and not name.startswith("-"):
-            hint = _ALIASES.get(name.lower())
-            if hint is None:
-                import difflib
+            from ptmlock.names import closest
 
-                close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
-                hint = close[0] if close else None
+            guess = closest(name, [*self.list_commands(ctx), *_ALIASES])  # `instal` -> install -> sync
+            hint = _ALIASES.get(guess, guess) if guess is not None else None
             suggestion = f" Did you mean `ptmlock {hint}`?" if hint else ""
             raise click.UsageError(f"No such command {name!r}.{suggestion} (`ptmlock --help` lists them.)", ctx)
         return super().resolve_command(ctx, args)
@@ -186,8 +192,15 @@ _SELECT_ROLE = click.option("--role", "roles", multiple=True, metavar="ROLE", sh
 _SELECT_MODEL = click.option("--model", "-m", "model_ids", multiple=True, metavar="MODEL",
                              shell_complete=_complete_models,
                              help="Only this model (and the models it needs); repeatable.")
-_SYNC_JOBS = click.option("--jobs", "-j", type=_Jobs(), default=8, metavar="N",
-                          help="Files downloaded at once, 1-256 (default: 8, as huggingface_hub's "
-                               "snapshot_download).")
+
+
+def jobs_option(what: str, default: int | None, default_text: str) -> Any:
+    """The one `--jobs/-j N` option, 1-256 like every other verb's (issue 24: scan and publish
+    took 1-64): `what` runs at once; `default_text` says what None means."""
+    return click.option("--jobs", "-j", type=_Jobs(), default=default, metavar="N",
+                        help=f"{what} at once, 1-256 (default: {default_text}).")
+
+
+_SYNC_JOBS = jobs_option("Files downloaded", 8, "8, as huggingface_hub's snapshot_download")
 _TARGET = click.option("--target", type=click.Path(file_okay=False, path_type=Path), default=None,
                        help="A plain folder per model (DIR/<id>/...) instead of the Hugging Face cache.")

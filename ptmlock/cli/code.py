@@ -8,6 +8,7 @@ import click
 from ptmlock.cli.base import (
     _Ctx,
     cli,
+    jobs_option,
 )
 from ptmlock.errors import EXIT_CHECK_FAILED
 from ptmlock.output import Output
@@ -17,7 +18,7 @@ from ptmlock.output import Output
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema in docs/scan.md).")
 @click.option("--no-cache", is_flag=True, help="Parse every file again instead of using the scan cache.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: all cores).")
+@jobs_option("Worker processes", None, "all cores")
 @click.option("--sources", default=None, metavar="KINDS",
               help="Comma-separated source kinds: python, notebook, config, shell (default: [tool] scan-sources, else all).")
 @click.pass_obj

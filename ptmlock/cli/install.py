@@ -14,6 +14,7 @@ from ptmlock.cli.base import (
     _count,
     _Ctx,
     cli,
+    jobs_option,
 )
 from ptmlock.constants import (
     GUARD_MODES,
@@ -45,9 +46,12 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
     if not offline and os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
         out.info("HF_HUB_OFFLINE is set: checking only, as with --offline.")
         offline = True
-    report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
-                          jobs=jobs, source=source, force=force, progress=lambda plan: make_progress(
-                              out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    try:
+        report = sync_project(obj.manifest_path(), roles=roles, model_ids=model_ids, target=target, offline=offline,
+                              jobs=jobs, source=source, force=force, progress=lambda plan: make_progress(
+                                  out, files=len(plan.tasks), total=sum(t.file.size for t in plan.tasks)))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("What arrived is kept: run `ptmlock sync` again to resume.") from None
     for line in report.overwritten:
         out.warn(f"{line}: replaced (--force).")
     for model_id, reason in report.skipped:
@@ -93,8 +97,7 @@ def sync(obj: _Ctx, roles: tuple[str, ...], model_ids: tuple[str, ...], target: 
 @_TARGET
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report (shape in docs/sync-verify.md).")
 @click.option("--deep", is_flag=True, help="Re-read every file, ignoring the cache of already verified hashes.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-              help="Files hashed at once (default: one per CPU core).")
+@jobs_option("Files hashed", None, "one per CPU core")
 @click.option("--signatures", is_flag=True, help="Also re-verify each signed model's model.sig against its synced "
                                                  "files, offline (docs/signing.md).")
 @click.pass_obj

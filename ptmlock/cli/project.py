@@ -17,13 +17,13 @@ from ptmlock.constants import (
     DEFAULT_GUARD_MODE,
     GUARD_MODES,
     HUBS,
-    LOCK_NAME,
     REPO_TYPES,
 )
 from ptmlock.errors import EXIT_CHECK_FAILED
 from ptmlock.output import Output, human_size
 
 if TYPE_CHECKING:
+    from ptmlock.lockfile.model import LockedModel
     from ptmlock.manifest.model import ModelSpec
 
 
@@ -46,8 +46,9 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
         from ptmlock.scan.scanner import scan_paths
 
         findings = scan_paths([from_code])
-        found = len({i for f in findings for i in (f.model_ids or ())})
+        found = len({i.casefold() for f in findings for i in (f.model_ids or ())})
         text = manifest_from_findings(name or path.resolve().parent.name, findings, policy)
+    parent = _enclosing_manifest(path) if obj._manifest is None else None
     path = init_project(path, name=name, policy=policy, text=text)
     out = Output()
     if from_code is not None:
@@ -55,6 +56,10 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
                  f"{Path(from_code).resolve()}. Review it, then run `ptmlock lock`.")  # not "in .. Review"
     else:
         out.info(f"Created {path}. Next: `ptmlock add MODEL` to declare a model.")
+    if parent is not None:  # issue 24: a nested project shadows the enclosing one here and below
+        out.warn(f"{parent} already declares a project above this folder; the new {path.name} shadows it for "
+                 f"every ptmlock command run in {path.parent} and below. If you meant to add models to that "
+                 f"project, delete {path} and use `ptmlock add MODEL` (or --manifest {parent}).")
     return 0
 
 
@@ -65,30 +70,30 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
 @click.option("--hub", type=click.Choice(HUBS), default=None, help="Where the model lives (default: huggingface).")
 @click.option("--type", "repo_type", type=click.Choice(REPO_TYPES), default=None, help="Repo type (default: model).")
 @click.option("--files", multiple=True, help="Glob of files `sync` fetches; repeat for several.")
+@click.option("--default", "default", is_flag=True, help="Also make MODEL the default of its --role.")
 @click.option("--no-lock", is_flag=True, help="Only edit ptm.toml; do not resolve or touch ptm.lock.")
 @_JOBS
 @click.pass_obj
 def add(obj: _Ctx, model: str, role: str | None, hub: str | None, repo_type: str | None, files: tuple[str, ...],
-        no_lock: bool, jobs: int) -> int:
+        default: bool, no_lock: bool, jobs: int) -> int:
     """Declare MODEL[@REV] in ptm.toml and lock it."""
     from ptmlock.project import add_model, new_spec
 
+    if default and role is None:
+        raise click.UsageError("--default needs --role ROLE: the role whose default MODEL becomes.")
     out = Output()
     path = obj.manifest_path()
     spec = new_spec(model, role=role, hub=hub, repo_type=repo_type, files=files)
     if model.startswith(("http://", "https://")) and spec.hub == "huggingface":
         out.info(f"{model} is a Hugging Face page: declaring the repo {spec.id}"
                  f"{'@' + spec.revision if spec.revision else ''}{' (a dataset)' if spec.repo_type == 'dataset' else ''}.")
-    outcome = add_model(path, spec, lock=not no_lock, jobs=jobs, on_wait=out.info)
+    outcome = add_model(path, spec, lock=not no_lock, jobs=jobs, on_wait=out.info, default=default)
     locked = outcome.lock
-    pinned = locked.lock.get(spec.id) if locked is not None and locked.lock is not None else None
-    if pinned is None and locked is not None:  # lock was already fresh: read the pin from ptm.lock
-        from ptmlock.lockfile.read import load_lock
-
-        lock_now = load_lock(path.parent / LOCK_NAME)
-        pinned = lock_now.get(spec.id) if lock_now is not None else None
+    pinned = locked.lock.get(outcome.spec.id) if locked is not None and locked.lock is not None else None
+    if pinned is None:  # the lock was already fresh (or --no-lock): ptm.lock may still pin it as declared
+        pinned = _fresh_pin(path, outcome.spec.id)
     at = f", locked at {pinned.commit[:12]}" if pinned is not None else ""
-    tail = at + "." if locked is not None else " (not locked: run `ptmlock lock`)."
+    tail = at + "." if locked is not None or pinned is not None else " (not locked: run `ptmlock lock`)."
     before, now = outcome.previous, outcome.spec
     if before is None:
         rev = f"@{now.revision}" if now.revision else ""
@@ -97,6 +102,64 @@ def add(obj: _Ctx, model: str, role: str | None, hub: str | None, repo_type: str
         out.info(f"{now.id} is already declared in {path.name} as asked; nothing changed{tail}")
     else:
         out.info(f"Updated {now.id}: {_describe_change(before, now)}{tail}")
+    if default and now.role is not None:
+        out.info(f"{now.id} is the default of role {now.role!r}.")
+    if outcome.warning is not None:
+        out.warn(outcome.warning)
+    return 0
+
+
+def _enclosing_manifest(path: Path) -> Path | None:
+    """The ptm.toml of a parent folder of `path`'s folder, if any."""
+    from ptmlock.errors import ManifestError
+    from ptmlock.manifest.parse import find_manifest
+
+    try:
+        return find_manifest(path.resolve().parent.parent)
+    except ManifestError:
+        return None
+
+
+def _fresh_pin(path: Path, model_id: str) -> LockedModel | None:
+    """The pin of `model_id` when ptm.lock is fresh against the manifest at `path`, else None."""
+    from ptmlock.errors import PtmlockError
+    from ptmlock.project import check_lock
+
+    try:
+        state = check_lock(path)
+        lock = state.readable() if state.fresh else None
+    except PtmlockError:  # a broken lock is `lock`'s to report, not `add --no-lock`'s
+        return None
+    return lock.get(model_id) if lock is not None else None
+
+
+@cli.command()
+@click.argument("role", shell_complete=_complete_roles)
+@click.option("--default", "default", metavar="MODEL", shell_complete=_complete_models,
+              help="Make MODEL, a member of ROLE, the role's default (what ptmlock.select(ROLE) loads).")
+@click.pass_obj
+def role(obj: _Ctx, role: str, default: str | None) -> int:
+    """Show ROLE's members and default, or set its default with --default MODEL."""
+    from ptmlock.manifest.parse import load_manifest
+    from ptmlock.project import role_members, set_role_default
+    from ptmlock.views.listing import role_heading
+
+    out = Output()
+    path = obj.manifest_path()
+    if default is not None:
+        member, previous = set_role_default(path, role, default, on_wait=out.info)
+        was = "" if previous is None else f" (was {previous})" if previous.casefold() != member.casefold() else \
+            " (unchanged)"
+        out.info(f"{member} is the default of role {role!r} in {path.name}{was}. ptm.lock is unaffected.")
+        return 0
+    manifest = load_manifest(path)
+    members = role_members(manifest, role)
+    chosen = manifest.role_default(role)
+    out.result(role_heading(role, len(members), chosen is not None))
+    for m in members:
+        out.result(f"{'*' if chosen is not None and m.id == chosen else ' '} {m.id}")
+    if chosen is None:
+        out.warn(manifest.role_warning(role) or f"role {role!r} has no default.")
     return 0
 
 
@@ -208,7 +271,7 @@ def lock(obj: _Ctx, check: bool, upgrade: str | None, signatures: bool, online: 
 @click.pass_obj
 def list_(obj: _Ctx, as_json: bool) -> int:
     """List models by role, with their pins and sizes."""
-    from ptmlock.views.listing import build_listing
+    from ptmlock.views.listing import build_listing, role_heading
 
     out = Output(json_mode=as_json)
     listing = build_listing(obj.manifest_path())
@@ -224,8 +287,7 @@ def list_(obj: _Ctx, as_json: bool) -> int:
             for m in role["models"]:
                 out.result(_listing_line(m))
             continue
-        kind = f"interchangeable, {len(role['models'])} models" if role["interchangeable"] else "single"
-        out.result(f"{role['name']} ({kind})")
+        out.result(role_heading(role["name"], len(role["models"]), role["default"] is not None))
         for m in role["models"]:
             out.result(f"  {'*' if m['selected'] else ' '} {_listing_line(m)}")
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ptmlock.cli.base import _SELECT_MODEL, _count, _Ctx, cli
+from ptmlock.cli.base import _SELECT_MODEL, _count, _Ctx, cli, jobs_option
 from ptmlock.output import Output, human_size
 
 
@@ -12,7 +12,7 @@ from ptmlock.output import Output, human_size
 @_SELECT_MODEL
 @click.option("--insecure", is_flag=True,
               help="Talk plain HTTP to the registry (oci+http:// is allowed without it only for this machine).")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=4, show_default=True, help="Blobs pushed at once.")
+@jobs_option("Blobs pushed", 4, "4")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report (shape in docs/oci.md).")
 @click.pass_obj
 def publish(obj: _Ctx, url: str, model_ids: tuple[str, ...], insecure: bool, jobs: int, as_json: bool) -> int:

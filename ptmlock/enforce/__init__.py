@@ -1,4 +1,6 @@
 """The runtime guard: `import ptmlock.enforce` keeps the running program honest to ptm.lock.
+May import the base and data layers, decide, pins, _select, supply.rules and supply.pickles
+(the torch.load checks); never cli/, install/ or hubs/ (a guarded program makes no request of ptmlock's own).
 
 Importing this package turns the guard on, before or after the ML libraries are imported:
 it finds ptm.lock (`PTMLOCK_LOCKFILE`, else the nearest one at or above the current

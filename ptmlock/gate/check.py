@@ -179,7 +179,8 @@ def check_report(files: Sequence[str], *, manifest_path: Path) -> CheckReport:
     lock = state.readable()  # invalid: exit 3; stale or missing: PTM001, exit 1
     problems: list[Diagnostic] = []
     if not state.fresh:
-        problems.append(Diagnostic(_rel(str(manifest.path)), 1, 1, "PTM001", state.message("check")))
+        line, col = _stale_at(manifest, state.added + state.changed)
+        problems.append(Diagnostic(_rel(str(manifest.path)), line, col, "PTM001", state.message("check")))
     kinds, exclude = scan_settings(manifest)
     whole = not files or any(os.path.basename(f) in (MANIFEST_NAME, LOCK_NAME) for f in files)
     targets = [str(manifest.project_dir)] if whole else \
@@ -239,6 +240,18 @@ def _scan_within_project(targets: list[str], root: Path, kinds: Sequence[str], e
         return found
     wanted = [f for f in found if os.path.realpath(f.path) in real]
     return [f.with_path(_rel(f.path)) for f in wanted]
+
+
+def _stale_at(manifest: Manifest, differing: Sequence[str]) -> tuple[int, int]:
+    """Where PTM001 points in ptm.toml: the entry of the first model the lock does not match,
+    else (lock missing, or a model dropped) the first model entry; 1:1 when there is none."""
+    from ptmlock.manifest.locate import Locator
+
+    ids = list(differing) or [m.id for m in manifest.models[:1]]
+    if not ids:
+        return 1, 1
+    text = manifest.path.read_text(encoding="utf-8")
+    return Locator(text, manifest.path).position("models", ids[0])  # the ids as ptm.toml spells them
 
 
 def _rel(path: str) -> str:

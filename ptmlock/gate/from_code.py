@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from collections.abc import Sequence
 
 from ptmlock.constants import DEFAULT_GUARD_MODE
@@ -17,43 +18,80 @@ def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str =
     """The text of a `ptm.toml` declaring every literal model id in `findings`.
 
     Members of one alternatives group (a dict, list or `choices=` of ids) share a role: they
-    are interchangeable, and the first one the code names is the role's default. Every other
-    load gets a role of its own (no `role` key). A literal revision in code becomes the entry's
-    `revision`. Dynamic loads and ids that are not hub repos (torchvision weights, open_clip
-    tags) are listed as comments to declare by hand.
+    are interchangeable, and the first one the code names is the role's default. Groups that
+    share an id (one dict used by a tokenizer and a model load, or two lists naming the same
+    model) are one role. Every other load gets a role of its own (no `role` key). A literal
+    revision in code becomes the entry's `revision`. Dynamic loads and ids that are not hub repos
+    (torchvision weights, open_clip tags) are listed as comments to declare by hand.
     """
-    specs: dict[str, ModelSpec] = {}
-    roles: dict[str, str] = {}  # role -> default
+    loads: list[tuple[Finding, list[str]]] = []
     notes: list[str] = []
-    used_roles: set[str] = set()
     for f in sorted(findings, key=lambda f: (f.path, f.line, f.col)):
         where = f.location()
         if f.model_ids is None:
             notes.append(f"# dynamic load at {where} ({f.loader}): declare the models it can load by hand")
             continue
-        ids = [i for i in f.model_ids if _declarable(f.hub, i)]
+        loads.append((f, [i for i in f.model_ids if _declarable(f.hub, i)]))
         for other in (i for i in f.model_ids if not _declarable(f.hub, i)):
             notes.append(f"# {other} at {where} ({f.loader}): declare its weight URL with hub = \"url\"")
-        role = None
-        if len(ids) > 1:
-            role = _role_name(ids, f.library, used_roles)
-            used_roles.add(role)
-            roles[role] = ids[0]
+    role_of = _roles([(f.library, ids) for f, ids in loads if len(ids) > 1])
+    specs: dict[str, ModelSpec] = {}
+    for f, ids in loads:
         for model_id in ids:
             key = model_id.casefold()
-            old = specs.get(key)
-            if old is not None and (old.role is not None or role is None):
-                continue
             revision = f.revision if f.hub == "huggingface" else None
-            specs[key] = ModelSpec(id=model_id, hub=f.hub, revision=revision, role=role, repo_type=f.repo_type)
+            old = specs.get(key)
+            if old is None:  # the first load of an id decides its hub (and revision, if it names one)
+                specs[key] = ModelSpec(id=model_id, hub=f.hub, revision=revision, role=role_of.get(key),
+                                       repo_type=f.repo_type)
+            elif old.revision is None and revision is not None and old.hub == f.hub:
+                specs[key] = replace(old, revision=revision)
     text = starter_manifest(name, policy)
     for spec in specs.values():
         text = add_model_text(text, spec)
-    for role, default in roles.items():
+    defaults: dict[str, str] = {}
+    for spec in specs.values():  # a role's default: the first member the code names
+        if spec.role is not None:
+            defaults.setdefault(spec.role, spec.id)
+    for role, default in defaults.items():
         text += f'\n[roles.{role}]\ndefault = "{default}"\n'
     if notes:
         text += "\n# Found by `ptmlock scan` but not declared:\n" + "\n".join(dict.fromkeys(notes)) + "\n"
     return text
+
+
+def _roles(groups: Sequence[tuple[str, Sequence[str]]]) -> dict[str, str]:
+    """Casefolded id -> role name: groups that share an id are merged into one role."""
+    component: dict[str, int] = {}  # casefolded id -> index into members
+    members: list[list[str] | None] = []
+    libraries: list[str] = []
+    for library, ids in groups:
+        keys = list(dict.fromkeys(i.casefold() for i in ids))
+        joined = sorted({component[k] for k in keys if k in component})
+        if joined:
+            target = joined[0]
+            merged = members[target]
+            assert merged is not None
+            for other in joined[1:]:
+                merged.extend(k for k in members[other] or () if k not in merged)
+                members[other] = None
+        else:
+            target = len(members)
+            members.append([])
+            libraries.append(library)
+            merged = members[target]
+            assert merged is not None
+        merged.extend(k for k in keys if k not in merged)
+        for k in merged:
+            component[k] = target
+    role_of: dict[str, str] = {}
+    used: set[str] = set()
+    for group, library in zip(members, libraries):
+        if group:
+            role = _role_name(group, library, used)
+            used.add(role)
+            role_of.update((k, role) for k in group)
+    return role_of
 
 
 def _declarable(hub: str, model_id: str) -> bool:

@@ -183,9 +183,9 @@ class Fetcher:
                 before, started = state.received, time.monotonic()
                 try:
                     self._get(task, url, out, state, on_bytes, self.limits.deadline - (started - last_progress))
-                    reason = ""
+                    reason, refused = "", False
                 except Retry as e:
-                    reason = e.reason
+                    reason, refused = e.reason, e.refused
                 if state.offset >= file.size:
                     break
                 got = state.received - before
@@ -198,8 +198,8 @@ class Fetcher:
                     raise HubUnavailableError(
                         f"{task.model.id}: downloading {file.path} from {self.endpoint} failed after {tries} attempts "
                         f"in {waited:.1f}s without progress (last: {reason or 'connection closed early'}). "
-                        f"{state.offset} of {file.size} bytes are kept; run `ptmlock sync` again to resume. "
-                        f"{SETTINGS_HINT}.")
+                        f"{state.offset} of {file.size} bytes are kept; run `ptmlock sync` again to resume."
+                        + ("" if refused else f" {SETTINGS_HINT}."))
                 if self.cancel.wait(delay):
                     raise Cancelled(f"{task.label}: cancelled")
             out.flush()

@@ -19,7 +19,7 @@ from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.errors import LockfileError, RoleError
 from ptmlock.filesets import matches
 from ptmlock.lockfile.model import COMMIT_RE, Lock, LockedFile, LockedModel
-from ptmlock.names import safe_path_problem
+from ptmlock.names import closest, safe_path_problem
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -148,8 +148,11 @@ def select_models(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[
         found = lock.get(model_id)
         if found is None:
             ids = ", ".join(m.id for m in lock.models) or "none"
-            hint = _did_you_mean(model_id, [m.id for m in lock.models])
-            raise LockfileError(f"{model_id!r} is not in ptm.lock (locked: {ids}).{hint} Declare it with "
+            guess = closest(model_id, [m.id for m in lock.models], cutoff=0.8)
+            if guess is not None:  # a typo: never advise declaring the misspelled id
+                raise LockfileError(f"{model_id!r} is not in ptm.lock (locked: {ids}). Did you mean {guess!r}? "
+                                    f"Run `ptmlock sync --model {guess}`.")
+            raise LockfileError(f"{model_id!r} is not in ptm.lock (locked: {ids}). Declare it with "
                                 f"`ptmlock add {model_id}`, or run `ptmlock lock` if it is already in ptm.toml.")
         chosen.add(found.id.casefold())
     grew = True
@@ -162,11 +165,8 @@ def select_models(lock: Lock, *, roles: Iterable[str] = (), model_ids: Iterable[
 
 def _did_you_mean(name: str, known: Sequence[str]) -> str:
     """` Did you mean 'x'?` for the closest of `known` (ids compare case-insensitively), or ''."""
-    import difflib
-
-    folded = {k.casefold(): k for k in known}
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
-    return f" Did you mean {folded[close[0]]!r}?" if close else ""
+    guess = closest(name, known, cutoff=0.8)
+    return f" Did you mean {guess!r}?" if guess is not None else ""
 
 
 def plan_files(models: Sequence[LockedModel], *, cache_dir: Path | None = None, target: Path | None = None) -> Plan:

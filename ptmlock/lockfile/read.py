@@ -1,6 +1,6 @@
 """The one reader of `ptm.lock`: TOML text -> a validated `Lock`, for every consumer.
 
-A lock arrives in pull requests like any other file (THREAT_MODEL.md), so every read validates
+A lock arrives in pull requests like any other file (docs/threat-model.md), so every read validates
 it as strictly as `schema/ptm.lock.schema.json` describes it, and more: one entry per id
 (case-insensitive), hub and repo-type enums, hex commits and hashes, safe relative file paths
 (`safe_path_problem`), items of the right type, and every dependency entry reachable from a

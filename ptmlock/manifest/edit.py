@@ -12,7 +12,8 @@ import tomlkit
 
 from ptmlock.constants import DEFAULT_GUARD_MODE, DEFAULT_HUB
 from ptmlock.errors import ManifestError
-from ptmlock.manifest.parse import ModelSpec, _norm_header
+from ptmlock.manifest.locate import norm_header
+from ptmlock.manifest.parse import ModelSpec
 
 
 def starter_manifest(name: str, policy: str = DEFAULT_GUARD_MODE) -> str:
@@ -102,6 +103,22 @@ def _add_lf(text: str, spec: ModelSpec) -> str:
     return "\n".join(new) + "\n"
 
 
+def set_role_default_text(text: str, role: str, model_id: str) -> str:
+    """Return `text` with `default = model_id` under `[roles.<role>]` (the table is added after
+    the last block when missing); everything else is kept byte for byte, newline style included."""
+    newline = _newline(text)
+    lf = _lf(text)
+    doc = tomlkit.parse(lf)
+    roles = doc.get("roles")
+    if roles is not None and role in roles:
+        roles[role]["default"] = model_id
+        return _restore_newlines(tomlkit.dumps(doc), newline)
+    header = tomlkit.dumps({"roles": {role: {"default": model_id}}}).strip("\n").splitlines()
+    block = [line for line in header if line.strip() != "[roles]"]
+    lines = lf.rstrip("\n").splitlines()
+    return _restore_newlines("\n".join([*lines, "", *block]) + "\n", newline)
+
+
 def remove_model_text(text: str, model_id: str) -> tuple[str, list[str]]:
     """Return `text` without the entry `model_id`, and notes on role tables it touched.
 
@@ -169,7 +186,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
         while content_end > h + 1 and not lines[content_end - 1].strip():
             content_end -= 1
         raw = lines[h].strip().lstrip("[").split("]")[0]
-        out.append(_Block(_norm_header(raw), starts[n], end, content_end))
+        out.append(_Block(norm_header(raw), starts[n], end, content_end))
     return out
 
 

@@ -181,14 +181,19 @@ class Manifest:
         return groups
 
     def role_warnings(self) -> list[str]:
-        """One message per role with several members and no `default`: `ptmlock.select()` cannot
-        choose for it unless `PTMLOCK_ROLE_<ROLE>` is set. `lock`, `list` and `tree` warn with
-        these, and `lock --check` fails on them in a strict project (issue 17, item 11)."""
-        return [f"role {role!r} has {len(members)} models ({', '.join(m.id for m in members)}) and no default, so "
-                f"`ptmlock.select({role!r})` fails at run time unless {role_env_var(role)} is set; add "
-                f"`default = \"{members[0].id}\"` under [roles.{role}] in {self.path.name}."
-                for role, members in self.role_members().items()
-                if len(members) > 1 and self.role_default(role) is None]
+        """One line per role with several members and no `default`: `ptmlock.select()` cannot
+        choose for it unless `PTMLOCK_ROLE_<ROLE>` is set. `lock`, `list` and `tree` print them
+        once each, `add` when a role gains its second member, and `lock --check` fails on them in
+        a strict project (issue 17, item 11; issue 24)."""
+        return [w for role in self.role_members() if (w := self.role_warning(role)) is not None]
+
+    def role_warning(self, role: str) -> str | None:
+        """The warning for `role` when it has several members and no `default`, else None."""
+        members = self.role_members().get(role, [])
+        if len(members) < 2 or self.role_default(role) is not None:
+            return None
+        return (f"role {role!r} has {len(members)} models and no default; `ptmlock role {role} --default "
+                f"{members[0].id}` sets one (until then ptmlock.select({role!r}) needs {role_env_var(role)}).")
 
     def role_default(self, role: str) -> str | None:
         """The `default` of `[roles.<role>]`, else the role's only member, else None."""

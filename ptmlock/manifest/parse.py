@@ -30,6 +30,7 @@ from ptmlock.manifest.model import (
     RoleSpec,
     ToolSettings,
 )
+from ptmlock.manifest.locate import Locator, norm_header
 from ptmlock.names import model_id_problem
 
 if sys.version_info >= (3, 11):
@@ -285,9 +286,23 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
         msg = re.sub(r"\s*at line \d+ col \d+$", "", str(e)).rstrip(".")
         if "already exists" in msg:
             msg += " (each table and key may appear once; declare each model once)"
+        msg += _unquoted_hint(text, e.line)
         raise ManifestError(
             f"{path}:{e.line}:{e.col + 1}: TOML syntax error: {msg}. Fix the syntax and run the command again."
         ) from None
+
+
+_BARE_VALUE = re.compile(r"""^\s*([\w\-."]+)\s*=\s*([^"'\[{\s#][^#]*?)\s*(?:#.*)?$""")
+
+
+def _unquoted_hint(text: str, line: int) -> str:
+    """`role = speech`: a string written without quotes, said plainly (TOML says only
+    "Unexpected character: 's'")."""
+    lines = text.splitlines()
+    m = _BARE_VALUE.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    if m is None or re.fullmatch(r"[+-]?[\d_.:eE+-]+|true|false|[+-]?(inf|nan)", m.group(2)):
+        return ""
+    return f' (a string needs quotes: {m.group(1)} = "{m.group(2)}")'
 
 
 def _table(data: Mapping[str, Any], key: str, loc: Locator, parent: str | None) -> dict[str, Any]:
@@ -311,66 +326,3 @@ def type_name(value: object) -> str:
     return {bool: "a boolean", int: "an integer", float: "a float", list: "an array", dict: "a table", str: "a string"}.get(
         type(value), type(value).__name__
     )
-
-
-class Locator:
-    """Finds the line and column of a table or key in the raw text, for messages."""
-
-    def __init__(self, text: str, path: Path) -> None:
-        self.lines = text.splitlines()
-        self.path = path
-
-    def error(self, table: str | None, key: str | None, what: str, choices: tuple[str, ...]) -> ManifestError:
-        line, col = self._find(table, key)
-        hint = ""
-        if key is not None and choices:  # an unknown key: suggest the closest known one
-            import difflib  # only on this error path: keeps the start-up of read-only verbs small
-
-            close = difflib.get_close_matches(key, choices, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(choices)}."
-        text = what if what.endswith(".") else what + "."
-        return ManifestError(f"{self.path}:{line}:{col}: {text}{hint}")
-
-    def _find(self, table: str | None, key: str | None) -> tuple[int, int]:
-        start, end = 0, len(self.lines)
-        if table is not None:
-            header = self._header_line(table)
-            if header is not None:
-                start = header
-                end = next((i for i in range(header + 1, len(self.lines)) if self.lines[i].lstrip().startswith("[")),
-                           len(self.lines))
-                if key is None:
-                    return header + 1, 1
-        if key is not None:
-            pattern = re.compile(r"^(\s*)(?:" + re.escape(key) + r"|\"" + re.escape(key) + r"\"|'" + re.escape(key)
-                                 + r"')\s*[=.]")
-            for i in range(start, end):
-                m = pattern.match(self.lines[i])
-                if m:
-                    return i + 1, len(m.group(1)) + 1
-            # a sub-table written as a header, e.g. [models."x"] when looking for key x under models
-            if table is not None:
-                found = self._header_line(f'{table}."{key}"') or self._header_line(f"{table}.{key}")
-                if found is not None:
-                    return found + 1, 1
-            found = self._header_line(key)
-            if found is not None:
-                return found + 1, 1
-        return (start + 1 if table is not None else 1), 1
-
-    def _header_line(self, table: str) -> int | None:
-        want = _norm_header(table)
-        for i, line in enumerate(self.lines):
-            s = line.strip()
-            if s.startswith("[") and not s.startswith("[["):
-                inner = s[1:s.index("]")] if "]" in s else s[1:]
-                if _norm_header(inner) == want:
-                    return i
-        return None
-
-
-def _norm_header(header: str) -> tuple[str, ...]:
-    parts: list[str] = []
-    for m in re.finditer(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_\-]+))\s*(?:\.|$)', header):
-        parts.append(next(g for g in m.groups() if g is not None))
-    return tuple(parts)

@@ -11,7 +11,7 @@ from ptmlock.signing.policy import KEYS, build, merge, unknown_key
 
 if TYPE_CHECKING:
     from ptmlock.manifest.model import ModelSpec
-    from ptmlock.manifest.parse import Locator
+    from ptmlock.manifest.locate import Locator
 
 
 def with_signing(models: Sequence[ModelSpec], data: Mapping[str, Any], loc: Locator) -> tuple[ModelSpec, ...]:

@@ -4,7 +4,7 @@ Order: `PTMLOCK_OCI_TOKEN` (a ready bearer token), `PTMLOCK_OCI_USERNAME` + `PTM
 then the Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): an
 `auths` entry for the host (`auth` = base64 `user:password`, or `username`/`password`), else
 its `credHelpers` entry or `credsStore` (`docker-credential-<name> get`). A malformed setting is
-an error, never silently skipped (THREAT_MODEL.md: the environment).
+an error, never silently skipped (docs/threat-model.md: the environment).
 
 Binding (issue 22): the environment's credentials go only to the hosts `PTMLOCK_OCI_HOSTS`
 lists, so a registry a pull request adds to ptm.toml never receives them. A `[[source]]` may

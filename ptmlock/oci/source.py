@@ -3,7 +3,7 @@
 The lock alone decides what is written where: the registry's manifest is only used to find the
 blob of a locked path. Each blob is streamed to the file's partial name while it is hashed with
 the lock's own algorithm (sha256 for LFS files, the git blob id for the others) and moved to its
-place only when size and hash match ptm.lock (THREAT_MODEL.md: downloaded bytes). A blob cut
+place only when size and hash match ptm.lock (docs/threat-model.md: downloaded bytes). A blob cut
 off mid-stream is asked again for the rest only (`Range`), as the hub downloader does; the
 partial file does not outlive the run (a later run starts that blob over).
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import inspect
 import json
 import re
@@ -23,6 +24,8 @@ from typing import Any
 
 TABLE = Path(__file__).with_name("registry.json")
 _DISTRIBUTIONS = ("timm", "open_clip_torch", "torchvision", "transformers", "sentence-transformers")
+_MODULES = {"timm": "timm", "open_clip_torch": "open_clip", "torchvision": "torchvision",
+            "transformers": "transformers", "sentence-transformers": "sentence_transformers"}
 _LEGACY_DEFAULT = re.compile(r"handle_legacy_interface\(\s*weights=\(\s*\"pretrained\",\s*(\w+)\.(\w+)\s*\)")
 
 
@@ -124,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ptmlock.scan.regenerate", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the table is out of date; write nothing")
     args = parser.parse_args(argv)
+    missing = [d for d in _DISTRIBUTIONS if importlib.util.find_spec(_MODULES[d]) is None]
+    if missing:  # the libraries are the test-ml extra's (exit 3, as for any missing extra)
+        print(f"error: regenerating the table reads the ML libraries, and {', '.join(missing)} "
+              "is not installed: pip install 'ptmlock[test-ml]'", file=sys.stderr)
+        return 3
     text = json.dumps(build_table(), indent=1, sort_keys=True) + "\n"
     if args.check:
         current = TABLE.read_text(encoding="utf-8") if TABLE.exists() else ""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
+from ptmlock.filesets import matches
 
 DEFAULT_SIGNATURE = "model.sig"
 PUBLIC_KEY, CERTIFICATE, SIGSTORE = "public-key", "certificate", "sigstore"
@@ -154,8 +155,6 @@ def could_exempt_weights_or_code(pattern: str) -> bool:
 def covered_exempt(path: str, policy: SigningPolicy) -> bool:
     """True for a repo file the signature need not cover: the signature itself, git's own files
     (model-signing ignores them too) and the `allow-unsigned` patterns."""
-    from ptmlock.install.hf_cache import matches
-
     if path == policy.signature or path in (".gitattributes", ".gitignore") or path.startswith((".git/", ".github/")):
         return True
     return bool(policy.allow_unsigned) and matches(path, policy.allow_unsigned)

@@ -287,13 +287,20 @@ def _file_findings(m: LockedModel, path: str, result: PickleScan, trusts: bool,
                              *(g for g in result.unknown if g not in weights_style)}))
     if result.inconclusive:
         more = f" (and {len(result.inconclusive) - 1} more)" if len(result.inconclusive) > 1 else ""
+        if path.endswith(".safetensors"):  # already the safe format: a malformed one, not a pickle to replace
+            risk = ("It is not a valid .safetensors file: safetensors loaders refuse it, and a pickle named "
+                    ".safetensors would run code if torch.load read it.")
+            fix = ("Run `ptmlock verify`: if it reports the file, `ptmlock sync` fetches the locked bytes again; "
+                   "if not, the repository ships it malformed at this commit: do not load it with torch.load, "
+                   "report it to the repository, and pin another commit or exclude it from `files` in ptm.toml.")
+        else:
+            risk = ("What the scanner did not read can run code when a loader unpickles it; the file is not "
+                    "known to be safe.")
+            fix = ("Treat it as dangerous: do not load it with torch.load(weights_only=False) or pickle.load. Pin a "
+                   "commit whose weights are .safetensors, or exclude the file from `files` in ptm.toml.")
         out.append(_finding(
             "pickle-inconclusive", m, f"{path} could not be read to its end: {result.inconclusive[0]}{more}.",
-            risk="What the scanner did not read can run code when a loader unpickles it; the file is not "
-                 "known to be safe.",
-            fix="Treat it as dangerous: do not load it with torch.load(weights_only=False) or pickle.load. Pin a "
-                "commit whose weights are .safetensors, or exclude the file from `files` in ptm.toml.",
-            file=path, globals=result.globals,
+            risk=risk, fix=fix, file=path, globals=result.globals,
         ))
     if weights_style:
         out.append(_finding(

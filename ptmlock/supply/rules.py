@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ptmlock.manifest.model import Allow, Manifest, Policy
-from ptmlock.manifest.parse import Locator
+from ptmlock.manifest.locate import Locator
 
 __all__ = ["Allow", "Policy", "load_policy"]
 

@@ -5,7 +5,8 @@ over real HTTP on 127.0.0.1, well enough that the unmodified huggingface_hub cli
 against it: repo info (with file metadata), downloads (HEAD then GET, Range resume), tree
 listings with pagination, paths-info, refs, commits, and the Hub's error codes. Faults
 (statuses, delays, rewritten JSON, corrupt or cut bodies) are injected at the server, and every
-request is recorded.
+request is recorded. Public API for users' own tests: it may import nothing else of ptmlock
+and no ML library (a plain `pip install ptmlock` runs it), and nothing in ptmlock imports it.
 
     from huggingface_hub import HfApi, hf_hub_download
     from ptmlock.testing import Fault, LocalHub
@@ -24,6 +25,6 @@ from __future__ import annotations
 
 from ptmlock.testing._demo import populate_demo
 from ptmlock.testing._faults import Fault, RecordedRequest
-from ptmlock.testing._hub import LocalHub
+from ptmlock.testing._local import LocalHub
 
 __all__ = ["Fault", "LocalHub", "RecordedRequest", "populate_demo"]

@@ -5,9 +5,10 @@ and the admin commands that change a hub, served or not, from the shell:
     python -m ptmlock.testing branch --root DIR org/tiny dev --revision main
     python -m ptmlock.testing tag    --root DIR org/tiny v1.0 --revision main
 
-`serve` prints `endpoint=http://127.0.0.1:PORT` and `root=DIR` on stdout once the hub is
-listening, then serves until interrupted (Ctrl-C or SIGTERM). Without `--root` it serves from a
-new temporary folder, deleted on exit. A running `serve` sees what the admin commands (or any
+`serve` prints `endpoint=http://127.0.0.1:PORT`, `root=DIR` and one `model=ID main=SHA` (or
+`dataset=...`) line per repo it serves on stdout once the hub is listening (`GET /api/models`
+lists them too), then serves until interrupted (Ctrl-C or SIGTERM). Without `--root` it serves
+from a new temporary folder, deleted on exit. A running `serve` sees what the admin commands (or any
 other `LocalHub` on the same root) change at its next request: "upstream moved" can be played
 from a shell. Each admin command prints the commit sha it made or pointed at.
 """
@@ -46,6 +47,10 @@ def serve(root: str | None, *, port: int = 0, demo: bool = False, tokens: Sequen
         populate_demo(hub)
     with hub:
         sys.stdout.write(f"endpoint={hub.endpoint}\nroot={Path(root).resolve()}\n")
+        for repo_type in ("model", "dataset"):  # what a newcomer can load, and its pinned commit
+            for repo in hub.repos(repo_type):
+                sha = hub.resolve_revision(repo, "main")
+                sys.stdout.write(f"{repo_type}={repo.repo_id}" + (f" main={sha[:12]}" if sha else "") + "\n")
         sys.stdout.flush()
         while not stop.wait(0.2):
             pass

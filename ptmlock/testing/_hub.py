@@ -1,4 +1,4 @@
-"""`LocalHub`: git-backed model and dataset repos behind a local Hugging Face compatible server."""
+"""`HubStore`: the git-backed model and dataset repos a `LocalHub` serves, and their state."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +13,6 @@ from typing import Any, Literal, cast
 from ptmlock.testing._cache import ReadCache
 from ptmlock.testing._faults import RequestLog
 from ptmlock.testing._git import GitRepo, write_commit
-from ptmlock.testing._lifecycle import Serving
 from ptmlock.testing._registry import (
     Gated,
     Repo,
@@ -46,30 +45,11 @@ def _signature(path: Path) -> tuple[int, int] | None:
 _EPOCH = 1704067200  # 2024-01-01T00:00:00Z: commit dates are this plus a per-repo offset plus a counter
 
 
-class LocalHub(RequestLog, Serving, ReadCache):
-    """A Hugging Face compatible hub on 127.0.0.1, serving git repositories stored under `root`.
-
-    The real huggingface_hub client works against it unmodified (`HF_ENDPOINT=hub.endpoint` or
-    `HfApi(endpoint=hub.endpoint)`): repo info, file downloads with resume, tree listings,
-    paths-info, refs and commits, with the hub's error codes. Repos persist under `root` and a
-    new `LocalHub` on the same root serves them again.
-
-    Example:
-        ```python
-        with LocalHub(tmp_path / "hub") as hub:
-            sha = hub.commit("org/tiny", {"config.json": b"{}"})
-            HfApi(endpoint=hub.endpoint).model_info("org/tiny").sha == sha
-        ```
-
-    Attributes:
-        tokens: the valid access tokens (a set). Private repos need one; gated repos need one to download.
-        latency: seconds added to every request.
-        tree_page_size: entries per page of a tree listing (50 at most when `expand=True`, as on the Hub).
-        commits_page_size: entries per page of a commits listing.
-        mirror_mode: `"full"`, or `"partial"` to answer repo info with bare `rfilename` siblings
-            (no size, blob id or LFS), like some mirrors; tree listings stay complete.
-        server_errors: tracebacks of requests that crashed the handler (answered with 500).
-    """
+class HubStore(RequestLog, ReadCache):
+    """The hub's state: repos stored as bare git repositories under `root`, their refs, access
+    settings, faults and the request log; everything the server answers from. `LocalHub`
+    (`_local.py`) adds the server itself, so the server modules can name this type without an
+    import cycle. The attributes are documented on `LocalHub`."""
 
     def __init__(self, root: str | os.PathLike[str], *, port: int = 0) -> None:
         self.root = Path(root)
@@ -95,24 +75,6 @@ class LocalHub(RequestLog, Serving, ReadCache):
         self._folded.update({key(r.repo_type, r.repo_id.lower()): r.repo_id for r in self._repos.values()})
 
     # --- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> LocalHub:
-        """Start serving on 127.0.0.1 (an ephemeral port unless `port` was given); returns self."""
-        from ptmlock.testing._server import start_server
-
-        if self._server is None:
-            self._server, self._thread = start_server(self, self.port)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open connections. Repos stay on disk."""
-        from ptmlock.testing._server import stop_server
-
-        if self._server is not None:
-            stop_server(self._server)
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
 
     @property
     def endpoint(self) -> str:
@@ -271,6 +233,11 @@ class LocalHub(RequestLog, Serving, ReadCache):
             target = self._aliases.get(key(repo_type, target))
         folded = self._folded.get(key(repo_type, repo_id.lower()))
         return None, folded
+
+    def repos(self, repo_type: str = "model") -> list[Repo]:
+        """The repos of `repo_type`, by id (what `GET /api/models` and `serve` list)."""
+        self.reload_if_changed()
+        return sorted((r for r in self._repos.values() if r.repo_type == repo_type), key=lambda r: r.repo_id)
 
     def knows(self, repo_type: str, repo_id: str) -> bool:
         repo, target = self.lookup(repo_type, repo_id)

@@ -30,7 +30,7 @@ from ptmlock.testing._api import commit_item, refs_document, repo_info, tree_ent
 from ptmlock.testing._snapshot import DirEntry, FileEntry
 
 if TYPE_CHECKING:
-    from ptmlock.testing._hub import LocalHub
+    from ptmlock.testing._hub import HubStore
     from ptmlock.testing._registry import Repo
 
 _API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
@@ -85,7 +85,7 @@ class Router:
     """Answers one request; `raw_path` is still percent-encoded so `%2F` in a revision survives."""
 
     def __init__(self, handler: BaseHTTPRequestHandler, method: str, raw_path: str, query: str, body: bytes) -> None:
-        self.hub: LocalHub = handler.server.hub  # type: ignore[attr-defined]
+        self.hub: HubStore = handler.server.hub  # type: ignore[attr-defined]
         self.handler = handler
         self.method = method
         self.raw_path = raw_path
@@ -100,6 +100,8 @@ class Router:
         segs = self.raw_path.split("/")[1:]
         if segs[:2] == ["api", "whoami-v2"]:
             return self._whoami()
+        if segs[:1] == ["api"] and len(segs) >= 2 and segs[1] in _API_TYPES and segs[2:] in ([], [""]):
+            return self._list(_API_TYPES[segs[1]])
         if len(segs) >= 3 and segs[0] == "api" and segs[1] in _API_TYPES:
             return self._api(_API_TYPES[segs[1]], segs[2:], f"/api/{segs[1]}/")
         start = 1 if segs and segs[0] in ("datasets", "spaces") else 0
@@ -151,6 +153,29 @@ class Router:
         return "Link", f'<{base}{self.raw_path}?{urlencode(params)}>; rel="next"'
 
     # --- /api ---------------------------------------------------------------------------------------
+
+    def _list(self, rtype: str) -> Response:
+        """`GET /api/models` (`HfApi.list_models`): the public repos, `?search=`, `?author=`, `?limit=`."""
+        if self.method not in ("GET", "HEAD") or rtype == "space":
+            return error_response(405 if rtype != "space" else 404, None, "Not Found")
+        search = (self.params.get("search") or [""])[0].lower()
+        authors = self.params.get("author")
+        author = authors[0] if authors else None
+        found = [r for r in self.hub.repos(rtype) if (not r.private or self.authorized)
+                 and search in r.repo_id.lower() and (author is None or r.repo_id.split("/")[0] == author)]
+        limit = (self.params.get("limit") or [""])[0]
+        if limit.isdigit():
+            found = found[:int(limit)]
+        items = []
+        for repo in found:
+            sha = self.hub.resolve_revision(repo, "main")
+            if sha is None:
+                continue
+            info = repo_info(repo_type=repo.repo_type, repo_id=repo.repo_id, snapshot=self.hub.snapshot(repo, sha),
+                             private=repo.private, gated=repo.gated, created=repo.created, blobs=False,
+                             partial=False, expand=[], security=False)
+            items.append({k: v for k, v in info.items() if k not in ("siblings", "cardData", "usedStorage")})
+        return json_response(items)
 
     def _api(self, rtype: str, rest: list[str], prefix: str) -> Response:
         if not rest or not rest[0]:

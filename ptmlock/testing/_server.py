@@ -19,7 +19,7 @@ from ptmlock.testing._routes import Response, Router, error_response, json_respo
 
 if TYPE_CHECKING:
     from ptmlock.testing._faults import Fault
-    from ptmlock.testing._hub import LocalHub
+    from ptmlock.testing._hub import HubStore
 
 _CHUNK = 1 << 20
 
@@ -74,7 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
-        hub: LocalHub = self.server.hub  # type: ignore[attr-defined]
+        hub: HubStore = self.server.hub  # type: ignore[attr-defined]
         split = urlsplit(self.path)
         path = unquote(split.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -133,7 +133,7 @@ class _HubServer(ThreadingHTTPServer):
     request_queue_size = 1024  # 200 concurrent clients must not overflow the listen backlog
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], hub: LocalHub) -> None:
+    def __init__(self, address: tuple[str, int], hub: HubStore) -> None:
         super().__init__(address, _Handler)
         self.hub = hub
         self.connections: set[socket.socket] = set()
@@ -153,7 +153,7 @@ class _HubServer(ThreadingHTTPServer):
         self.hub.server_errors.append(traceback.format_exc())
 
 
-def start_server(hub: LocalHub, port: int = 0) -> tuple[_HubServer, threading.Thread]:
+def start_server(hub: HubStore, port: int = 0) -> tuple[_HubServer, threading.Thread]:
     server = _HubServer(("127.0.0.1", port), hub)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name=f"LocalHub:{server.server_address[1]}", daemon=True)

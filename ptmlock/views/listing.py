@@ -39,3 +39,11 @@ def build_listing(manifest_path: Path) -> dict[str, Any]:
                       "interchangeable": len(members) > 1, "default": selected, "models": models})
     return {"roles": roles, "stale": not state.fresh, "lock_state": state.state, "lock_message": state.message(),
             "lock": str(manifest.lock_path.name), "warnings": manifest.role_warnings()}
+
+
+def role_heading(name: str, members: int, has_default: bool) -> str:
+    """The heading of a role in `list`, `tree` and `role`: `text (interchangeable, 2 models; * =
+    default)` explains the `*` on the lines below, or says there is no default."""
+    if members < 2:
+        return f"{name} (single)"
+    return f"{name} (interchangeable, {members} models; {'* = default' if has_default else 'no default'})"

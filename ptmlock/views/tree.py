@@ -21,6 +21,7 @@ from ptmlock.lockfile.model import Lock, LockedModel
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.manifest.parse import load_manifest
 from ptmlock.output import human_size
+from ptmlock.views.listing import role_heading
 
 
 def build_tree(
@@ -129,8 +130,8 @@ def render_tree(tree: dict[str, Any]) -> list[str]:
                 lines.append(_line(model, ""))
                 _children(model, "", lines)
             continue
-        kind = f" (interchangeable, {len(role['models'])} models)" if role["interchangeable"] else ""
-        lines.append(f"{role['name']}{kind}")
+        lines.append(role_heading(role["name"], len(role["models"]), role["default"] is not None)
+                     if role["interchangeable"] else role["name"])
         for n, model in enumerate(role["models"]):
             last = n == len(role["models"]) - 1
             mark = ("* " if model["selected"] else "  ") if role["interchangeable"] else ""

@@ -33,7 +33,7 @@ def doctor(project, *args, env=None):
 def test_doctor_json_reports_settings_project_mode_and_every_library_hooked(project, hub):
     r = doctor(project, "--json", env={"PTMLOCK_MODE": "strict"})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert SECRET not in r.stdout + r.stderr
+    assert SECRET not in r.stdout + r.stderr, r.stderr
     d = json.loads(r.stdout)
     assert d["ptmlock_version"] == ptmlock.__version__
     assert d["settings"]["HF_ENDPOINT"] == hub.endpoint
@@ -56,13 +56,13 @@ def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
     manifest.write_text(manifest.read_text().replace('name = "app"', 'name = "app"\npolicy = "strict"')
                         + '\n[models."org/new"]\n')
     r = doctor(project, "--no-probe", env={"HF_HUB_OFFLINE": "1"})
-    assert r.returncode == 1
-    assert f"lock: {project / 'ptm.lock'} (STALE)" in r.stdout
-    assert f"guard mode: strict (from policy in {manifest})" in r.stdout
-    assert "HF_HUB_OFFLINE: True" in r.stdout and "token_configured: True" in r.stdout
-    assert "  transformers: transformers " in r.stdout and "hooks not probed" in r.stdout
+    assert r.returncode == 1, r.stderr
+    assert f"lock: {project / 'ptm.lock'} (STALE)" in r.stdout, r.stderr
+    assert f"guard mode: strict (from policy in {manifest})" in r.stdout, r.stderr
+    assert "HF_HUB_OFFLINE: True" in r.stdout and "token_configured: True" in r.stdout, r.stderr
+    assert "  transformers: transformers " in r.stdout and "hooks not probed" in r.stdout, r.stderr
     assert "warning: ptm.lock: org/new: declared in ptm.toml but not locked" in r.stderr
-    assert SECRET not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    assert SECRET not in r.stdout + r.stderr and "Traceback" not in r.stderr, r.stderr
     d = json.loads(doctor(project, "--no-probe", "--json").stdout)
     assert d["lock_fresh"] is False and all(lib["hooked"] is None for lib in d["libraries"])
 

@@ -276,7 +276,7 @@ def test_private_repo_needs_token_and_token_is_never_written(hub, project):
     r = _sub(project, "lock", env={"HF_TOKEN": token})
     assert r.returncode == 0, r.stderr
     assert token not in (project / "ptm.lock").read_text()
-    assert token not in r.stderr + r.stdout
+    assert token not in r.stderr + r.stdout, r.stderr
 
 
 def test_gated_repo_info_refused_exits_4(hub, project):
@@ -433,7 +433,7 @@ def test_list_groups_by_role_and_json(hub, project, ptm):
     r = ptm("list")
     assert r.code == 0
     lines = r.out.splitlines()
-    assert lines[0] == "text (interchangeable, 2 models)"
+    assert lines[0] == "text (interchangeable, 2 models; * = default)"  # the `*` explained (issue 24)
     assert lines[1].startswith("    org/a  default branch @ ")
     assert lines[2].startswith("  * org/b  default branch @ ")
     assert lines[3] == "speech (single)"
@@ -461,13 +461,13 @@ def test_corrupt_lock_is_a_clear_error(hub, project, ptm):
 
 def test_version_and_help(project):
     r = _sub(project, "--version")
-    assert r.returncode == 0 and re.match(r"ptmlock, version \d+\.\d+", r.stdout)
+    assert r.returncode == 0 and re.match(r"ptmlock, version \d+\.\d+", r.stdout), r.stderr
     r = _sub(project, "--help")
-    assert r.returncode == 0
+    assert r.returncode == 0, r.stderr
     for verb in ("init", "add", "remove", "lock", "list"):
-        assert verb in r.stdout
+        assert verb in r.stdout, r.stderr
     r = _sub(project, "lock", "--bogus")
-    assert r.returncode == 2 and "No such option" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "No such option" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_exit_codes_in_readme_match_errors_module():

@@ -48,27 +48,27 @@ def ptmlock(project, *args, env=None):
 def test_run_guards_an_unmodified_program_passing_args_and_exit_code(project):
     r = ptmlock(project, "run", "--", PY, "app.py", "org/m", "3", "--flag")
     assert r.returncode == 3, r.stderr
-    assert json.loads(r.stdout) == {"tag": "v1", "argv": ["org/m", "3", "--flag"], "guarded": True}
+    assert json.loads(r.stdout) == {"tag": "v1", "argv": ["org/m", "3", "--flag"], "guarded": True}, r.stderr
 
 
 def test_run_without_double_dash_and_unguarded_baseline(project):
     assert json.loads(ptmlock(project, "run", PY, "app.py", "org/m", "0").stdout)["tag"] == "v1"
     plain = subprocess.run([PY, "app.py", "org/m", "0"], cwd=project, capture_output=True, text=True)
-    assert json.loads(plain.stdout) == {"tag": "v2", "argv": ["org/m", "0"], "guarded": False}
+    assert json.loads(plain.stdout) == {"tag": "v2", "argv": ["org/m", "0"], "guarded": False}, plain.stderr
 
 
 def test_run_strict_refuses_an_unlisted_load_with_zero_requests(project, hub):
     r = ptmlock(project, "run", "--mode", "strict", "--", PY, "app.py", "org/other", "0")
-    assert r.returncode == 1
-    assert "ptmlock.errors.GuardError: ptmlock refused to load 'org/other' (strict mode) at " in r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "ptmlock.errors.GuardError: ptmlock refused to load 'org/other' (strict mode) at " in r.stderr, r.stderr
     assert hub.count(path_contains="org/other") == 0
 
 
 def test_run_warn_mode_warns_and_writes_the_report(project, tmp_path):
     report = tmp_path / "loads.jsonl"
     r = ptmlock(project, "run", "--report", str(report), "--", PY, "app.py", "org/other", "0")
-    assert r.returncode == 0
-    assert "PtmlockWarning: model 'org/other' is not declared in ptm.toml" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "PtmlockWarning: model 'org/other' is not declared in ptm.toml" in r.stderr, r.stderr
     records = [json.loads(line) for line in report.read_text().splitlines()]
     (record,) = [r for r in records if r["event"] == "load"]
     assert record["model"] == "org/other" and record["verdict"] == "unlisted"
@@ -84,7 +84,7 @@ def test_run_guards_child_processes_started_elsewhere(project, tmp_path):
         f"cwd={str(elsewhere)!r}).returncode)\n")
     r = ptmlock(project, "run", "--", PY, "parent.py")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["tag"] == "v1"
+    assert json.loads(r.stdout)["tag"] == "v1", r.stderr
 
 
 def test_run_still_runs_the_sitecustomize_it_shadows(project, tmp_path):
@@ -100,21 +100,21 @@ def test_run_still_runs_the_sitecustomize_it_shadows(project, tmp_path):
 def test_run_strict_without_a_lock_fails_before_starting(tmp_path):
     marker = tmp_path / "started"
     r = ptmlock(tmp_path, "run", "--mode", "strict", "--", PY, "-c", f"open({str(marker)!r}, 'w')")
-    assert r.returncode == 1 and not marker.exists()
-    assert r.stderr.startswith("error: `ptmlock run` in strict mode needs a ptm.lock, and none was found")
-    assert "Traceback" not in r.stderr
+    assert r.returncode == 1 and not marker.exists(), r.stderr
+    assert r.stderr.startswith("error: `ptmlock run` in strict mode needs a ptm.lock, and none was found"), r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
 
 
 def test_run_unknown_command_exits_127(project):
     r = ptmlock(project, "run", "--", "no-such-command-ptmlock")
-    assert r.returncode == 127
+    assert r.returncode == 127, r.stderr
     assert r.stderr == "error: Cannot run 'no-such-command-ptmlock': No such file or directory. " \
-                       "Check the command after `--`.\n"
+                       "Check the command after `--`.\n", r.stderr
 
 
 def test_run_needs_a_command(project):
     r = ptmlock(project, "run")
-    assert r.returncode == 2 and "Missing argument 'COMMAND...'" in r.stderr
+    assert r.returncode == 2 and "Missing argument 'COMMAND...'" in r.stderr, r.stderr
 
 
 def test_run_report_has_one_guard_on_line_per_guarded_process_and_isolated_children_are_not(project, tmp_path):

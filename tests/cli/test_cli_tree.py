@@ -53,7 +53,7 @@ def test_tree_shows_roles_models_and_nested_dependencies_without_network(hub, pt
     assert r.code == 0 and r.err == ""
     p = pins
     assert r.out == f"""\
-enc (interchangeable, 2 models)
+enc (interchangeable, 2 models; * = default)
 ├── * org/bert  main @ {p['org/bert']}  2 files  6.4 KiB
 └──   org/roberta  default branch @ {p['org/roberta']}  2 files  4.5 KiB
 org/adapter  default branch @ {p['org/adapter']}  3 files  1.7 KiB
@@ -70,7 +70,7 @@ def test_tree_files_lists_each_models_files_once(hub, ptm, pins):
     assert r.code == 0
     p = pins
     assert r.out == f"""\
-enc (interchangeable, 2 models)
+enc (interchangeable, 2 models; * = default)
 ├── * org/bert  main @ {p['org/bert']}  2 files  6.4 KiB
 │   ├── .gitattributes  1.5 KiB
 │   └── model.safetensors  4.9 KiB
@@ -142,4 +142,4 @@ def test_tree_errors_are_clean(project):
     (project / "ptm.toml").write_text('[models."org/a"\n')
     r = subprocess.run([PY, "-m", "ptmlock", "tree"], cwd=project, capture_output=True, text=True,
                        env=dict(os.environ), timeout=60)
-    assert r.returncode == 3 and "Traceback" not in r.stderr and r.stderr.startswith("error: ")
+    assert r.returncode == 3 and "Traceback" not in r.stderr and r.stderr.startswith("error: "), r.stderr

@@ -150,8 +150,8 @@ def test_stale_or_missing_lock_fails_with_the_fix(synced, project, ptm):
                                      "declared in ptm.toml. Run `ptmlock lock` to update it, then `ptmlock verify`.\n")
     (project / "ptm.lock").unlink()
     r = subprocess.run([PY, "-m", "ptmlock", "verify"], cwd=project, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1 and "ptm.lock does not exist" in r.stderr and "Run `ptmlock lock`" in r.stderr
-    assert "Traceback" not in r.stderr
+    assert r.returncode == 1 and "ptm.lock does not exist" in r.stderr and "Run `ptmlock lock`" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
 
 
 def test_verify_as_subprocess_exit_codes_and_no_traceback(synced, project):
@@ -163,7 +163,7 @@ def test_verify_as_subprocess_exit_codes_and_no_traceback(synced, project):
         bad = subprocess.run([PY, "-m", "ptmlock", "verify"], cwd=project, capture_output=True, text=True, timeout=60)
     finally:
         os.chmod(repo / "blobs", 0o755)
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
 
 
 def test_benchmark_runs_small(tmp_path):
@@ -174,6 +174,6 @@ def test_benchmark_runs_small(tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     for case in ("large", "small", "cached", "sync"):
-        assert f"\n{case} " in r.stdout
-    assert "openssl dgst -sha256" in r.stdout and "snapshot_download" in r.stdout
-    assert r.stdout.count("verify() in-process") == 2  # the library's own time, large and small
+        assert f"\n{case} " in r.stdout, r.stderr
+    assert "openssl dgst -sha256" in r.stdout and "snapshot_download" in r.stdout, r.stderr
+    assert r.stdout.count("verify() in-process") == 2, r.stderr  # the library's own time, large and small

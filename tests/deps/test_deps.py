@@ -216,7 +216,7 @@ def test_cycle_is_a_clear_error_and_leaves_the_files_alone(hub, project):
         "error: Dependency cycle: 'org/a', which needs 'org/b' (auto_map code, in config.json), which needs 'org/c' "
         "(auto_map code, in config.json), which needs 'org/a' (peft base model, in adapter_config.json). Models "
         "cannot need each other in a loop, so ptmlock cannot lock them. Fix the reference in one of these repos, or "
-        "pin one of them (`revision` in ptm.toml) to a commit that does not need the next.\n")
+        "pin one of them (`revision` in ptm.toml) to a commit that does not need the next.\n"), r.stderr
     assert {name: (project / name).read_bytes() for name in before} == before
 
 
@@ -230,7 +230,7 @@ def test_missing_dependency_names_the_parent_and_the_file(hub, project):
         "error: 'org/adapter' needs model 'org/nope' at the default branch (peft base model, in adapter_config.json), "
         "but the hub has no such model (or hides it from this token). Fix the reference in 'org/adapter' or pin "
         "'org/adapter' to a revision that names an existing model; if the model is private, set HF_TOKEN to a token "
-        "that can read it.\n")
+        "that can read it.\n"), r.stderr
     assert not (project / "ptm.lock").exists() and (project / "ptm.toml").read_bytes() == before
 
 

@@ -216,14 +216,14 @@ def test_a_failure_inside_the_guard_is_one_warning_in_warn_mode_and_guard_error_
 
     warn = run_app(caller_project, ODD, env={"PTMLOCK_MODE": "warn"})
     assert warn.returncode == 0, warn.stderr
-    assert all(x.startswith("library: ") for x in last_json(warn))  # the load went ahead, unchecked
+    assert all(x.startswith("library: ") for x in last_json(warn)), warn.stderr  # the load went ahead, unchecked
     assert warn.stderr.count("ptmlock runtime guard failed while checking 'org/m' (RuntimeError: no str for you): "
                              "this load is not checked.") == 1, warn.stderr
-    assert "app.py:13" in warn.stderr and "Traceback" not in warn.stderr
+    assert "app.py:13" in warn.stderr and "Traceback" not in warn.stderr, warn.stderr
     strict = run_app(caller_project, ODD, env={"PTMLOCK_MODE": "strict"})
     assert strict.returncode == 0, strict.stderr
     assert all(x.startswith("guard: ptmlock runtime guard (strict) failed while checking 'org/m' (RuntimeError: "
-                            "no str for you); the load is refused.") for x in last_json(strict))
+                            "no str for you); the load is refused.") for x in last_json(strict)), strict.stderr
 
 
 def test_a_report_that_cannot_be_written_costs_one_warning_not_the_program(caller_project):
@@ -238,4 +238,4 @@ def test_a_report_that_cannot_be_written_costs_one_warning_not_the_program(calle
     """, env={"PTMLOCK_REPORT": str(caller_project)})  # a directory: no record can be appended
     assert proc.returncode == 0 and last_json(proc) == [2], proc.stderr
     assert proc.stderr.count(f"ptmlock runtime guard cannot write its report {caller_project}") == 1, proc.stderr
-    assert proc.stderr.count("'org/other' is not declared in ptm.toml") == 1
+    assert proc.stderr.count("'org/other' is not declared in ptm.toml") == 1, proc.stderr

@@ -62,9 +62,9 @@ def test_unlisted_load_warns_with_call_site_and_fix(moved, project):
         hf_hub_download("org/other", "config.json")
         print('{"ok": true}')
     """)
-    assert last_json(proc) == {"ok": True}
-    assert "app.py:4: PtmlockWarning: model 'org/other' is not declared in ptm.toml." in proc.stderr
-    assert "`ptmlock add org/other`" in proc.stderr and "load at " in proc.stderr
+    assert last_json(proc) == {"ok": True}, proc.stderr
+    assert "app.py:4: PtmlockWarning: model 'org/other' is not declared in ptm.toml." in proc.stderr, proc.stderr
+    assert "`ptmlock add org/other`" in proc.stderr and "load at " in proc.stderr, proc.stderr
 
 
 def test_strict_refuses_unlisted_before_any_request(moved, hub, project):
@@ -102,7 +102,7 @@ def test_manifest_policy_sets_the_mode_and_env_overrides_it(hub, project):
     assert last_json(run_app(project, src)) == {"mode": "strict", "refused": True}
     assert last_json(run_app(project, src, env={"PTMLOCK_MODE": "warn"})) == {"mode": "warn", "refused": False}
     off = run_app(project, src, env={"PTMLOCK_MODE": "off"})
-    assert last_json(off) == {"mode": "off", "refused": False} and "PtmlockWarning" not in off.stderr
+    assert last_json(off) == {"mode": "off", "refused": False} and "PtmlockWarning" not in off.stderr, off.stderr
 
 
 @pytest.mark.parametrize("mode", ["warn", "strict"])
@@ -124,8 +124,8 @@ def test_contradicting_revision_is_caught(moved, hub, project, mode):
     out = last_json(proc)
     if mode == "warn":
         assert out == {"dev": "v2", v2: "v2"}  # loaded as asked, with a warning each
-        assert proc.stderr.count("PtmlockWarning") == 2
-        assert "but the code asks for revision 'dev'" in proc.stderr
+        assert proc.stderr.count("PtmlockWarning") == 2, proc.stderr
+        assert "but the code asks for revision 'dev'" in proc.stderr, proc.stderr
     else:
         assert all(v.startswith("ptmlock refused to load 'org/m'") for v in out.values())
         assert "is locked at" in out["dev"] and "`ptmlock add org/m@dev`" in out["dev"]
@@ -157,7 +157,7 @@ def test_snapshot_and_resolve_revision_are_pinned_without_a_request(moved, hub, 
         revs = [resolve_revision("org/m"), HfApi().resolve_revision("org/m"), huggingface_hub.resolve_revision("org/m")]
         print(json.dumps([r.resolved for r in revs]))
     """)
-    assert last_json(proc) == [v1, v1, v1]
+    assert last_json(proc) == [v1, v1, v1], proc.stderr
     assert hub.count() == 0
 
 
@@ -189,7 +189,7 @@ def test_threads_loading_concurrently_are_each_pinned_and_reported(moved, projec
             tags = list(pool.map(load, range(32)))
         print(json.dumps({"tags": sorted(set(tags))}))
     """, env={"PTMLOCK_REPORT": str(report)})
-    assert last_json(proc) == {"tags": ["other", "v1"]}
+    assert last_json(proc) == {"tags": ["other", "v1"]}, proc.stderr
     records = [r for r in map(json.loads, report.read_text().splitlines()) if r["event"] == "load"]
     assert len(records) == 32
     assert sum(r["verdict"] == "pinned" and r["revision"] == v1 for r in records) == 16
@@ -244,7 +244,7 @@ def test_disable_and_disabled_turn_the_guard_off(moved, hub, project):
         print(json.dumps(out))
     """, env={"PTMLOCK_MODE": "strict"})
     assert last_json(proc) == {"block": ["other", "v2", False], "other_thread": [True], "after": "refused",
-                               "disabled": ["other", False], "enabled": "v1"}
+                               "disabled": ["other", False], "enabled": "v1"}, proc.stderr
 
 
 def test_no_lock_warns_once_and_strict_refuses_to_start(hub, tmp_path):
@@ -258,11 +258,11 @@ def test_no_lock_warns_once_and_strict_refuses_to_start(hub, tmp_path):
     """
     proc = run_app(tmp_path, src)
     assert proc.returncode == 0 and proc.stderr.count("PtmlockWarning") == 1, proc.stderr
-    assert f"ptmlock runtime guard checks nothing: no ptm.lock in {tmp_path} or any parent directory" in proc.stderr
+    assert f"ptmlock runtime guard checks nothing: no ptm.lock in {tmp_path} or any parent directory" in proc.stderr, proc.stderr
     strict = run_app(tmp_path, src, env={"PTMLOCK_MODE": "strict"})
-    assert strict.returncode == 1 and "GuardError: ptmlock runtime guard (strict): no ptm.lock in" in strict.stderr
+    assert strict.returncode == 1 and "GuardError: ptmlock runtime guard (strict): no ptm.lock in" in strict.stderr, strict.stderr
     missing = run_app(tmp_path, src, env={"PTMLOCK_MODE": "strict", "PTMLOCK_LOCKFILE": str(tmp_path / "x.lock")})
-    assert f"PTMLOCK_LOCKFILE={tmp_path / 'x.lock'} does not exist" in missing.stderr
+    assert f"PTMLOCK_LOCKFILE={tmp_path / 'x.lock'} does not exist" in missing.stderr, missing.stderr
 
 
 def test_lockfile_env_var_and_walking_up_find_the_lock(moved, project):
@@ -294,8 +294,8 @@ def test_stale_lock_entry_is_flagged(hub, project):
         print("{}")
     """)
     assert "'org/new' is declared in ptm.toml but not pinned in ptm.lock (the lock is stale). Run `ptmlock lock`." \
-        in proc.stderr
-    assert "ptm.lock is stale for 'org/m': revision is 'main' in ptm.toml but unset in ptm.lock." in proc.stderr
+        in proc.stderr, proc.stderr
+    assert "ptm.lock is stale for 'org/m': revision is 'main' in ptm.toml but unset in ptm.lock." in proc.stderr, proc.stderr
 
 
 def test_legacy_and_renamed_ids_match_their_pin(hub, project):
@@ -359,5 +359,5 @@ def test_a_hook_that_cannot_be_installed_warns_and_the_import_still_works(tmp_pa
         import json.tool
         print("{}")
     """)
-    assert last_json(proc) == {}
-    assert "PtmlockWarning: ptmlock could not hook json.tool (AttributeError: no such function)" in proc.stderr
+    assert last_json(proc) == {}, proc.stderr
+    assert "PtmlockWarning: ptmlock could not hook json.tool (AttributeError: no such function)" in proc.stderr, proc.stderr

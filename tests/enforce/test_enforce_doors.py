@@ -88,7 +88,7 @@ def test_hf_file_system_contradicting_revision_is_caught(moved, hub, project):
         except ptmlock.enforce.GuardError as e:
             print(json.dumps({{"error": str(e)}}))
     """, env={"PTMLOCK_MODE": "strict"})
-    assert f"'org/m' is locked at {moved[0][:12]}" in last_json(proc)["error"]
+    assert f"'org/m' is locked at {moved[0][:12]}" in last_json(proc)["error"], proc.stderr
     assert hub.count(path_contains=v2) == 0
 
 
@@ -171,7 +171,7 @@ print(json.dumps({{"asked_v2": model_info("org/m", revision="{v2}").sha, "other"
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     _expect_v1(lines[0], v1)
     assert lines[1] == {"asked_v2": v2, "other": "org/other"}  # metadata loads nothing: asked as asked, no warning
-    assert "PtmlockWarning" not in proc.stderr
+    assert "PtmlockWarning" not in proc.stderr, proc.stderr
 
 
 def test_offline_metadata_is_answered_from_the_lock_with_the_hub_stopped(moved, hub, project, tmp_path):
@@ -194,5 +194,5 @@ except Exception as e:  # not locked: huggingface_hub's own offline error
     assert lines[1] == {"tag": "v1"}
     assert lines[2] == {"other": "OfflineModeIsEnabled"}
     unguarded = run_app(project, META_APP, env={**env, "PTMLOCK_MODE": "off"})
-    assert unguarded.returncode != 0 and "OfflineModeIsEnabled" in unguarded.stderr
+    assert unguarded.returncode != 0 and "OfflineModeIsEnabled" in unguarded.stderr, unguarded.stderr
     assert os.environ.get("HF_HUB_OFFLINE") is None

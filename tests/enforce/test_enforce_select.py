@@ -97,4 +97,4 @@ def test_selected_model_loads_under_the_strict_guard(project, hub):
         import ptmlock
         ptmlock.select("text-encoder")
     """, env={"PTMLOCK_ROLE_TEXT_ENCODER": "org/whisper"})
-    assert refused.returncode == 1 and "ptmlock.errors.RoleError: PTMLOCK_ROLE_TEXT_ENCODER=org/whisper" in refused.stderr
+    assert refused.returncode == 1 and "ptmlock.errors.RoleError: PTMLOCK_ROLE_TEXT_ENCODER=org/whisper" in refused.stderr, refused.stderr

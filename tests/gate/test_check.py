@@ -84,7 +84,7 @@ def test_scan_without_manifest_reports_undeclared_and_says_so(project, ptm):
 
 def test_scan_of_missing_path_is_a_usage_error(project):
     r = subprocess.run([PY, "-m", "ptmlock", "scan", "nope/"], cwd=project, capture_output=True, text=True)
-    assert r.returncode == 2 and "'nope/' does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "'nope/' does not exist" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_check_fails_on_undeclared_load_with_flake8_lines(hub, project, ptm):
@@ -123,8 +123,10 @@ def test_check_reports_stale_lock(hub, project, ptm):
     write_manifest(project, {"org/a": {"role": "enc"}, "org/b": {"role": "enc"}, "org/c": {"revision": "v2"}})
     r = ptm("check", "app.py")
     assert r.code == 1
+    line = (project / "ptm.toml").read_text().splitlines().index('[models."org/c"]') + 1
+    assert line > 1  # issue 24: at the entry the lock does not match, not at ptm.toml:1:1
     assert r.out.splitlines() == [
-        "ptm.toml:1:1: PTM001 ptm.lock is stale against ptm.toml: org/c: requested is 'v2' in ptm.toml but 'v1' in "
+        f"ptm.toml:{line}:1: PTM001 ptm.lock is stale against ptm.toml: org/c: requested is 'v2' in ptm.toml but 'v1' in "
         "ptm.lock. Run `ptmlock lock` to update it, then `ptmlock check`.",
     ]
 
@@ -208,7 +210,7 @@ def test_pre_commit_hook_refuses_undeclared_model_then_passes(hub, project, ptm,
     commit = subprocess.run(["git", "commit", "-m", "train"], cwd=project, env={**env, **_ident()},
                             capture_output=True, text=True)
     assert commit.returncode != 0, commit.stdout + commit.stderr
-    assert "train.py:2:1: PTM002 'org/new' is loaded here" in commit.stdout + commit.stderr
+    assert "train.py:2:1: PTM002 'org/new' is loaded here" in commit.stdout + commit.stderr, commit.stderr
     assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True).returncode != 0
 
     hub.commit("org/new", tiny_repo_files())
@@ -231,8 +233,8 @@ def test_pre_commit_try_repo_lock_check_hook(project, ptm, hook_repo, tmp_path):
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "PRE_COMMIT_COLOR": "never"}
     r = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(repo_dir), "ptmlock-lock-check"],
                        cwd=project, env=env, capture_output=True, text=True)
-    assert r.returncode == 1
-    assert "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it." in r.stdout
+    assert r.returncode == 1, r.stderr
+    assert "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it." in r.stdout, r.stderr
 
 
 def _ident():
@@ -272,7 +274,7 @@ def test_readme_pre_commit_snippet_works_as_printed(project, ptm, hook_repo, pre
     r = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"], cwd=project, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"ptmlock lock --check \(ptm.lock is fresh\)\.+Passed", r.stdout), r.stdout
+    assert re.search(r"ptmlock lock --check \(ptm.lock is fresh\)\.+Passed", r.stdout), (r.stdout, r.stderr)
     r = subprocess.run([sys.executable, "-m", "pre_commit", "autoupdate", "--freeze"], cwd=project, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -305,7 +307,7 @@ def test_check_hook_runs_when_only_the_manifest_changes(hub, project, ptm, hook_
     commit = subprocess.run(["git", "commit", "-m", "drop labels"], cwd=project, env=env, capture_output=True,
                             text=True)
     out = commit.stdout + commit.stderr
-    assert commit.returncode != 0, out
+    assert commit.returncode != 0, (out, commit.stderr)
     assert "app.py:2:1: PTM002 'acme/labels' is loaded here" in out
     assert re.search(r"ptmlock check \(declared and pinned model loads\)\.+Failed", out), out
     assert _git(project, "log", "--format=%s").split("\n")[0] == "app"  # the broken state was not committed

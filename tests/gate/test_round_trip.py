@@ -204,4 +204,4 @@ def test_init_lock_sync_then_strict_run_loads_the_locked_bytes(hub, project, tmp
         proc = _cli(project, "run", "--mode", "strict", "--", PY, "app.py", env=run_env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert last_json(proc)["value"] == pytest.approx(1.0), proc.stderr[-3000:]
-        assert "refused" not in proc.stderr and "PtmlockWarning" not in proc.stderr
+        assert "refused" not in proc.stderr and "PtmlockWarning" not in proc.stderr, proc.stderr

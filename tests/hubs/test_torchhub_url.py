@@ -144,7 +144,7 @@ def test_tree_shows_torchhub_and_url_pins(upstream, project, ptm):
     from ptmlock.output import human_size
 
     assert r.out.splitlines() == [
-        "backbone (interchangeable, 2 models)",
+        "backbone (interchangeable, 2 models; no default)",
         f"├──   owner/tiny  default branch @ {v1[:12]}  0 files  0 B",
         f"└──   {url}  default branch @ {sha[:12]}  1 file  {human_size(len(data))}",
     ]
@@ -370,7 +370,7 @@ def test_errors_through_the_cli_are_clear_with_the_right_exit_code(upstream, pro
     proc = _sub(project, *args, env={"PTMLOCK_HUB_DEADLINE": "5", **env})
     assert proc.returncode == code, proc.stderr
     assert want in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
     assert (project / "ptm.toml").read_text() == before and not (project / "ptm.lock").exists()
 
 

@@ -1,4 +1,4 @@
-"""A hostile cache and target folder (issue 11, THREAT_MODEL.md row "the cache").
+"""A hostile cache and target folder (issue 11, docs/threat-model.md, row "the cache").
 
 Links planted with `os.symlink` at every path sync writes: the sync must exit 5 naming the
 path, leave everything outside the root untouched, and write no file through the link. Then
@@ -103,7 +103,7 @@ def test_offline_sync_and_verify_never_follow_a_planted_folder_link(locked, proj
     for verb in (("sync", "--offline"), ("verify",)):
         r = _sub(project, *verb)  # checking only: reported as a problem (exit 1), never followed
         _assert_refused(r, locked, code=1)
-        assert f"{link} is a symbolic link; verify does not follow it" in r.stdout, r.stdout
+        assert f"{link} is a symbolic link; verify does not follow it" in r.stdout, (r.stdout, r.stderr)
 
 
 def test_the_cache_root_itself_may_be_a_link(locked, project, tmp_path):
@@ -136,9 +136,9 @@ def test_verify_reports_a_planted_blob_link_even_when_its_bytes_match(locked, pr
     os.symlink(copy, blob)
     r = _sub(project, "verify")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert f"org/a: config.json: {blob} is a symbolic link; verify does not follow it" in r.stdout
+    assert f"org/a: config.json: {blob} is a symbolic link; verify does not follow it" in r.stdout, r.stderr
     r = _sub(project, "sync")
-    assert r.returncode == 5 and f"{blob} is a symbolic link" in r.stderr
+    assert r.returncode == 5 and f"{blob} is a symbolic link" in r.stderr, r.stderr
 
 
 TARGET_LINKS = {
@@ -163,7 +163,7 @@ def test_link_planted_in_a_target_folder_is_refused_with_exit_5(locked, project,
     r = _sub(project, "sync", "--target", str(target))
     _assert_refused(r, locked, f"{link} is a symbolic link")
     r = _sub(project, "verify", "--target", str(target))
-    assert r.returncode in (1, 5) and "Traceback" not in r.stderr
+    assert r.returncode in (1, 5) and "Traceback" not in r.stderr, r.stderr
     assert _snapshot(locked["outside"]) == {str(locked["outside"] / "victim"): b"precious"}
 
 
@@ -187,12 +187,12 @@ def test_target_refuses_to_overwrite_a_file_it_did_not_write(locked, project, tm
     mine.write_text('{"my": "own config"}')
     r = _sub(project, "sync", "--target", str(target))
     assert r.returncode == 1, r.stderr
-    assert f"org/a: {mine}: not written by ptmlock" in r.stderr and "--force" in r.stderr
+    assert f"org/a: {mine}: not written by ptmlock" in r.stderr and "--force" in r.stderr, r.stderr
     assert mine.read_text() == '{"my": "own config"}'
     assert not (target / "org" / "a" / "model.safetensors").exists()  # nothing was written
     r = _sub(project, "sync", "--target", str(target), "--force")
     assert r.returncode == 0, r.stderr
-    assert f"org/a: {mine}: not written by ptmlock: replaced (--force)" in r.stderr
+    assert f"org/a: {mine}: not written by ptmlock: replaced (--force)" in r.stderr, r.stderr
     assert mine.read_bytes() == tiny_repo_files()["config.json"]
 
 
@@ -271,10 +271,10 @@ def test_lock_on_a_read_only_project_is_one_message_and_the_old_lock_survives(lo
     r = _sub(ro, "lock")
     assert r.returncode == 1, r.stderr
     assert r.stderr.strip() == f"error: Cannot write {ro / 'ptm.lock'}: the file system is read-only. The old file " \
-                               "is unchanged. Make the folder writable (or free some space), then run the command again."
+                               "is unchanged. Make the folder writable (or free some space), then run the command again.", r.stderr
     assert (project / "ptm.lock").read_bytes() == old
     r = _sub(ro, "add", "org/b@main")
-    assert r.returncode == 1 and "the file system is read-only" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "the file system is read-only" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_lock_on_a_full_disk_is_one_message_and_leaves_nothing(hub, tmp_path, mounts):
@@ -294,7 +294,7 @@ def test_lock_on_a_full_disk_is_one_message_and_leaves_nothing(hub, tmp_path, mo
         os.close(fd)
     r = _sub(disk, "lock")
     assert r.returncode == 1, r.stderr
-    assert "Cannot write" in r.stderr and "the disk is full" in r.stderr and "Traceback" not in r.stderr
+    assert "Cannot write" in r.stderr and "the disk is full" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "ptm.toml"]
 
 
@@ -306,8 +306,8 @@ def test_sync_into_a_full_cache_is_one_clear_error_and_nothing_is_visible(hub, p
     cache = mounts.tmpfs(tmp_path / "tiny-cache", "64k")
     r = _sub(project, "sync", env={"HF_HUB_CACHE": str(cache)})
     assert r.returncode == 1, r.stderr
-    assert "org/big: cannot write weights.bin" in r.stderr and "No space left on device" in r.stderr
-    assert "Traceback" not in r.stderr
+    assert "org/big: cannot write weights.bin" in r.stderr and "No space left on device" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     snap = cache / "models--org--big" / "snapshots"
     assert not any(p.name == "weights.bin" for p in snap.rglob("*"))  # never visible half-written
 
@@ -318,7 +318,7 @@ def test_sync_into_a_read_only_cache_is_one_clear_error(locked, project, tmp_pat
     cache = mounts.readonly(src, tmp_path / "ro-cache")
     r = _sub(project, "sync", env={"HF_HUB_CACHE": str(cache)})
     assert r.returncode == 1, r.stderr
-    assert "Read-only file system" in r.stderr and "Traceback" not in r.stderr
+    assert "Read-only file system" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert list(src.iterdir()) == []
 
 
@@ -343,7 +343,7 @@ def test_a_lock_write_killed_with_sigkill_leaves_nothing_git_add_stages_after_th
     old = (project / "ptm.lock").read_bytes()
     hub.commit("org/a", tiny_repo_files("v2"))
     r = subprocess.run([PY, "-c", KILL_DURING_WRITE], cwd=project, check=False, capture_output=True, text=True, timeout=120)
-    assert r.returncode == -signal.SIGKILL
+    assert r.returncode == -signal.SIGKILL, r.stderr
     assert (project / "ptm.lock").read_bytes() == old  # the old lock, whole
     leftovers = sorted(p.name for p in project.glob(".ptm.lock.*.tmp"))
     assert len(leftovers) == 1  # what a kill -9 leaves, until the next run
@@ -382,7 +382,7 @@ def test_link_planted_in_torch_hub_dir_is_refused_with_exit_5(url_locked, projec
     r = _sub(project, "sync")
     _assert_refused(r, url_locked, f"{link} is a symbolic link")
     r = _sub(project, "sync", "--offline")
-    assert r.returncode == 5 and "Traceback" not in r.stderr
+    assert r.returncode == 5 and "Traceback" not in r.stderr, r.stderr
 
 
 def test_linked_torchhub_checkout_folder_is_refused_not_trusted(tmp_path):
@@ -412,8 +412,8 @@ def test_lock_of_a_url_model_never_writes_through_a_linked_checkpoints_folder(hu
     outside.mkdir()
     _plant(tmp_path / "torch" / "hub" / "checkpoints", outside)
     r = _sub(project, "lock")
-    assert r.returncode == 5 and f"{tmp_path / 'torch' / 'hub' / 'checkpoints'} is a symbolic link" in r.stderr
-    assert "Traceback" not in r.stderr and list(outside.iterdir()) == []
+    assert r.returncode == 5 and f"{tmp_path / 'torch' / 'hub' / 'checkpoints'} is a symbolic link" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and list(outside.iterdir()) == [], r.stderr
     assert not (project / "ptm.lock").exists()
 
 
@@ -438,8 +438,8 @@ def test_lock_without_permission_is_one_message_and_the_old_lock_survives(locked
     finally:
         project.chmod(0o755)
     assert r.returncode == 1, r.stderr
-    assert r.stderr.strip().startswith(f"error: Cannot write {project / 'ptm.lock'}: permission denied.")
-    assert "Traceback" not in r.stderr and (project / "ptm.lock").read_bytes() == old
+    assert r.stderr.strip().startswith(f"error: Cannot write {project / 'ptm.lock'}: permission denied."), r.stderr
+    assert "Traceback" not in r.stderr and (project / "ptm.lock").read_bytes() == old, r.stderr
     assert sorted(p.name for p in project.iterdir()) == ["ptm.lock", "ptm.toml"]  # no temporary file left
 
 
@@ -449,7 +449,7 @@ def test_sync_into_a_cache_without_permission_is_one_clear_error(locked, project
     cache.chmod(0o555)
     r = _sub_as_plain_user(project, "sync", env={"HF_HUB_CACHE": str(cache)})
     assert r.returncode == 1, r.stderr
-    assert "Permission denied" in r.stderr and "Traceback" not in r.stderr
+    assert "Permission denied" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert list(cache.iterdir()) == []
 
 
@@ -464,5 +464,5 @@ def test_a_lock_naming_an_unsafe_file_path_is_refused_before_anything_is_written
     for args in (("sync",), ("sync", "--target", str(target))):
         r = _sub(project, *args)
         assert r.returncode == 3, r.stderr
-        assert "Traceback" not in r.stderr and "Invalid value in 'model[0].files[" in r.stderr and ".path'" in r.stderr
+        assert "Traceback" not in r.stderr and "Invalid value in 'model[0].files[" in r.stderr and ".path'" in r.stderr, r.stderr
     assert not target.exists() and not (locked["cache"] / "models--org--a").exists()

@@ -38,10 +38,10 @@ def test_invalid_manifest_through_cli_exits_3_without_traceback(name, tmp_path):
     original = (DATA / "invalid" / f"{name}.toml").read_bytes()
     (project / "ptm.toml").write_bytes(original)
     r = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, capture_output=True, text=True)
-    assert r.returncode == 3
-    assert "Traceback" not in r.stderr
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     expected = (DATA / "invalid" / f"{name}.err").read_text().strip()
-    assert r.stderr.strip() == "error: " + expected.replace(f"{name}.toml", str(project / "ptm.toml"))
+    assert r.stderr.strip() == "error: " + expected.replace(f"{name}.toml", str(project / "ptm.toml")), r.stderr
     assert (project / "ptm.toml").read_bytes() == original
     assert not (project / "ptm.lock").exists()
 

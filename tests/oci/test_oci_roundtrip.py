@@ -37,8 +37,8 @@ def test_publish_then_sync_from_registry_with_hub_stopped_verifies_and_loads_off
               "print(float(m.embeddings.LayerNorm.bias[0]), t('hello world pin')['input_ids'])\n")
     out = run_python(script, "org/tiny-bert")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split(maxsplit=1)[0] == "0.25"
-    assert out.stdout == run_python(script, str(tmp_path / "m" / "bert-0.25")).stdout  # the same tokenizer
+    assert out.stdout.split(maxsplit=1)[0] == "0.25", out.stderr
+    assert out.stdout == run_python(script, str(tmp_path / "m" / "bert-0.25")).stdout, out.stderr  # the same tokenizer
 
 
 def test_artifact_is_a_modelpack_image_whose_layer_digests_are_the_locked_sha256(hub, registry, project, ptm, tmp_path):

@@ -15,7 +15,7 @@ from ptmlock.scan.scanner import scan_source
 def test_shipped_table_matches_the_installed_libraries():
     r = subprocess.run([sys.executable, "-m", "ptmlock.scan.regenerate", "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "up to date" in r.stdout
+    assert "up to date" in r.stdout, r.stderr
 
 
 def test_timm_names_resolve_as_timm_itself_resolves_them():

@@ -161,7 +161,7 @@ def test_deep_reports_a_malicious_pickle_without_executing_it(hub, project, ptm)
     assert not (project / "marker").exists()
     # and in a fresh process, as a user would run it
     r = _sub(project, "audit", "--deep", "--json")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     data = json.loads(r.stdout)
     assert [(f["rule"], f["model"], f["file"], f["globals"]) for f in data["findings"]] == [
         ("pickle-code-execution", "org/evil", "pytorch_model.bin", [f"{os.name}.system"])]
@@ -291,7 +291,7 @@ def test_sarif_output_for_code_scanning(hub, project, ptm):
     _lock(hub, project, ptm, {"org/evil": {"pytorch_model.bin": evil, "config.json": b"{}"}})
     _sync(hub, "org/evil", "pytorch_model.bin")
     r = _sub(project, "audit", "--deep", "--format", "sarif")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     log = json.loads(r.stdout)
     assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
     (run,) = log["runs"]
@@ -334,20 +334,20 @@ def test_bad_policy_values_are_clear_errors(hub, project, policy, message):
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {}}, extra=f"\n[policy]\n\n{policy}\n")
     r = _sub(project, "audit")
-    assert r.returncode == 3 and "Traceback" not in r.stderr
-    assert r.stderr == f"error: {project / 'ptm.toml'}:8:1: {message}\n"
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == f"error: {project / 'ptm.toml'}:8:1: {message}\n", r.stderr
 
 
 def test_no_lock_and_stale_lock_are_clear_errors(hub, project):
     hub.commit("org/m", tiny_repo_files())
     write_manifest(project, {"org/m": {}})
     r = _sub(project, "audit")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it, then `ptmlock audit`." \
-        in r.stderr
+        in r.stderr, r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {"revision": "v1"}})
     r = _sub(project, "audit", "--deep")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr == ("error: ptm.lock is stale against ptm.toml: org/m: requested is 'v1' in ptm.toml but unset in "
-                        "ptm.lock. Run `ptmlock lock` to update it, then `ptmlock audit`.\n")
+                        "ptm.lock. Run `ptmlock lock` to update it, then `ptmlock audit`.\n"), r.stderr

@@ -116,7 +116,7 @@ def test_export_timestamp_is_opt_in_and_honours_source_date_epoch(hub, project, 
     r = _sub(project, "export", "--timestamp", env={"SOURCE_DATE_EPOCH": "1700000000"})
     assert r.returncode == 0, r.stderr
     _validate(r.stdout)
-    assert json.loads(r.stdout)["metadata"]["timestamp"] == "2023-11-14T22:13:20Z"
+    assert json.loads(r.stdout)["metadata"]["timestamp"] == "2023-11-14T22:13:20Z", r.stderr
 
 
 def test_export_of_empty_lock_validates(project, ptm):
@@ -136,19 +136,19 @@ def test_export_of_empty_lock_validates(project, ptm):
 ])
 def test_export_usage_errors(hub, project, locked, args, message):
     r = _sub(project, "export", *args)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert message in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert message in r.stderr, r.stderr
 
 
 def test_export_without_or_with_stale_lock_fails_clearly(hub, project):
     hub.commit("org/m", tiny_repo_files())
     write_manifest(project, {"org/m": {}})
     r = _sub(project, "export")
-    assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == ""
-    assert "ptm.lock does not exist: no model is pinned yet." in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == "", r.stderr
+    assert "ptm.lock does not exist: no model is pinned yet." in r.stderr, r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {"role": "x"}})
     r = _sub(project, "export", "-o", "bom.json")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "ptm.lock is stale against ptm.toml: org/m: role is 'x' in ptm.toml but unset in ptm.lock." in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "ptm.lock is stale against ptm.toml: org/m: role is 'x' in ptm.toml but unset in ptm.lock." in r.stderr, r.stderr
     assert not (project / "bom.json").exists()

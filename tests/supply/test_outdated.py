@@ -184,15 +184,15 @@ def test_no_lock_and_stale_lock_are_clear_errors(hub, project, verb):
     hub.commit("org/m", tiny_repo_files())
     write_manifest(project, {"org/m": {}})
     r = _sub(project, verb)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"ptm.lock does not exist: no model is pinned yet. Run `ptmlock lock` to create it, then `ptmlock {verb}`." \
-        in r.stderr
+        in r.stderr, r.stderr
     assert _sub(project, "lock").returncode == 0
     write_manifest(project, {"org/m": {}, "org/other": {}})
     r = _sub(project, verb)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr == ("error: ptm.lock is stale against ptm.toml: org/other: declared in ptm.toml but not locked. "
-                        f"Run `ptmlock lock` to update it, then `ptmlock {verb}`.\n")
+                        f"Run `ptmlock lock` to update it, then `ptmlock {verb}`.\n"), r.stderr
 
 
 def test_hub_errors_exit_4(hub, project):
@@ -202,5 +202,5 @@ def test_hub_errors_exit_4(hub, project):
     assert _sub(project, "lock").returncode == 0
     hub.delete_branch("org/m", "dev")
     r = _sub(project, "outdated")
-    assert r.returncode == 4 and "Traceback" not in r.stderr
-    assert "Revision 'dev' of model 'org/m' does not exist" in r.stderr
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert "Revision 'dev' of model 'org/m' does not exist" in r.stderr, r.stderr

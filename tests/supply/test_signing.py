@@ -320,8 +320,8 @@ def test_lock_subprocess_prints_one_line_and_no_traceback(hub, keys, project):
     manifest(project)
     proc = subprocess.run([sys.executable, "-m", "ptmlock", "lock"], cwd=project, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}, timeout=120)
-    assert proc.returncode == 5
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 5, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 # --- keyless Sigstore: only what works offline ---------------------------------------------------

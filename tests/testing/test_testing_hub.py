@@ -518,8 +518,8 @@ def test_serve_demo_cli_prints_the_endpoint_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert proc.returncode == 0
-    assert "Traceback" not in proc.stderr.read()
+    err = proc.stderr.read()
+    assert proc.returncode == 0 and "Traceback" not in err, err
 
 
 def _testing_cli(*args):
@@ -557,23 +557,23 @@ def test_serve_demo_as_printed_then_upstream_moves_from_the_shell(tmp_path):
         assert r.returncode == 1 and f"demo/tiny-bert  default branch  {first[:12]} -> {moved[:12]}" in r.stdout
 
         r = _testing_cli("tag", "--root", root, "demo/tiny-bert", "v2.0", "--revision", moved)
-        assert r.returncode == 0 and r.stdout.strip() == moved
+        assert r.returncode == 0 and r.stdout.strip() == moved, r.stderr
         r = _testing_cli("branch", "--root", root, "demo/tiny-bert", "main", "--revision", first)  # force-push back
-        assert r.returncode == 0 and r.stdout.strip() == first
+        assert r.returncode == 0 and r.stdout.strip() == first, r.stderr
         refs = api.list_repo_refs("demo/tiny-bert")
         assert "v2.0" in [t.name for t in refs.tags]
         assert {b.name: b.target_commit for b in refs.branches}["main"] == first
         assert ptm("outdated").returncode == 0
 
         r = _testing_cli("tag", "--root", root, "demo/tiny-bert", "v2.0")
-        assert r.returncode == 1 and r.stderr == "error: refs/tags/v2.0 already exists in 'demo/tiny-bert'\n"
+        assert r.returncode == 1 and r.stderr == "error: refs/tags/v2.0 already exists in 'demo/tiny-bert'\n", r.stderr
         r = _testing_cli("commit", "--root", root, "demo/tiny-bert", str(tmp_path / "missing.bin"))
-        assert r.returncode == 1 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+        assert r.returncode == 1 and "cannot read" in r.stderr and "Traceback" not in r.stderr, r.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert proc.returncode == 0
-    assert "Traceback" not in proc.stderr.read()
+    err = proc.stderr.read()
+    assert proc.returncode == 0 and "Traceback" not in err, err
     assert not os.path.exists(root)  # the temporary root is removed on exit
 
 

@@ -5,7 +5,8 @@ REDUCE calls them), so a weights file can carry `os.system`. `scan_file` decides
 way the loaders do (`formats`), walks every pickle stream in it with a model of the unpickler's
 stack and memo (`machine`), and sorts what they import against an exact allow-list
 (`allowlist`). It fails closed: a file it could not read to its end is `inconclusive`, never
-clean (issue 12). See docs/pickles.md.
+clean (issue 12). See docs/pickles.md. May import only the base layer and install.hashing
+(for the cache of verified files); the guard and `audit --deep` import it.
 """
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def scan_file(path: str | Path) -> PickleScan:
     out = Findings()
     try:
         if not stat.S_ISREG(p.stat().st_mode):
-            # a FIFO or device planted in the cache would block or never end (THREAT_MODEL: bounded)
+            # a FIFO or device planted in the cache would block or never end (docs/threat-model.md: bound everything)
             return PickleScan(path=str(p), inconclusive=(f"{p.name}: not a regular file",), formats=("special",))
         with p.open("rb") as f:
             size = p.stat().st_size
