@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from ptmlock import __version__, settings
-from ptmlock._net import RETRY_STATUS
+from ptmlock._net import REFUSED_TRIES, RETRY_STATUS, is_refused
 from ptmlock.constants import (
     ENV_HUB_DEADLINE,
     ENV_HUB_TIMEOUT,
@@ -42,6 +42,8 @@ from ptmlock.oci.layout import MANIFEST_TYPE, RegistryURL, is_loopback
 
 MAX_MANIFEST = 4 * 1024 * 1024  # the distribution registry's own limit on a manifest
 _TRANSPORT = (requests.ConnectionError, requests.Timeout)
+# What OpenSSL says when the TLS handshake is answered by a plain HTTP server (issue 25): named at once, never retried.
+_PLAIN_HTTP = ("wrong version number", "record layer failure", "packet length too long", "unknown protocol")
 
 
 class RegistryClient:
@@ -133,7 +135,7 @@ class RegistryClient:
                 body: Path | bytes | None = None) -> Iterator[requests.Response]:
         url = path if path.startswith(("http://", "https://")) else self.url.base + path
         scope = f"repository:{repo}:{'pull,push' if push else 'pull'}"
-        start, tries, refreshed = time.monotonic(), 0, False
+        start, tries, refreshed, refused = time.monotonic(), 0, False, 0
         while True:
             tries += 1
             sent = dict(headers or {})
@@ -145,6 +147,8 @@ class RegistryClient:
             except _TRANSPORT as e:
                 reason: str = type(e).__name__
                 r = None
+                self._tls_failure(e)  # issue 25: a TLS failure is not transient
+                refused += is_refused(str(e)) or "resolve" in str(e).lower()
             if r is not None and r.status_code == 401 and not refreshed:
                 refreshed = True
                 challenge = r.headers.get("WWW-Authenticate", "")
@@ -157,7 +161,7 @@ class RegistryClient:
                 reason = f"HTTP {r.status_code}"
                 r.close()
             delay = min(8.0, 0.25 * 2 ** (tries - 1)) * (0.5 + random.random() / 2)
-            if time.monotonic() - start + delay > self.deadline:
+            if time.monotonic() - start + delay > self.deadline or refused >= REFUSED_TRIES:
                 raise HubUnavailableError(
                     f"The OCI registry {self.url.base} did not answer {method} {_short(path)} after {tries} attempts "
                     f"in {time.monotonic() - start:.1f}s (last: {reason}). Check that it runs and is reachable; "
@@ -170,6 +174,19 @@ class RegistryClient:
             yield r
         finally:
             r.close()
+
+    def _tls_failure(self, e: Exception) -> None:
+        """Raise at once for a failed TLS handshake, naming a registry that answered in plain HTTP."""
+        if not isinstance(e, requests.exceptions.SSLError):
+            return
+        text = str(e).lower()
+        if any(s in text for s in _PLAIN_HTTP):
+            raise HubUnavailableError(
+                f"The OCI registry {self.url.base}: this registry speaks plain HTTP: use oci+http://{self.url.host}/"
+                f"{self.url.namespace} or insecure = true (it answered the TLS handshake in plain HTTP).")
+        detail = text.rsplit("(caused by ", 1)[-1].strip(")").strip()[:200]
+        raise HubUnavailableError(f"The OCI registry {self.url.base} failed the TLS handshake ({detail}). Check its "
+                                  "certificate; REQUESTS_CA_BUNDLE names a private CA.")
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: Path | bytes | None) -> requests.Response:
         if isinstance(body, Path):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import requests
 
 from ptmlock._fs import contained_dir, open_nofollow, start_writeback
-from ptmlock.errors import HubError, IntegrityError
+from ptmlock.errors import HubError, IntegrityError, PtmlockError
 from ptmlock.install.download import Cancelled, Received
 from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask
@@ -49,7 +49,8 @@ class RegistrySource:
         self.url = url
         self._pool = pool
         self._client: RegistryClient | None = None
-        self._artifacts: dict[str, tuple[str, dict[str, Layer]] | None] = {}
+        self._artifacts: dict[str, tuple[str, dict[str, Layer]] | PtmlockError | None] = {}
+        self._reading: dict[str, threading.Lock] = {}  # one manifest request per model at a time
         self._lock = threading.Lock()
         self.cancel = threading.Event()
 
@@ -139,16 +140,21 @@ class RegistrySource:
             return self._client
 
     def _artifact(self, model: LockedModel) -> tuple[str, dict[str, Layer]]:
-        """(repository, layers by path) of `model`'s pin, fetched once per run."""
+        """(repository, layers by path) of `model`'s pin, fetched once per run: the files of a model
+        wait for one manifest request (so a registry that is down is found once, not per file)."""
         repo, reference = repository(self.url, model), tag(model)
         key = f"{repo}:{reference}"
         with self._lock:
-            known = key in self._artifacts
-        if not known:
-            found = self._read(model, repo, reference)
-            with self._lock:
-                self._artifacts[key] = found
+            gate = self._reading.setdefault(key, threading.Lock())
+        with gate:
+            if key not in self._artifacts:
+                try:
+                    self._artifacts[key] = self._read(model, repo, reference)
+                except (HubError, IntegrityError) as e:  # unreachable, refused or hostile: the same answer for every file
+                    self._artifacts[key] = e
         entry = self._artifacts[key]
+        if isinstance(entry, PtmlockError):
+            raise type(entry)(entry.message)  # a fresh one per file (threads raise it at once)
         if entry is None:
             raise SourceMissing(f"{self.name} has no artifact {self.url.host}/{repo}:{reference} for "
                                 f"{model.id}@{model.commit[:12]}")
