@@ -59,7 +59,8 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
     )
     from ptmlock.oci.source import RegistrySource
 
-    return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs)
+    return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs,
+                                                   references=dict(s.models))
             for s in specs]
 
 

@@ -130,6 +130,9 @@ class SourceSpec:
     url: str
     priority: int = 0
     insecure: bool = False
+    # issue 25: model id -> an explicit reference in this registry ("repo:tag" or "repo@sha256:..."),
+    # for artifacts published by other tools (modctl, KitOps) under their own names
+    models: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_hub(self) -> bool:
