@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ptmlock.constants import PICKLE_SUFFIXES, SAFE_WEIGHT_SUFFIXES
 from ptmlock.lockfile.model import LockedModel
+from ptmlock.oci.kinds import model_format
 
 # CNCF ModelPack (github.com/modelpack/model-spec, docs/spec.md and docs/annotations.md).
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
@@ -30,6 +30,8 @@ DATASET_TYPE = "application/vnd.cncf.model.dataset.v1.raw"
 LAYER_TYPES = (WEIGHT_TYPE, WEIGHT_CONFIG_TYPE, CODE_TYPE, DOC_TYPE, DATASET_TYPE)
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 FILEPATH = "org.cncf.model.filepath"
+FILE_METADATA = "org.cncf.model.file.metadata+json"
+UNTESTED = "org.cncf.model.file.mediatype.untested"
 # Read as well (issue 25): the names before model-spec v0.0.7 (`cnai`, renamed in commit 859889f).
 _OLD_ARTIFACT_TYPE = "application/vnd.cnai.model.manifest.v1+json"
 _OLD_CONFIG_TYPE = "application/vnd.cnai.model.config.v1+json"
@@ -47,7 +49,6 @@ REPO = "dev.ptmlock.repo"
 REPO_TYPE = "dev.ptmlock.repo-type"
 COMMIT = "dev.ptmlock.commit"
 
-_DOC_NAMES = re.compile(r"(?i)^(readme|license|licence|notice|copying|model_card|citation)([.\-_].*)?$")
 _REPO_PART = re.compile(r"[^a-z0-9._-]+")
 _TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -150,18 +151,10 @@ def tag(model: LockedModel) -> str:
     return f"{name}-{model.commit[:12]}"
 
 
-def media_type(path: str) -> str:
-    """The ModelPack layer media type of a repo file: weights, code, docs, else weight config
-    (config.json, tokenizer files, vocabularies)."""
-    name = path.rsplit("/", 1)[-1]
-    lower = name.lower()
-    if lower.endswith(PICKLE_SUFFIXES + SAFE_WEIGHT_SUFFIXES + (".gguf", ".tflite", ".mlmodel", ".pb")):
-        return WEIGHT_TYPE
-    if lower.endswith(".py"):
-        return CODE_TYPE
-    if lower.endswith(".md") or lower == ".gitattributes" or _DOC_NAMES.match(name):
-        return DOC_TYPE
-    return WEIGHT_CONFIG_TYPE
+def media_type(kind: str) -> str:
+    """The raw layer media type of a ModelPack kind (`ptmlock.oci.kinds`): weight, weight.config,
+    doc, code, dataset."""
+    return f"application/vnd.cncf.model.{kind}.v1.raw"
 
 
 def archive_of(media_type: str) -> str:
@@ -186,6 +179,7 @@ class Layer:
     digest: str
     size: int
     media_type: str = WEIGHT_TYPE
+    untested: bool = False  # the media type is a guess (`org.cncf.model.file.mediatype.untested`)
 
     @property
     def archive(self) -> str:
@@ -193,21 +187,49 @@ class Layer:
         return archive_of(self.media_type)
 
     def to_dict(self) -> dict[str, Any]:
+        """The layer's descriptor as published: path, the file's attributes (the spec's File
+        Metadata, fixed mode 0644, owner 0:0 and mtime of the Unix epoch so that a pin always
+        gives the same bytes; typeflag 48 is tar's regular file, '0'), and whether the media
+        type is a guess."""
+        meta = {"name": self.path.rsplit("/", 1)[-1], "mode": 0o644, "uid": 0, "gid": 0, "size": self.size,
+                "mtime": "1970-01-01T00:00:00Z", "typeflag": 48}
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size,
-                "annotations": {FILEPATH: self.path, TITLE: self.path}}
+                "annotations": {FILEPATH: self.path, TITLE: self.path,
+                                FILE_METADATA: json.dumps(meta, sort_keys=True, separators=(",", ":")),
+                                UNTESTED: "true" if self.untested else "false"}}
 
 
 def config_blob(model: LockedModel, layers: Sequence[Layer]) -> bytes:
-    """The ModelPack config: descriptor (name, revision, licenses), format, and `modelfs` listing
-    the layers' digests. Deterministic (no creation time), so re-publishing uploads nothing."""
-    formats = sorted({p.path.rsplit(".", 1)[-1] for p in layers if p.media_type == WEIGHT_TYPE and "." in p.path})
+    """The ModelPack config: descriptor (name, revision, SPDX licenses, sourceURL), config.format
+    in the spec's vocabulary, and `modelfs` listing the layers' digests. Deterministic (no creation
+    time), so re-publishing uploads nothing."""
+    descriptor: dict[str, Any] = {"name": model.canonical, "revision": model.commit,
+                                  "sourceURL": source_url(model)}
+    if model.license:
+        descriptor["licenses"] = [spdx_expression(model.license)]
+    fmt = model_format(la.path for la in layers if la.media_type == WEIGHT_TYPE)
     data: dict[str, Any] = {
-        "descriptor": {"name": model.canonical, "revision": model.commit,
-                       **({"licenses": [model.license]} if model.license else {})},
-        "config": {"format": formats[0] if len(formats) == 1 else ",".join(formats)},
+        "descriptor": descriptor,
+        "config": {"format": fmt} if fmt else {},
         "modelfs": {"type": "layers", "diffIds": [layer.digest for layer in layers]},
     }
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def source_url(model: LockedModel) -> str:
+    """The Hub page of the repo at the locked commit (`descriptor.sourceURL`)."""
+    kind = {"dataset": "datasets/", "space": "spaces/"}.get(model.repo_type, "")
+    return f"https://huggingface.co/{kind}{model.canonical}/tree/{model.commit}"
+
+
+def spdx_expression(hub_license: str) -> str:
+    """The Hub licence id as an SPDX license expression (`descriptor.licenses`): its SPDX id (the
+    mapping the CycloneDX export uses), else `LicenseRef-hf-<id>` (SPDX's form for a licence
+    outside its list), e.g. `other` -> `LicenseRef-hf-other`."""
+    from ptmlock.supply.licenses import spdx_id
+
+    spdx = spdx_id(hub_license)
+    return spdx if spdx else "LicenseRef-hf-" + (re.sub(r"[^A-Za-z0-9.-]+", "-", hub_license.strip()) or "unknown")
 
 
 def image_manifest(model: LockedModel, layers: Sequence[Layer], config: bytes, config_digest: str) -> bytes:

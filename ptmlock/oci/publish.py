@@ -19,6 +19,7 @@ from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask, plan_files, real_root, select_models
 from ptmlock.lockfile.model import LockedModel
 from ptmlock.oci.client import RegistryClient
+from ptmlock.oci.kinds import classify
 from ptmlock.oci.layout import (
     Layer,
     RegistryURL,
@@ -126,4 +127,6 @@ def _layer(task: FileTask) -> Layer:
                              f"{check.hexdigest()} instead of {expected_digest(file)}); nothing was published. "
                              f"Run `ptmlock sync --model {task.model.id}` to restore it.")
     digest = file.sha256 if file.sha256 is not None else sha.hexdigest()
-    return Layer(path=file.path, digest=f"sha256:{digest}", size=file.size, media_type=media_type(file.path))
+    kind = classify(file.path, file.size, repo_type=task.model.repo_type)
+    return Layer(path=file.path, digest=f"sha256:{digest}", size=file.size, media_type=media_type(kind.kind),
+                 untested=kind.untested)
