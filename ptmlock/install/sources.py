@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from ptmlock.errors import (
@@ -38,7 +39,8 @@ class Source(Protocol):
         ...
 
 
-def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int = 8) -> list[Source | str] | None:
+def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int = 8,
+                     project_dir: Path | None = None) -> list[Source | str] | None:
     """The registries of `specs` (with the hub's place marked by its source name, a string), restricted to
     the source named `only`; None when the hub alone is used (no `[[source]]`, or `only == "hub"`).
 
@@ -59,9 +61,17 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
     )
     from ptmlock.oci.source import RegistrySource
 
-    return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs,
-                                                   references=dict(s.models))
-            for s in specs]
+    from ptmlock.oci.published import pinned_for, registry_key
+
+    found: list[Source | str] = []
+    for s in specs:
+        if s.is_hub:
+            found.append(s.name)
+            continue
+        url = parse_registry_url(s.url, insecure=s.insecure)
+        found.append(RegistrySource(s.name, url, pool=jobs, references=dict(s.models),
+                                    pinned=pinned_for(project_dir, registry_key(url.host, url.namespace))))
+    return found
 
 
 class SourceChain:

@@ -80,19 +80,24 @@ class RegistryClient:
         self._request("PUT", f"{location}{sep}digest={digest}", repo=repo, push=True, ok=(201,), body=source,
                       headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
 
-    def put_manifest(self, repo: str, reference: str, manifest: bytes) -> None:
-        """Store `manifest` (an OCI image manifest) at `repo:reference`."""
-        self._request("PUT", f"/v2/{repo}/manifests/{reference}", repo=repo, push=True, ok=(201,), body=manifest,
-                      headers={"Content-Type": MANIFEST_TYPE})
+    def put_manifest(self, repo: str, reference: str, manifest: bytes, *, media_type: str = MANIFEST_TYPE) -> bool:
+        """Store `manifest` (an OCI image manifest, or `media_type`) at `repo:reference`. True when
+        the registry says it indexed the manifest's `subject` (OCI 1.1 `OCI-Subject` header)."""
+        r = self._request("PUT", f"/v2/{repo}/manifests/{reference}", repo=repo, push=True, ok=(201,),
+                          body=manifest, headers={"Content-Type": media_type})
+        return "OCI-Subject" in r.headers
 
-    def get_manifest(self, repo: str, reference: str) -> bytes | None:
-        """The manifest at `repo:reference`, or None when the registry has none (404).
+    def get_manifest(self, repo: str, reference: str, *, accept: str = MANIFEST_TYPE,
+                     referrers: bool = False) -> bytes | None:
+        """The manifest at `repo:reference` (`accept`: its media type), or None when the registry has
+        none (404). With `referrers`, the OCI 1.1 referrers index of the digest `reference` (None:
+        the registry has no referrers API).
 
         Raises:
             UnsafeHubAnswerError: larger than `MAX_MANIFEST`.
         """
-        with self._stream("GET", f"/v2/{repo}/manifests/{reference}", repo=repo, ok=(200, 404),
-                          headers={"Accept": MANIFEST_TYPE}) as r:
+        path = f"/v2/{repo}/{'referrers' if referrers else 'manifests'}/{reference}"
+        with self._stream("GET", path, repo=repo, ok=(200, 404), headers={"Accept": accept}) as r:
             if r.status_code == 404:
                 return None
             body = b""

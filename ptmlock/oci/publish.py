@@ -4,6 +4,8 @@ Each locked model becomes one ModelPack artifact (`ptmlock.oci.layout`), built f
 cache: every file is re-checked against ptm.lock before it is pushed, so a registry never
 receives bytes the lock does not pin. Blobs the registry already has are not uploaded again
 (HEAD first), and an unchanged manifest is not re-put, so re-publishing a pin uploads nothing.
+A signed model's bundle is attached as an OCI referrer of its manifest (`oci/referrers.py`), and
+the manifest digest of each model is recorded in `ptm.oci.json` (`oci/published.py`).
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ class PublishedModel:
     uploaded: int  # blobs uploaded (the config blob included)
     uploaded_bytes: int
     manifest_changed: bool
+    signature: str | None = None  # digest of the signature referrer (issue 25), when the model is signed
+    commit: str = ""
+    repository: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,11 @@ def publish_project(manifest_path: Path, url: RegistryURL, *, model_ids: Iterabl
             continue
         plan = plan_files([model], cache_dir=real_root(cache_dir))
         published.append(_publish_model(client, url, model, plan.tasks, jobs))
+    from ptmlock.oci.published import record_published, registry_key
+
+    record_published(manifest_path.parent, registry_key(url.host, url.namespace), [
+        (m.model_id, {"commit": m.commit, "repository": m.repository, "reference": m.reference, "digest": m.digest,
+                      **({"signature": m.signature} if m.signature else {})}) for m in published])
     return PublishReport(url=url, models=tuple(published), skipped=tuple(skipped))
 
 
@@ -104,9 +114,16 @@ def _publish_model(client: RegistryClient, url: RegistryURL, model: LockedModel,
     changed = client.get_manifest(repo, reference) != manifest
     if changed:
         client.put_manifest(repo, reference, manifest)
+    signature = None
+    if model.signature is not None:  # issue 25: the bundle travels with the model, as a referrer
+        from ptmlock.oci.referrers import attach_signature
+
+        sig = next(t for t in tasks if t.file.path == model.signature.path)  # checked by _layer above
+        signature = attach_signature(client, repo, model, sig.store.read_bytes(), manifest)
     return PublishedModel(model_id=model.id, reference=f"{url.host}/{repo}:{reference}",
                           digest="sha256:" + hashlib.sha256(manifest).hexdigest(), files=len(layers),
-                          uploaded=len(sent), uploaded_bytes=sum(sent), manifest_changed=changed)
+                          uploaded=len(sent), uploaded_bytes=sum(sent), manifest_changed=changed,
+                          signature=signature, commit=model.commit, repository=repo)
 
 
 def _layer(task: FileTask) -> Layer:

@@ -15,6 +15,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import requests
@@ -60,7 +61,7 @@ class RegistrySource:
         self.pinned = {k.casefold(): v for k, v in (pinned or {}).items()}
         self._pool = pool
         self._client: RegistryClient | None = None
-        self._artifacts: dict[str, tuple[str, str, list[Layer]] | PtmlockError | None] = {}
+        self._artifacts: dict[str, tuple[str, str, list[Layer], str] | PtmlockError | None] = {}
         self._reading: dict[str, threading.Lock] = {}  # one manifest request per model at a time
         self._lock = threading.Lock()
         self.cancel = threading.Event()
@@ -78,9 +79,15 @@ class RegistrySource:
             HubError: the registry refused (RegistryAuthError) or is unreachable.
             MissingExtraError: a zstd layer without the `zstandard` package (exit 3).
         """
-        repo, where, layers = self._artifact(task.model)
+        repo, where, layers, digest = self._artifact(task.model)
         file = task.file
         candidates = _candidates(layers, file.path)
+        signature = task.model.signature
+        if not candidates and signature is not None and signature.path == file.path:
+            from ptmlock.oci.referrers import find_bundle  # issue 25: the bundle as a referrer
+
+            bundle = find_bundle(self.client, repo, digest, signature.sha256)
+            candidates = [replace(bundle, path=file.path)] if bundle is not None else []
         if not candidates:
             raise SourceMissing(f"{self.name} has {where} but no layer for {file.path}")
         raw = candidates[0] if candidates[0].archive == "raw" else None
@@ -197,7 +204,7 @@ class RegistrySource:
                 self._client = RegistryClient(self.url, pool=self._pool)
             return self._client
 
-    def _artifact(self, model: LockedModel) -> tuple[str, str, list[Layer]]:
+    def _artifact(self, model: LockedModel) -> tuple[str, str, list[Layer], str]:
         """(repository, layers by path) of `model`'s pin, fetched once per run: the files of a model
         wait for one manifest request (so a registry that is down is found once, not per file)."""
         repo, reference = self.reference(model)
@@ -230,7 +237,7 @@ class RegistrySource:
             return pinned[1], pinned[2]
         return repository(self.url, model), tag(model)
 
-    def _read(self, model: LockedModel, repo: str, reference: str) -> tuple[str, str, list[Layer]] | None:
+    def _read(self, model: LockedModel, repo: str, reference: str) -> tuple[str, str, list[Layer], str] | None:
         raw = self.client.get_manifest(repo, reference)
         if raw is None:
             return None
@@ -251,7 +258,7 @@ class RegistrySource:
                 f"{self}: {where} says it holds {named_repo}@{named_commit}, but ptm.lock pins "
                 f"{model.canonical}@{model.commit}. ptmlock uses nothing from it; this source is not used again in "
                 "this run. Re-publish with `ptmlock publish`.")
-        return repo, where, layers
+        return repo, where, layers, "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _candidates(layers: list[Layer], path: str) -> list[Layer]:
