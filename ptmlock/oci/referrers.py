@@ -18,9 +18,9 @@ import json
 from typing import Any
 
 from ptmlock.errors import HubError, RegistryAuthError
+from ptmlock.lockfile.model import LockedModel
 from ptmlock.oci.client import RegistryClient
 from ptmlock.oci.layout import MANIFEST_TYPE, TITLE, Layer
-from ptmlock.lockfile.model import LockedModel
 
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"  # sigstore's bundle media type
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"

@@ -6,6 +6,11 @@ the lock's own algorithm (sha256 for LFS files, the git blob id for the others) 
 place only when size and hash match ptm.lock (THREAT_MODEL.md: downloaded bytes). A blob cut
 off mid-stream is asked again for the rest only (`Range`), as the hub downloader does; the
 partial file does not outlive the run (a later run starts that blob over).
+
+Issue 25: tar layers (`.tar`, `+gzip`, `+zstd`, as modctl and KitOps push them) are streamed and
+only the locked file's member is copied out (`oci/unpack.py`); an artifact is found by an explicit
+reference of ptm.toml, else by the digest `publish` recorded (`ptm.oci.json`), else by ptmlock's
+tag; the files of one model share one manifest request, so a registry that is down is found once.
 """
 from __future__ import annotations
 
@@ -27,7 +32,6 @@ from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask
 from ptmlock.lockfile.model import LockedModel
 from ptmlock.oci.client import RegistryClient
-from ptmlock.oci.unpack import copy_member, decompressed
 from ptmlock.oci.layout import (
     COMMIT,
     REPO,
@@ -38,6 +42,7 @@ from ptmlock.oci.layout import (
     split_reference,
     tag,
 )
+from ptmlock.oci.unpack import copy_member, decompressed
 
 _CHUNK = 1024 * 1024
 _T = TypeVar("_T")
@@ -151,7 +156,8 @@ class RegistrySource:
             kept.restart(new_hasher(file))
             stream = decompressed(_Body(r, limit=layer.size, what=what), layer.archive, what=what)
             alias = file.path.rsplit("/", 1)[-1] if layer.path == file.path else None  # old modctl: bare names
-            if not copy_member(stream, wanted=file.path, alias=alias, what=what, write=write, size=sized):
+            limit = sum(f.size for f in task.model.files) + 64 * 1024 * 1024  # tar headers, padding, unlocked files
+            if not copy_member(stream, wanted=file.path, alias=alias, what=what, write=write, size=sized, limit=limit):
                 return None
             out.flush()
             os.fsync(out.fileno())

@@ -69,11 +69,13 @@ def member_path(name: str) -> str | None:
     return path
 
 
-def copy_member(stream: Any, *, wanted: str, alias: str | None, what: str,
-                write: Callable[[bytes], None], size: Callable[[int], None]) -> bool:
+def copy_member(stream: Any, *, wanted: str, alias: str | None, what: str, write: Callable[[bytes], None],
+                size: Callable[[int], None], limit: int) -> bool:
     """Find the regular file `wanted` (or `alias`, the bare file name some packers write) in the
     tar `stream` and hand its bytes to `write`, after its size to `size` (which may refuse it).
-    True when found; False when the tar ends without it.
+    True when found; False when the tar ends without it. A tar that holds more than `limit` bytes
+    before it (all the model's locked files and then some) is refused: a decompression bomb
+    costs no more than reading the model.
 
     Raises:
         UnsafeLayerError: a member is a link, a device or a FIFO, or its path leaves the folder.
@@ -82,6 +84,10 @@ def copy_member(stream: Any, *, wanted: str, alias: str | None, what: str,
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
+                if member.offset_data > limit:
+                    raise UnsafeLayerError(f"{what} holds more than the {limit} bytes of the model's locked files "
+                                           "before the one looked for; ptmlock reads no further. Nothing was placed; "
+                                           "this source is not used again in this run.")
                 found = _check(member, what)
                 if found is None or found not in (wanted, alias):
                     continue

@@ -113,7 +113,7 @@ def _device(info):
     info.type, info.size = tarfile.CHRTYPE, 0
 
 
-@pytest.mark.parametrize("attack", ["symlink", "device", "climbing", "other-bytes"])
+@pytest.mark.parametrize("attack", ["symlink", "device", "climbing", "other-bytes", "bomb"])
 def test_hostile_tar_layers_are_exit_5_and_nothing_is_placed_or_written_outside(hub, registry, project, ptm, tmp_path,
                                                                                 monkeypatch, attack):
     sha = locked_project(hub, project, ptm, {"org/tiny": FILES}, fields=ONLY, extra=_source(registry, "mlops/tiny:bad"))["org/tiny"]
@@ -121,8 +121,12 @@ def test_hostile_tar_layers_are_exit_5_and_nothing_is_placed_or_written_outside(
     entry = {"symlink": [("model.safetensors", weights, _symlink)],
              "device": [("model.safetensors", weights, _device)],
              "climbing": [("../../../escaped-model.safetensors", weights), ("model.safetensors", weights)],
-             "other-bytes": [("model.safetensors", weights[:-1] + b"!")]}[attack]
-    layers = [(f"{CNCF}.weight.v1.tar", tar_bytes(entry), {"org.cncf.model.filepath": "model.safetensors"})]
+             "other-bytes": [("model.safetensors", weights[:-1] + b"!")],
+             # 65 MiB of zeros (64 KiB gzipped) before the file: more than the model's files and then some
+             "bomb": [("junk.bin", bytes(65 * 1024 * 1024)), ("model.safetensors", weights)]}[attack]
+    kind = "tar+gzip" if attack == "bomb" else "tar"
+    layers = [(f"{CNCF}.weight.v1.{kind}", tar_bytes(entry, compress="gzip" if attack == "bomb" else ""),
+               {"org.cncf.model.filepath": "model.safetensors"})]
     layers += [(f"{CNCF}.{KIND[p]}.v1.raw", d, {"org.cncf.model.filepath": p}) for p, d in FILES.items()
                if p != "model.safetensors"]
     push_artifact(registry, "mlops/tiny", "bad", layers)
@@ -130,7 +134,8 @@ def test_hostile_tar_layers_are_exit_5_and_nothing_is_placed_or_written_outside(
     assert r.code == 5, r.err
     assert "Traceback" not in r.err
     expected = {"symlink": "which is a symbolic link", "device": "which is a device",
-                "climbing": "a path outside the model folder", "other-bytes": "failed its integrity check"}[attack]
+                "climbing": "a path outside the model folder", "other-bytes": "failed its integrity check",
+                "bomb": "ptmlock reads no further"}[attack]
     assert expected in r.err and "model.safetensors" in r.err, r.err
     assert not (cache / "models--org--tiny" / "snapshots" / sha / "model.safetensors").exists()
     assert not list(tmp_path.rglob("escaped-*")) and not list(cache.rglob("*.incomplete"))
