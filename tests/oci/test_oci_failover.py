@@ -176,3 +176,36 @@ def test_tls_to_a_plain_http_registry_is_named_at_once_and_never_retried(hub, re
     new_cache(tmp_path, monkeypatch, "node2")
     r = ptm("sync", "--source", "fleet")
     assert r.code == 4 and "this registry speaks plain HTTP" in r.err and "Traceback" not in r.err, r.err
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """A registry that answers 503 to everything (a proxy whose backend is gone)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+
+def test_a_registry_answering_5xx_is_dropped_after_the_retries_once_for_the_run(hub, registry, project, ptm, tmp_path,
+                                                                                monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"oci+http://127.0.0.1:{server.server_address[1]}/models"
+        locked_project(hub, project, ptm, {"org/tiny": _files(4)}, sources=[("fleet", url), ("hf", "hub")])
+        new_cache(tmp_path, monkeypatch, "node")  # PTMLOCK_HUB_DEADLINE is 3 s (conftest)
+        hub.reset_requests()
+        r = ptm("sync", "--jobs", "8")
+        assert r.code == 0, r.err
+        lines = _fleet_lines(r.err)
+        assert len(lines) == 1 and "(last: HTTP 503)" in lines[0], r.err
+        assert set(_from_hub(hub, "org/tiny")) >= set(_files(4))
+    finally:
+        server.shutdown()
+        server.server_close()
