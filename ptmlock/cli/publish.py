@@ -35,7 +35,8 @@ def publish(obj: _Ctx, url: str, model_ids: tuple[str, ...], insecure: bool, job
         out.json({"registry": str(report.url),
                   "models": [{"model": m.model_id, "reference": m.reference, "digest": m.digest, "files": m.files,
                               "uploaded_blobs": m.uploaded, "uploaded_bytes": m.uploaded_bytes,
-                              "manifest_changed": m.manifest_changed} for m in report.models],
+                              "manifest_changed": m.manifest_changed, "signature": m.signature}
+                             for m in report.models],
                   "skipped": [{"model": m, "reason": r} for m, r in report.skipped]})
         return 0
     for model_id, reason in report.skipped:

@@ -3,13 +3,16 @@
 With no `[[source]]` in ptm.toml, every file comes from its model's hub, as before. Otherwise
 the sources are tried in their order for each file: a source that lacks the artifact or the
 file hands over to the next one and `sync` says so; a source that refuses or cannot be reached
-is reported and skipped for the rest of the run; a source that serves bytes other than the
-lock pins fails that file (exit 5, nothing placed) and is not used again in the run.
+is marked down once for the whole run (one line says so) and every file goes to the next
+source by priority (issue 25: a refused connection, an unknown host, a TLS handshake answered in
+plain HTTP, 5xx past the retries); a source that serves bytes other than the lock pins fails that
+file (exit 5, nothing placed) and is not used again in the run.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from ptmlock.errors import (
@@ -36,7 +39,8 @@ class Source(Protocol):
         ...
 
 
-def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int = 8) -> list[Source | str] | None:
+def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int = 8,
+                     project_dir: Path | None = None) -> list[Source | str] | None:
     """The registries of `specs` (with the hub's place marked by its source name, a string), restricted to
     the source named `only`; None when the hub alone is used (no `[[source]]`, or `only == "hub"`).
 
@@ -57,9 +61,19 @@ def registry_sources(specs: Sequence[SourceSpec], only: str | None, *, jobs: int
     )
     from ptmlock.oci.source import RegistrySource
 
-    return [s.name if s.is_hub else RegistrySource(s.name, parse_registry_url(s.url, insecure=s.insecure), pool=jobs,
-                                                   credentials_env=dict(s.credentials_env))  # issue 22
-            for s in specs]
+    from ptmlock.oci.published import pinned_for, registry_key
+
+    found: list[Source | str] = []
+    for s in specs:
+        if s.is_hub:
+            found.append(s.name)
+            continue
+        url = parse_registry_url(s.url, insecure=s.insecure)
+        found.append(RegistrySource(s.name, url, pool=jobs, references=dict(s.models),
+                                    credentials_env=dict(s.credentials_env),  # issue 22
+                                   
+                                    pinned=pinned_for(project_dir, registry_key(url.host, url.namespace))))
+    return found
 
 
 class SourceChain:
@@ -100,22 +114,23 @@ class SourceChain:
             dropped = "; ".join(f"{name}: {why}" for name, why in self._off.items())
             raise HubError(f"{task.label}: not fetched, every source was dropped earlier in this run ({dropped})")
         for n, source in enumerate(live):
-            following = next((s.name for s in live[n + 1:]), None)
+            following = next((s.name for s in live[n + 1:] if s.name not in self._off), None)
             then = f"; trying {following}" if following else ""
             try:
                 return source.fetch(task, on_bytes)
             except IntegrityError as e:
-                self._drop(source, str(e))
-                self._note(f"source {source.name} served bytes that do not match ptm.lock; it is not used again "
-                           "in this run")
+                if self._drop(source, str(e)):
+                    self._note(f"source {source.name} served bytes that do not match ptm.lock; it is not used "
+                               "again in this run")
                 raise
             except SourceMissing as e:
                 self._note(f"{e}{then}")
                 last = e
             except (RegistryAuthError, HubUnavailableError) as e:
-                if isinstance(source, _Registry):  # refused or down: the same for every file
-                    self._drop(source, str(e))
-                    self._note(f"source {source.name} failed and is not used again in this run: {e}{then}")
+                if isinstance(source, _Registry):  # refused or down: the same for every file, said once
+                    if self._drop(source, str(e)):
+                        self._note(f"source {source.name} failed and is not used again in this run: "
+                                   f"{str(e).rstrip('.')}{then}")
                 else:
                     self._note(f"source {source.name} failed for {task.label}: {e}{then}")
                 last = e
@@ -128,6 +143,9 @@ class SourceChain:
                            "or add the model's hub as a [[source]] with url = \"hub\".")
         raise last
 
-    def _drop(self, source: Source, why: str) -> None:
+    def _drop(self, source: Source, why: str) -> bool:
+        """Mark `source` down for the rest of the run; True the first time (so it is said once)."""
         with self._lock:
+            first = source.name not in self._off
             self._off.setdefault(source.name, why)
+        return first

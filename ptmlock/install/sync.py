@@ -313,7 +313,8 @@ def sync_project(manifest_path: Path, *, roles: Iterable[str] = (), model_ids: I
     from ptmlock.manifest.parse import load_manifest
 
     lock = load_fresh_lock(manifest_path)
-    sources = registry_sources(load_manifest(manifest_path).sources, source, jobs=jobs)
+    sources = registry_sources(load_manifest(manifest_path).sources, source, jobs=jobs,
+                               project_dir=manifest_path.parent)
     plan = real_plan(lock, roles=roles, model_ids=model_ids, target=target)
     cache = VerifiedCache()
     owned = plan.layout == "target" and not offline

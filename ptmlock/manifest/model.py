@@ -135,6 +135,9 @@ class SourceSpec:
     insecure: bool = False
     # issue 22: (`username`|`password`|`token`, PTMLOCK_OCI_* variable) pairs: this source's own credentials
     credentials_env: tuple[tuple[str, str], ...] = ()
+    # issue 25: model id -> an explicit reference in this registry ("repo:tag" or "repo@sha256:..."),
+    # for artifacts published by other tools (modctl, KitOps) under their own names
+    models: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_hub(self) -> bool:

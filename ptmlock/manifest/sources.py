@@ -11,6 +11,11 @@ credentials-env = { token = "PTMLOCK_OCI_FLEET_TOKEN" }   # optional: this sourc
 name = "hf"
 url = "hub"                                    # each model's own hub
 priority = 20
+
+[[source]]
+name = "mlops"
+url = "oci://registry.internal/mlops"
+models = { "org/bert" = "mlops/bert:v3", "org/gpt" = "mlops/gpt@sha256:..." }  # artifacts of other tools
 ```
 """
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 from ptmlock.errors import ManifestError
 from ptmlock.manifest.model import SourceSpec
 
-_KEYS = ("credentials-env", "insecure", "name", "priority", "url")
+_KEYS = ("credentials-env", "insecure", "models", "name", "priority", "url")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -67,8 +72,20 @@ def parse_sources(raw: object, loc: Any) -> tuple[SourceSpec, ...]:
             problem = "a hub source takes no credentials-env" if url == "hub" else credentials_env_problem(names)
             if problem:
                 raise _error(loc, i, "credentials-env", problem)
+        models = entry.get("models", {})
+        if not isinstance(models, dict) or (models and url == "hub"):
+            raise _error(loc, i, "models", "`models` maps model ids to references in the registry, "
+                                           'e.g. models = { "org/bert" = "team/bert:v1" }; not for url = "hub"')
+        from ptmlock.oci.layout import split_reference
+
+        for model_id, ref in models.items():
+            try:
+                split_reference(ref)
+            except ValueError as e:
+                raise _error(loc, i, "models", f"models.{model_id!r}: {e}") from None
         specs.append(SourceSpec(name=name, url=url, priority=priority, insecure=insecure,
-                                credentials_env=tuple(sorted((names or {}).items()))))
+                                credentials_env=tuple(sorted((names or {}).items())),
+                                models=tuple(sorted((str(k), str(v)) for k, v in models.items()))))
     order = sorted(range(len(specs)), key=lambda n: (specs[n].priority, n))
     return tuple(specs[n] for n in order)
 

@@ -70,6 +70,7 @@ class RegistryClient:
                 f"{self.credentials.origin}); ptmlock never sends credentials over plain HTTP off this machine. "
                 "Use oci:// (HTTPS), or drop the credentials for this host.")
         self.http = Transport(url.base, url.host, self.hosts, pool=pool)
+        self.http.plain_url = f"oci+http://{url.host}/{url.namespace}"
         self.limits = self.http.limits
         self._authz: dict[str, str] = {}  # scope -> Authorization value
         self._basic: str | None = None  # once a registry asked for Basic, it gets it up front
@@ -93,21 +94,25 @@ class RegistryClient:
                           headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)}):
             pass
 
-    def put_manifest(self, repo: str, reference: str, manifest: bytes) -> None:
-        """Store `manifest` (an OCI image manifest) at `repo:reference`."""
+    def put_manifest(self, repo: str, reference: str, manifest: bytes, *, media_type: str = MANIFEST_TYPE) -> bool:
+        """Store `manifest` (an OCI image manifest, or `media_type`) at `repo:reference`. True when
+        the registry says it indexed the manifest's `subject` (OCI 1.1 `OCI-Subject` header)."""
         with self._stream("PUT", f"/v2/{repo}/manifests/{reference}", repo=repo, push=True, ok=(201,), body=manifest,
-                          headers={"Content-Type": MANIFEST_TYPE}):
-            pass
+                          headers={"Content-Type": media_type}) as r:
+            return "OCI-Subject" in r.headers
 
-    def get_manifest(self, repo: str, reference: str) -> bytes | None:
-        """The manifest at `repo:reference`, or None when the registry has none (404).
+    def get_manifest(self, repo: str, reference: str, *, accept: str = MANIFEST_TYPE,
+                     referrers: bool = False) -> bytes | None:
+        """The manifest at `repo:reference` (`accept`: its media type), or None when the registry has
+        none (404). With `referrers`, the OCI 1.1 referrers index of the digest `reference` (None:
+        the registry has no referrers API).
 
         Raises:
             UnsafeHubAnswerError: larger than `MAX_MANIFEST`, not JSON, or nested deeper than `MAX_DEPTH`.
         """
-        what = f"the manifest of {repo}:{reference}"
-        with self._stream("GET", f"/v2/{repo}/manifests/{reference}", repo=repo, ok=(200, 404),
-                          headers={"Accept": MANIFEST_TYPE}) as r:
+        what = f"the {'referrers' if referrers else 'manifest'} of {repo}:{reference}"
+        path = f"/v2/{repo}/{'referrers' if referrers else 'manifests'}/{reference}"
+        with self._stream("GET", path, repo=repo, ok=(200, 404), headers={"Accept": accept}) as r:
             if r.status_code == 404:
                 return None
             body = self.http.read(r, MAX_MANIFEST, what)

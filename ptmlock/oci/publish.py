@@ -4,6 +4,8 @@ Each locked model becomes one ModelPack artifact (`ptmlock.oci.layout`), built f
 cache: every file is re-checked against ptm.lock before it is pushed, so a registry never
 receives bytes the lock does not pin. Blobs the registry already has are not uploaded again
 (HEAD first), and an unchanged manifest is not re-put, so re-publishing a pin uploads nothing.
+A signed model's bundle is attached as an OCI referrer of its manifest (`oci/referrers.py`), and
+the manifest digest of each model is recorded in `ptm.oci.json` (`oci/published.py`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask, plan_files, real_root, select_models
 from ptmlock.lockfile.model import LockedModel
 from ptmlock.oci.client import RegistryClient
+from ptmlock.oci.kinds import classify
 from ptmlock.oci.layout import (
     Layer,
     RegistryURL,
@@ -43,6 +46,9 @@ class PublishedModel:
     uploaded: int  # blobs uploaded (the config blob included)
     uploaded_bytes: int
     manifest_changed: bool
+    signature: str | None = None  # digest of the signature referrer (issue 25), when the model is signed
+    commit: str = ""
+    repository: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,11 @@ def publish_project(manifest_path: Path, url: RegistryURL, *, model_ids: Iterabl
             continue
         plan = plan_files([model], cache_dir=real_root(cache_dir))
         published.append(_publish_model(client, url, model, plan.tasks, jobs))
+    from ptmlock.oci.published import record_published, registry_key
+
+    record_published(manifest_path.parent, registry_key(url.host, url.namespace), [
+        (m.model_id, {"commit": m.commit, "repository": m.repository, "reference": m.reference, "digest": m.digest,
+                      **({"signature": m.signature} if m.signature else {})}) for m in published])
     return PublishReport(url=url, models=tuple(published), skipped=tuple(skipped))
 
 
@@ -103,9 +114,16 @@ def _publish_model(client: RegistryClient, url: RegistryURL, model: LockedModel,
     changed = client.get_manifest(repo, reference) != manifest
     if changed:
         client.put_manifest(repo, reference, manifest)
+    signature = None
+    if model.signature is not None:  # issue 25: the bundle travels with the model, as a referrer
+        from ptmlock.oci.referrers import attach_signature
+
+        sig = next(t for t in tasks if t.file.path == model.signature.path)  # checked by _layer above
+        signature = attach_signature(client, repo, model, sig.store.read_bytes(), manifest)
     return PublishedModel(model_id=model.id, reference=f"{url.host}/{repo}:{reference}",
                           digest="sha256:" + hashlib.sha256(manifest).hexdigest(), files=len(layers),
-                          uploaded=len(sent), uploaded_bytes=sum(sent), manifest_changed=changed)
+                          uploaded=len(sent), uploaded_bytes=sum(sent), manifest_changed=changed,
+                          signature=signature, commit=model.commit, repository=repo)
 
 
 def _layer(task: FileTask) -> Layer:
@@ -126,4 +144,6 @@ def _layer(task: FileTask) -> Layer:
                              f"{check.hexdigest()} instead of {expected_digest(file)}); nothing was published. "
                              f"Run `ptmlock sync --model {task.model.id}` to restore it.")
     digest = file.sha256 if file.sha256 is not None else sha.hexdigest()
-    return Layer(path=file.path, digest=f"sha256:{digest}", size=file.size, media_type=media_type(file.path))
+    kind = classify(file.path, file.size, repo_type=task.model.repo_type)
+    return Layer(path=file.path, digest=f"sha256:{digest}", size=file.size, media_type=media_type(kind.kind),
+                 untested=kind.untested)

@@ -26,7 +26,7 @@ import urllib3
 
 from ptmlock import __version__
 from ptmlock._net import NetLimits, Retry, StallWatch, is_refused, read_at_most, run_within, shown
-from ptmlock.errors import HubError, UnsafeHubAnswerError
+from ptmlock.errors import HubError, HubUnavailableError, UnsafeHubAnswerError
 from ptmlock.oci.auth import refusal
 
 MAX_REDIRECTS = 5
@@ -40,6 +40,7 @@ class Transport:
 
     def __init__(self, base: str, host: str, hosts: Sequence[str] | None, *, pool: int) -> None:
         self.base, self.host, self.hosts = base, host, hosts
+        self.plain_url = base  # what to suggest when TLS is answered in plain HTTP (the client names it)
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=max(pool, 2))
         self.session.mount("http://", adapter)
@@ -92,6 +93,7 @@ class Transport:
         try:  # an upload may take longer than the deadline: only the socket timeouts bound it
             r = send() if isinstance(body, Path) else run_within(max(left, 0.1), send, on_late=lambda x: x.close())
         except _TRANSPORT as e:
+            tls_failure(e, self.base, self.plain_url)  # issue 25: a failed TLS handshake is not transient
             raise Retry(type(e).__name__, refused=is_refused(f"{type(e).__name__}: {e}")) from None
         except (requests.RequestException, ValueError) as e:  # an invalid URL or header (a Location that is
             # no URL: requests parses it even when not following): no transient failure
@@ -201,6 +203,24 @@ def _bounded(fn: Callable[[], bytes | None], seconds: float) -> bytes | None:
         return run_within(seconds, fn)
     except (requests.ConnectionError, requests.Timeout) as e:
         raise Retry(type(e).__name__) from None
+
+
+# What OpenSSL says when the TLS handshake is answered by a plain HTTP server (issue 25).
+_PLAIN_HTTP = ("wrong version number", "record layer failure", "packet length too long", "unknown protocol")
+
+
+def tls_failure(e: Exception, base: str, plain_url: str) -> None:
+    """Raise at once for a failed TLS handshake, naming a registry that answered in plain HTTP."""
+    if not isinstance(e, requests.exceptions.SSLError):
+        return
+    text = str(e).lower()
+    if any(s in text for s in _PLAIN_HTTP):
+        raise HubUnavailableError(
+            f"The OCI registry {base}: this registry speaks plain HTTP: use {plain_url} or "
+            "insecure = true (it answered the TLS handshake in plain HTTP).")
+    detail = text.rsplit("(caused by ", 1)[-1].strip(")").strip()[:200]
+    raise HubUnavailableError(f"The OCI registry {base} failed the TLS handshake ({shown(detail, 200)}). Check its "
+                              "certificate; REQUESTS_CA_BUNDLE names a private CA.")
 
 
 def short(path: str) -> str:

@@ -26,15 +26,54 @@ def test_the_same_pin_always_lands_at_the_same_reference():
     assert layout.tag(odd) == "Some__Model..v2-86b5e0934494"
 
 
-@pytest.mark.parametrize(("path", "kind"), [
-    ("model.safetensors", layout.WEIGHT_TYPE), ("pytorch_model.bin", layout.WEIGHT_TYPE),
-    ("onnx/model.onnx", layout.WEIGHT_TYPE), ("config.json", layout.WEIGHT_CONFIG_TYPE),
-    ("tokenizer.json", layout.WEIGHT_CONFIG_TYPE), ("vocab.txt", layout.WEIGHT_CONFIG_TYPE),
-    ("modeling_custom.py", layout.CODE_TYPE), ("README.md", layout.DOC_TYPE), ("LICENSE", layout.DOC_TYPE),
-    (".gitattributes", layout.DOC_TYPE),
+@pytest.mark.parametrize(("path", "kind", "untested"), [
+    ("model.safetensors", "weight", False), ("pytorch_model-00001-of-00002.bin", "weight", False),
+    ("onnx/model.onnx", "weight", False), ("onnx/model.onnx_data", "weight", False), ("x.npy", "weight", False),
+    ("x.npz", "weight", False), ("clf.joblib", "weight", False), ("m.keras", "weight", False),
+    ("m.pt2", "weight", False), ("q4/model.gguf.part1of3", "weight", False), ("m.bin.part2", "weight", False),
+    ("ckpt/model.ckpt.data-00000-of-00001", "weight", False),
+    ("config.json", "weight.config", False), ("tokenizer.json", "weight.config", False),
+    ("vocab.txt", "weight.config", False), ("merges.txt", "weight.config", False),
+    ("tokenizer.model", "weight.config", False), ("chat_template.jinja", "weight.config", False),
+    ("modeling_custom.py", "code", False), ("kernels/attn.cu", "code", False), ("csrc/op.cpp", "code", False),
+    ("run.sh", "code", False), ("lib/op.so", "code", False), ("demo.ipynb", "code", False),
+    ("requirements.txt", "code", False),
+    ("README.md", "doc", False), ("LICENSE", "doc", False), ("notes.txt", "doc", False), ("fig.png", "doc", False),
+    ("data/train.parquet", "dataset", False), ("data/x.arrow", "dataset", False), ("eval.csv", "dataset", False),
+    (".gitattributes", "weight.config", True), ("weird.blob", "weight.config", True),
 ])
-def test_files_get_the_modelpack_media_type_of_their_kind(path, kind):
-    assert layout.media_type(path) == kind
+def test_files_get_the_modelpack_kind_the_spec_and_modctl_give_them(path, kind, untested):
+    from ptmlock.oci.kinds import classify
+
+    found = classify(path, 10)
+    assert (found.kind, found.untested) == (kind, untested)
+    assert layout.media_type(kind) == f"application/vnd.cncf.model.{kind}.v1.raw"
+
+
+def test_every_file_of_a_dataset_repo_is_a_dataset_but_its_docs_and_an_unknown_large_file_is_a_weight():
+    from ptmlock.oci.kinds import classify
+
+    assert classify("train/part-0.json", repo_type="dataset").kind == "dataset"
+    assert classify("README.md", repo_type="dataset").kind == "doc"
+    assert (classify("blob.unknown", 200 * 1024 * 1024).kind, classify("blob.unknown", 200 * 1024 * 1024).untested) \
+        == ("weight", True)
+
+
+@pytest.mark.parametrize(("paths", "fmt"), [
+    (["model.safetensors", "pytorch_model.bin"], "safetensors"), (["m.gguf"], "gguf"),
+    (["onnx/model.onnx", "onnx/model.onnx_data"], "onnx"), (["pytorch_model.bin"], "pt"), ([], None),
+    (["q.gguf.part1of2"], "gguf"),
+])
+def test_config_format_uses_the_spec_vocabulary(paths, fmt):
+    from ptmlock.oci.kinds import model_format
+
+    assert model_format(paths) == fmt
+
+
+@pytest.mark.parametrize(("hub", "spdx"), [("mit", "MIT"), ("apache-2.0", "Apache-2.0"),
+                                           ("llama3.1", "LicenseRef-hf-llama3.1"), ("other", "LicenseRef-hf-other")])
+def test_licences_are_spdx_expressions(hub, spdx):
+    assert layout.spdx_expression(hub) == spdx
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:5000", "localhost", "[::1]:5000", "127.9.9.9"])
