@@ -118,9 +118,7 @@ def test_sources_are_ordered_by_priority_then_file_order(project):
     ('name = "r"\nurl = "oci://r.example"',
      "ptm.toml:6:1: 'oci://r.example' needs a namespace of lowercase path components, e.g. "
      "oci://r.example/models."),
-    ('name = "r"
-url = "hub"
-prio = 1', "ptm.toml:7:1: unknown key 'prio' in [[source]]; known keys: "
+    ('name = "r"\nurl = "hub"\nprio = 1', "ptm.toml:7:1: unknown key 'prio' in [[source]]; known keys: "
                                           "credentials-env, insecure, models, name, priority, url."),
     ('url = "hub"', "ptm.toml:4:1: [[source]] needs a `name` of letters, digits, '-', '_', '.'."),
     ('name = "r"\nurl = "hub"\npriority = "high"',
