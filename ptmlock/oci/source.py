@@ -32,6 +32,7 @@ from ptmlock.install.hashing import algorithm, expected_digest, new_hasher
 from ptmlock.install.hf_cache import FileTask
 from ptmlock.lockfile.model import LockedModel
 from ptmlock.oci.client import RegistryClient
+from ptmlock.oci.transport import BlobAnswer
 from ptmlock.oci.layout import (
     COMMIT,
     REPO,
@@ -281,10 +282,10 @@ def _candidates(layers: list[Layer], path: str) -> list[Layer]:
 
 
 class _Body(io.RawIOBase):
-    """A blob answer as a file (for tarfile, gzip, zstandard): `requests`' own chunks, so a cut
-    connection is its ChunkedEncodingError / ConnectionError; at most `limit` bytes."""
+    """A blob answer as a file (for tarfile, gzip, zstandard): the transport's chunks (stalls cut,
+    a cut connection is requests' ChunkedEncodingError / ConnectionError); at most `limit` bytes."""
 
-    def __init__(self, r: requests.Response, *, limit: int, what: str) -> None:
+    def __init__(self, r: BlobAnswer, *, limit: int, what: str) -> None:
         self._chunks = r.iter_content(_CHUNK)
         self._rest = b""
         self._left = limit
