@@ -2,7 +2,8 @@
 every registry and token-server answer (issue 22).
 
 - Headers of each hop, and small bodies (manifests, token answers, error bodies), arrive within
-  `PTMLOCK_HUB_DEADLINE` or the try is abandoned (`run_within`), then retried under the deadline.
+  `PTMLOCK_HUB_DEADLINE` or the try is abandoned (`run_within`), then retried under the deadline;
+  for an upload the deadline counts from the last byte the registry read.
 - Bodies are capped (`read_at_most`): the caller names the cap; a larger answer is refused
   having read at most the cap.
 - Blobs stream through `BlobAnswer`, which cuts a body that stalls (`StallWatch`).
@@ -15,6 +16,7 @@ every registry and token-server answer (issue 22).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -81,16 +83,19 @@ class Transport:
              left: float) -> requests.Response:
         timeout = self.limits.request_timeout(max(left, 0.1))
 
+        sent, payload = (_Upload(body), None) if isinstance(body, Path) else (None, body)
+
         def send() -> requests.Response:
-            if isinstance(body, Path):
-                with open(body, "rb") as f:  # streamed by requests, re-opened on a retry
-                    return self.session.request(method, url, headers=headers, data=f, timeout=timeout, stream=True,
-                                                allow_redirects=False)
-            return self.session.request(method, url, headers=headers, data=body, timeout=timeout, stream=True,
+            if sent is not None:
+                with sent:  # streamed by requests, re-opened on a retry
+                    return self.session.request(method, url, headers=headers, data=sent, timeout=timeout,
+                                                stream=True, allow_redirects=False)
+            return self.session.request(method, url, headers=headers, data=payload, timeout=timeout, stream=True,
                                         allow_redirects=False)
 
-        try:  # an upload may take longer than the deadline: only the socket timeouts bound it
-            r = send() if isinstance(body, Path) else run_within(max(left, 0.1), send, on_late=lambda x: x.close())
+        try:  # an upload may take longer than the deadline: it is cut after a deadline without progress
+            r = run_within(max(left, 0.1) if sent is None else self.limits.deadline, send,
+                           on_late=lambda x: x.close(), progress=None if sent is None else lambda: sent.sent)
         except _TRANSPORT as e:
             raise Retry(type(e).__name__, refused=is_refused(f"{type(e).__name__}: {e}")) from None
         except (requests.RequestException, ValueError) as e:  # an invalid URL or header (a Location that is
@@ -135,6 +140,31 @@ class Transport:
         except (Retry, ValueError, RecursionError, requests.RequestException):
             pass
         return ""
+
+
+class _Upload:
+    """A file as an upload body that counts the bytes `requests` has read from it (`sent`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sent = 0
+        self._f: Any = None
+
+    def __enter__(self) -> _Upload:
+        self._f = open(self.path, "rb")  # noqa: SIM115 - closed by __exit__
+        self.sent = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def __len__(self) -> int:
+        return int(os.fstat(self._f.fileno()).st_size) - self.sent
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._f.read(n)
+        self.sent += len(data)
+        return data
 
 
 class BlobAnswer:
