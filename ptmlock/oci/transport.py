@@ -168,45 +168,52 @@ class _Upload:
 
 
 class BlobAnswer:
-    """A blob's streamed answer: `status_code`, `headers`, and `iter_content`, which cuts a body
-    that stalls (under 1 KiB/s over `PTMLOCK_STALL_TIMEOUT`) with `requests.Timeout`, so the
-    caller resumes it with `Range` as it does for a cut connection."""
+    """A blob's streamed answer: `status_code`, `headers`, and the body through `iter_content`
+    or `read` (a file-like, e.g. for `tarfile`), both of which cut a body that stalls (under
+    1 KiB/s over `PTMLOCK_STALL_TIMEOUT`) with `requests.Timeout`, so the caller resumes it with
+    `Range` as it does for a cut connection (`requests.ConnectionError`)."""
 
     def __init__(self, response: requests.Response, limits: NetLimits, what: str) -> None:
         self.response = response
         self.status_code = response.status_code
         self.headers = response.headers
-        self._limits = limits
         self._what = what
+        self._read = _reader(response)
+        self._watch = StallWatch(stall=limits.stall, limit=limits.deadline)
 
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        """The body as it arrives, in pieces of up to `chunk_size` bytes.
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (1 MiB when `n` < 0) as they arrive; b"" at the end.
 
         Raises:
             requests.Timeout: stalled. requests.ConnectionError: cut off.
         """
-        read = _reader(self.response)
-        watch = StallWatch(stall=self._limits.stall, limit=self._limits.deadline)
+        data = self._read(n if n > 0 else 1024 * 1024)
+        try:
+            self._watch.update(len(data))
+        except Retry as e:
+            raise requests.Timeout(f"{self._what}: {e.reason}") from None
+        return data
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as it arrives, in pieces of up to `chunk_size` bytes; on an error, what
+        arrived is yielded before the error is raised (so the caller keeps it and asks for the rest)."""
         pending: list[bytes] = []
         size = 0
         try:
             while True:
-                data = read(chunk_size - size)
+                data = self.read(chunk_size - size)
                 if data:
                     pending.append(data)
                     size += len(data)
-                    watch.update(len(data))
                 if not data or size >= chunk_size:
                     if pending:
                         yield b"".join(pending)
                     pending, size = [], 0
                 if not data:
                     return
-        except Retry as e:
-            error: requests.RequestException = requests.Timeout(f"{self._what}: {e.reason}")
         except (requests.ConnectionError, requests.Timeout) as e:
             error = e
-        if pending:  # what arrived is kept: the caller's retry asks for the rest only
+        if pending:
             yield b"".join(pending)
         raise error
 
