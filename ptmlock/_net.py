@@ -118,13 +118,15 @@ def with_retries(attempt_once: Callable[[float], T], *, limits: NetLimits, sourc
         time.sleep(delay)
 
 
-def run_within(seconds: float, fn: Callable[[], T], *, on_late: Callable[[T], None] | None = None) -> T:
+def run_within(seconds: float, fn: Callable[[], T], *, on_late: Callable[[T], None] | None = None,
+               progress: Callable[[], int] | None = None) -> T:
     """`fn()`, or `Retry` once `seconds` pass without it returning.
 
     Socket timeouts bound each read, not an answer sent one byte at a time; this bounds the
     whole call. `fn` runs on a daemon thread that is abandoned when time is up (it ends when
     its own socket times out or the process exits); a result it returns late is handed to
-    `on_late` (to close a response). Exceptions of `fn` are raised here.
+    `on_late` (to close a response). Exceptions of `fn` are raised here. With `progress` (a
+    counter, e.g. the bytes an upload has sent), the `seconds` count from its last change.
     """
     done = threading.Event()
     lock = threading.Lock()
@@ -147,7 +149,7 @@ def run_within(seconds: float, fn: Callable[[], T], *, on_late: Callable[[T], No
                 pass
 
     threading.Thread(target=target, name="ptmlock-net", daemon=True).start()
-    finished = done.wait(max(0.0, seconds))
+    finished = done.wait(max(0.0, seconds)) if progress is None else _wait_progressing(done, seconds, progress)
     with lock:
         if not finished and not box:
             abandoned = True
@@ -157,6 +159,18 @@ def run_within(seconds: float, fn: Callable[[], T], *, on_late: Callable[[T], No
         return value  # type: ignore[return-value]
     assert isinstance(value, BaseException)
     raise value
+
+
+def _wait_progressing(done: threading.Event, seconds: float, progress: Callable[[], int]) -> bool:
+    """Wait for `done` until `seconds` pass without `progress()` changing; whether it was set."""
+    last, mark = progress(), time.monotonic()
+    while not done.wait(max(0.0, min(0.25, mark + seconds - time.monotonic()))):
+        now = progress()
+        if now != last:
+            last, mark = now, time.monotonic()
+        elif time.monotonic() - mark >= seconds:
+            return False
+    return True
 
 
 class StallWatch:

@@ -2,7 +2,8 @@
 every registry and token-server answer (issue 22).
 
 - Headers of each hop, and small bodies (manifests, token answers, error bodies), arrive within
-  `PTMLOCK_HUB_DEADLINE` or the try is abandoned (`run_within`), then retried under the deadline.
+  `PTMLOCK_HUB_DEADLINE` or the try is abandoned (`run_within`), then retried under the deadline;
+  for an upload the deadline counts from the last byte the registry read.
 - Bodies are capped (`read_at_most`): the caller names the cap; a larger answer is refused
   having read at most the cap.
 - Blobs stream through `BlobAnswer`, which cuts a body that stalls (`StallWatch`).
@@ -15,6 +16,7 @@ every registry and token-server answer (issue 22).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -82,16 +84,19 @@ class Transport:
              left: float) -> requests.Response:
         timeout = self.limits.request_timeout(max(left, 0.1))
 
+        sent, payload = (_Upload(body), None) if isinstance(body, Path) else (None, body)
+
         def send() -> requests.Response:
-            if isinstance(body, Path):
-                with open(body, "rb") as f:  # streamed by requests, re-opened on a retry
-                    return self.session.request(method, url, headers=headers, data=f, timeout=timeout, stream=True,
-                                                allow_redirects=False)
-            return self.session.request(method, url, headers=headers, data=body, timeout=timeout, stream=True,
+            if sent is not None:
+                with sent:  # streamed by requests, re-opened on a retry
+                    return self.session.request(method, url, headers=headers, data=sent, timeout=timeout,
+                                                stream=True, allow_redirects=False)
+            return self.session.request(method, url, headers=headers, data=payload, timeout=timeout, stream=True,
                                         allow_redirects=False)
 
-        try:  # an upload may take longer than the deadline: only the socket timeouts bound it
-            r = send() if isinstance(body, Path) else run_within(max(left, 0.1), send, on_late=lambda x: x.close())
+        try:  # an upload may take longer than the deadline: it is cut after a deadline without progress
+            r = run_within(max(left, 0.1) if sent is None else self.limits.deadline, send,
+                           on_late=lambda x: x.close(), progress=None if sent is None else lambda: sent.sent)
         except _TRANSPORT as e:
             tls_failure(e, self.base, self.plain_url)  # issue 25: a failed TLS handshake is not transient
             raise Retry(type(e).__name__, refused=is_refused(f"{type(e).__name__}: {e}")) from None
@@ -139,46 +144,78 @@ class Transport:
         return ""
 
 
+class _Upload:
+    """A file as an upload body that counts the bytes `requests` has read from it (`sent`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sent = 0
+        self._f: Any = None
+
+    def __enter__(self) -> _Upload:
+        self._f = open(self.path, "rb")  # noqa: SIM115 - closed by __exit__
+        self.sent = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def __len__(self) -> int:
+        return int(os.fstat(self._f.fileno()).st_size) - self.sent
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._f.read(n)
+        self.sent += len(data)
+        return data
+
+
 class BlobAnswer:
-    """A blob's streamed answer: `status_code`, `headers`, and `iter_content`, which cuts a body
-    that stalls (under 1 KiB/s over `PTMLOCK_STALL_TIMEOUT`) with `requests.Timeout`, so the
-    caller resumes it with `Range` as it does for a cut connection."""
+    """A blob's streamed answer: `status_code`, `headers`, and the body through `iter_content`
+    or `read` (a file-like, e.g. for `tarfile`), both of which cut a body that stalls (under
+    1 KiB/s over `PTMLOCK_STALL_TIMEOUT`) with `requests.Timeout`, so the caller resumes it with
+    `Range` as it does for a cut connection (`requests.ConnectionError`)."""
 
     def __init__(self, response: requests.Response, limits: NetLimits, what: str) -> None:
         self.response = response
         self.status_code = response.status_code
         self.headers = response.headers
-        self._limits = limits
         self._what = what
+        self._read = _reader(response)
+        self._watch = StallWatch(stall=limits.stall, limit=limits.deadline)
 
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        """The body as it arrives, in pieces of up to `chunk_size` bytes.
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (1 MiB when `n` < 0) as they arrive; b"" at the end.
 
         Raises:
             requests.Timeout: stalled. requests.ConnectionError: cut off.
         """
-        read = _reader(self.response)
-        watch = StallWatch(stall=self._limits.stall, limit=self._limits.deadline)
+        data = self._read(n if n > 0 else 1024 * 1024)
+        try:
+            self._watch.update(len(data))
+        except Retry as e:
+            raise requests.Timeout(f"{self._what}: {e.reason}") from None
+        return data
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as it arrives, in pieces of up to `chunk_size` bytes; on an error, what
+        arrived is yielded before the error is raised (so the caller keeps it and asks for the rest)."""
         pending: list[bytes] = []
         size = 0
         try:
             while True:
-                data = read(chunk_size - size)
+                data = self.read(chunk_size - size)
                 if data:
                     pending.append(data)
                     size += len(data)
-                    watch.update(len(data))
                 if not data or size >= chunk_size:
                     if pending:
                         yield b"".join(pending)
                     pending, size = [], 0
                 if not data:
                     return
-        except Retry as e:
-            error: requests.RequestException = requests.Timeout(f"{self._what}: {e.reason}")
         except (requests.ConnectionError, requests.Timeout) as e:
             error = e
-        if pending:  # what arrived is kept: the caller's retry asks for the rest only
+        if pending:
             yield b"".join(pending)
         raise error
 

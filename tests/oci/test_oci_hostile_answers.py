@@ -120,9 +120,23 @@ def test_a_blob_dripped_one_byte_a_second_is_cut_by_the_stall_rule(evil, project
     assert took < DEADLINE + MARGIN, (took, err)
 
 
-def test_publish_to_a_registry_that_drips_its_headers_is_cut_at_the_deadline(hub, project, ptm):
+def _slow_after_upload(q):
+    """Takes every upload whole, then answers the upload of a file (.gitattributes, 1.5 KiB,
+    streamed from the cache) one byte a second."""
+    if q.method == "HEAD":
+        return Reply(404)
+    if q.method == "POST":
+        return Reply(202, headers={"Location": "/v2/upload/1"})
+    if int(q.headers.get("content-length", "0")) > 1000:
+        return Reply(201, drip=1.0, drip_headers=True)
+    return Reply(201)
+
+
+@pytest.mark.parametrize("answer", [lambda q: Reply(202, drip=1.0, drip_headers=True), _slow_after_upload],
+                         ids=["every answer", "after the upload"])
+def test_publish_to_a_registry_that_drips_its_headers_is_cut_at_the_deadline(hub, project, ptm, answer):
     locked_project(hub, project, ptm, {"org/tiny": tiny_repo_files()})
-    with HostileServer(lambda q: Reply(202, drip=1.0, drip_headers=True)) as slow:
+    with HostileServer(answer) as slow:
         started = time.monotonic()
         r = subprocess.run([PY, "-m", "ptmlock", "publish", f"oci+http://{slow.host}/models"], cwd=project,
                            capture_output=True, text=True, timeout=60, check=False)
