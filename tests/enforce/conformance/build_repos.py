@@ -63,8 +63,8 @@ def select(found: dict[str, list[dict[str, object]]], torch: bool) -> dict[str, 
         picked: dict[str, dict[str, object]] = {}
         for entry in found.get(kind, []):
             for family in entry["model_types"]:  # type: ignore[union-attr]
-                if family in families and family not in picked and len(picked) < PER_KIND \
-                        and not str(entry["name"]).endswith("Pil"):
+                if family in families and family not in picked and len(picked) < PER_KIND:  # name order:
+                    # `CLIPImageProcessor` (torchvision) before `CLIPImageProcessorPil`, when both are there
                     picked[family] = {"name": entry["name"], "family": family, "default": entry["default"]}
                     break
         if kind == "generation-config":  # no model type: GenerationConfig itself, on each model family
@@ -176,8 +176,7 @@ def main(out_dir: str) -> None:
             kinds[kind] = [str(e["name"]) for e in entries if e["family"] == family and kind != "auto"]
         for kind in ("feature-extractor", "image-processor"):  # a processor's parts come from the enumeration too
             if kinds.get("processor") and not kinds.get(kind):
-                kinds[kind] = [str(e["name"]) for e in found.get(kind, []) if family in e["model_types"]  # type: ignore[operator]
-                               and not str(e["name"]).endswith("Pil")][:1]
+                kinds[kind] = [str(e["name"]) for e in found.get(kind, []) if family in e["model_types"]][:1]  # type: ignore[operator]
         for version in VERSIONS:
             _build(family, kinds, version, out / family / f"v{version}", out / "work", torch)
     (out / "selection.json").write_text(json.dumps({"counts": counts, "selected": selected, "families": families,
