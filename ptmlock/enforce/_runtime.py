@@ -267,7 +267,6 @@ def pinned(repo_id: str, revision: object, repo_type: str, hub: str = "huggingfa
     if project.index is None or project.mode == "off":
         return None
     from ptmlock.decide import MATCHES_LOCK, PINNED, decide
-
     from ptmlock.enforce._caller import caller_request
 
     request = caller_request(repo_id, revision, repo_type, hub, _scope.get())
