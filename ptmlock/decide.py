@@ -149,7 +149,7 @@ def _violation(kind: str, request: Request, pin: Pin | None, mode: str, message:
 
 def _unlisted_message(request: Request, asked: str | None) -> str:
     what = {"torchhub": "torch.hub repo", "url": "weight URL"}.get(request.hub, request.repo_type)
-    at = None if asked == "main" else asked  # `@main` adds nothing to a new declaration
+    at = None if asked == "main" and request.hub == "huggingface" else asked  # the default branch: `@main` adds nothing
     return (f"{what} {request.repo_id!r} is not declared in ptm.toml. Declare and pin it: "
             f"`ptmlock add {_add_arg(request.repo_id, request.hub, at, request.repo_type)}`.")
 

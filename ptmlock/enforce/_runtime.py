@@ -15,7 +15,6 @@ from _contextvars import ContextVar  # what `contextvars` re-exports, without it
 
 from ptmlock._select import find_lock, find_manifest_for
 from ptmlock.constants import DEFAULT_GUARD_MODE, ENV_REPORT, LOCK_NAME, MANIFEST_NAME
-from ptmlock.enforce._caller import caller_request, passed_argument, split
 from ptmlock.enforce._warning import PtmlockWarning
 from ptmlock.enforce._where import site as _site
 from ptmlock.enforce._where import user_frame, warn
@@ -229,6 +228,7 @@ def _check(repo_id: str | os.PathLike[str], revision: object, *, library: str, r
             _say_once(f"ptmlock runtime guard checks nothing: {_no_lock}.")
         return None
     from ptmlock.decide import REFUSE, REWRITE, WARN, decide
+    from ptmlock.enforce._caller import caller_request
 
     repo = os.fspath(repo_id)
     scope = _scope.get()
@@ -272,6 +272,7 @@ def pinned(repo_id: str, revision: object, repo_type: str, hub: str = "huggingfa
     if project.index is None or project.mode == "off":
         return None
     from ptmlock.decide import MATCHES_LOCK, PINNED, decide
+    from ptmlock.enforce._caller import caller_request
 
     request = caller_request(repo_id, revision, repo_type, hub, _scope.get())
     pin = project.index.find(request)
@@ -338,6 +339,8 @@ def scoped(library: str, revision: str | None = None) -> Callable[[Callable[...,
     user's call passed one, so a library's own default is not taken for a choice (`_caller`)."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
+        from ptmlock.enforce._caller import passed_argument, split  # when a library is patched, not at import
+
         read = passed_argument(original, revision) if revision is not None else None
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:

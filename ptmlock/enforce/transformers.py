@@ -57,8 +57,10 @@ def _patch_hub(module: ModuleType) -> None:
 def _patch_entry_points(module: ModuleType) -> None:
     wrap_methods(module, _ENTRY_POINTS[module.__name__], scoped(LIBRARY, "revision"))
     for cls_name, _attr in _ENTRY_POINTS[module.__name__]:
-        if cls_name is not None:
-            _wrap_overrides(getattr(module, cls_name))
+        # "A|B" (a class renamed between releases): whichever the module has, as `wrap_methods` reads it
+        base = next((getattr(module, n) for n in (cls_name or "").split("|") if n and hasattr(module, n)), None)
+        if isinstance(base, type):
+            _wrap_overrides(base)
     _patch_dynamic_modules()
 
 

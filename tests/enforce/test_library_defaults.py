@@ -22,6 +22,14 @@ APP = """
 import ptmlock.enforce, json, warnings
 from transformers import BertModel, BertTokenizerFast, WhisperConfig, AutoConfig
 
+
+
+class OwnConfig(WhisperConfig):  # an override with its own default, as Qwen2_5OmniForConditionalGeneration has
+    @classmethod
+    def from_pretrained(cls, name, revision="main", **kwargs):
+        return super().from_pretrained(name, revision=revision, **kwargs)
+
+
 out = {}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -30,6 +38,7 @@ with warnings.catch_warnings(record=True) as caught:
         "AutoConfig": lambda: AutoConfig.from_pretrained("org/whisper").ptm_marker,
         "BertModel": lambda: BertModel.from_pretrained("org/bert").embeddings.LayerNorm.bias[0].item(),
         "BertTokenizerFast": lambda: BertTokenizerFast.from_pretrained("org/bert").init_kwargs["ptm_marker"],
+        "override": lambda: OwnConfig.from_pretrained("org/whisper").ptm_marker,
         "explicit-main": lambda: WhisperConfig.from_pretrained("org/whisper", revision="main").ptm_marker,
     }.items():
         try:
@@ -97,7 +106,7 @@ def test_model_specific_classes_with_no_revision_load_the_locked_tag(tagged, mod
     project, envs, _hub = tagged
     proc = run_app(project, APP, base=envs[network], env={"PTMLOCK_MODE": mode})
     out = last_json(proc)
-    assert out["WhisperConfig"] == out["AutoConfig"] == "v1", proc.stderr
+    assert out["WhisperConfig"] == out["AutoConfig"] == out["override"] == "v1", proc.stderr
     assert out["BertModel"] == 1.0, proc.stderr
     assert out["BertTokenizerFast"] == "v1", proc.stderr
     # the caller's own revision="main" contradicts the tag: judged as written, with advice that fits

@@ -311,3 +311,19 @@ def test_check_hook_runs_when_only_the_manifest_changes(hub, project, ptm, hook_
     assert "app.py:2:1: PTM002 'acme/labels' is loaded here" in out
     assert re.search(r"ptmlock check \(declared and pinned model loads\)\.+Failed", out), out
     assert _git(project, "log", "--format=%s").split("\n")[0] == "app"  # the broken state was not committed
+
+
+def test_check_agrees_with_the_guard_on_library_defaults(hub, project, ptm):
+    # issue 21: a model-specific class with no revision is declared (the guard loads the locked tag);
+    # revision="main" written out contradicts the tag, and the fix never pins `@main`
+    _locked_project(hub, project, ptm)
+    (project / "app.py").write_text(textwrap.dedent('''\
+        from transformers import BertModel, WhisperConfig
+        a = BertModel.from_pretrained("org/c")
+        b = WhisperConfig.from_pretrained("org/c", revision="main")
+        '''))
+    r = ptm("check", "app.py")
+    assert r.code == 1
+    assert r.out.splitlines() == [
+        f"app.py:3:5: PTM003 revision 'main' of 'org/c' contradicts ptm.lock (ptm.lock pins "
+        f"{hub.resolve('org/c', 'v1')[:12]}); drop the revision argument"]

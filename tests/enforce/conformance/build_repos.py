@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # tests/
 from enumerate_entry_points import enumerate_others, enumerate_transformers  # noqa: E402
 
 VERSIONS = (1, 2, 3)
@@ -63,8 +64,8 @@ def select(found: dict[str, list[dict[str, object]]], torch: bool) -> dict[str, 
         picked: dict[str, dict[str, object]] = {}
         for entry in found.get(kind, []):
             for family in entry["model_types"]:  # type: ignore[union-attr]
-                if family in families and family not in picked and len(picked) < PER_KIND \
-                        and not str(entry["name"]).endswith("Pil"):
+                if family in families and family not in picked and len(picked) < PER_KIND:  # name order:
+                    # `CLIPImageProcessor` (torchvision) before `CLIPImageProcessorPil`, when both are there
                     picked[family] = {"name": entry["name"], "family": family, "default": entry["default"]}
                     break
         if kind == "generation-config":  # no model type: GenerationConfig itself, on each model family
@@ -161,6 +162,31 @@ def _build(family: str, kinds: dict[str, list[str]], version: int, out: Path, wo
         path.write_text(json.dumps(data, indent=1))
 
 
+# The other libraries: (kind, entry point, the tinymodels builder of its repo, module it needs);
+# their builders write every weight they read back as the version. Their revision defaults are None.
+OTHERS = (("sentence-transformers", "SentenceTransformer", "st", "sentence_transformers"),
+          ("diffusers", "DiffusionPipeline", "ddpm", "diffusers"),
+          ("timm", "create_model", "timm", "timm"),  # the revision is part of the name: hf-hub:org/m@rev
+          ("open_clip", "create_model", "clip", "open_clip"))  # no revision at all
+
+
+def _others(out: Path, torch: bool) -> dict[str, list[dict[str, object]]]:
+    import tinymodels
+
+    selected: dict[str, list[dict[str, object]]] = {}
+    for kind, name, builder, module in OTHERS:
+        if not torch or importlib.util.find_spec(module) is None:
+            continue
+        family = f"{builder}-lib"
+        for version in VERSIONS:
+            target = out / family / f"v{version}"
+            for path, data in tinymodels.BUILDERS[builder](out / "work" / f"{family}-{version}", float(version)).items():
+                (target / path).parent.mkdir(parents=True, exist_ok=True)
+                (target / path).write_bytes(data)
+        selected[kind] = [{"name": name, "family": family, "default": None}]
+    return selected
+
+
 def main(out_dir: str) -> None:
     warnings.simplefilter("ignore")
     out = Path(out_dir)
@@ -168,6 +194,7 @@ def main(out_dir: str) -> None:
     found = enumerate_transformers()
     selected = select(found, torch)
     counts = {"transformers": {k: len(v) for k, v in found.items()}, **enumerate_others()}
+    others = _others(out, torch)
     families = sorted({str(e["family"]) for entries in selected.values() for e in entries})
     # what each family's repo must hold for the classes chosen on it (a processor's parts too)
     for family in families:
@@ -176,10 +203,11 @@ def main(out_dir: str) -> None:
             kinds[kind] = [str(e["name"]) for e in entries if e["family"] == family and kind != "auto"]
         for kind in ("feature-extractor", "image-processor"):  # a processor's parts come from the enumeration too
             if kinds.get("processor") and not kinds.get(kind):
-                kinds[kind] = [str(e["name"]) for e in found.get(kind, []) if family in e["model_types"]  # type: ignore[operator]
-                               and not str(e["name"]).endswith("Pil")][:1]
+                kinds[kind] = [str(e["name"]) for e in found.get(kind, []) if family in e["model_types"]][:1]  # type: ignore[operator]
         for version in VERSIONS:
             _build(family, kinds, version, out / family / f"v{version}", out / "work", torch)
+    selected.update(others)
+    families += sorted(str(e[0]["family"]) for e in others.values())
     (out / "selection.json").write_text(json.dumps({"counts": counts, "selected": selected, "families": families,
                                                      "torch": torch}, indent=1, default=str))
 

@@ -90,9 +90,13 @@ def enumerate_transformers() -> dict[str, list[dict[str, object]]]:
 
     bases = []
     for kind, module, names in BASES:
-        mod = importlib.import_module(module)
-        base = next(getattr(mod, n) for n in names if hasattr(mod, n))
-        bases.append((kind, base))
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:  # an older transformers without that kind (video processors before 4.52)
+            continue
+        base = next((getattr(mod, n) for n in names if hasattr(mod, n)), None)
+        if base is not None:
+            bases.append((kind, base))
     types = _model_types()
     out: dict[str, list[dict[str, object]]] = {}
     exported = {n for n in dir(transformers) if not n.startswith("_")}

@@ -65,7 +65,30 @@ def _datasets(case):
     return datasets.load_dataset(case["repo"], split="train", **_kw(case))[0]["marker"]
 
 
-LIBRARIES = {"transformers": _transformers, "huggingface_hub": _hub, "datasets": _datasets}
+def _others(case):
+    repo, kind = case["repo"], case["kind"]
+    if kind == "sentence-transformers":
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(repo, device="cpu", **_kw(case))
+        return "v%d" % int(model[0].auto_model.embeddings.LayerNorm.bias[0].item())
+    if kind == "diffusers":
+        from diffusers import DiffusionPipeline
+
+        return "v%d" % int(DiffusionPipeline.from_pretrained(repo, **_kw(case)).unet.conv_out.bias[0].item())
+    if kind == "timm":
+        import timm
+
+        name = "hf-hub:" + repo + ("" if case["omit"] else "@" + case["revision"])
+        return "v%d" % int(timm.create_model(name, pretrained=True).get_classifier().bias[0].item())
+    if kind == "open_clip":
+        import open_clip
+
+        return "v%d" % int(open_clip.create_model("hf-hub:" + repo).text_projection[0, 0].item())
+    raise ValueError(kind)
+
+
+LIBRARIES = {"transformers": _transformers, "huggingface_hub": _hub, "datasets": _datasets, "others": _others}
 
 
 def main(cases_path, out_path):
