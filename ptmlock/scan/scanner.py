@@ -285,14 +285,19 @@ _WORD = re.compile(r"\w+")
 
 def _imports_a_wrapper(data: bytes, names: set[str], modules: set[str]) -> bool:
     """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
-    an attribute of that name?"""
-    if not any(n.encode() in data for n in names):
-        return False
-    for m in _IMPORT.finditer(data):
-        imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
-        if imported & names:
-            return True
-        dotted = set((m.group(1) or b"").decode("utf-8", "replace").split(".")) | imported
-        if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
-            return True
+    an attribute of that name? Only the lines holding `import` are read (a `find` loop), not the
+    whole file once per wrapper name."""
+    i = data.find(b"import")
+    while i >= 0:
+        start = data.rfind(b"\n", 0, i) + 1
+        m = _IMPORT.match(data, start)
+        if m is not None:
+            imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
+            if imported & names:
+                return True
+            dotted = set((m.group(1) or b"").decode("utf-8", "replace").split(".")) | imported
+            if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
+                return True
+        end = data.find(b"\n", i)
+        i = data.find(b"import", m.end() if m is not None and m.end() > i else (end if end >= 0 else len(data)))
     return False
