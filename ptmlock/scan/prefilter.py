@@ -32,15 +32,18 @@ _PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("ColBERT",), ("pylate",)),
 )
 # calls whose names are too common to be words of a pair: each spelled as the analyzer matches it
-_CALL_ANCHORS = ("requests", "pooch", "clip")
-_CALLS = (r"requests\s*\.\s*get\b|from\s+requests\s+import[^\n]*\bget\b|pooch\s*\.\s*retrieve\b"
-          r"|from\s+pooch\s+import[^\n]*\bretrieve\b|\bclip\s*\.\s*load\b|from\s+clip\s+import[^\n]*\bload\b")
+# calls whose names are too common to be words of a pair, as substrings of the spellings the
+# analyzer matches (`requests.get(`, `from requests import get`, ...)
+_CALL_ANCHORS = ("requests", "pooch", "clip")  # each of _CALLS holds one: a miss costs three scans
+_CALLS = ("requests.get", "from requests import", "pooch.retrieve", "from pooch import", "clip.load",
+          "from clip import")
+assert all(any(a in c for a in _CALL_ANCHORS) for c in _CALLS)
 # torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
 # `from torch import hub`, or `import torch as th` (then `th.hub`)
 _TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
 # a pair's module counts only where it is imported (the analyzer knows a loader by its import):
-# an import statement naming it, at a line start or after a semicolon
-_IMPORTED = r"(?:^|;)[ \t]*(?:from|import)[ \t][^\n;]*\b(?:%s)\b"
+# on a line (or after a semicolon) that starts an import statement
+_IMPORT_START = r"[ \t]*(?:from|import)[ \t]"
 # torchvision builders live in torchvision.models, reached by one of these spellings
 _TORCHVISION_MODELS = (r"torchvision\s*\.\s*models|import\s+torchvision\s+as"
                        r"|from\s+torchvision\s+import\s*(?:\([^)]*|[^\n]*)\bmodels\b")
@@ -66,12 +69,15 @@ class _Needles(Generic[AnyStr]):
         self.methods: tuple[AnyStr, ...] = tuple(c(s) for s in _METHOD_NEEDLES)
         self.anchored: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
             (c(anchor), tuple(c(n) for n in _ALWAYS if anchor in n)) for anchor in _ANCHORS)
-        self.pairs: tuple[tuple[tuple[AnyStr, ...], tuple[AnyStr, ...], re.Pattern[AnyStr]], ...] = tuple(
-            (tuple(c(a) for a in names), tuple(c(m) for m in mods),
-             re.compile(c(_IMPORTED % "|".join(re.escape(m) for m in mods)), re.M)) for names, mods in _PAIRS)
+        self.pairs: tuple[tuple[tuple[AnyStr, ...], tuple[AnyStr, ...]], ...] = tuple(
+            (tuple(c(a) for a in names), tuple(c(m) for m in mods)) for names, mods in _PAIRS)
+        self.import_start: re.Pattern[AnyStr] = re.compile(c(_IMPORT_START))
+        self.newline: AnyStr = c("\n")
+        self.semicolon: AnyStr = c(";")
         self.load: AnyStr = c("load")
-        self.call_anchors: tuple[AnyStr, ...] = tuple(c(a) for a in _CALL_ANCHORS)
-        self.calls: re.Pattern[AnyStr] = re.compile(c(_CALLS))
+        self.transformers: AnyStr = c("transformers")
+        self.calls: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
+            (c(anchor), tuple(c(n) for n in _CALLS if anchor in n)) for anchor in _CALL_ANCHORS)
         self.torchvision_models: re.Pattern[AnyStr] = re.compile(c(_TORCHVISION_MODELS))
         self.kwargs: tuple[AnyStr, ...] = tuple(c(s) for s in _KWARG_NEEDLES)
         self.torchvision: AnyStr = c("torchvision")
@@ -122,6 +128,17 @@ class _Needles(Generic[AnyStr]):
                 return True
         return False
 
+    def _imported(self, text: AnyStr, module: AnyStr) -> bool:
+        """Is `module` named (as a word) by an import statement: `import x`, `from x.y import z`?"""
+        for i in self._occurrences(text, module):
+            end = i + len(module)
+            if self._ident(text[i - 1:i] if i else self.empty) or self._ident(text[end:end + 1]):
+                continue
+            start = max(text.rfind(self.newline, 0, i), text.rfind(self.semicolon, 0, i)) + 1
+            if self.import_start.match(text, start):
+                return True
+        return False
+
     def hit(self, text: AnyStr) -> bool:
         # rare substrings guard each group, so that a file without loads costs ~12 scans
         for anchor, names in self.anchored:
@@ -130,12 +147,15 @@ class _Needles(Generic[AnyStr]):
         for name in self.methods:
             if name in text and self._attribute(text, name):
                 return True
-        for names, mods, imported in self.pairs:
-            if any(m in text for m in mods) and any(n in text and self._word(text, n) for n in names) \
-                    and imported.search(text):
+        transformers = self.transformers in text  # also a substring of sentence_transformers
+        for names, mods in self.pairs:
+            if any((transformers or self.transformers not in m) and m in text for m in mods) \
+                    and any(n in text and self._word(text, n) for n in names) \
+                    and any(self._imported(text, m) for m in mods):
                 return True
-        if any(a in text for a in self.call_anchors) and self.calls.search(text):
-            return True
+        for anchor, calls in self.calls:
+            if anchor in text and any(n in text for n in calls):
+                return True
         if self.hub in text and self._word(text, self.hub) and self.torch_hub.search(text) \
                 and self._word(text, self.load):  # torch.hub.load
             return True

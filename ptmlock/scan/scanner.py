@@ -37,7 +37,7 @@ from ptmlock.scan.sources import (
 )
 from ptmlock.scan.types import Finding, ScanStats
 from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, walk_sources
-from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers
+from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers, module_matches
 
 __all__ = ["SKIP_DIRS", "Finding", "ScanStats", "default_cache_dir", "excluded", "iter_python_files", "iter_source_files",
            "scan_paths", "scan_source"]
@@ -265,7 +265,9 @@ def _second_pass(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int
 
 
 def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
-    names = {w.function for w in wrappers}
+    by_name: dict[str, list[Wrapper]] = {}
+    for w in wrappers:
+        by_name.setdefault(w.function, []).append(w)
     modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
     out: list[tuple[int, Finding]] = []
     for i, path, root, data in batch:
@@ -274,7 +276,7 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
             data = kept[i]
         if data is None:
             data = read_regular(path, root)
-        if data is not None and _imports_a_wrapper(data, names, modules):
+        if data is not None and _imports_a_wrapper(data, by_name, modules):
             out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
     return out
 
@@ -283,16 +285,22 @@ _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)
 _WORD = re.compile(r"\w+")
 
 
-def _imports_a_wrapper(data: bytes, names: set[str], modules: set[str]) -> bool:
+def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: set[str]) -> bool:
     """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
-    an attribute of that name?"""
-    if not any(n.encode() in data for n in names):
-        return False
-    for m in _IMPORT.finditer(data):
-        imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
-        if imported & names:
-            return True
-        dotted = set((m.group(1) or b"").decode("utf-8", "replace").split(".")) | imported
-        if dotted & modules and any(b"." + n.encode() + b"(" in data for n in names):
-            return True
+    an attribute of that name? Only the lines holding `import` are read (a `find` loop), not the
+    whole file once per wrapper name."""
+    i = data.find(b"import")
+    while i >= 0:
+        start = data.rfind(b"\n", 0, i) + 1
+        m = _IMPORT.match(data, start)
+        if m is not None:
+            imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
+            module = (m.group(1) or b"").decode("utf-8", "replace")
+            if any(module_matches(module, w.module_parts) for n in imported & by_name.keys() for w in by_name[n]):
+                return True  # `from <the wrapper's module or package> import <wrapper>`
+            dotted = set(module.split(".")) | imported
+            if dotted & modules and any(b"." + n.encode() + b"(" in data for n in by_name):
+                return True
+        end = data.find(b"\n", i)
+        i = data.find(b"import", m.end() if m is not None and m.end() > i else (end if end >= 0 else len(data)))
     return False

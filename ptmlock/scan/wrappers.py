@@ -106,7 +106,7 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
             continue
         module, _, name = qualname.rpartition(".")
         for w in by_name.get(name, ()):
-            if os.path.normpath(w.path) == os.path.normpath(path) or not _module_matches(module, w.module_parts):
+            if os.path.normpath(w.path) == os.path.normpath(path) or not module_matches(module, w.module_parts):
                 continue
             expr = next((k.value for k in call.keywords if k.arg == w.param), None)
             if expr is None and w.index is not None and w.index < len(call.args) \
@@ -138,7 +138,7 @@ def _as_fetched(repo_id: str, w: Wrapper) -> str:
     return identity.hf_repo(repo_id)
 
 
-def _module_matches(module: str, parts: tuple[str, ...]) -> bool:
+def module_matches(module: str, parts: tuple[str, ...]) -> bool:
     """`module` names the wrapper's file, or its package (which re-exports it: `from facexlib.utils
     import load_file_from_url` for facexlib/utils/misc.py)."""
     dotted = tuple(p for p in module.lstrip(".").split(".") if p)
