@@ -30,7 +30,7 @@ from typing import Any
 _PROBE = """
 import sys
 _mode, _home, _extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-sys.path[len(sys.path):] = _extra
+sys.path[0:0] = _extra  # where PYTHONPATH would be, had -I not dropped it
 import importlib.util
 _spec = importlib.util.spec_from_file_location("ptmlock", _home + "/__init__.py", submodule_search_locations=[_home])
 _pkg = importlib.util.module_from_spec(_spec)

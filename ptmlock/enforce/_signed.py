@@ -18,8 +18,16 @@ from __future__ import annotations
 import os
 import threading
 from contextvars import ContextVar
+from typing import Protocol
 
 from ptmlock.errors import GuardError, PtmlockError
+
+
+class _HasRefusal(Protocol):
+    """The load's scope (`_runtime._Scope`), as far as this module uses it."""
+
+    refusal: GuardError | None
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,7 +35,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ptmlock.decide import Pin
-    from ptmlock.enforce._runtime import _Scope
     from ptmlock.lockfile.model import LockedModel
     from ptmlock.manifest.model import Manifest
     from ptmlock.signing.policy import SigningPolicy
@@ -38,7 +45,7 @@ _busy: ContextVar[bool] = ContextVar("ptmlock_verifying_signature", default=Fals
 
 
 def require_signed(pin: Pin, manifest: Manifest | None, locked_entry: Callable[[Pin], LockedModel | None],
-                   scope: _Scope | None) -> None:
+                   scope: _HasRefusal | None) -> None:
     """Verify `pin`'s recorded signature again (once per process) when `manifest` requires one;
     `locked_entry` gives the pin's entry of ptm.lock, `scope` is the load's (see `_runtime`).
 
@@ -119,7 +126,7 @@ def _blob_identity(root: Path, entry: LockedModel) -> tuple[int, int, int] | Non
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _refuse(scope: _Scope | None, message: str) -> None:
+def _refuse(scope: _HasRefusal | None, message: str) -> None:
     error = GuardError(message)
     if scope is not None and scope.refusal is None:
         scope.refusal = error  # raised again if the library swallows it
