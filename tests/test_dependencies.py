@@ -27,13 +27,15 @@ def _pyproject_requires() -> list[str]:
     return lines
 
 
-def _installed_is_this_tree() -> bool:
-    try:
-        dist = importlib.metadata.distribution("ptmlock")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    direct = dist.read_text("direct_url.json")
-    return bool(direct) and json.loads(direct).get("url", "").rstrip("/") == ROOT.resolve().as_uri()
+def _installed_from_this_tree() -> importlib.metadata.Distribution | None:
+    """The installed ptmlock distribution built from this tree (its direct_url.json names it), or
+    None. A build leaves `ptmlock.egg-info` in the tree, which importlib finds first from the
+    repo root: it has no direct_url.json and is skipped."""
+    for dist in importlib.metadata.distributions(name="ptmlock"):
+        direct = dist.read_text("direct_url.json")
+        if direct and json.loads(direct).get("url", "").rstrip("/") == ROOT.resolve().as_uri():
+            return dist
+    return None
 
 
 def test_every_import_of_ptmlock_is_declared():
@@ -46,10 +48,11 @@ def test_every_import_of_ptmlock_is_declared():
 
 
 def test_the_installed_requires_dist_is_pyprojects():
-    if not _installed_is_this_tree():  # a worktree run against another tree's editable install
+    dist = _installed_from_this_tree()
+    if dist is None:  # a worktree run against another tree's editable install
         import pytest
         pytest.skip("the installed ptmlock distribution is not this tree (its Requires-Dist may be older)")
-    installed = sorted(importlib.metadata.requires("ptmlock") or [])
+    installed = sorted(dist.requires or [])
     plain, extras = declared(installed)
     want_plain, want_extras = declared(_pyproject_requires())
     assert (plain, extras) == (want_plain, want_extras), "reinstall: pip install -e '.[test]'"

@@ -58,7 +58,7 @@ def test_select_of_a_mistyped_role_suggests_the_role(hub, project, ptm):
     assert r.returncode == 0, r.stderr
     assert r.stdout == ("No role 'text-encodr' in the project (roles: text-encoder). Did you mean "
                         "ptmlock.select('text-encoder')?\n"), r.stderr
-    assert "role = 'text-encodr'" not in r.stdout
+    assert "role = 'text-encodr'" not in r.stdout, r.stderr
 
 
 def test_add_no_lock_of_a_model_the_fresh_lock_pins_says_where_it_is_locked(hub, project, ptm):

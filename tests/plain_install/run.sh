@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The plain-install job (issue 24): `pip install .` and nothing else in a fresh venv, then every
 # verb once (tests/plain_install/every_verb.py) and the import check against the installed
-# Requires-Dist; then each runtime extra installed alone once, and its verbs. No torch here.
+# Requires-Dist; then each extra installed alone once, and its verbs: `signing` locks, syncs and
+# verifies a signed model; `test-core` (the torch-free test half) collects the suite with `-m "not
+# ml"` and runs the dependency test. `test-ml` is torch: .ci/run's own venv installs it. No torch here.
 # pip's own cache is reused between runs (PIP_CACHE_DIR or ~/.cache/pip); run by .ci/run.
 #   tests/plain_install/run.sh [VENV_PARENT]     (default: a temporary folder, removed after)
 set -euo pipefail
@@ -12,7 +14,7 @@ unset PYTHONPATH  # only what pip installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 start=$SECONDS
 
-for extra in "" signing; do
+for extra in "" signing test-core; do
     venv="$parent/venv${extra:+-$extra}"
     rm -rf "$venv"
     python3 -m venv "$venv"
@@ -23,8 +25,11 @@ for extra in "" signing; do
     if [ -z "$extra" ]; then
         "$venv/bin/python" tests/plain_install/check_imports.py
         "$venv/bin/python" tests/plain_install/every_verb.py
-    else
+    elif [ "$extra" = signing ]; then
         "$venv/bin/python" tests/plain_install/every_verb.py --extra "$extra"
+    else  # the torch-free half of the suite: every test module imports without the ML libraries
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider --collect-only -m "not ml" | tail -1
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_dependencies.py
     fi
 done
 echo "== plain-install job green in $((SECONDS - start)) s"
