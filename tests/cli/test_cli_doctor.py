@@ -61,7 +61,7 @@ def test_doctor_says_the_lock_is_stale_and_the_mode_from_the_manifest(project):
     assert f"guard mode: strict (from policy in {manifest})" in r.stdout, r.stderr
     assert "HF_HUB_OFFLINE: True" in r.stdout and "token_configured: True" in r.stdout, r.stderr
     assert "  transformers: transformers " in r.stdout and "hooks not probed" in r.stdout, r.stderr
-    assert "warning: ptm.lock: org/new: declared in ptm.toml but not locked" in r.stderr
+    assert "warning: ptm.lock: org/new: declared in ptm.toml but not locked" in r.stderr, r.stderr
     assert SECRET not in r.stdout + r.stderr and "Traceback" not in r.stderr, r.stderr
     d = json.loads(doctor(project, "--no-probe", "--json").stdout)
     assert d["lock_fresh"] is False and all(lib["hooked"] is None for lib in d["libraries"])

@@ -32,7 +32,7 @@ def test_a_repo_shipping_a_nested_ownership_record_does_not_lock(hub, project, t
     r = _sub(project, "lock")
     assert r.returncode == 5, r.stdout + r.stderr
     assert "sub/.cache/ptmlock/written.json" in r.stderr and "inside .cache/ptmlock/" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr and not (project / "ptm.lock").exists()
+    assert "Traceback" not in r.stderr and not (project / "ptm.lock").exists(), r.stderr
 
 
 def test_a_record_is_honoured_only_for_the_model_that_wrote_it(hub, project, tmp_path):

@@ -35,6 +35,7 @@ class Import:
     line: int
     name: str  # what it imports, e.g. requests.adapters
     function_level: bool  # inside a def (runs only when called)
+    optional: bool = False  # in a `try:` whose `except ImportError` falls back: the module works without it
 
     @property
     def top(self) -> str:
@@ -47,6 +48,11 @@ def package_dir() -> Path:
     return Path(spec.origin).parent
 
 
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(k, ast.Name) and k.id in ("ImportError", "ModuleNotFoundError") for k in kinds)
+
+
 def imports(pkg: Path) -> list[Import]:
     """Every absolute import outside the standard library and ptmlock, in every module of `pkg`."""
     found: list[Import] = []
@@ -57,6 +63,10 @@ def imports(pkg: Path) -> list[Import]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 in_function.update(id(n) for n in ast.walk(node) if n is not node)
+        optional: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+                optional.update(id(n) for stmt in node.body for n in ast.walk(stmt))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -68,7 +78,7 @@ def imports(pkg: Path) -> list[Import]:
                 top = name.split(".")[0]
                 if top in _STDLIB or top in ("ptmlock", "__future__"):
                     continue
-                found.append(Import(module, node.lineno, name, id(node) in in_function))
+                found.append(Import(module, node.lineno, name, id(node) in in_function, id(node) in optional))
     return found
 
 
@@ -117,7 +127,7 @@ def undeclared(found: list[Import], requires: list[str], pkg: Path) -> list[str]
     sources: dict[str, str] = {}
     for imp in found:
         dist = distribution_of(imp.top)
-        if dist in plain:
+        if dist in plain or imp.optional:
             continue
         where = f"{imp.module}:{imp.line}: import {imp.name} ({dist})"
         owners = sorted(e for e, names in extras.items() if dist in names)

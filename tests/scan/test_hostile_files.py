@@ -65,8 +65,8 @@ def test_check_and_init_from_code_do_not_hang_on_hostile_files(hostile: Path) ->
     assert "org/real-load" in manifest and "org/inner" in manifest and "org/outside" not in manifest
     r = _cli(hostile, "check", "zero.py", "fifo.py", "kmsg.py", "escape.py", "app.py")
     assert r.returncode in (0, 1), r.stderr
-    assert "Traceback" not in r.stderr
-    assert "org/outside" not in r.stdout
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "org/outside" not in r.stdout, r.stderr
 
 
 def test_scan_paths_counts_non_regular_files_as_unreadable(hostile: Path) -> None:

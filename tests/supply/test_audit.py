@@ -214,7 +214,7 @@ def test_deep_unknown_callables_fail_even_with_trust_pickle_unless_listed_by_nam
     r = _sub(project, "audit", "--deep", "--json")
     assert r.returncode == 1, r.stderr  # a known-dangerous global is never accepted, even by name
     assert {(f["rule"], f["file"]) for f in json.loads(r.stdout)["findings"]} == {
-        ("pickle-code-execution", "evil.bin")}
+        ("pickle-code-execution", "evil.bin")}, r.stderr
     (tmp_path / "state.bin").write_bytes(odd)
     assert trusted_in(sha256_of(tmp_path / "state.bin")) == ("_xxsubinterpreters.create",)
     write_manifest(project, {"org/m": {"trust-pickle": ["not a name"]}})
