@@ -47,25 +47,27 @@ def split(revision: object) -> tuple[str | None, str | None]:
     return str(revision), None
 
 
-def passed_argument(fn: Callable[..., Any], name: str) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[bool | None, Any]]:
+def passed_argument(fn: Callable[..., Any], name: str
+                    ) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[bool | None, str | None]]:
     """A reader of one call of `fn`: did the caller pass argument `name` (positionally, by keyword,
-    or into `**kwargs`), and with which value? `(None, None)` when the call does not fit `fn`'s
-    signature (the function itself will say so). The library's default is not "passed"."""
+    or into `**kwargs`), and which revision (`split`) is it? `(None, None)` when the call does not
+    fit `fn`'s signature (the function itself will say so) or the value cannot be read (`check`
+    says so). The library's default is not "passed"."""
     import inspect
 
     signature = inspect.signature(fn)
     varkw = next((p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD), None)
 
-    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool | None, Any]:
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool | None, str | None]:
         try:
             bound = signature.bind_partial(*args, **kwargs).arguments
-        except TypeError:
+            extra = bound.get(varkw) if varkw is not None else None
+            if name in bound:
+                return True, split(bound[name])[0]
+            if isinstance(extra, dict) and name in extra:
+                return True, split(extra[name])[0]
+        except Exception:  # noqa: BLE001  (an odd call or revision: judged as given)
             return None, None
-        if name in bound:
-            return True, bound[name]
-        extra = bound.get(varkw) if varkw is not None else None
-        if isinstance(extra, dict) and name in extra:
-            return True, extra[name]
         return False, None
 
     return read

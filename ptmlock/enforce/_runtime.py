@@ -339,15 +339,14 @@ def scoped(library: str, revision: str | None = None) -> Callable[[Callable[...,
     user's call passed one, so a library's own default is not taken for a choice (`_caller`)."""
 
     def factory(original: Callable[..., Any]) -> Callable[..., Any]:
-        from ptmlock.enforce._caller import passed_argument, split  # when a library is patched, not at import
+        from ptmlock.enforce._caller import passed_argument  # when a library is patched, not at import
 
         read = passed_argument(original, revision) if revision is not None else None
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not active() or _scope.get() is not None:
                 return original(*args, **kwargs)
-            passed, value = read(args, kwargs) if read is not None else (None, None)
-            scope = _Scope(library, passed, split(value)[0] if passed else None)
+            scope = _Scope(library, *(read(args, kwargs) if read is not None else (None, None)))
             token = _scope.set(scope)
             try:
                 result = original(*args, **kwargs)
