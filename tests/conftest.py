@@ -84,8 +84,11 @@ def hub(tmp_path, monkeypatch):
     with LocalHub(tmp_path / "hub") as local_hub:
         monkeypatch.setenv("HF_ENDPOINT", local_hub.endpoint)
         monkeypatch.setattr(constants, "ENDPOINT", local_hub.endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            local_hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        template = local_hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        file_download = importlib.import_module("huggingface_hub.file_download")
+        if hasattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE"):  # huggingface_hub 0.x copies it at import
+            monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
         yield local_hub
     close_session()  # drop keep-alive connections to the stopped server
 
