@@ -10,6 +10,7 @@ from huggingface_hub import constants
 
 from ptmlock._hfcompat import close_session
 from ptmlock.testing import LocalHub
+from tinymodels import point_huggingface_hub_at
 
 
 # The `ml` marker: tests that need the test-ml extra. Without those libraries they are skipped
@@ -82,13 +83,7 @@ def isolate_env(tmp_path, monkeypatch):
 def hub(tmp_path, monkeypatch):
     """A started `LocalHub` under tmp_path, with huggingface_hub (and subprocesses) pointed at it."""
     with LocalHub(tmp_path / "hub") as local_hub:
-        monkeypatch.setenv("HF_ENDPOINT", local_hub.endpoint)
-        monkeypatch.setattr(constants, "ENDPOINT", local_hub.endpoint)
-        template = local_hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        file_download = importlib.import_module("huggingface_hub.file_download")
-        if hasattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE"):  # huggingface_hub 0.x copies it at import
-            monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        point_huggingface_hub_at(monkeypatch, local_hub.endpoint)
         yield local_hub
     close_session()  # drop keep-alive connections to the stopped server
 
