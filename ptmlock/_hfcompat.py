@@ -62,8 +62,18 @@ class _RequestsResponse:
         if read1 is None:
             yield from self.response.iter_content(_CHUNK)
             return
+        from requests import exceptions as rq
+        from urllib3 import exceptions as u3
+
         while True:
-            chunk = read1(_CHUNK, decode_content=True)
+            try:  # urllib3's errors as requests names them (as `iter_content` does)
+                chunk = read1(_CHUNK, decode_content=True)
+            except u3.ProtocolError as e:
+                raise rq.ChunkedEncodingError(e) from None
+            except u3.DecodeError as e:
+                raise rq.ContentDecodingError(e) from None
+            except (u3.ReadTimeoutError, u3.SSLError) as e:
+                raise rq.ConnectionError(e) from None
             if not chunk:
                 return
             yield chunk

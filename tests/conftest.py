@@ -10,6 +10,7 @@ from huggingface_hub import constants
 
 from ptmlock._hfcompat import close_session
 from ptmlock.testing import LocalHub
+from tinymodels import point_huggingface_hub_at
 
 
 # The `ml` marker: tests that need the test-ml extra. Without those libraries they are skipped
@@ -82,10 +83,7 @@ def isolate_env(tmp_path, monkeypatch):
 def hub(tmp_path, monkeypatch):
     """A started `LocalHub` under tmp_path, with huggingface_hub (and subprocesses) pointed at it."""
     with LocalHub(tmp_path / "hub") as local_hub:
-        monkeypatch.setenv("HF_ENDPOINT", local_hub.endpoint)
-        monkeypatch.setattr(constants, "ENDPOINT", local_hub.endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            local_hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        point_huggingface_hub_at(monkeypatch, local_hub.endpoint)
         yield local_hub
     close_session()  # drop keep-alive connections to the stopped server
 

@@ -251,3 +251,21 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("{", "["))]
     assert lines, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return json.loads(lines[-1])
+
+
+def point_huggingface_hub_at(monkeypatch: Any, endpoint: str) -> None:
+    """Point huggingface_hub in this process (and the subprocesses it starts) at `endpoint`.
+
+    huggingface_hub reads HF_ENDPOINT once, at import, into `constants`; 0.x also copies the
+    URL template into `file_download`."""
+    import importlib
+
+    from huggingface_hub import constants
+
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    file_download = importlib.import_module("huggingface_hub.file_download")
+    if hasattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE"):
+        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)

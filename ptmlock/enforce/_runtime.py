@@ -120,12 +120,10 @@ _manifests: dict[str, Manifest | None] = {}  # read once: for the mode at activa
 def _read_manifest(path: str) -> Manifest | None:
     from ptmlock.manifest.parse import load_manifest
 
-    if path not in _manifests:
-        try:
-            _manifests[path] = load_manifest(path)
-        except PtmlockError:
-            _manifests[path] = None
-    return _manifests[path]
+    try:
+        return _manifests[path] if path in _manifests else _manifests.setdefault(path, load_manifest(path))
+    except PtmlockError:
+        return _manifests.setdefault(path, None)
 
 
 def _load_project() -> _Project:

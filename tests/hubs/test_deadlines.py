@@ -18,10 +18,10 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from huggingface_hub import constants
 
 from lockhelpers import PY, write_manifest
 from ptmlock.install.hf_cache import hub_cache_dir
+from tinymodels import point_huggingface_hub_at
 
 DEADLINE = 3.0
 STALL = 1.0
@@ -124,10 +124,7 @@ def slow(hub, monkeypatch):
     def start(mode: str, match: str) -> SlowProxy:
         proxy = SlowProxy(hub.endpoint, mode, match)
         proxies.append(proxy)
-        monkeypatch.setenv("HF_ENDPOINT", proxy.endpoint)
-        monkeypatch.setattr(constants, "ENDPOINT", proxy.endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            proxy.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        point_huggingface_hub_at(monkeypatch, proxy.endpoint)
         return proxy
 
     yield start
