@@ -26,11 +26,13 @@ from typing import Any
 # issue 22: the child runs isolated (`-I`: no current folder, PYTHONPATH or user site on sys.path)
 # in a folder outside the project, so a `json.py` or `huggingface_hub.py` of the project is never
 # imported. argv: mode, ptmlock's own folder (loaded from there alone), then the absolute
-# PYTHONPATH entries that lie outside the project.
+# PYTHONPATH entries and the user site-packages (which -I leaves out) that lie outside the project.
 _PROBE = """
-import sys
+import site, sys
 _mode, _home, _extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-sys.path[0:0] = _extra  # where PYTHONPATH would be, had -I not dropped it
+for _entry in _extra:
+    site.addsitedir(_entry)  # with its .pth files (the user site's included)
+sys.path[0:0] = _extra  # first, where PYTHONPATH would be, had -I not dropped it
 import importlib.util
 _spec = importlib.util.spec_from_file_location("ptmlock", _home + "/__init__.py", submodule_search_locations=[_home])
 _pkg = importlib.util.module_from_spec(_spec)
@@ -203,15 +205,19 @@ def _child(probe: bool) -> dict[str, Any]:
 
 
 def _outside_project(pythonpath: str | None) -> list[str]:
-    """The PYTHONPATH entries the probe may import from: absolute folders that are neither the
-    current folder, nor inside it, nor above it (a relative entry names the current folder)."""
+    """The PYTHONPATH entries (and the user site-packages) the probe may import from: absolute
+    folders that are neither the current folder, nor inside it, nor above it (a relative entry
+    names the current folder)."""
+    import site
+
     here = Path.cwd().resolve()
     out = []
-    for entry in (pythonpath or "").split(os.pathsep):
+    user_site = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    for entry in [*(pythonpath or "").split(os.pathsep), *user_site]:
         if not entry or not os.path.isabs(entry):
             continue
         path = Path(entry).resolve()
-        if path == here or here in path.parents or path in here.parents:
+        if path == here or here in path.parents or path in here.parents or not path.is_dir():
             continue
         out.append(str(path))
     return out

@@ -23,6 +23,7 @@ verify's cache of verified files, so `verify` does not hash it again either.
 from __future__ import annotations
 
 import os
+import posixpath
 import queue
 import threading
 from contextvars import ContextVar
@@ -78,6 +79,8 @@ def _expected(kwargs: dict[str, Any]) -> _Download | None:
     entry = locked_entry(pin)
     if entry is None or not entry.files:
         return None
+    # the path the request asks for: `./modules.json` (sentence-transformers) is `modules.json` in the URL
+    filename = posixpath.normpath(filename)
     locked = next((f for f in entry.files if f.path == filename), None)
     if locked is not None and locked.sha256 is None and locked.blob_id is None:
         return None  # the lock records no hash to compare with
