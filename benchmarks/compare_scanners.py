@@ -19,10 +19,10 @@ Keras files written by keras (with --peer-venv), and hand-built ONNX, SavedModel
 
 Per file and tool: flagged (a finding that fails CI), weaker (only a warning-level note:
 picklescan "suspicious", modelscan LOW/MEDIUM, modelaudit info, ptmlock unknown-global), error
-(the tool said it could not scan), missed, crashed (a traceback, a timeout, or no report). ptmlock,
-picklescan and fickling run one process per file; modelscan and modelaudit (10-20 s to start)
-one process per folder, their JSON attributed to files by path. `--bulk-gib N` also times
-ptmlock and picklescan over N GiB of mixed checkpoints.
+(the tool said it could not scan), missed, crashed (a traceback, a segfault, a timeout, or no
+report). Every tool runs one process per file, as the CLI a CI job would call (modelscan and
+modelaudit take 5-20 s each to start). `--bulk-gib N` also times ptmlock and picklescan over N GiB
+of mixed checkpoints.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ import pickle_battery as battery  # noqa: E402
 TOOLS = ("ptmlock", "picklescan", "fickling", "modelscan", "modelaudit")
 OUTCOMES = ("flagged", "weaker", "error", "missed", "crashed")
 QUIET = {"PROMPTFOO_DISABLE_TELEMETRY": "1", "MODELAUDIT_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
-         "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
+         "TF_CPP_MIN_LOG_LEVEL": "3"}  # no KERAS_BACKEND=torch: modelscan segfaults with it
 _PTMLOCK = ("import json, sys\nfrom ptmlock.supply.pickles import scan_file\nr = scan_file(sys.argv[1])\n"
             "print(json.dumps({'verdict': r.verdict, 'flags': [c for c, _ in r.flags]}))")
 _CALLABLES = {"fx_graph_module.pt", "ctypes_call.pkl", "subinterpreter.pkl", "imaplib_stream.pkl", "uuid_command.pkl",
@@ -111,59 +111,40 @@ def fickling(peer: Path, path: Path) -> tuple[str, float]:
     return {0: "missed", 1: "flagged", 2: "error"}[rc], took
 
 
-def _owner(location: str, files: list[Path]) -> Path | None:
-    best = None
-    for path in files:
-        for form in (str(path), path.name):
-            if location == form or location.startswith((form + " ", form + ":", form + "/", form + "(")):
-                if best is None or len(str(path)) > len(str(best)):
-                    best = path
-    return best
-
-
-def modelscan(peer: Path, folder: Path, files: list[Path]) -> tuple[dict[Path, str], float]:
-    report = folder.parent / f"{folder.name}.modelscan.json"
-    rc, _out, err, took = _run([str(peer / "bin" / "modelscan"), "-p", str(folder), "-r", "json", "-o", str(report)],
-                               timeout=3600)
+def modelscan(peer: Path, path: Path) -> tuple[str, float]:
+    # its CLI: 0 no issue, 1 issues, 2 scan errors, 3 nothing it supports, 4 usage
+    report = path.parent / f".{path.name}.modelscan.json"
+    rc, _out, err, took = _run([str(peer / "bin" / "modelscan"), "-p", str(path), "-r", "json", "-o", str(report)])
     try:
         data = json.loads(report.read_text())
+        report.unlink()
     except (OSError, ValueError):
-        return {p: "crashed" for p in files}, took
-    found: dict[Path, str] = {p: "missed" for p in files}
-    rank = {o: i for i, o in enumerate(("missed", "weaker", "error", "flagged"))}
-    for issue in data.get("issues", []):
-        owner = _owner(str(Path(folder, issue.get("source", ""))), files) or _owner(issue.get("source", ""), files)
-        if owner is not None:
-            outcome = "flagged" if issue.get("severity") in ("CRITICAL", "HIGH") else "weaker"
-            found[owner] = max(found[owner], outcome, key=rank.__getitem__)
-    for error in data.get("errors", []):
-        owner = _owner(str(Path(folder, error.get("source", ""))), files) or _owner(error.get("source", ""), files)
-        if owner is not None:
-            found[owner] = max(found[owner], "error", key=rank.__getitem__)
-    del rc, err
-    return found, took
+        return ("missed" if rc == 3 else "crashed"), took
+    if rc not in (0, 1, 2, 3) or "Traceback" in err:
+        return "crashed", took
+    severities = {issue.get("severity") for issue in data.get("issues", [])}
+    if severities & {"CRITICAL", "HIGH"}:
+        return "flagged", took
+    if data.get("errors"):
+        return "error", took
+    return ("weaker" if severities else "missed"), took
 
 
-def modelaudit(peer: Path, folder: Path, files: list[Path]) -> tuple[dict[Path, str], float]:
-    rc, out, err, took = _run([str(peer / "bin" / "modelaudit"), "scan", str(folder), "--format", "json",
-                               "--no-cache"], timeout=3600)
+def modelaudit(peer: Path, path: Path) -> tuple[str, float]:
+    # its CLI: 0 clean, 1 issues (warning or critical: CI fails), 2 scan errors
+    rc, out, err, took = _run([str(peer / "bin" / "modelaudit"), "scan", str(path), "--format", "json", "--no-cache"])
     try:
         data = json.loads(out[out.index("{"):])
     except ValueError:
-        return {p: "crashed" for p in files}, took
-    found: dict[Path, str] = {p: "missed" for p in files}
-    rank = {o: i for i, o in enumerate(("missed", "weaker", "error", "flagged"))}
-    for issue in data.get("issues", []):
-        owner = _owner(str(issue.get("location") or (issue.get("details") or {}).get("path", "")), files)
-        if owner is None:
-            continue
-        severity = str(issue.get("severity", "")).lower()
-        message = str(issue.get("message", "")).lower()
-        outcome = ("error" if "error" in message and severity != "critical" else
-                   "flagged" if severity in ("critical", "warning") else "weaker" if severity == "info" else "missed")
-        found[owner] = max(found[owner], outcome, key=rank.__getitem__)
-    del rc, err
-    return found, took
+        return "crashed", took
+    if rc not in (0, 1, 2) or "Traceback" in err:
+        return "crashed", took
+    severities = {str(issue.get("severity", "")).lower() for issue in data.get("issues", [])}
+    if rc == 1 or severities & {"critical", "warning"}:
+        return "flagged", took
+    if rc == 2:
+        return "error", took
+    return ("weaker" if "info" in severities else "missed"), took
 
 
 def build(root: Path, peer: Path | None) -> tuple[dict[str, Path], dict[str, bool], dict[str, Path], dict[str, Path]]:
@@ -172,9 +153,10 @@ def build(root: Path, peer: Path | None) -> tuple[dict[str, Path], dict[str, boo
     malicious = battery.write_malicious(root / "malicious", markers, battery.MALICIOUS + formats.RUNNABLE)
     runs = battery.payloads_run(malicious)
     python = str(peer / "bin" / "python") if peer else ""
+    (root / "keras").mkdir()
     keras = formats.write_keras(python, root / "keras", markers) if peer else {}
     keras_bad = {n: v for n, v in keras.items() if not n.startswith("benign_")}
-    runs |= battery.payloads_run(keras_bad, python=python, env=QUIET) if keras_bad else {}
+    runs |= battery.payloads_run(keras_bad, python=python, env={**QUIET, "KERAS_BACKEND": "torch"}) if keras_bad else {}
     files = {n: p for n, (_e, p, _m) in (malicious | keras_bad).items()}
     structural = {}
     for name, _what, make, _code in formats.STRUCTURAL:
@@ -194,27 +176,18 @@ def build(root: Path, peer: Path | None) -> tuple[dict[str, Path], dict[str, boo
 
 def scan_all(peer: Path | None, groups: dict[str, dict[str, Path]], skip_slow: bool
              ) -> tuple[dict[str, dict[Path, str]], dict[str, float]]:
+    """Every tool on every file, one process per file (as a CI job scans a file)."""
     results: dict[str, dict[Path, str]] = defaultdict(dict)
     times: dict[str, float] = Counter()
-    every = [p for group in groups.values() for p in group.values()]
-    for path in every:
-        results["ptmlock"][path], took = ptmlock(path)
-        times["ptmlock"] += took
-        if peer:
-            for tool, scan in (("picklescan", picklescan), ("fickling", fickling)):
-                results[tool][path], took = scan(peer, path)
-                times[tool] += took
-    if peer and not skip_slow:
-        for tool, scan_folder in (("modelscan", modelscan), ("modelaudit", modelaudit)):
-            for group in groups.values():
-                folders: dict[Path, list[Path]] = defaultdict(list)
-                for path in group.values():
-                    folders[path.parent if path.parent.name not in ("pyfunc", "writefile") else path.parent.parent
-                            ].append(path)
-                for folder, paths in folders.items():
-                    found, took = scan_folder(peer, folder, paths)
-                    results[tool].update(found)
-                    times[tool] += took
+    scanners = [("ptmlock", lambda p: ptmlock(p))]
+    if peer:
+        scanners += [(name, lambda p, f=f: f(peer, p)) for name, f in (  # type: ignore[misc]
+            ("picklescan", picklescan), ("fickling", fickling), ("modelscan", modelscan), ("modelaudit", modelaudit))
+            if not (skip_slow and name in ("modelscan", "modelaudit"))]
+    for path in [p for group in groups.values() for p in group.values()]:
+        for tool, scan in scanners:
+            results[tool][path], took = scan(path)
+            times[tool] += took
     return results, times
 
 
@@ -295,7 +268,7 @@ def bulk(folder: Path, gib: float, peer: Path | None) -> None:
     import torch
 
     folder.mkdir(parents=True)
-    per = int(gib * (1 << 30) / 10)
+    per = int(gib * (1 << 30) / 8)  # eight files of this many bytes
     tensors = {f"layer{i}.weight": torch.randn(per // 4 // 4) for i in range(4)}
     for i in range(4):
         torch.save(tensors, folder / f"zip_{i}.pt")
