@@ -199,12 +199,16 @@ def main() -> int:
     parser.add_argument("--skip-slow", action="store_true", help="leave out modelscan and modelaudit")
     parser.add_argument("--bulk-gib", type=float, default=0.0,
                         help="also time ptmlock and picklescan over this many GiB of mixed checkpoints")
+    parser.add_argument("--bulk-only", action="store_true", help="only the --bulk-gib timing, no battery")
     options = parser.parse_args()
     peer = options.peer_venv if (options.peer_venv / "bin" / "picklescan").exists() else None
     if peer is None:
         print(f"no peer scanners in {options.peer_venv}: ptmlock only", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="ptm-compare-") as tmp:
         root = Path(tmp)
+        if options.bulk_only:
+            bulk(root / "bulk", options.bulk_gib or 1.0, peer)
+            return 0
         files, runs, structural, benign = build(root, peer)
         proven = {n: p for n, p in files.items() if runs.get(n)}
         groups = {"malicious": proven, "structural": structural, "benign": benign}
