@@ -678,14 +678,15 @@ BENIGN: tuple[Benign, ...] = (
 )
 
 
-def write_malicious(directory: Path, marker_dir: Path) -> dict[str, tuple[Entry, Path, Path]]:
-    """Write every malicious file into `directory`; name -> (entry, file, its marker path)."""
+def write_malicious(directory: Path, marker_dir: Path,
+                    entries: tuple[Entry, ...] | None = None) -> dict[str, tuple[Entry, Path, Path]]:
+    """Write every malicious file (or those of `entries`) into `directory`; name -> (entry, file, its marker path)."""
     directory.mkdir(parents=True, exist_ok=True)
     if len(str(marker_dir)) > 40:  # the tar polyglot carries its marker path in a 100-byte tar name field
         marker_dir = Path(tempfile.mkdtemp(prefix="ptm-m-"))
     marker_dir.mkdir(parents=True, exist_ok=True)
     out = {}
-    for entry in MALICIOUS:
+    for entry in MALICIOUS if entries is None else entries:
         marker = marker_dir / f"{entry.name}.ran"
         path = directory / entry.name
         path.write_bytes(entry.build(str(marker)))
@@ -706,8 +707,9 @@ def write_benign(directory: Path, tmp: Path) -> dict[str, Path]:
     return out
 
 
-def payloads_run(files: dict[str, tuple[Entry, Path, Path]], *, timeout: float = 300) -> dict[str, bool]:
-    """Load every file with its entry's loader, one fresh interpreter per loader (each load in its
+def payloads_run(files: dict[str, tuple[Entry, Path, Path]], *, timeout: float = 300,
+                 python: str = sys.executable, env: dict[str, str] | None = None) -> dict[str, bool]:
+    """Load every file with its entry's loader, one fresh `python` per loader (each load in its
     own try/except); name -> whether its payload created its marker."""
     for _entry, _path, marker in files.values():
         if marker.exists():
@@ -715,11 +717,11 @@ def payloads_run(files: dict[str, tuple[Entry, Path, Path]], *, timeout: float =
     by_loader: dict[str, list[Path]] = {}
     for entry, path, _marker in files.values():
         by_loader.setdefault(entry.loader, []).append(path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PTMLOCK_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PTMLOCK_", "PYTHONPATH"))}, **(env or {})}
     for loader, paths in by_loader.items():
         body = "".join(f"        {line}\n" for line in LOADERS[loader].splitlines())
         script = f"for P in {[str(p) for p in paths]!r}:\n    try:\n{body}    except BaseException:\n        pass\n"
-        subprocess.run([sys.executable, "-c", script], cwd=paths[0].parent, env=env, capture_output=True,
+        subprocess.run([python, "-c", script], cwd=paths[0].parent, env=env, capture_output=True,
                        timeout=timeout, check=False)
     return {name: marker.exists() for name, (_e, _p, marker) in files.items()}
 

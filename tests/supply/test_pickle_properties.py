@@ -87,6 +87,7 @@ def test_random_and_mutated_bytes_never_crash_and_loadable_pickles_are_never_dat
     (b"\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.", "dangerous"),  # protocol 4 opcodes, no PROTO
     (b"I0x1\n0cos\nsystem\n(S'id'\ntR.", "dangerous"),
     (b"\x80\x02K\x01K\x02.", "clean"),  # values left on the stack: the unpickler returns the top one
+    (b"I1\n.trailing text", "inconclusive"),  # pickle.load reads it; what follows is not read
 ])
 def test_what_the_c_unpickler_reads_is_read(data, verdict):
     assert _loads(data.replace(b"os\n", b"xx\n").replace(b"os\x8c", b"xx\x8c")) or verdict == "dangerous"

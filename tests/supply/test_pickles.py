@@ -224,7 +224,9 @@ def test_safetensors_header_is_checked(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(struct.pack("<Q", len(header)) + header + b"\x00" * 4)  # data shorter than the offsets
     result = scan_file(bad)
-    assert result.verdict == "inconclusive" and "tensor 'w' has no valid data_offsets" in result.inconclusive[0]
+    (flag,) = result.flags
+    assert result.verdict == "dangerous" and flag[0] == "safetensors-invalid"
+    assert "tensor 'w' has no valid data_offsets" in flag[1]
 
 
 def test_npy_without_objects_holds_no_pickle_and_with_objects_is_read(tmp_path):

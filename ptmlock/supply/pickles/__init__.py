@@ -5,8 +5,9 @@ REDUCE calls them), so a weights file can carry `os.system`. `scan_file` decides
 way the loaders do (`formats`), walks every pickle stream in it with a model of the unpickler's
 stack and memo (`machine`), and sorts what they import against an exact allow-list
 (`allowlist`). It fails closed: a file it could not read to its end is `inconclusive`, never
-clean (issue 12). See docs/pickles.md. May import only the base layer and install.hashing
-(for the cache of verified files); the guard and `audit --deep` import it.
+clean (issue 12). Formats beyond pickles (Keras, SavedModel, ONNX, GGUF, safetensors) have their
+own checks (`graphs`, `others`). See docs/pickles.md. May import only the base layer and
+install.hashing (for the cache of verified files); the guard and `audit --deep` import it.
 """
 from __future__ import annotations
 

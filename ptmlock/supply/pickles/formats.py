@@ -62,6 +62,7 @@ class Findings:
     members: list[str] = field(default_factory=list)  # the pickle streams read
     reasons: list[str] = field(default_factory=list)  # why the verdict is inconclusive
     calls: int = 0  # call opcodes met in the pickles read
+    complete: int = 0  # pickle streams read to their STOP
     flags: list[tuple[str, str]] = field(default_factory=list)  # (finding code, message): beyond pickles
 
     def flag(self, where: str, found: list[tuple[str, str]]) -> None:
@@ -163,12 +164,12 @@ def _scan_maybe_pickle(f: IO[bytes], size: int, label: str, out: Findings, *, na
     # module code) under a name loaders unpickle (`named`); or after an opcode that calls an import
     # (a payload that already ran) under any name. Otherwise the unpickler itself would have
     # refused it before anything ran: data (issue 12: fail closed, without calling every text
-    # file or raw weight blob inconclusive).
+    # file or raw weight blob inconclusive). A stream read to its STOP is a pickle whatever follows.
     trial = Findings()
     try:
         _scan_pickles(f, size, label, trial)
     except Unreadable as e:
-        if not e.limit and not (trial.globals and (named or trial.calls)):
+        if not e.limit and not trial.complete and not (trial.globals and (named or trial.calls)):
             out.formats.append("data")
             return
         trial.fail(label, e)
@@ -187,6 +188,7 @@ def _scan_pickles(f: IO[bytes], size: int, label: str, out: Findings) -> None:
         read_pickle(stream, first, joblib=joblib_array)
     finally:
         out.calls += first.calls
+    out.complete += 1
     if first.value == TORCH_MAGIC:
         # torch's legacy format: magic, protocol version, sys info, the object, storage keys;
         # torch.load reads all five, then raw storage bytes it never unpickles

@@ -26,7 +26,8 @@ _LOCAL = b"PK\x03\x04"
 _Z64_LOCATOR = b"PK\x06\x07"
 _Z64_EOCD = b"PK\x06\x06"
 _TAIL = (1 << 16) + 22
-_MAX_ENTRIES = 1 << 16
+_MAX_ENTRIES = 1 << 20
+_MAX_DIRECTORY = 1 << 28  # a central directory larger than this is not read (inconclusive)
 _MAX_CANDIDATES = 8
 
 
@@ -102,7 +103,7 @@ def _zip64(f: IO[bytes], size: int, pos: int) -> list[tuple[int, int, int, int]]
 
 
 def _central(f: IO[bytes], size: int, offset: int, cd_size: int, count: int, shift: int) -> list[tuple[Entry, ...]]:
-    if not 0 <= offset <= size or cd_size > size or count > _MAX_ENTRIES:
+    if not 0 <= offset <= size or cd_size > min(size, _MAX_DIRECTORY) or count > _MAX_ENTRIES:
         return []
     f.seek(offset)
     data = f.read(min(cd_size, size - offset) + 46 * 4)  # a little past: miniz reads by count
