@@ -286,11 +286,11 @@ def bulk(folder: Path, gib: float, peer: Path | None) -> None:
     script = ("import sys, time\nfrom pathlib import Path\nfrom ptmlock.supply.pickles import scan_file\n"
               "v = [scan_file(p).verdict for p in sorted(Path(sys.argv[1]).iterdir())]\nprint(v)")
     rc, out, err, ours = _run([sys.executable, "-c", script, str(folder)], timeout=3600)
-    print(f"\nbulk: {size / (1 << 30):.2f} GiB in {len(list(folder.iterdir()))} checkpoints; ptmlock {ours:.1f} s "
+    print(f"\nbulk: {size / (1 << 30):.2f} GiB in {len(list(folder.iterdir()))} checkpoints; ptmlock {ours:.2f} s "
           f"(verdicts {out.strip()}{' CRASHED ' + err[-200:] if rc else ''})", end="")
     if peer:
         _rc, _out, _err, theirs = _run([str(peer / "bin" / "picklescan"), "--path", str(folder)], timeout=3600)
-        print(f", picklescan {theirs:.1f} s: ratio {ours / theirs:.2f}")
+        print(f", picklescan {theirs:.2f} s: ratio {ours / theirs:.2f}")
     else:
         print()
 

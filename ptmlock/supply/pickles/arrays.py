@@ -24,6 +24,7 @@ NPY_MAGIC = b"\x93NUMPY"
 MAX_NPY_HEADER = 1 << 20
 _TYPESTR = re.compile(r"([biufcmMOSUV?])(\d*)")
 _FLEXIBLE = frozenset("SUV")
+_PLAIN_DESCR = re.compile(r"[<>|=]?[biufcmMSUV?]\d*(\[\w+\])?")
 
 
 def npy_header(f: IO[bytes]) -> tuple[dict[str, Any], int]:
@@ -71,6 +72,8 @@ def _python2_header(text: str) -> str:
 
 def descr_has_objects(descr: object) -> bool:
     """True when the `.npy` dtype description `descr` holds Python objects (its data is a pickle)."""
+    if isinstance(descr, str) and _PLAIN_DESCR.fullmatch(descr):
+        return False  # what np.save writes for numeric arrays: no need to import numpy to know
     try:
         from numpy.lib.format import descr_to_dtype
     except ImportError:
