@@ -133,6 +133,7 @@ def _build(family: str, kinds: dict[str, list[str]], version: int, out: Path, wo
             for p in model.parameters():
                 p.fill_(float(version))
         model.save_pretrained(out)
+    if family in MODEL_FAMILIES:  # GenerationConfig needs no torch (the 4.x venv has none)
         T.GenerationConfig().save_pretrained(out)
     tokenizer = _tokenizer(family, work / f"{family}-{version}-tok") if family in TOKENIZER_FAMILIES else None
     if tokenizer is not None:
