@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -31,15 +32,17 @@ from ptmlock.testing._snapshot import (
 
 _HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _STATE_FILE = "state"
+_BUMPS = itertools.count()  # with pid and clock: no two writes of the state file are alike
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
-    """What identifies one write of `path` (it is replaced, never edited: a new inode each time)."""
+def _signature(path: Path) -> bytes | None:
+    """What identifies one write of `path`: its content, the writer's pid and a nanosecond clock.
+    (Not its inode and mtime: a replaced file's inode is reused, and the file system's clock is
+    coarser than two bumps apart, so a change could look like the state already seen.)"""
     try:
-        st = os.stat(path)
+        return path.read_bytes()
     except FileNotFoundError:
         return None
-    return st.st_ino, st.st_mtime_ns
 
 
 _EPOCH = 1704067200  # 2024-01-01T00:00:00Z: commit dates are this plus a per-repo offset plus a counter
@@ -280,9 +283,10 @@ class HubStore(RequestLog, ReadCache):
         on the same root, e.g. a running `python -m ptmlock.testing serve`, reloads (issue 17)."""
         marker = self.root / _STATE_FILE
         tmp = marker.with_name(f".{_STATE_FILE}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(f"{os.getpid()} {time.time_ns()}\n")
+        content = f"{os.getpid()} {threading.get_ident()} {time.time_ns()} {next(_BUMPS)}\n".encode()
+        tmp.write_bytes(content)
         os.replace(tmp, marker)
-        self._seen = _signature(marker)
+        self._seen = content  # what this one wrote: a change another process makes after it still differs
 
     def reload_if_changed(self) -> bool:
         """Re-read repos, refs and settings from `root` when another `LocalHub` (another process,
@@ -294,9 +298,13 @@ class HubStore(RequestLog, ReadCache):
         with self._lock:
             if seen == self._seen:
                 return False
+            # Marked seen only once the new state is in place: a request on another thread that
+            # finds the state changed waits for the lock, never answers from the old repos (it did:
+            # `outdated`'s parallel requests read a moved branch at its old commit).
+            repos, aliases = load_registry(self.root)  # new Repo objects: refs re-read lazily
+            self._repos, self._aliases = repos, aliases
+            self._folded = {key(r.repo_type, r.repo_id.lower()): r.repo_id for r in repos.values()}
             self._seen = seen
-            self._repos, self._aliases = load_registry(self.root)  # new Repo objects: refs re-read lazily
-            self._folded = {key(r.repo_type, r.repo_id.lower()): r.repo_id for r in self._repos.values()}
             return True
 
     def _repo(self, repo_id: str, repo_type: str) -> Repo:

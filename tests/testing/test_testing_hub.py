@@ -591,3 +591,27 @@ def test_a_served_hub_sees_changes_made_by_another_local_hub_on_its_root(tmp_pat
         assert "dev" in [b.name for b in api.list_repo_refs("org/a").branches]
         served.commit("org/a", {"x.txt": b"x"})  # the served hub goes on writing to the same repos
         assert api.model_info("org/a").sha == served.resolve("org/a")
+
+
+def test_concurrent_requests_after_another_hub_moved_a_branch_all_see_the_new_commit(tmp_path):
+    # A served hub found the state changed on one thread, marked it seen, then re-read its repos;
+    # a request on another thread in between answered from the old repos (`ptmlock outdated`'s
+    # parallel requests read a branch at its old commit, about one run in two).
+    with LocalHub(tmp_path / "hub") as served:
+        repos = [f"org/m{i}" for i in range(12)]
+        for repo in repos:
+            served.commit(repo, {"config.json": b"{}"})
+        api = HfApi(endpoint=served.endpoint)
+        for repo in repos:
+            api.model_info(repo)  # every repo's refs are loaded (and cached) by the server
+        for round_ in range(5):
+            other = LocalHub(tmp_path / "hub")  # e.g. `python -m ptmlock.testing commit`
+            moved = {repo: other.commit(repo, {"config.json": f'{{"v": {round_}}}'}) for repo in repos}
+            seen: dict[str, str] = {}
+            threads = [threading.Thread(target=lambda r=repo: seen.__setitem__(r, api.model_info(r).sha))
+                       for repo in repos]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert seen == moved, round_
