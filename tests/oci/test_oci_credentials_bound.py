@@ -90,6 +90,16 @@ def test_env_credentials_never_reach_a_registry_the_manifest_adds(hub, project, 
         assert _secrets_sent(evil), r.err
         _no_secret(r)
 
+def _sync_with_basic_credentials(hub, project, ptm, tmp_path, monkeypatch, evil):
+    """`sync --source evil` of a fresh cache, with Basic credentials bound to `evil`'s host."""
+    _project(hub, project, ptm, f"oci+http://{evil.host}/models")
+    new_cache(tmp_path, monkeypatch, "node")
+    monkeypatch.setenv("PTMLOCK_OCI_HOSTS", evil.host)
+    monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
+    monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", PASSWORD)
+    return ptm("sync", "--source", "evil")
+
+
 
 def test_a_sources_own_credentials_env_goes_to_that_source_only(hub, project, ptm, tmp_path, monkeypatch):
     with HostileServer(_basic_only) as evil, HostileServer(_basic_only) as other:
@@ -162,12 +172,7 @@ def test_no_credential_to_a_token_realm_on_another_host(hub, project, ptm, tmp_p
             return Reply(401, headers={"WWW-Authenticate": f'Bearer realm="{realm.base}/token",service="s"'})
 
         with HostileServer(registry) as evil:
-            _project(hub, project, ptm, f"oci+http://{evil.host}/models")
-            new_cache(tmp_path, monkeypatch, "node")
-            monkeypatch.setenv("PTMLOCK_OCI_HOSTS", evil.host)
-            monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
-            monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", PASSWORD)
-            r = ptm("sync", "--source", "evil")
+            r = _sync_with_basic_credentials(hub, project, ptm, tmp_path, monkeypatch, evil)
             assert r.code == 5, r.err
             _one_line(r)
             assert "is another host than the registry" in r.err and "ptmlock sends no credentials there" in r.err
@@ -190,12 +195,7 @@ def test_credentials_do_not_follow_a_redirect_to_another_host_nor_its_challenge(
             return Reply(307, headers={"Location": f"{elsewhere.base}{request.path}"})
 
         with HostileServer(registry) as evil:
-            _project(hub, project, ptm, f"oci+http://{evil.host}/models")
-            new_cache(tmp_path, monkeypatch, "node")
-            monkeypatch.setenv("PTMLOCK_OCI_HOSTS", evil.host)
-            monkeypatch.setenv("PTMLOCK_OCI_USERNAME", USER)
-            monkeypatch.setenv("PTMLOCK_OCI_PASSWORD", PASSWORD)
-            r = ptm("sync", "--source", "evil")
+            r = _sync_with_basic_credentials(hub, project, ptm, tmp_path, monkeypatch, evil)
             assert r.code == 4, r.err
             _one_line(r)
             assert evil.authorizations(), "the registry itself gets them"
