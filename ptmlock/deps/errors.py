@@ -1,6 +1,7 @@
 """The messages of dependency errors (issue 7): each names the parent, the file and the fix."""
 from __future__ import annotations
 
+from ptmlock.constants import HUB_URL
 from ptmlock.deps.find import Edge
 from ptmlock.errors import (
     GatedRepoError,
@@ -17,12 +18,20 @@ def _ref(revision: str | None) -> str:
 
 
 def _why(edge: Edge) -> str:
+    if edge.source and edge.source in edge.reason:
+        return edge.reason
     where = f", in {edge.source}" if edge.source else ", as ptm.lock records"
     return f"{edge.reason}{where}"
 
 
 def hub_error(edge: Edge, error: HubError) -> HubError:
     """`error` (from resolving `edge.target`) re-worded to say which model needs it and why."""
+    if edge.hub == HUB_URL:  # issue 26: a weight URL of a torchhub repo's hubconf.py
+        fix = (f"Narrow the entry points `lock` follows with `entries = [...]` on {edge.parent!r} in ptm.toml, or pin "
+               f"{edge.parent!r} to a commit whose hubconf.py names a file that exists.")
+        cls = type(error)
+        return cls(f"{edge.parent!r} needs the weight file {edge.target!r} ({_why(edge)}), and it could not be "
+                   f"fetched: {error.message} {fix}")
     need = f"{edge.parent!r} needs model {edge.target!r} at {_ref(edge.revision)} ({_why(edge)})"
     if isinstance(error, RepoNotFoundError):
         return RepoNotFoundError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ptmlock.constants import HUB_HUGGINGFACE
 from ptmlock.names import is_repo_id as hf_repo_id
 from ptmlock.scan.identity import legacy_alias
 
@@ -30,14 +31,15 @@ DEPENDENCY_FILES = (ADAPTER_CONFIG, CONFIG, MODEL_INDEX, MODULAR_MODEL_INDEX, MO
 
 @dataclass(frozen=True)
 class Edge:
-    """`parent` needs repo `target` at `revision` (None: the default branch), because of `reason`,
-    as file `source` of the parent says ("" when the edge was taken from the old ptm.lock)."""
+    """`parent` needs repo `target` at `revision` (None: the default branch) of `hub`, because of
+    `reason`, as file `source` of the parent says ("" when the edge was taken from the old ptm.lock)."""
 
     parent: str
     target: str
     revision: str | None
     reason: str
     source: str
+    hub: str = HUB_HUGGINGFACE  # issue 26: "url" for a weight URL a torchhub repo's hubconf.py downloads
 
 
 def is_repo_id(value: object) -> bool:

@@ -24,9 +24,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from ptmlock.constants import HUB_HUGGINGFACE
+from ptmlock.constants import HUB_HUGGINGFACE, HUB_TORCHHUB, HUB_URL
 from ptmlock.decide import MATCHES_LOCK, PINNED, Pin, Request, decide
 from ptmlock.deps import errors
+from ptmlock.deps.hubconf import hubconf_edges
 from ptmlock.deps.find import (
     CONFIG,
     Edge,
@@ -101,7 +102,8 @@ class _Walk:
         for d in self.old_deps.values():
             for parent in d.required_by:
                 for reason in reasons_for(d.reason or "dependency", parent):
-                    self.old_edges.setdefault(parent.casefold(), []).append(Edge(parent, d.id, d.requested, reason, ""))
+                    self.old_edges.setdefault(parent.casefold(), []).append(
+                        Edge(parent, d.id, d.requested, reason, "", d.hub))
         # an edge to a declared model is not recorded: when one is dropped from ptm.toml, read again
         self.rescan_all = any(not m.required_by and m.id.casefold() not in self.top for m in old_models)
         self.deps: dict[str, LockedModel] = {}
@@ -127,12 +129,16 @@ class _Walk:
 
     def _edges_of(self, parents: list[LockedModel]) -> list[list[Edge]]:
         reads: list[tuple[int, LockedModel, str]] = []
+        hubconfs: list[tuple[int, LockedModel]] = []  # issue 26: torchhub repos whose hubconf.py is read
         out: list[list[Edge]] = []
         for n, p in enumerate(parents):
             key = p.id.casefold()
             old = self.old.get(key)
-            if self.rescan_all or key in self.forced or old is None or old.commit != p.commit:
+            if self.rescan_all or key in self.forced or old is None or old.commit != p.commit \
+                    or old.entries != p.entries:
                 out.append([])
+                if p.hub == HUB_TORCHHUB:
+                    hubconfs.append((n, p))
                 if p.hub == HUB_HUGGINGFACE and p.repo_type == "model":
                     for name in files_to_read({f.path for f in p.files}):
                         if name == CONFIG and p.hub_config is not None:
@@ -156,10 +162,14 @@ class _Walk:
 
         for (n, p, name), document in zip(reads, self._map(read, reads)):
             out[n].extend(find_edges(p.id, name, document, {f.path for f in p.files}))
+        if hubconfs:
+            backend = self._backend(HUB_TORCHHUB)
+            for (n, _), edges in zip(hubconfs, self._map(lambda t: hubconf_edges(t[1], backend), hubconfs)):
+                out[n].extend(edges)
         return out
 
     def _place(self, parent_key: str, edge: Edge, groups: dict[str, list[Edge]]) -> None:
-        declared = self.declared.find(Request(edge.target))
+        declared = self.declared.find(Request(edge.target, hub=edge.hub))
         if declared is not None:
             model = self.top[declared.declared_id.casefold()]
             if model.id.casefold() != parent_key:
@@ -197,21 +207,23 @@ class _Walk:
             if parents & self.forced:
                 self.forced.add(key)
             old = self.old.get(key)  # a dependency, or a model declared before and dropped from ptm.toml since
-            if old is not None and old.hub == HUB_HUGGINGFACE and old.repo_type == "model" \
-                    and not parents & (self.moved | self.forced) and _norm(old.requested) == _norm(first.revision):
+            # a weight URL's pin is its bytes, not its parent's commit: only --upgrade downloads it again
+            moved = self.forced if first.hub == HUB_URL else self.moved | self.forced
+            if old is not None and old.hub == first.hub and old.repo_type == "model" \
+                    and not parents & moved and _norm(old.requested) == _norm(first.revision):
                 self.deps[key] = replace(old, role=None, include=())
                 fresh.append(key)
             else:
                 todo.append((key, first))
 
-        if todo:
-            self._backend(HUB_HUGGINGFACE)
+        for _, edge in todo:  # backends are made here, not concurrently in the workers
+            self._backend(edge.hub)
 
         def work(item: tuple[str, Edge]) -> LockedModel:
             _, edge = item
-            spec = ModelSpec(id=edge.target, revision=edge.revision)
+            spec = ModelSpec(id=edge.target, hub=edge.hub, revision=edge.revision)
             try:
-                return self._backend(HUB_HUGGINGFACE).resolve(spec)
+                return self._backend(edge.hub).resolve(spec)
             except HubError as e:
                 raise errors.hub_error(edge, e) from None
 
@@ -234,7 +246,7 @@ class _Walk:
     def _is_known_repo(self, key: str, model: LockedModel, group: list[Edge]) -> bool:
         """A dependency the hub answered under the name of a declared model or another dependency
         (a renamed repo): it is that model, so the edges point there and it is not locked twice."""
-        declared = self.declared.find(Request(model.canonical))
+        declared = self.declared.find(Request(model.canonical, hub=model.hub))
         other = self.top[declared.declared_id.casefold()] if declared is not None else None
         if other is None and self.canon.get(model.canonical.casefold(), key) != key:
             other = self.deps[self.canon[model.canonical.casefold()]]

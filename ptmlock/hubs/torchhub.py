@@ -281,7 +281,8 @@ class TorchHubBackend:
         """Pin `spec` to a commit; see `Backend.resolve`. The lock records no files for torchhub."""
         commit = self.current_commit(spec)
         return LockedModel(id=spec.id, commit=commit, hub=spec.hub, repo_type=spec.repo_type,
-                           requested=spec.revision, role=spec.role, include=spec.files, files=())
+                           requested=spec.revision, role=spec.role, include=spec.files, files=(),
+                           entries=spec.entries)
 
 
 # --- torch.hub's own folders, and the pinned tree for sync

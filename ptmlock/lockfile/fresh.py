@@ -129,6 +129,9 @@ def compare(manifest: Manifest, lock: Lock | None) -> Freshness:
             lines.append(f"{spec.id}: " + ("the signer ptm.toml requires was not verified by `ptmlock lock`"
                                            if "signing" in want else "ptm.lock records a signer ptm.toml no "
                                            "longer requires"))
+        if want.get("entries") != have.get("entries"):  # issue 26
+            shown = ["unset" if v is None else "[" + ", ".join(v) + "]" for v in (want.get("entries"), have.get("entries"))]
+            lines.append(f"{spec.id}: entries is {shown[0]} in ptm.toml but {shown[1]} in ptm.lock")
         if spec.role != entry.role:
             lines.append(f"{spec.id}: role is {_show(spec.role)} in ptm.toml but {_show(entry.role)} in ptm.lock")
         if len(lines) > before:

@@ -81,6 +81,7 @@ class LockedModel:
     required_by: tuple[str, ...] = ()
     reason: str | None = None
     signature: LockedSignature | None = None  # issue 16: set when ptm.toml requires a signer
+    entries: tuple[str, ...] | None = None  # issue 26: a torchhub model's `entries` in ptm.toml, when set
     # The hub's summary of config.json (`config` in repo info), when it sent one: lets `lock`
     # find cross-repo auto_map code without downloading config.json. Never written to ptm.lock.
     hub_config: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -114,6 +115,8 @@ class LockedModel:
                                "repo-type": self.repo_type, "requested": self.requested}
         if self.signature is not None:
             key["signing"] = self.signature.policy
+        if self.entries is not None:
+            key["entries"] = list(self.entries)
         return key
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +138,8 @@ class LockedModel:
         out["custom-code"] = self.custom_code
         if self.include:
             out["include"] = list(self.include)
+        if self.entries is not None:
+            out["entries"] = list(self.entries)
         if self.signature is not None:
             out["signature"] = self.signature.to_dict()
         out["files"] = [f.to_dict() for f in self.files]

@@ -37,7 +37,7 @@ _HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # A superset of every unsafe path (re.IGNORECASE also matches what casefolds to `.git`).
 _FIX = "Restore it from git, or delete it and run `ptmlock lock`."
 _LOCK_KEYS = frozenset({"manifest-hash", "model", "version"})
-_MODEL_KEYS = frozenset({"signature", "canonical-id", "commit", "custom-code", "files", "gated", "hub", "id", "include", "library",
+_MODEL_KEYS = frozenset({"signature", "canonical-id", "commit", "custom-code", "entries", "files", "gated", "hub", "id", "include", "library",
                          "license", "pickle-only", "pipeline-tag", "private", "reason", "repo-type", "requested",
                          "required-by", "role"})
 _FILE_KEYS = frozenset({"blob", "path", "sha256", "size"})
@@ -158,7 +158,7 @@ def _model(data: object, where: str) -> LockedModel:
         include=_strings(data, "include", where), files=files, license=_opt(data, "license", str, where),
         gated=gated, private=_req(data, "private", bool, where), library=_opt(data, "library", str, where),
         pipeline_tag=_opt(data, "pipeline-tag", str, where), required_by=_strings(data, "required-by", where),
-        reason=_opt(data, "reason", str, where), signature=_signature(data, where),
+        reason=_opt(data, "reason", str, where), signature=_signature(data, where), entries=_entries(data, hub, where),
     )
     # Derived facts are written for readers of the file; ptmlock recomputes them, and a value
     # that disagrees with the files is an edit meant to hide code or pickles from review.
@@ -167,6 +167,17 @@ def _model(data: object, where: str) -> LockedModel:
             raise LockfileError(f"Invalid value in '{where}.{key}': {str(not actual).lower()} contradicts the "
                                 f"files listed (ptmlock computes {str(actual).lower()})")
     return model
+
+
+def _entries(data: Mapping[str, Any], hub: str, where: str) -> tuple[str, ...] | None:
+    """issue 26: a torchhub model's `entries` (hubconf.py entry point names, sorted, unique)."""
+    if "entries" not in data:
+        return None
+    names = _strings(data, "entries", where)
+    if hub != "torchhub" or list(names) != sorted(set(names)) or not all(n.isidentifier() for n in names):
+        raise LockfileError(f"Invalid value in '{where}.entries': {list(names)!r} must be sorted, unique entry point "
+                            "names of a torchhub model")
+    return names
 
 
 _SIGNATURE_KEYS = frozenset({"path", "policy", "sha256", "signer"})

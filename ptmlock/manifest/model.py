@@ -32,6 +32,9 @@ class ModelSpec:
     # issue 22 item 7: `trust-pickle = ["module.qualname", ...]` also accepts exactly these globals
     # outside the allow-list in `audit --deep` (a list implies trust_pickle)
     trust_globals: tuple[str, ...] = ()
+    # issue 26: a torchhub model's hubconf.py entry points whose weight URLs `lock` pins as
+    # dependencies (None: every entry point; (): none). Sorted, no duplicates.
+    entries: tuple[str, ...] | None = None
 
     @property
     def effective_role(self) -> str:
@@ -49,6 +52,8 @@ class ModelSpec:
         }
         if self.signing is not None:  # absent when unset, so locks made before issue 16 stay fresh
             key["signing"] = self.signing.key()
+        if self.entries is not None:  # absent when unset, so locks made before issue 26 stay fresh
+            key["entries"] = list(self.entries)
         return key
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from ptmlock.constants import (
     DEFAULT_HUB,
     GUARD_MODES,
+    HUB_TORCHHUB,
     HUBS,
     MANIFEST_NAME,
     REPO_TYPES,
@@ -39,7 +40,7 @@ else:  # pragma: no cover - Python 3.10
     tomllib = None
 
 _PROJECT_KEYS = ("name", "policy")
-_MODEL_KEYS = ("files", "hub", "revision", "role", "signing", "trust-pickle", "type")
+_MODEL_KEYS = ("entries", "files", "hub", "revision", "role", "signing", "trust-pickle", "type")
 _ROLE_KEYS = ("default", "signing")
 _TOP_KEYS = ("models", "policy", "project", "roles", "signing", "source", "tool")
 _TOOL_KEYS = ("exclude", "scan-sources")
@@ -261,7 +262,25 @@ def _parse_model(model_id: str, entry: Mapping[str, Any], loc: Locator, where: s
                                                f"{type_name(trust_pickle)} ({trust_pickle!r})", ())
     _check_id(model_id, hub, loc, where)
     return ModelSpec(id=model_id, hub=hub, revision=revision, role=role, repo_type=repo_type, files=tuple(files_raw),
-                     trust_pickle=trust_pickle, trust_globals=trust_globals)
+                     trust_pickle=trust_pickle, trust_globals=trust_globals, entries=_entries(entry, hub, loc, where))
+
+
+_ENTRY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _entries(entry: Mapping[str, Any], hub: str, loc: Locator, where: str) -> tuple[str, ...] | None:
+    """issue 26: `entries = ["DPT_Large"]` on a torchhub model: the hubconf.py entry points whose
+    weight URLs `lock` pins (absent: every entry point; `[]`: none)."""
+    if "entries" not in entry:
+        return None
+    raw = entry["entries"]
+    if hub != HUB_TORCHHUB:
+        raise loc.error(where, "entries", f"'entries' names torch.hub entry points; it needs hub = \"torchhub\", "
+                                          f"not {hub!r}", ())
+    if not isinstance(raw, list) or not all(isinstance(e, str) and _ENTRY_NAME.fullmatch(e) for e in raw):
+        raise loc.error(where, "entries", 'entries must be a list of hubconf.py entry point names such as '
+                                          '["DPT_Large"], as torch.hub.load takes them', ())
+    return tuple(sorted(set(raw)))
 
 
 def _check_id(model_id: str, hub: str, loc: Locator, where: str) -> None:

@@ -1,0 +1,322 @@
+"""issue 26: `lock` reads a torchhub repo's hubconf.py (and the modules it imports) for the weight
+URLs its entry points download (the MiDaS pattern), and pins each as a `hub = "url"` dependency.
+
+Real parts only: bare git repos served over dumb HTTP by `StaticServer` on 127.0.0.1 (with the
+GitHub-style zipballs torch.hub downloads), weights written with `torch.save`, the real CLI, and
+real torch.hub under the guard in a fresh interpreter (the infrastructure of
+tests/hubs/test_torchhub_url.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+
+import pytest
+from gitupstream import Upstream
+from lockhelpers import PY, model_entry, read_lock, write_manifest
+from tinymodels import last_json, run_app
+
+from ptmlock.testing._static import StaticServer
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+REPO = "owner/midas"
+V3 = "releases/download/v3"
+
+# The MiDaS pattern: each entry point builds a model and, if pretrained, loads its weights by URL;
+# `small` lives in an in-repo module hubconf.py imports, behind a download helper.
+HUBCONF = '''dependencies = ["torch"]
+
+import torch
+
+from tinynet.models import small
+
+
+def DPT_Large(pretrained=True, **kwargs):
+    """MiDaS DPT-Large: bias = the checkpoint's w."""
+    model = torch.nn.Linear(1, 1)
+    if pretrained:
+        checkpoint = (
+            "{base}/{v3}/dpt_large_384.pt"
+        )
+        state_dict = torch.hub.load_state_dict_from_url(
+            checkpoint, map_location=torch.device("cpu"), progress=False, check_hash=True
+        )
+        model.bias.data = state_dict["w"]
+    return model
+
+
+def DPT_Hybrid(pretrained=True, **kwargs):
+    model = torch.nn.Linear(1, 1)
+    if pretrained:
+        checkpoint = "{base}/{v3}/dpt_hybrid_384.pt"
+        model.bias.data = torch.hub.load_state_dict_from_url(checkpoint, progress=False)["w"]
+    return model
+
+
+def transforms():
+    return None
+'''
+
+MODELS = '''import torch
+
+BASE = "{base}/w"
+
+
+def _load(url):
+    return torch.hub.load_state_dict_from_url(url, progress=False)
+
+
+def small(pretrained=True):
+    model = torch.nn.Linear(1, 1)
+    if pretrained:
+        model.bias.data = _load(BASE + "/small.pt")["w"]
+    return model
+'''
+
+
+def weights(value: float) -> bytes:
+    """A real torch checkpoint: {"w": tensor([value])}."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.tensor([value])}, buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def upstream(tmp_path, monkeypatch):
+    with StaticServer(tmp_path / "srv") as server:
+        monkeypatch.setenv("PTMLOCK_TORCHHUB_URL", server.url)
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-lock"))
+        yield Upstream(tmp_path, server)
+
+
+def commit_files(up: Upstream, slug: str, files: dict[str, str | bytes]) -> str:
+    """Commit `files` (path -> text or bytes) on the repo's main branch and publish it; its sha."""
+    work = up.root / "work" / slug
+    if not (work / ".git").exists():
+        work.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    for path, data in files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_bytes(data if isinstance(data, bytes) else data.encode())
+    up.git(slug, "add", "-A")
+    up.git(slug, "commit", "-q", "-m", "update")
+    up.publish(slug)
+    return up.git(slug, "rev-parse", "HEAD")
+
+
+def midas(up: Upstream, **values: float) -> dict[str, bytes]:
+    """Publish the MiDaS-like repo and its three weight files; the files' bytes by name."""
+    data = {name: weights(values.get(name, v)) for name, v in
+            (("dpt_large_384", 1.0), ("dpt_hybrid_384", 2.0), ("small", 3.0))}
+    up.put(f"{V3}/dpt_large_384.pt", data["dpt_large_384"])
+    up.put(f"{V3}/dpt_hybrid_384.pt", data["dpt_hybrid_384"])
+    up.put("w/small.pt", data["small"])
+    commit_files(up, REPO, {"hubconf.py": HUBCONF.format(base=up.url, v3=V3),
+                            "tinynet/__init__.py": "", "tinynet/models.py": MODELS.format(base=up.url)})
+    return data
+
+
+def _sub(project, *args, env=None):
+    return subprocess.run([PY, "-m", "ptmlock", *args], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def url_deps(lock: dict) -> dict[str, dict]:
+    return {m["id"]: m for m in lock["model"] if m["hub"] == "url" and m.get("required-by")}
+
+
+# --- lock ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.ml
+def test_lock_pins_every_weight_url_of_hubconf_as_a_url_dependency(upstream, project, ptm):
+    data = midas(upstream)
+    write_manifest(project, {REPO: {"hub": "torchhub"}})
+    r = ptm("lock")
+    assert r.code == 0, r.err
+    deps = url_deps(read_lock(project))  # read_lock validates against the schema
+    base = upstream.url
+    assert sorted(deps) == [f"{base}/{V3}/dpt_hybrid_384.pt", f"{base}/{V3}/dpt_large_384.pt", f"{base}/w/small.pt"]
+    large = deps[f"{base}/{V3}/dpt_large_384.pt"]
+    sha = hashlib.sha256(data["dpt_large_384"]).hexdigest()
+    assert large["commit"] == sha and large["required-by"] == [REPO]
+    assert large["files"] == [{"path": "dpt_large_384.pt", "size": len(data["dpt_large_384"]), "sha256": sha}]
+    assert large["reason"] == "weights of torch.hub entry DPT_Large (hubconf.py:15)"
+    assert deps[f"{base}/{V3}/dpt_hybrid_384.pt"]["reason"] == "weights of torch.hub entry DPT_Hybrid (hubconf.py:26)"
+    # the URL behind a helper of an imported module: the load site, in that module
+    assert deps[f"{base}/w/small.pt"]["reason"] == "weights of torch.hub entry small (tinynet/models.py:13)"
+    first = (project / "ptm.lock").read_text()
+    # deterministic, and an unchanged manifest makes no request at all
+    (project / "ptm.lock").unlink()
+    assert ptm("lock").code == 0 and (project / "ptm.lock").read_text() == first
+    upstream.server.reset_requests()
+    r = ptm("lock")
+    assert r.code == 0 and upstream.server.requests == [], r.err
+    assert ptm("lock", "--check").code == 0
+
+
+@pytest.mark.ml
+def test_entries_narrow_the_urls_lock_fetches_and_lock_check_sees_a_change(upstream, project, ptm):
+    midas(upstream)
+    write_manifest(project, {REPO: {"hub": "torchhub", "entries": ["DPT_Large"]}})
+    r = ptm("lock")
+    assert r.code == 0, r.err
+    lock = read_lock(project)
+    assert list(url_deps(lock)) == [f"{upstream.url}/{V3}/dpt_large_384.pt"]
+    assert model_entry(lock, REPO)["entries"] == ["DPT_Large"]
+    assert upstream.server.count("dpt_hybrid") == 0 and upstream.server.count("small.pt") == 0
+    assert ptm("lock", "--check").code == 0
+    write_manifest(project, {REPO: {"hub": "torchhub", "entries": ["DPT_Hybrid", "small"]}})
+    r = ptm("lock", "--check")
+    assert r.code == 1 and "entries is [DPT_Hybrid, small] in ptm.toml but [DPT_Large] in ptm.lock" in r.err, r.err
+    r = ptm("lock")
+    assert r.code == 0, r.err
+    assert sorted(url_deps(read_lock(project))) == [f"{upstream.url}/{V3}/dpt_hybrid_384.pt",
+                                                     f"{upstream.url}/w/small.pt"]
+    # `entries = []`: hubconf.py is not even fetched
+    write_manifest(project, {REPO: {"hub": "torchhub", "entries": []}})
+    upstream.server.reset_requests()
+    assert ptm("lock").code == 0 and url_deps(read_lock(project)) == {}
+    assert upstream.server.count("/objects/") == 0
+
+
+@pytest.mark.ml
+def test_a_mistyped_or_misplaced_entries_key_is_a_clear_manifest_error(upstream, project):
+    midas(upstream)
+    url = upstream.put("w/x.pt", weights(1.0))
+    for models, want in [
+        ({REPO: {"hub": "torchhub", "entries": ["DPT_Lrage"]}},
+         "ptm.toml names entry point 'DPT_Lrage' of torchhub repo 'owner/midas' at commit "),
+        ({url: {"hub": "url", "entries": ["x"]}}, "'entries' names torch.hub entry points; it needs hub = \"torchhub\""),
+        ({REPO: {"hub": "torchhub", "entries": "DPT_Large"}}, "entries must be a list of hubconf.py entry point names"),
+    ]:
+        write_manifest(project, models)
+        r = _sub(project, "lock")
+        assert r.returncode == 3 and want in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (project / "ptm.lock").exists(), r.stderr
+    write_manifest(project, {REPO: {"hub": "torchhub", "entries": ["DPT_Lrage"]}})
+    r = _sub(project, "lock")
+    assert "(did you mean 'DPT_Large'?)" in r.stderr and "Entry points: DPT_Hybrid, DPT_Large, small, transforms" \
+        in r.stderr, r.stderr
+
+
+def test_a_hubconf_without_urls_adds_no_dependency(upstream, project, ptm):
+    v1 = upstream.commit("owner/tiny", 1.0)  # entry point `tiny` builds a layer, downloads nothing
+    write_manifest(project, {"owner/tiny": {"hub": "torchhub"}})
+    r = ptm("lock")
+    assert r.code == 0, r.err
+    assert [(m["id"], m["commit"]) for m in read_lock(project)["model"]] == [("owner/tiny", v1)]
+
+
+@pytest.mark.parametrize("case", ["huge", "ftp-url", "file-url", "binary-junk", "no-hubconf", "symlink", "url-404"])
+def test_hostile_hubconfs_give_a_clear_error_or_are_ignored(upstream, project, case):
+    huge = "# padding\n" * 110_000 + 'import torch\ntorch.hub.load_state_dict_from_url("http://127.0.0.1:1/w.pt")\n'
+    files: dict[str, str | bytes] = {
+        "huge": {"hubconf.py": huge},
+        "ftp-url": {"hubconf.py": 'import torch\ndef m():\n    torch.hub.load_state_dict_from_url("ftp://h/w/m.pt")\n'},
+        "file-url": {"hubconf.py": 'import torch\ndef m():\n'
+                                   '    torch.hub.load_state_dict_from_url("file:///etc/passwd.pt")\n'},
+        "binary-junk": {"hubconf.py": os.urandom(4096) + b"\x00torch.hub.load_state_dict_from_url('http://x/y.pt')"},
+        "no-hubconf": {"README.md": "nothing here"},
+        "symlink": {"README.md": "x"},
+        "url-404": {"hubconf.py": f'import torch\ndef m():\n    torch.hub.load_state_dict_from_url("{upstream.url}/w/gone.pt")\n'},
+    }[case]
+    commit_files(upstream, "owner/bad", files)
+    if case == "symlink":  # hubconf.py is a link to a file outside the repo: not read
+        work = upstream.root / "work" / "owner/bad"
+        os.symlink("/etc/passwd", work / "hubconf.py")
+        commit_files(upstream, "owner/bad", {})
+    write_manifest(project, {"owner/bad": {"hub": "torchhub"}})
+    r = _sub(project, "lock", env={"PTMLOCK_HUB_DEADLINE": "5"})
+    assert "Traceback" not in r.stderr and r.returncode != 70, r.stderr
+    if case == "huge":
+        assert r.returncode == 5, r.stderr
+        assert "hubconf.py of torchhub repo 'owner/bad' at commit " in r.stderr and "Set `entries = []`" in r.stderr
+        assert not (project / "ptm.lock").exists(), r.stderr
+        write_manifest(project, {"owner/bad": {"hub": "torchhub", "entries": []}})  # the way out it names
+        r = _sub(project, "lock")
+        assert r.returncode == 0, r.stderr
+    elif case == "url-404":
+        assert r.returncode == 4, r.stderr
+        assert (f"'owner/bad' needs the weight file '{upstream.url}/w/gone.pt' (weights of torch.hub entry m "
+                "(hubconf.py:3)), and it could not be fetched") in r.stderr, r.stderr
+        assert "`entries = [...]`" in r.stderr, r.stderr
+        assert not (project / "ptm.lock").exists(), r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        assert [m["id"] for m in read_lock(project)["model"]] == ["owner/bad"], r.stderr
+
+
+# --- sync, verify, the guard --------------------------------------------------------------------
+
+GUARDED = """
+import ptmlock.enforce, json, os, warnings
+import torch.hub
+torch.hub._git_archive_link = lambda owner, name, ref: f"{os.environ['GIT_SERVER']}/{owner}/{name}/zipball/{ref}"
+out = {}
+for entry in os.environ["ENTRIES"].split(","):
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = torch.hub.load("owner/midas", entry, trust_repo=True, skip_validation=True, verbose=False)
+        out[entry] = {"value": model.bias[0].item(), "warnings": [str(w.message) for w in caught
+                                                                   if w.category is ptmlock.enforce.PtmlockWarning]}
+    except ptmlock.enforce.GuardError as e:
+        out[entry] = {"error": str(e)}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.ml
+def test_strict_guard_loads_the_locked_hubconf_weights_and_refuses_changed_bytes(upstream, project, tmp_path):
+    midas(upstream)
+    write_manifest(project, {REPO: {"hub": "torchhub", "role": "depth"}})
+    home = tmp_path / "torch"
+    env = {"TORCH_HOME": str(home), "PTMLOCK_MODE": "strict", "GIT_SERVER": upstream.url}
+    r = _sub(project, "lock", env=env)
+    assert r.returncode == 0, r.stderr
+    r = _sub(project, "sync", env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (home / "hub" / "checkpoints").iterdir()) == [
+        "dpt_hybrid_384.pt", "dpt_large_384.pt", "small.pt"]
+    r = _sub(project, "verify", env=env)
+    assert r.returncode == 0, r.stderr
+    # tree shows each URL under the torchhub model that needs it
+    r = _sub(project, "tree", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if REPO in line)
+    assert any(f"{upstream.url}/{V3}/dpt_large_384.pt" in line for line in lines[at + 1:]), r.stdout
+
+    upstream.server.reset_requests()
+    proc = run_app(project, GUARDED, env={**env, "ENTRIES": "DPT_Large,DPT_Hybrid,small"})
+    out = last_json(proc)
+    assert out == {"DPT_Large": {"value": 1.0, "warnings": []}, "DPT_Hybrid": {"value": 2.0, "warnings": []},
+                   "small": {"value": 3.0, "warnings": []}}, proc.stderr[-3000:]
+    assert upstream.server.requests == [], proc.stderr[-3000:]  # the synced checkout and weights: no request
+
+    # upstream replaces the bytes under the same URL: sync, verify and the guard hold to the lock
+    url = upstream.put(f"{V3}/dpt_large_384.pt", weights(9.0))
+    fresh = {**env, "TORCH_HOME": str(tmp_path / "fresh")}
+    r = _sub(project, "sync", env=fresh)
+    assert r.returncode == 5, r.stderr
+    assert f"The file at {url} changed: ptm.lock pins" in r.stderr, r.stderr
+    assert f"`ptmlock lock --upgrade {REPO}`" in r.stderr, r.stderr
+    assert not (tmp_path / "fresh" / "hub" / "checkpoints" / "dpt_large_384.pt").exists(), r.stderr
+    proc = run_app(project, GUARDED, env={**fresh, "ENTRIES": "DPT_Large"})
+    out = last_json(proc)
+    assert out["DPT_Large"]["error"].startswith(f"ptmlock refused to load {url!r} (strict mode)"), out
+    assert "the server sent other bytes" in out["DPT_Large"]["error"], out
+    # an altered synced file is reported by verify
+    (home / "hub" / "checkpoints" / "dpt_large_384.pt").write_bytes(weights(9.0))
+    r = _sub(project, "verify", env=env)
+    assert r.returncode == 1 and "dpt_large_384.pt" in r.stdout + r.stderr, r.stderr
+    # the new bytes are intended: --upgrade of the torchhub model re-pins its URLs
+    r = _sub(project, "lock", "--upgrade", REPO, env=env)
+    assert r.returncode == 0, r.stderr
+    assert url_deps(read_lock(project))[url]["commit"] == hashlib.sha256(weights(9.0)).hexdigest()
