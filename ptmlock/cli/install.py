@@ -127,7 +127,8 @@ def verify(obj: _Ctx, model_ids: tuple[str, ...], roles: tuple[str, ...], target
     files = sum(m.files for m in report.models)
     size = human_size(sum(m.bytes for m in report.models))
     if report.problems:
-        out.error(f"{len(report.problems)} of {_count(files, 'file')} missing or altered in {report.root}. "
+        where = f"{report.root}" + (f" and {report.torch_dir}" if report.torch_dir is not None else "")
+        out.error(f"{len(report.problems)} of {_count(files, 'file')} missing or altered in {where}. "
                   "Run `ptmlock sync` to restore them.")
         return EXIT_CHECK_FAILED
     if signed:

@@ -206,7 +206,9 @@ def _sync_checkpoint(root: Path, task: TorchTask, offline: bool,
     with file_lock(_guard(dest)):
         if contained_file(root, dest) is not None and _checkpoint_intact(dest, f):  # finished while we waited
             return TorchOutcome(task, PRESENT)
-        got = download(task.model.id, model_id=task.model.id, into=dest.parent, expect=f, on_bytes=on_bytes)
+        # issue 26: a dependency is re-pinned through the torchhub model that needs it
+        fix_id = task.model.required_by[0] if task.model.required_by else task.model.id
+        got = download(task.model.id, model_id=fix_id, into=dest.parent, expect=f, on_bytes=on_bytes)
         assert got.path is not None
         os.replace(got.path, dest)
         return TorchOutcome(task, DOWNLOADED, received=got.size)

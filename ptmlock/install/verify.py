@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ptmlock._fs import FolderWalk
+from ptmlock._fs import FolderWalk, contained_file
+from ptmlock.constants import HUB_URL
 from ptmlock.errors import UnsafePathError
-from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest
+from ptmlock.install.hashing import VerifiedCache, algorithm, digest_of, expected_digest, hash_file
 from ptmlock.install.hf_cache import (
     FileTask,
     Plan,
@@ -25,7 +26,7 @@ from ptmlock.install.hf_cache import (
     real_root,
     select_models,
 )
-from ptmlock.lockfile.model import Lock
+from ptmlock.lockfile.model import Lock, LockedModel
 
 MISSING, SIZE, HASH, LINK, UNREADABLE, UNSAFE = "missing", "size", "hash", "link", "unreadable", "unsafe"
 
@@ -107,6 +108,7 @@ class VerifyReport:
     skipped: tuple[tuple[str, str], ...] = ()
     hashed_bytes: int = 0
     cached_files: int = 0
+    torch_dir: Path | None = None  # issue 26: torch.hub's folder, when url files were checked there
 
     @property
     def ok(self) -> bool:
@@ -126,6 +128,7 @@ class VerifyReport:
             "bytes": sum(m.bytes for m in self.models),
             "hashed_bytes": self.hashed_bytes,
             "cached_files": self.cached_files,
+            "torch_dir": None if self.torch_dir is None else str(self.torch_dir),
         }
 
 
@@ -294,11 +297,45 @@ def verify(
     summaries = tuple(ModelSummary(id=m.model.id, commit=m.model.commit, files=len(m.files),
                                    bytes=sum(t.file.size for t in m.files), problems=by_model[m.model.id])
                       for m in plan.models)
+    from ptmlock.hubs.torchhub import torch_hub_dir
+
+    checked: list[LockedModel] = []
+    if target is None:  # issue 26: url files (declared, or a hubconf.py's weights) in torch.hub's checkpoints
+        checked = [m for m in plan.others if m.hub == HUB_URL]
+        for m in checked:
+            found = _checkpoint_problem(m)
+            problems.extend([found] if found is not None else [])
+            summaries += (ModelSummary(id=m.id, commit=m.commit, files=1, bytes=m.size, problems=int(found is not None)),)
+    skipped = tuple(s for s in plan.skipped("is not checked by verify yet") if not any(s[0] == m.id for m in checked))
     return VerifyReport(layout=plan.layout, root=plan.root, models=summaries, problems=tuple(problems),
-                        skipped=plan.skipped("is not checked by verify yet"),
-                        hashed_bytes=sum(s.read for s, _ in results),
+                        skipped=skipped,
+                        torch_dir=torch_hub_dir() if checked else None, hashed_bytes=sum(s.read for s, _ in results),
                         cached_files=sum(1 for s, _ in results if s.cached))
 
+
+
+def _checkpoint_problem(model: LockedModel) -> Problem | None:
+    """A url model's file in torch.hub's checkpoint directory against its locked size and sha256."""
+    from ptmlock.install.torch_cache import plan_torch
+
+    task = plan_torch([model])[0]
+    f, dest = model.files[0], task.dest
+    where = str(dest)
+    try:
+        root = dest.parent.parent
+        if contained_file(root, dest, create_parent=False) is None:
+            return Problem(model.id, f.path, MISSING, where)
+        size = dest.stat().st_size
+        if size != f.size:
+            return Problem(model.id, f.path, SIZE, where, str(f.size), str(size))
+        digest = hash_file(dest, f)[0]
+    except UnsafePathError as e:
+        return Problem(model.id, f.path, UNSAFE, where, actual=e.message)
+    except OSError as e:
+        return Problem(model.id, f.path, UNREADABLE, where, actual=e.strerror or str(e))
+    if digest != f.sha256:
+        return Problem(model.id, f.path, HASH, where, f.sha256, digest, "sha256")
+    return None
 
 
 def verify_project(manifest_path: Path, *, model_ids: Iterable[str] = (), roles: Iterable[str] = (),

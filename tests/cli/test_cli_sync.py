@@ -452,5 +452,9 @@ def test_url_models_are_handed_to_torch_hub_layout_and_skipped_by_target(hub, pr
         assert "Synced 5/5 files of 2 models" in r.err
         r = ptm("sync", "--target", str(tmp_path / "out"))
         assert r.code == 0 and f"warning: {url}: skipped: hub 'url' goes to torch.hub's own folder" in r.err
+        r = ptm("verify")  # issue 26: url files are checked in torch.hub's checkpoints folder
+        assert r.code == 0 and "skipped" not in r.err and "All 5 files of 2 models intact" in r.err, r.err
+        checkpoint.write_bytes(weights[:-1] + b"x")
         r = ptm("verify")
-        assert r.code == 0 and f"warning: {url}: skipped: hub 'url' is not checked by verify yet." in r.err
+        assert r.code == 1 and f"{url}: net.pth: altered: sha256 is " in r.out, r.err
+        assert f"and {tmp_path / 'torch' / 'hub'}. Run `ptmlock sync` to restore them." in r.err, r.err
