@@ -236,7 +236,7 @@ def test_hostile_hubconfs_give_a_clear_error_or_are_ignored(upstream, project, c
     assert "Traceback" not in r.stderr and r.returncode != 70, r.stderr
     if case == "huge":
         assert r.returncode == 5, r.stderr
-        assert "hubconf.py of torchhub repo 'owner/bad' at commit " in r.stderr and "Set `entries = []`" in r.stderr
+        assert "hubconf.py of torchhub repo 'owner/bad' at commit " in r.stderr and "Set `entries = []`" in r.stderr, r.stderr
         assert not (project / "ptm.lock").exists(), r.stderr
         write_manifest(project, {"owner/bad": {"hub": "torchhub", "entries": []}})  # the way out it names
         r = _sub(project, "lock")

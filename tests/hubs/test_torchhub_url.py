@@ -379,7 +379,8 @@ def test_5xx_answers_of_git_remotes_and_urls_are_retried(upstream, project, ptm)
     url = upstream.put("w/m.pth", b"weights")
     upstream.server.fail("/w/m.pth", status=503, times=2)
     upstream.server.fail("/owner/tiny.git/info/refs", status=502, times=2)
-    write_manifest(project, {url: {"hub": "url"}, "owner/tiny": {"hub": "torchhub"}})
+    # entries = []: hubconf.py is not fetched (issue 26), so only the ls-remote is counted
+    write_manifest(project, {url: {"hub": "url"}, "owner/tiny": {"hub": "torchhub", "entries": []}})
     r = ptm("lock")
     assert r.code == 0, r.err
     assert upstream.server.count("/w/m.pth") == 3 and upstream.server.count("/owner/tiny.git/info/refs") == 3
