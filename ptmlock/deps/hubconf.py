@@ -30,6 +30,7 @@ from ptmlock.names import closest, model_id_problem
 HUBCONF = "hubconf.py"
 MAX_SOURCE = 1024 * 1024  # bytes of one file read (MiDaS' hubconf.py is 15 KB)
 MAX_MODULES = 32  # in-repo modules hubconf.py imports that are read
+MAX_URLS = 256  # weight URLs one torchhub model may add (each is downloaded once by `lock`)
 _SHOWN = 4  # entry point names a reason lists before "and N more"
 
 
@@ -92,10 +93,12 @@ def parse(path: str, text: str) -> _Module | None:
         return None
 
 
-def public_entries(hubconf: _Module) -> list[str]:
+def public_entries(hubconf: _Module, modules: dict[str, _Module] | None = None) -> list[str]:
     """The entry points `torch.hub.list` would show: top-level functions, classes and names
-    imported with `from m import name`, not starting with `_`."""
-    names = set(hubconf.defs) | {n for n, (_, attr) in hubconf.imports.items() if attr is not None}
+    imported with `from m import name`, not starting with `_` (a name that is an in-repo module
+    read here, `from pkg import mod`, is not callable: not an entry point)."""
+    names = set(hubconf.defs) | {n for n, (module, attr) in hubconf.imports.items()
+                                 if attr is not None and f"{module}.{attr}" not in (modules or {})}
     return sorted(n for n in names if not n.startswith("_"))
 
 
@@ -113,7 +116,7 @@ def weight_urls(hubconf: _Module, modules: dict[str, _Module], entries: tuple[st
                 scan: Callable[[str, str], list[tuple[str, int]]], texts: dict[str, str]) -> list[WeightUrl]:
     """The URL loads of `hubconf` and the read `modules` (dotted name -> module) reached by
     `entries` (None: every public entry point). `scan(path, text)` gives (url, line) pairs."""
-    wanted = public_entries(hubconf) if entries is None else list(entries)
+    wanted = public_entries(hubconf, modules) if entries is None else list(entries)
     by_path = {m.path: m for m in [hubconf, *modules.values()]}
     reach: dict[tuple[str, str | None], set[str]] = {}  # (path, owner) -> entry points reaching it
     for entry in wanted:
@@ -214,8 +217,8 @@ def hubconf_edges(model: LockedModel, backend: object) -> list[Edge]:
                 "hub = \"url\".") from None
         texts = {HUBCONF: decode_source(raw)} if raw is not None else {}
         hubconf = parse(HUBCONF, texts[HUBCONF]) if raw is not None else None
-        _check_entries(model, public_entries(hubconf) if hubconf is not None else [], raw is not None)
         if hubconf is None:
+            _check_entries(model, [], raw is not None)
             return []
         modules: dict[str, _Module] = {}
         candidates = module_candidates(hubconf)
@@ -231,7 +234,13 @@ def hubconf_edges(model: LockedModel, backend: object) -> list[Edge]:
             module = parse(path, decode_source(data)) if data is not None else None
             if module is not None:
                 modules[dotted], texts[path] = module, decode_source(data or b"")
+    _check_entries(model, public_entries(hubconf, modules), True)
     urls = weight_urls(hubconf, modules, model.entries, _url_loads, texts)
+    if len(urls) > MAX_URLS:
+        raise UnsafeHubAnswerError(
+            f"The entry points of torchhub repo {model.id!r} at commit {model.commit[:12]} download {len(urls)} weight "
+            f"URLs, more than the {MAX_URLS} ptmlock locks for one repo (each is downloaded to hash it). Name the entry "
+            f"points your code loads with `entries = [...]` on {model.id!r} in ptm.toml.")
     return [Edge(model.id, w.url, None, w.reason, HUBCONF, HUB_URL) for w in urls]
 
 

@@ -213,11 +213,14 @@ def test_a_hubconf_without_urls_adds_no_dependency(upstream, project, ptm):
     assert [(m["id"], m["commit"]) for m in read_lock(project)["model"]] == [("owner/tiny", v1)]
 
 
-@pytest.mark.parametrize("case", ["huge", "ftp-url", "file-url", "binary-junk", "no-hubconf", "symlink", "url-404"])
+@pytest.mark.parametrize("case", ["huge", "too-many-urls", "ftp-url", "file-url", "binary-junk", "no-hubconf",
+                                  "symlink", "url-404"])
 def test_hostile_hubconfs_give_a_clear_error_or_are_ignored(upstream, project, case):
     huge = "# padding\n" * 110_000 + 'import torch\ntorch.hub.load_state_dict_from_url("http://127.0.0.1:1/w.pt")\n'
     files: dict[str, str | bytes] = {
         "huge": {"hubconf.py": huge},
+        "too-many-urls": {"hubconf.py": "import torch\ndef m():\n" + "".join(
+            f'    torch.hub.load_state_dict_from_url("{upstream.url}/w/{i}.pt")\n' for i in range(300))},
         "ftp-url": {"hubconf.py": 'import torch\ndef m():\n    torch.hub.load_state_dict_from_url("ftp://h/w/m.pt")\n'},
         "file-url": {"hubconf.py": 'import torch\ndef m():\n'
                                    '    torch.hub.load_state_dict_from_url("file:///etc/passwd.pt")\n'},
@@ -241,6 +244,9 @@ def test_hostile_hubconfs_give_a_clear_error_or_are_ignored(upstream, project, c
         write_manifest(project, {"owner/bad": {"hub": "torchhub", "entries": []}})  # the way out it names
         r = _sub(project, "lock")
         assert r.returncode == 0, r.stderr
+    elif case == "too-many-urls":
+        assert r.returncode == 5 and "download 300 weight URLs, more than the 256" in r.stderr, r.stderr
+        assert "`entries = [...]`" in r.stderr and upstream.server.count("/w/") == 0, r.stderr
     elif case == "url-404":
         assert r.returncode == 4, r.stderr
         assert (f"'owner/bad' needs the weight file '{upstream.url}/w/gone.pt' (weights of torch.hub entry m "
@@ -320,3 +326,64 @@ def test_strict_guard_loads_the_locked_hubconf_weights_and_refuses_changed_bytes
     r = _sub(project, "lock", "--upgrade", REPO, env=env)
     assert r.returncode == 0, r.stderr
     assert url_deps(read_lock(project))[url]["commit"] == hashlib.sha256(weights(9.0)).hexdigest()
+
+
+# --- which entry point reaches which URL (pure: sources in, URLs out) ---------------------------------
+
+
+def test_entry_points_reach_urls_through_helpers_classes_module_aliases_and_module_level_loads():
+    from ptmlock.deps.hubconf import HUBCONF, _url_loads, parse, public_entries, weight_urls
+
+    hubconf = """import torch
+import tinynet.models as tm
+from tinynet import extra
+from tinynet.models import Net as NetAlias
+
+torch.hub.load_state_dict_from_url("https://h/everyone.pt")
+
+def _load(url):
+    return torch.hub.load_state_dict_from_url(url)
+
+def a(pretrained=True):
+    return _load("https://h/a.pt")
+
+def b():
+    return tm.build()
+
+class C:
+    def __init__(self):
+        torch.hub.download_url_to_file("https://h/c.bin", "/tmp/c.bin")
+
+def d():
+    return extra.make()
+
+def _private():
+    torch.hub.load_state_dict_from_url("https://h/private.pt")
+"""
+    models = """import torch
+
+def build():
+    return torch.hub.load_state_dict_from_url("https://h/b.pt")
+
+class Net:
+    def __init__(self):
+        torch.hub.load_state_dict_from_url("https://h/net.pt")
+
+def unused():
+    torch.hub.load_state_dict_from_url("https://h/unused.pt")
+"""
+    extra = 'import torch\ndef make():\n    return torch.hub.load_state_dict_from_url("https://h/extra.pt")\n'
+    texts = {HUBCONF: hubconf, "tinynet/models.py": models, "tinynet/extra.py": extra}
+    top = parse(HUBCONF, hubconf)
+    assert top is not None
+    modules = {"tinynet.models": parse("tinynet/models.py", models), "tinynet.extra": parse("tinynet/extra.py", extra)}
+    assert public_entries(top, modules) == ["C", "NetAlias", "a", "b", "d"]
+
+    def reached(entries):
+        return {w.url.rsplit("/", 1)[1]: w.entries for w in weight_urls(top, modules, entries, _url_loads, texts)}
+
+    every = ("C", "NetAlias", "a", "b", "d")
+    assert reached(None) == {"everyone.pt": every, "a.pt": ("a",), "b.pt": ("b",), "c.bin": ("C",),
+                             "extra.pt": ("d",), "net.pt": ("NetAlias",)}
+    assert reached(("b",)) == {"everyone.pt": ("b",), "b.pt": ("b",)}
+    assert reached(()) == {}
