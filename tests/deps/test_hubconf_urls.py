@@ -161,6 +161,34 @@ def test_lock_pins_every_weight_url_of_hubconf_as_a_url_dependency(upstream, pro
 
 
 @pytest.mark.ml
+def test_a_moved_repo_rereads_hubconf_and_downloads_only_new_urls(upstream, project, ptm):
+    midas(upstream)
+    write_manifest(project, {REPO: {"hub": "torchhub", "revision": "main"}})
+    assert ptm("lock").code == 0
+    before = url_deps(read_lock(project))
+    hubconf = HUBCONF.format(base=upstream.url, v3=V3) + (
+        '\n\ndef DPT_Next():\n    return torch.hub.load_state_dict_from_url("' + upstream.url + '/w/next.pt")\n')
+    upstream.put("w/next.pt", weights(4.0))
+    v2 = commit_files(upstream, REPO, {"hubconf.py": hubconf})
+    upstream.server.reset_requests()
+    r = ptm("lock", "--upgrade", REPO)
+    assert r.code == 0, r.err
+    after = url_deps(read_lock(project))
+    assert model_entry(read_lock(project), REPO)["commit"] == v2
+    assert sorted(after) == sorted([*before, f"{upstream.url}/w/next.pt"])
+    assert all(after[u] == before[u] for u in before)
+    # --upgrade re-hashes the URLs of the model it names; a branch that moves under a changed entry does not
+    assert upstream.server.count("dpt_large_384.pt") == 1 and upstream.server.count("/w/next.pt") == 1
+    v3 = commit_files(upstream, REPO, {"README.md": "v3"})
+    upstream.server.reset_requests()
+    write_manifest(project, {REPO: {"hub": "torchhub", "revision": v3}})
+    r = ptm("lock")
+    assert r.code == 0 and model_entry(read_lock(project), REPO)["commit"] == v3, r.err
+    assert url_deps(read_lock(project)) == after
+    assert [q.path for q in upstream.server.requests if not q.path.startswith(f"/{REPO}.git/")] == []
+
+
+@pytest.mark.ml
 def test_entries_narrow_the_urls_lock_fetches_and_lock_check_sees_a_change(upstream, project, ptm):
     midas(upstream)
     write_manifest(project, {REPO: {"hub": "torchhub", "entries": ["DPT_Large"]}})
