@@ -21,7 +21,7 @@ import time
 from contextvars import ContextVar
 
 from ptmlock.enforce._hooks import ArgSpec, wrap_function, wrap_methods
-from ptmlock.enforce._runtime import active, check, project_mode, scoped
+from ptmlock.enforce._runtime import active, check, pinned, project_mode, scoped
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -71,6 +71,16 @@ def locked_sha256(verdict: Verdict | None) -> str | None:
     return commit if commit is not None and len(commit) == 64 else None
 
 
+def _repin(url: str) -> str:
+    """What `ptmlock lock --upgrade` names to re-pin `url`: the URL itself, or (issue 26) the
+    torchhub model whose hubconf.py downloads it, when it is locked as that model's dependency."""
+    try:
+        pin = pinned(url, None, "model", hub="url")
+    except Exception:  # only a hint in a message: never a reason to fail the load
+        return url
+    return pin.required_by[0] if pin is not None and pin.required_by else url
+
+
 def file_digest(path: str) -> str:
     """The sha256 of the file at `path`, cached by (real path, size, mtime, ctime, inode) for this process."""
     import hashlib
@@ -111,8 +121,8 @@ def verify_url_file(url: str, path: str, want: str, library: str, *, remove: boo
     frame = user_frame()
     site = where(frame)
     message = (f"{path} is not the file ptm.lock pins for {url!r}: its sha256 is {got}, the lock has {want}. "
-               "Run `ptmlock sync` to restore the pinned bytes, or `ptmlock lock --upgrade " + url + "` if the new "
-               "bytes are intended.")
+               f"Run `ptmlock sync` to restore the pinned bytes, or `ptmlock lock --upgrade {_repin(url)}` if the "
+               "new bytes are intended.")
     if project_mode() == "strict":
         if remove:
             try:
@@ -196,7 +206,7 @@ def _guard_download(original: Callable[..., Any]) -> Callable[..., Any]:
 
                 raise GuardError(f"ptmlock refused to load {url!r} (strict mode): the server sent other bytes than "
                                  f"ptm.lock pins (sha256 {want}); torch discarded them. If the new bytes are intended, "
-                                 f"re-pin them with `ptmlock lock --upgrade {url}`.") from None
+                                 f"re-pin them with `ptmlock lock --upgrade {_repin(url)}`.") from None
         result = original(*args, **kwargs)
         verify_url_file(url, os.path.expanduser(dst), want, LIBRARY)
         return result

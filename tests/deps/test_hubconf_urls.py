@@ -346,6 +346,7 @@ def test_strict_guard_loads_the_locked_hubconf_weights_and_refuses_changed_bytes
     out = last_json(proc)
     assert out["DPT_Large"]["error"].startswith(f"ptmlock refused to load {url!r} (strict mode)"), out
     assert "the server sent other bytes" in out["DPT_Large"]["error"], out
+    assert f"re-pin them with `ptmlock lock --upgrade {REPO}`" in out["DPT_Large"]["error"], out
     # an altered synced file is reported by verify
     (home / "hub" / "checkpoints" / "dpt_large_384.pt").write_bytes(weights(9.0))
     r = _sub(project, "verify", env=env)
