@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from ptmlock.manifest.model import ModelSpec
 
 
+def _source_text(path: str) -> str | None:
+    """A scanned file's text for `init --from-code` (issue 26: torch.hub entry points), or None."""
+    from ptmlock.scan.reading import read_regular
+    from ptmlock.scan.scanner import decode_source
+
+    data = read_regular(path)
+    return decode_source(data) if data is not None else None
+
+
 @cli.command()
 @click.option("--name", help="Project name (default: the directory name).")
 @click.option("--policy", type=click.Choice(GUARD_MODES), default=DEFAULT_GUARD_MODE, show_default=True,
@@ -42,12 +51,13 @@ def init(obj: _Ctx, name: str | None, policy: str, from_code: str | None) -> int
     text = None
     found = 0
     if from_code is not None:
-        from ptmlock.gate.from_code import manifest_from_findings
+        from ptmlock.gate.from_code import manifest_from_findings, torchhub_entries
         from ptmlock.scan.scanner import scan_paths
 
         findings = scan_paths([from_code])
         found = len({i.casefold() for f in findings for i in (f.model_ids or ())})
-        text = manifest_from_findings(name or path.resolve().parent.name, findings, policy)
+        text = manifest_from_findings(name or path.resolve().parent.name, findings, policy,
+                                      torchhub_entries(findings, _source_text))
     parent = _enclosing_manifest(path) if obj._manifest is None else None
     path = init_project(path, name=name, policy=policy, text=text)
     out = Output()

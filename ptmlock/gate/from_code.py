@@ -4,17 +4,19 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ptmlock.constants import DEFAULT_GUARD_MODE
 from ptmlock.manifest.edit import add_model_text, starter_manifest
 from ptmlock.manifest.model import ModelSpec
 from ptmlock.scan.scanner import Finding
 
-_DECLARABLE_HUBS = ("huggingface", "torchhub")
+TORCHHUB = "torchhub"
+_DECLARABLE_HUBS = ("huggingface", TORCHHUB)
 
 
-def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str = DEFAULT_GUARD_MODE) -> str:
+def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str = DEFAULT_GUARD_MODE,
+                           entries: Mapping[str, tuple[str, ...] | None] | None = None) -> str:
     """The text of a `ptm.toml` declaring every literal model id in `findings`.
 
     Members of one alternatives group (a dict, list or `choices=` of ids) share a role: they
@@ -22,7 +24,9 @@ def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str =
     share an id (one dict used by a tokenizer and a model load, or two lists naming the same
     model) are one role. Every other load gets a role of its own (no `role` key). A literal
     revision in code becomes the entry's `revision`. Dynamic loads and ids that are not hub repos
-    (torchvision weights, open_clip tags) are listed as comments to declare by hand.
+    (torchvision weights, open_clip tags) are listed as comments to declare by hand. `entries`
+    (casefolded torchhub repo -> entry points, from `torchhub_entries`) becomes a torchhub
+    model's `entries`, so that `lock` pins only the weight URLs of the entry points the code loads.
     """
     loads: list[tuple[Finding, list[str]]] = []
     notes: list[str] = []
@@ -43,7 +47,8 @@ def manifest_from_findings(name: str, findings: Sequence[Finding], policy: str =
             old = specs.get(key)
             if old is None:  # the first load of an id decides its hub (and revision, if it names one)
                 specs[key] = ModelSpec(id=model_id, hub=f.hub, revision=revision, role=role_of.get(key),
-                                       repo_type=f.repo_type)
+                                       repo_type=f.repo_type,
+                                       entries=(entries or {}).get(key) if f.hub == TORCHHUB else None)
             elif old.revision is None and revision is not None and old.hub == f.hub:
                 specs[key] = replace(old, revision=revision)
     text = starter_manifest(name, policy)
@@ -109,3 +114,44 @@ def _role_name(ids: Sequence[str], library: str, used: set[str]) -> str:
     while role in used:
         role, n = f"{base}-{n}", n + 1
     return role
+
+
+def torchhub_entries(findings: Sequence[Finding], read: Callable[[str], str | None]) -> dict[str, tuple[str, ...] | None]:
+    """issue 26: casefolded torchhub repo -> the entry points the code passes to `torch.hub.load`
+    (sorted), or None when one call's entry point is not a literal (then every entry point
+    counts). `read(path)` gives a file's text (None: unreadable); each file is parsed once."""
+    import ast
+
+    trees: dict[str, ast.Module | None] = {}
+    out: dict[str, set[str] | None] = {}
+    for f in findings:
+        if f.hub != TORCHHUB or not f.model_ids:
+            continue
+        if f.path not in trees:
+            text = read(f.path) if f.cell is None else None
+            try:
+                trees[f.path] = ast.parse(text) if text is not None else None
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                trees[f.path] = None
+        entry = _entry_at(trees[f.path], f.line, f.col)
+        for repo in f.model_ids:
+            key = repo.casefold()
+            known = out.get(key, set())
+            out[key] = None if entry is None or known is None else known | {entry}
+    return {k: (None if v is None else tuple(sorted(v))) for k, v in out.items()}
+
+
+def _entry_at(tree: object, line: int, col: int) -> str | None:
+    """The literal entry point (2nd argument, or `model=`) of the call at `line:col`, or None."""
+    import ast
+
+    if not isinstance(tree, ast.Module):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.lineno == line and node.col_offset + 1 == col:
+            value = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "model"), None)
+            if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.isidentifier():
+                return value.value
+            return None
+    return None

@@ -72,6 +72,8 @@ def _add_lf(text: str, spec: ModelSpec) -> str:
                 entry[key] = value
         if spec.files:
             entry["files"] = list(spec.files)
+        if spec.entries is not None:  # issue 26
+            entry["entries"] = list(spec.entries)
         return tomlkit.dumps(doc)
 
     entry = tomlkit.table()
@@ -81,6 +83,8 @@ def _add_lf(text: str, spec: ModelSpec) -> str:
             entry[key] = value
     if spec.files:
         entry["files"] = list(spec.files)
+    if spec.entries is not None:  # issue 26: a torchhub model's entry points
+        entry["entries"] = list(spec.entries)
     block = tomlkit.dumps({"models": {spec.id: entry}}).strip("\n").splitlines()
     if block and block[0].strip() == "[models]":  # tomlkit's super-table header
         block = block[1:]

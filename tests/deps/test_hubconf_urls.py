@@ -416,3 +416,25 @@ def unused():
                              "extra.pt": ("d",), "net.pt": ("NetAlias",)}
     assert reached(("b",)) == {"everyone.pt": ("b",), "b.pt": ("b",)}
     assert reached(()) == {}
+
+
+@pytest.mark.ml
+def test_init_from_code_writes_the_entry_points_the_code_loads(upstream, project, ptm):
+    midas(upstream)
+    (project / "src").mkdir()
+    (project / "src" / "app.py").write_text(
+        "import sys, torch\n"
+        "depth = torch.hub.load('owner/midas', 'DPT_Large', trust_repo=True)\n"
+        "small = torch.hub.load(repo_or_dir='owner/midas', model='small')\n"
+        "other = torch.hub.load('other/net', sys.argv[1])\n")
+    r = ptm("init", "--from-code", "src")
+    assert r.code == 0, r.err
+    text = (project / "ptm.toml").read_text()
+    assert '[models."owner/midas"]\nhub = "torchhub"\nentries = ["DPT_Large", "small"]\n' in text, text
+    assert '[models."other/net"]\nhub = "torchhub"\n\n' in text or text.endswith('[models."other/net"]\nhub = "torchhub"\n'), text
+    # a computed entry point: no `entries`, so every entry point's URLs count
+    text = text.replace('[models."other/net"]\nhub = "torchhub"\n', "")
+    (project / "ptm.toml").write_text(text)
+    r = ptm("lock")
+    assert r.code == 0, r.err
+    assert sorted(url_deps(read_lock(project))) == [f"{upstream.url}/{V3}/dpt_large_384.pt", f"{upstream.url}/w/small.pt"]
