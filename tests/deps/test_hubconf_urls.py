@@ -438,3 +438,30 @@ def test_init_from_code_writes_the_entry_points_the_code_loads(upstream, project
     r = ptm("lock")
     assert r.code == 0, r.err
     assert sorted(url_deps(read_lock(project))) == [f"{upstream.url}/{V3}/dpt_large_384.pt", f"{upstream.url}/w/small.pt"]
+
+
+def test_the_lock_reader_and_schema_hold_entries_to_one_form():
+    import json as _json
+
+    import jsonschema
+    from lockhelpers import SCHEMA
+
+    from ptmlock.errors import LockfileError
+    from ptmlock.lockfile.model import Lock, LockedModel
+    from ptmlock.lockfile.read import lock_from_dict
+    from ptmlock.lockfile.write import check_writable
+
+    good = Lock(manifest_hash="sha256:" + "0" * 64, models=(
+        LockedModel(id="owner/midas", commit="a" * 40, hub="torchhub", entries=("DPT_Large", "small")),))
+    check_writable(good)
+    data = _json.loads(_json.dumps(good.to_dict()))
+    jsonschema.validate(data, SCHEMA)
+    assert lock_from_dict(data).models[0].entries == ("DPT_Large", "small")
+    for bad_entries, hub in ((["small", "DPT_Large"], "torchhub"), (["not an id"], "torchhub"), (["x"], "huggingface")):
+        broken = _json.loads(_json.dumps(data))
+        broken["model"][0].update(entries=bad_entries, hub=hub, id="owner/midas")
+        with pytest.raises(LockfileError, match=r"Invalid value in 'model\[0\]\.entries'"):
+            lock_from_dict(broken)
+        if hub != "torchhub":
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(broken, SCHEMA)
