@@ -241,7 +241,7 @@ def hubconf_edges(model: LockedModel, backend: object) -> list[Edge]:
             f"The entry points of torchhub repo {model.id!r} at commit {model.commit[:12]} download {len(urls)} weight "
             f"URLs, more than the {MAX_URLS} ptmlock locks for one repo (each is downloaded to hash it). Name the entry "
             f"points your code loads with `entries = [...]` on {model.id!r} in ptm.toml.")
-    return [Edge(model.id, w.url, None, w.reason, HUBCONF, HUB_URL) for w in urls]
+    return [Edge(model.id, w.url, None, w.reason, w.path, HUB_URL) for w in urls]
 
 
 def _url_loads(path: str, text: str) -> list[tuple[str, int]]:
