@@ -29,9 +29,13 @@ def hub_error(edge: Edge, error: HubError) -> HubError:
     if edge.hub == HUB_URL:  # issue 26: a weight URL of a torchhub repo's hubconf.py
         fix = (f"Narrow the entry points `lock` follows with `entries = [...]` on {edge.parent!r} in ptm.toml, or pin "
                f"{edge.parent!r} to a commit whose hubconf.py names a file that exists.")
-        cls = type(error)
-        return cls(f"{edge.parent!r} needs the weight file {edge.target!r} ({_why(edge)}), and it could not be "
-                   f"fetched: {error.message} {fix}")
+        cause = error.message
+        if isinstance(error, RepoNotFoundError):
+            cause = "the server has no such file (HTTP 404 or 410)."
+        elif isinstance(error, GatedRepoError):
+            cause = "the server refused access (HTTP 401 or 403); ptmlock sends no credentials for weight URLs."
+        return type(error)(f"{edge.parent!r} needs the weight file {edge.target!r} ({_why(edge)}), and it could not "
+                           f"be fetched: {cause} {fix}")
     need = f"{edge.parent!r} needs model {edge.target!r} at {_ref(edge.revision)} ({_why(edge)})"
     if isinstance(error, RepoNotFoundError):
         return RepoNotFoundError(

@@ -278,7 +278,8 @@ def test_hostile_hubconfs_give_a_clear_error_or_are_ignored(upstream, project, c
     elif case == "url-404":
         assert r.returncode == 4, r.stderr
         assert (f"'owner/bad' needs the weight file '{upstream.url}/w/gone.pt' (weights of torch.hub entry m "
-                "(hubconf.py:3)), and it could not be fetched") in r.stderr, r.stderr
+                "(hubconf.py:3)), and it could not be fetched: the server has no such file (HTTP 404 or 410).") \
+            in r.stderr, r.stderr
         assert "`entries = [...]`" in r.stderr, r.stderr
         assert not (project / "ptm.lock").exists(), r.stderr
     else:
