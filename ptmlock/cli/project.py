@@ -296,11 +296,20 @@ def list_(obj: _Ctx, as_json: bool) -> int:
         if role["implicit"]:  # a model without a role is its own role: one line, no heading (item 7)
             for m in role["models"]:
                 out.result(_listing_line(m))
+                _listing_needs(out, m, "  ")
             continue
         out.result(role_heading(role["name"], len(role["models"]), role["default"] is not None))
         for m in role["models"]:
             out.result(f"  {'*' if m['selected'] else ' '} {_listing_line(m)}")
+            _listing_needs(out, m, "      ")
     return 0
+
+
+def _listing_needs(out: Output, m: dict[str, Any], indent: str) -> None:
+    """The direct dependencies of a listed model, one line each (`tree` shows the whole graph)."""
+    for d in m["dependencies"]:
+        reason = f"  ({d['reason']})" if d["reason"] else ""
+        out.result(f"{indent}needs {d['id']} @ {d['commit'][:12]}  {human_size(d['size'])}{reason}")
 
 
 def _listing_line(m: dict[str, Any]) -> str:

@@ -1,8 +1,11 @@
 """The data behind `ptmlock list`: models grouped by role, with their pins (pure but for reading files)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ptmlock.lockfile.model import LockedModel
 
 from ptmlock.lockfile.fresh import lock_state
 from ptmlock.manifest.parse import load_manifest
@@ -34,11 +37,19 @@ def build_listing(manifest_path: Path) -> dict[str, Any]:
                 "size": pin.size if pin else 0,
                 "license": pin.license if pin else None,
                 "selected": selected is not None and selected.casefold() == spec.id.casefold(),
+                "dependencies": _direct_dependencies(lock.models if lock is not None else (), spec.id),
             })
         roles.append({"name": role, "implicit": all(s.role is None for s in members),
                       "interchangeable": len(members) > 1, "default": selected, "models": models})
     return {"roles": roles, "stale": not state.fresh, "lock_state": state.state, "lock_message": state.message(),
             "lock": str(manifest.lock_path.name), "warnings": manifest.role_warnings()}
+
+
+def _direct_dependencies(models: Sequence[LockedModel], model_id: str) -> list[dict[str, Any]]:
+    """The lock entries `model_id` needs directly (its `required-by`), sorted by id (issue 26)."""
+    folded = model_id.casefold()
+    return [{"id": m.id, "hub": m.hub, "commit": m.commit, "files": len(m.files), "size": m.size, "reason": m.reason}
+            for m in sorted(models, key=lambda m: m.id.casefold()) if any(p.casefold() == folded for p in m.required_by)]
 
 
 def role_heading(name: str, members: int, has_default: bool) -> str:

@@ -327,6 +327,14 @@ def test_strict_guard_loads_the_locked_hubconf_weights_and_refuses_changed_bytes
     lines = r.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if REPO in line)
     assert any(f"{upstream.url}/{V3}/dpt_large_384.pt" in line for line in lines[at + 1:]), r.stdout
+    r = _sub(project, "list", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "depth (single)" and lines[1].startswith(f"  * {REPO}  default branch @ "), r.stdout
+    assert [line.split(" @ ")[0] for line in lines[2:]] == [
+        f"      needs {upstream.url}/{V3}/dpt_hybrid_384.pt", f"      needs {upstream.url}/{V3}/dpt_large_384.pt",
+        f"      needs {upstream.url}/w/small.pt"], r.stdout
+    assert lines[3].endswith("(weights of torch.hub entry DPT_Large (hubconf.py:15))"), r.stdout
 
     upstream.server.reset_requests()
     proc = run_app(project, GUARDED, env={**env, "ENTRIES": "DPT_Large,DPT_Hybrid,small"})
