@@ -93,13 +93,18 @@ def parse(path: str, text: str) -> _Module | None:
         return None
 
 
-def public_entries(hubconf: _Module, modules: dict[str, _Module] | None = None) -> list[str]:
-    """The entry points `torch.hub.list` would show: top-level functions, classes and names
-    imported with `from m import name`, not starting with `_` (a name that is an in-repo module
-    read here, `from pkg import mod`, is not callable: not an entry point)."""
+def defined_entries(hubconf: _Module, modules: dict[str, _Module] | None = None) -> list[str]:
+    """Every name `torch.hub.load(repo, name)` can call: top-level functions, classes and names
+    imported with `from m import name` (a name that is an in-repo module read here, `from pkg
+    import mod`, is not callable)."""
     names = set(hubconf.defs) | {n for n, (module, attr) in hubconf.imports.items()
                                  if attr is not None and f"{module}.{attr}" not in (modules or {})}
-    return sorted(n for n in names if not n.startswith("_"))
+    return sorted(names)
+
+
+def public_entries(hubconf: _Module, modules: dict[str, _Module] | None = None) -> list[str]:
+    """The entry points `torch.hub.list` shows: `defined_entries` not starting with `_`."""
+    return [n for n in defined_entries(hubconf, modules) if not n.startswith("_")]
 
 
 def module_candidates(hubconf: _Module) -> list[tuple[str, str]]:
@@ -218,7 +223,7 @@ def hubconf_edges(model: LockedModel, backend: object) -> list[Edge]:
         texts = {HUBCONF: decode_source(raw)} if raw is not None else {}
         hubconf = parse(HUBCONF, texts[HUBCONF]) if raw is not None else None
         if hubconf is None:
-            _check_entries(model, [], raw is not None)
+            _check_entries(model, [], [], "has no" if raw is None else "has a Python syntax error in its")
             return []
         modules: dict[str, _Module] = {}
         candidates = module_candidates(hubconf)
@@ -231,10 +236,11 @@ def hubconf_edges(model: LockedModel, backend: object) -> list[Edge]:
                 data = files.read(path, limit=MAX_SOURCE)
             except TooLarge:
                 continue
-            module = parse(path, decode_source(data)) if data is not None else None
+            text = decode_source(data) if data is not None else ""
+            module = parse(path, text) if data is not None else None
             if module is not None:
-                modules[dotted], texts[path] = module, decode_source(data or b"")
-    _check_entries(model, public_entries(hubconf, modules), True)
+                modules[dotted], texts[path] = module, text
+    _check_entries(model, defined_entries(hubconf, modules), public_entries(hubconf, modules), "")
     urls = weight_urls(hubconf, modules, model.entries, _url_loads, texts)
     if len(urls) > MAX_URLS:
         raise UnsafeHubAnswerError(
@@ -251,14 +257,15 @@ def _url_loads(path: str, text: str) -> list[tuple[str, int]]:
             for url in f.model_ids]
 
 
-def _check_entries(model: LockedModel, public: list[str], has_hubconf: bool) -> None:
-    missing = [e for e in model.entries or () if e not in public]
+def _check_entries(model: LockedModel, defined: list[str], public: list[str], unreadable: str) -> None:
+    """`model.entries` must name entry points hubconf.py defines; `unreadable` says why it has none."""
+    missing = [e for e in model.entries or () if e not in defined]
     if not missing:
         return
     where = f"torchhub repo {model.id!r} at commit {model.commit[:12]}"
-    if not has_hubconf:
-        raise ManifestError(f"ptm.toml names entry point {missing[0]!r} of {where}, which has no {HUBCONF} that "
-                            "ptmlock can read. Remove `entries` from the model, or pin a commit that has one.")
+    if unreadable:
+        raise ManifestError(f"ptm.toml names entry point {missing[0]!r} of {where}, which {unreadable} {HUBCONF}. "
+                            "Remove `entries` from the model, or pin a commit whose hubconf.py defines it.")
     hint = closest(missing[0], public)
     raise ManifestError(
         f"ptm.toml names entry point {missing[0]!r} of {where}, but its {HUBCONF} defines no such entry point"

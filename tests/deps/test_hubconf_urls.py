@@ -285,6 +285,12 @@ def test_hostile_hubconfs_give_a_clear_error_or_are_ignored(upstream, project, c
     else:
         assert r.returncode == 0, r.stderr
         assert [m["id"] for m in read_lock(project)["model"]] == ["owner/bad"], r.stderr
+    if case in ("binary-junk", "no-hubconf"):  # an entry point asked of a hubconf that cannot have it
+        write_manifest(project, {"owner/bad": {"hub": "torchhub", "entries": ["m"]}})
+        r = _sub(project, "lock")
+        why = "has a Python syntax error in its" if case == "binary-junk" else "has no"
+        assert r.returncode == 3 and f"ptm.toml names entry point 'm' of torchhub repo 'owner/bad' at commit " \
+            in r.stderr and f"which {why} hubconf.py." in r.stderr, r.stderr
 
 
 # --- sync, verify, the guard --------------------------------------------------------------------
@@ -424,6 +430,7 @@ def unused():
     assert reached(None) == {"everyone.pt": every, "a.pt": ("a",), "b.pt": ("b",), "c.bin": ("C",),
                              "extra.pt": ("d",), "net.pt": ("NetAlias",)}
     assert reached(("b",)) == {"everyone.pt": ("b",), "b.pt": ("b",)}
+    assert reached(("_private",)) == {"everyone.pt": ("_private",), "private.pt": ("_private",)}  # named: loadable
     assert reached(()) == {}
 
 
