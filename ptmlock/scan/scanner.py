@@ -205,7 +205,7 @@ def _todo_key(keys: list[str | None], i: int) -> str:
 
 def _worth_parsing(data: bytes, kind: str) -> bool:
     """The first stage of the pre-filter, on raw bytes: can this file hold a load at all?"""
-    return quick_bytes_test(data) if kind == PYTHON else kind == NOTEBOOK or bool(_OTHER_NEEDLES.search(data))
+    return quick_bytes_test(data) >= 0 if kind == PYTHON else kind == NOTEBOOK or bool(_OTHER_NEEDLES.search(data))
 
 
 @no_gc
@@ -215,7 +215,8 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
     out: list[_WorkResult] = []
     for x in batch:
         i, path, _, data, kind = shared("todo")[x] if isinstance(x, int) else x
-        if not _worth_parsing(data, kind) or (kind == PYTHON and not code_bytes_test(data)):
+        rule = quick_bytes_test(data) if kind == PYTHON else 0
+        if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
             out.append((i, [], _FILTERED, []))
         else:
             out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True)))
@@ -269,6 +270,7 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
     for w in wrappers:
         by_name.setdefault(w.function, []).append(w)
     modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
+    called = tuple(b"." + n.encode() + b"(" for n in by_name)
     out: list[tuple[int, Finding]] = []
     for i, path, root, data in batch:
         kept = shared("kept")
@@ -276,7 +278,7 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
             data = kept[i]
         if data is None:
             data = read_regular(path, root)
-        if data is not None and _imports_a_wrapper(data, by_name, modules):
+        if data is not None and _imports_a_wrapper(data, by_name, modules, called):
             out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
     return out
 
@@ -285,10 +287,12 @@ _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)
 _WORD = re.compile(r"\w+")
 
 
-def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: set[str]) -> bool:
+def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: set[str],
+                       called: tuple[bytes, ...]) -> bool:
     """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
-    an attribute of that name? Only the lines holding `import` are read (a `find` loop), not the
-    whole file once per wrapper name."""
+    an attribute of that name (`called`: `.name(` for each)? Only the lines holding `import` are
+    read (a `find` loop), not the whole file once per wrapper name; the calls are looked for once."""
+    calls: bool | None = None
     i = data.find(b"import")
     while i >= 0:
         start = data.rfind(b"\n", 0, i) + 1
@@ -298,9 +302,11 @@ def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: 
             module = (m.group(1) or b"").decode("utf-8", "replace")
             if any(module_matches(module, w.module_parts) for n in imported & by_name.keys() for w in by_name[n]):
                 return True  # `from <the wrapper's module or package> import <wrapper>`
-            dotted = set(module.split(".")) | imported
-            if dotted & modules and any(b"." + n.encode() + b"(" in data for n in by_name):
-                return True
+            if not modules.isdisjoint(module.split(".")) or not modules.isdisjoint(imported):
+                if calls is None:
+                    calls = any(c in data for c in called)
+                if calls:
+                    return True
         end = data.find(b"\n", i)
         i = data.find(b"import", m.end() if m is not None and m.end() > i else (end if end >= 0 else len(data)))
     return False
