@@ -133,7 +133,7 @@ def scan_paths(
     `scan.sources`: notebooks, configs, shell scripts), sorted by path, cell, line, column, loader.
 
     `jobs` caps the worker processes (default: all usable cores; few files are scanned
-    in-process). Results are cached by the BLAKE2 hash of each file's bytes under `cache_dir`
+    in-process). Results are cached by the SHA-256 hash of each file's bytes under `cache_dir`
     (default `default_cache_dir()`), so an unchanged file is never parsed twice; `use_cache=False`
     neither reads nor writes it. Pass a `ScanStats` to learn what was parsed, filtered or cached.
     Unreadable files are skipped (counted in `stats.unreadable`). Raises `FileNotFoundError`
@@ -155,10 +155,11 @@ def scan_paths(
             stats.unreadable += 1
             continue
         stats.bytes += len(data)
-        # hashing is cheaper than the substring test, so a warm scan only hashes
-        h = hashlib.blake2b(data, digest_size=20, person=_CACHE_PERSON)
-        h.update(kind.encode())
-        key = keys[i] = h.hexdigest()
+        # hashing is cheaper than the substring test, so a warm scan only hashes; SHA-256 (cut to
+        # 160 bits) runs in the CPU's SHA instructions where it has them, ~2x faster than BLAKE2b
+        h = hashlib.sha256(_CACHE_PERSON + kind.encode() + b"\0")
+        h.update(data)
+        key = keys[i] = h.hexdigest()[:40]
         if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
             kept[i] = data
             kept_bytes += len(data)
