@@ -44,6 +44,8 @@ assert all(any(a in c for a in _CALL_ANCHORS) for c in _CALLS)
 # torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
 # `from torch import hub`, or `import torch as th` (then `th.hub`)
 _TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
+# what each spelling holds, starting with a literal (which the regex engine jumps to): tried first
+_TORCH_HUB_GUARD = r"torch(?:\.hub|\s+(?:import|as))"
 # a pair's module counts only where it is imported (the analyzer knows a loader by its import):
 # on a line (or after a semicolon) that starts an import statement
 _IMPORT_START = r"[ \t]*(?:from|import)[ \t]"
@@ -94,11 +96,14 @@ class _Needles(Generic[AnyStr]):
         self.torchvision: AnyStr = c("torchvision")
         self.hub: AnyStr = c("hub")
         self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
+        self.torch_hub_guard: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB_GUARD))
         self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
         self.empty: AnyStr = c("")
         self.dot: AnyStr = c(".")
         self.equals: AnyStr = c("=")
         self.underscore: AnyStr = c("_")
+        self.words: dict[AnyStr, re.Pattern[AnyStr]] = {}
+        self.not_after_ident: tuple[AnyStr, AnyStr] = (c(r"(?<!\w"), c(r")(?!\w)"))
         self.rules: tuple[Callable[[_Seen[AnyStr]], bool], ...] = (
             *(functools.partial(self._always, a) for a in range(len(self.always))),
             *(functools.partial(self._method, m) for m in range(len(self.methods))),
@@ -129,11 +134,14 @@ class _Needles(Generic[AnyStr]):
         return False
 
     def _word(self, text: AnyStr, word: AnyStr) -> bool:
-        for i in self._occurrences(text, word):
-            end = i + len(word)
-            if not self._ident(text[i - 1:i] if i else self.empty) and not self._ident(text[end:end + 1]):
-                return True
-        return False
+        """`word` in `text`, not inside a longer identifier. One regex (the word first, so the
+        engine jumps to its occurrences; `\\w` is what `_ident` says: ASCII in bytes, Unicode in
+        text), not a loop in Python: "hub" comes hundreds of times in a file of `huggingface_hub`."""
+        found = self.words.get(word)
+        if found is None:
+            w = re.escape(word)
+            found = self.words[word] = re.compile(w + self.not_after_ident[0] + w + self.not_after_ident[1])
+        return found.search(text) is not None
 
     def _kwarg(self, text: AnyStr, name: AnyStr) -> bool:
         for i in self._occurrences(text, name):
@@ -178,8 +186,8 @@ class _Needles(Generic[AnyStr]):
 
     def _torch_hub(self, seen: _Seen[AnyStr]) -> bool:
         text = seen.text
-        return seen.has(self.hub) and self._word(text, self.hub) and self.torch_hub.search(text) is not None \
-            and self._word(text, self.load)
+        return seen.has(self.hub) and self.torch_hub_guard.search(text) is not None and self._word(text, self.hub) \
+            and self.torch_hub.search(text) is not None and self._word(text, self.load)
 
     def _torchvision(self, seen: _Seen[AnyStr]) -> bool:
         text = seen.text
