@@ -267,11 +267,7 @@ def _second_pass(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int
 
 
 def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
-    by_name: dict[str, list[Wrapper]] = {}
-    for w in wrappers:
-        by_name.setdefault(w.function, []).append(w)
-    modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
-    called = re.compile(rb"\.(?:" + b"|".join(re.escape(n.encode()) for n in by_name) + rb")\(")
+    imports_a_wrapper = _WrapperImports(wrappers)
     out: list[tuple[int, Finding]] = []
     for i, path, root, data in batch:
         kept = shared("kept")
@@ -279,36 +275,77 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
             data = kept[i]
         if data is None:
             data = read_regular(path, root)
-        if data is not None and _imports_a_wrapper(data, by_name, modules, called):
+        if data is not None and imports_a_wrapper(data):
             out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
     return out
 
 
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]*))", re.M)
 _WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")  # the same words in ASCII text, without decoding it
 
 
-def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: set[str],
-                       called: re.Pattern[bytes]) -> bool:
-    """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
-    an attribute of that name (`called`: `.name(` for any)? Only the lines holding `import` are
-    read (a `find` loop), not the whole file once per wrapper name; the calls are looked for once,
-    by one regex (~8x faster than a substring scan per wrapper name)."""
-    calls: bool | None = None
-    i = data.find(b"import")
-    while i >= 0:
-        start = data.rfind(b"\n", 0, i) + 1
-        m = _IMPORT.match(data, start)
-        if m is not None:
-            imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
-            module = (m.group(1) or b"").decode("utf-8", "replace")
-            if any(module_matches(module, w.module_parts) for n in imported & by_name.keys() for w in by_name[n]):
+class _WrapperImports:
+    """A cheap pre-filter: does a file import a wrapper by name, or a wrapper's module and call
+    an attribute of that name (`.name(`)? Only the lines holding `import` are read (a `find`
+    loop), not the whole file once per wrapper name; the calls are looked for once per file, by
+    one regex (~8x faster than a substring scan per wrapper name). Import lines in ASCII (nearly
+    all) are split into words and compared as bytes, without decoding."""
+
+    def __init__(self, wrappers: list[Wrapper]) -> None:
+        self.by_name: dict[str, list[Wrapper]] = {}
+        for w in wrappers:
+            self.by_name.setdefault(w.function, []).append(w)
+        self.names = {n.encode(): n for n in self.by_name}
+        self.modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
+        self.modules_bytes = {m.encode() for m in self.modules}
+        self.called = re.compile(rb"\.(?:" + b"|".join(re.escape(n) for n in self.names) + rb")\(")
+
+    def __call__(self, data: bytes) -> bool:
+        statements = _import_statements(data)
+        if not statements:
+            return False
+        # the whole file first: most name no wrapper and no wrapper's module at all
+        imported, module_word = self._words(b"\n".join(names for _, names in statements))
+        if not imported and not module_word and self.modules.isdisjoint(
+                part for module, _ in statements for part in module.split(".")):
+            return False
+        calls: bool | None = None
+        for module, names in statements:
+            imported, module_word = self._words(names)
+            if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]):
                 return True  # `from <the wrapper's module or package> import <wrapper>`
-            if not modules.isdisjoint(module.split(".")) or not modules.isdisjoint(imported):
+            if calls is not False and (module_word or not self.modules.isdisjoint(module.split("."))):
                 if calls is None:
-                    calls = called.search(data) is not None
+                    calls = self.called.search(data) is not None
                 if calls:
                     return True
-        end = data.find(b"\n", i)
-        i = data.find(b"import", m.end() if m is not None and m.end() > i else (end if end >= 0 else len(data)))
-    return False
+        return False
+
+    def _words(self, names: bytes) -> tuple[set[str], bool]:
+        """The wrapper names among the words of an import's name list, and whether a wrapper's
+        module is one of them."""
+        if names.isascii():
+            words = set(_WORD_BYTES.findall(names))
+            return {self.names[w] for w in words & self.names.keys()}, not self.modules_bytes.isdisjoint(words)
+        text = set(_WORD.findall(names.decode("utf-8", "replace")))
+        return text & self.by_name.keys(), not self.modules.isdisjoint(text)
+
+
+def _import_statements(data: bytes) -> list[tuple[str, bytes]]:
+    """(module, the list of names) of each import statement: `from m import (a, b as c)` gives
+    ("m", b"(a, b as c)"), `import x.y` gives ("", b"x.y")."""
+    out: list[tuple[str, bytes]] = []
+    find = data.find
+    i = find(b"import")
+    while i >= 0:
+        m = _IMPORT.match(data, data.rfind(b"\n", 0, i) + 1)
+        if m is not None:
+            module, listed, plain = m.groups()
+            out.append((module.decode() if module else "", listed or plain or b""))  # ASCII: `[\w.]+` in bytes
+            if m.end() > i:
+                i = find(b"import", m.end())
+                continue
+        end = find(b"\n", i)
+        i = find(b"import", end) if end >= 0 else -1
+    return out
