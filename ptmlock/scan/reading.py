@@ -33,8 +33,9 @@ def read_regular(path: str, root: str | None = None, limit: int = MAX_BYTES) -> 
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
             return None
-        # one read of the size `fstat` gave, plus one byte: a shorter answer is the end of a
-        # regular file, so a file read whole costs one call (and no 1 MiB buffer cut down after)
+        # one read of the size `fstat` gave, plus one byte: an answer of exactly that size is the
+        # whole file, so it costs one call (and no 1 MiB buffer cut down after); a short read
+        # (some network and FUSE file systems) or a file that grew reads on to the end
         want = st.st_size + 1
         chunks: list[bytes] = []
         size = 0
@@ -46,7 +47,7 @@ def read_regular(path: str, root: str | None = None, limit: int = MAX_BYTES) -> 
             size += len(chunk)
             if size > limit:  # grew while read, or a special file that says 0 bytes
                 return None
-            if len(chunk) < want:
+            if len(chunk) < want and size == st.st_size:
                 break
             want = min(1 << 20, limit + 1 - size)
         return b"".join(chunks)
