@@ -13,13 +13,19 @@ scanner), for each tree:
 Targets (issue 26): transformers cold <= 1.0 s and warm <= 0.25 s on 2 cores; all installed ML
 libraries cold below the multi-pattern grep over the same files.
 
+Findings: every run of a tree must give the same findings (checked, else exit 1); `--save FILE`
+writes those of all installed ML libraries as JSON and `--compare FILE` checks them against such a
+file, so that a speed change can be shown to keep the findings identical.
+
 Usage: python benchmarks/bench_scan.py [--path DIR] [--repeat 3] [--jobs N] [--ast] [--no-all]
+                                       [--save FILE] [--compare FILE] [--findings-only]
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import importlib.util
+import json
 import os
 import resource
 import shutil
@@ -114,8 +120,10 @@ def _grep_files(paths: list[str], repeat_runs: int) -> tuple[float, float, int]:
     return wall, cpu, len(out.splitlines())
 
 
-def _tree(label: str, roots: list[str], args: argparse.Namespace) -> tuple[dict[str, float], list[str]]:
-    """Time grep and ptmlock on `roots`; the rows to print and the figures the targets read."""
+def _tree(label: str, roots: list[str], args: argparse.Namespace
+          ) -> tuple[dict[str, float], list[str], list[dict[str, object]]]:
+    """Time grep and ptmlock on `roots`; the rows to print, the figures the targets read, and the
+    findings (the same from every run of ptmlock, else SystemExit)."""
     files = [p for p, _ in iter_source_files(roots)]
     nbytes = lines = 0
     for path in files:
@@ -126,6 +134,12 @@ def _tree(label: str, roots: list[str], args: argparse.Namespace) -> tuple[dict[
     rows: list[tuple[str, float, float, str]] = []
     figures: dict[str, float] = {}
     cache = tempfile.mkdtemp(prefix="ptmlock-bench-")
+    seen: dict[str, list[dict[str, object]]] = {}
+
+    def same(run: str, found: list[Finding]) -> None:
+        seen[run] = [f.to_dict() for f in found]
+        if seen[run] != next(iter(seen.values())):
+            raise SystemExit(f"{label}: ptmlock {run} gave other findings than {next(iter(seen))}")
 
     def cached(st: ScanStats) -> list[Finding]:
         return scan_paths(roots, jobs=args.jobs, cache_dir=cache, stats=st)
@@ -141,15 +155,18 @@ def _tree(label: str, roots: list[str], args: argparse.Namespace) -> tuple[dict[
             g_wall, g_cpu = min(g_wall, w), min(g_cpu, c)
             w, c, found, st = _best(1, cached, lambda: shutil.rmtree(cache, ignore_errors=True))
             cold, cold_cpu = min(cold, w), min(cold_cpu, c)
+            same("cold", found)
         rows.append(("grep -nE <loader names>", g_wall, g_cpu, f"{matches} matching lines, same {len(files)} files"))
         rows.append((f"ptmlock cold ({st.workers} procs)", cold, cold_cpu,
                      f"{len(found)} loads; parsed {st.parsed}, pre-filtered {st.filtered}"))
         warm, cpu, found, st = _best(args.repeat, cached)
+        same("warm", found)
         rows.append(("ptmlock warm (cache)", warm, cpu,
                      f"{len(found)} loads; cache hits {st.cache_hits}, parsed {st.parsed}"))
         if not args.quick:
             t, cpu, found, st = _best(args.repeat, lambda st: scan_paths(roots, jobs=1, use_cache=False, stats=st))
             rows.append(("ptmlock cold (1 proc)", t, cpu, f"{len(found)} loads"))
+            same("cold (1 proc)", found)
             grep = shutil.which("grep")
             if grep:
                 t, cpu, out, _ = _best(args.repeat, lambda _: subprocess.run(
@@ -158,13 +175,44 @@ def _tree(label: str, roots: list[str], args: argparse.Namespace) -> tuple[dict[
                 rows.append(("grep -rn from_pretrained", t, cpu, f"{len(out.splitlines())} matching lines"))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    figures.update(grep=g_wall, cold=cold, warm=warm)
+    figures.update(grep=g_wall, cold=cold, warm=warm, grep_cpu=g_cpu, cold_cpu=cold_cpu)
     out_rows = [f"{label}: {len(files)} files, {lines:,} lines, {nbytes / 1e6:.1f} MB",
-                f"  {'run':32} {'wall s':>7} {'cpu s':>6} {'files/s':>9} {'x grep':>7}  notes"]
+                f"  {'run':32} {'wall s':>7} {'cpu s':>6} {'files/s':>9} {'x grep':>7} {'cpu x grep':>10}  notes"]
     for name, t, cpu, note in rows:
         ratio = f"{t / g_wall:.2f}" if g_wall == g_wall and g_wall > 0 else "-"
-        out_rows.append(f"  {name:32} {t:7.2f} {cpu:6.2f} {len(files) / t:9,.0f} {ratio:>7}  {note}")
-    return figures, out_rows
+        cpu_ratio = f"{cpu / g_cpu:.2f}" if g_cpu == g_cpu and g_cpu > 0 else "-"
+        out_rows.append(f"  {name:32} {t:7.2f} {cpu:6.2f} {len(files) / t:9,.0f} {ratio:>7} {cpu_ratio:>10}  {note}")
+    return figures, out_rows, next(iter(seen.values()), [])
+
+
+def _findings_only(roots: list[str]) -> list[dict[str, object]]:
+    """The findings of one cold scan on one core (no cache): for `--save`/`--compare` alone."""
+    return [f.to_dict() for f in scan_paths(roots, jobs=1, use_cache=False)]
+
+
+def _save_or_compare(found: list[dict[str, object]], args: argparse.Namespace) -> bool:
+    """Write the findings (`--save`), or compare them with a saved file (`--compare`): True if same."""
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(found, f, indent=1, sort_keys=True)
+        print(f"findings of all installed ML libraries: {len(found)}, written to {args.save}")
+    if not args.compare:
+        return True
+    with open(args.compare, encoding="utf-8") as f:
+        before = json.load(f)
+    now = json.loads(json.dumps(found))  # tuples as lists, like the saved file
+    gone = [x for x in before if x not in now]
+    new = [x for x in now if x not in before]
+    if not gone and not new and before == now:
+        print(f"findings of all installed ML libraries: identical to {args.compare} ({len(now)})")
+        return True
+    print(f"findings of all installed ML libraries DIFFER from {args.compare}: {len(gone)} gone, {len(new)} new"
+          + ("" if gone or new else ", same set in another order"))
+    for x in gone[:20]:
+        print(f"  - {json.dumps(x, sort_keys=True)}")
+    for x in new[:20]:
+        print(f"  + {json.dumps(x, sort_keys=True)}")
+    return False
 
 
 def main() -> int:
@@ -176,20 +224,28 @@ def main() -> int:
     parser.add_argument("--no-all", action="store_true", help="skip the tree of all installed ML libraries")
     parser.add_argument("--quick", action="store_true", help="only grep, cold and warm (no 1-core run)")
     parser.add_argument("--no-check", action="store_true", help="skip timing `ptmlock check` on 10 files")
+    parser.add_argument("--save", metavar="FILE", help="write the findings of all ML libraries as JSON")
+    parser.add_argument("--compare", metavar="FILE", help="check the findings of all ML libraries against FILE")
+    parser.add_argument("--findings-only", action="store_true",
+                        help="no timing: only --save/--compare the findings of all ML libraries (1 core)")
     args = parser.parse_args()
+    libs = [d for d in (_package_dir(n) for n in _ML_LIBRARIES) if d]
+    if args.findings_only:
+        return 0 if _save_or_compare(_findings_only(libs), args) else 1
 
     root = args.path or _transformers_dir()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"{cores} cores; load average before: {load_before}\n")
-    one, rows = _tree(os.path.basename(root.rstrip(os.sep)) or root, [root], args)
+    one, rows, _ = _tree(os.path.basename(root.rstrip(os.sep)) or root, [root], args)
     print("\n".join(rows) + "\n")
     every: dict[str, float] | None = None
+    same = True
     if not args.no_all:
-        libs = [d for d in (_package_dir(n) for n in _ML_LIBRARIES) if d]
-        every, rows = _tree("all installed ML libraries (" + ", ".join(os.path.basename(d) for d in libs) + ")",
-                            libs, args)
+        every, rows, found = _tree("all installed ML libraries (" + ", ".join(os.path.basename(d) for d in libs)
+                                   + ")", libs, args)
         print("\n".join(rows) + "\n")
+        same = _save_or_compare(found, args)
     if args.ast:
         files = iter_python_files([root])
 
@@ -210,11 +266,12 @@ def main() -> int:
               ("warm <= 0.25 s", one["warm"] <= 0.25, f"{one['warm']:.2f} s")]
     if every is not None:
         checks.append(("all ML libraries cold < grep", every["cold"] < every["grep"],
-                       f"{every['cold']:.2f} s vs {every['grep']:.2f} s"))
+                       f"{every['cold']:.2f} s vs {every['grep']:.2f} s; CPU {every['cold_cpu']:.2f} s vs "
+                       f"{every['grep_cpu']:.2f} s"))
     if check_time == check_time:
         checks.append(("check of 10 files < 0.4 s", check_time < 0.4, f"{check_time:.2f} s"))
     print("\ntargets: " + "; ".join(f"{name}: {'ok' if ok else 'MISSED'} ({v})" for name, ok, v in checks))
-    return 0 if all(ok for _, ok, _ in checks) else 1
+    return 0 if same and all(ok for _, ok, _ in checks) else 1
 
 
 if __name__ == "__main__":

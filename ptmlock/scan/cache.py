@@ -1,6 +1,7 @@
 """The scan's content-addressed cache (`scan_paths`; docs/scan.md, "Speed").
 
-Keyed by the BLAKE2 hash of a file's bytes, so it is shared by every tree and never stale.
+Keyed by the SHA-256 hash of a file's bytes (160 bits of it), so it is shared by every tree and
+never stale.
 Entries live in 16 shard files (by the first hex digit of the key): creating one file per entry
 costs ~1 ms each on common disks, which alone would double a cold scan of a large tree.
 """

@@ -7,6 +7,7 @@ argument), never only a string. Keep them in step.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import AnyStr, Generic
@@ -21,7 +22,7 @@ _ALWAYS = (
 )
 _ANCHORS = ("download", "_url", "from_pretrained_")  # every _ALWAYS needle holds one of these
 assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)
-# (whole words, any of which) x (substrings, any of which; the rarer side, so tested first)
+# (whole words, any of which) x (modules imported, any of which)
 _PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("SentenceTransformer", "CrossEncoder", "SparseEncoder", "from_model2vec"), ("sentence_transformers",)),
     (("pipeline",), ("transformers",)),
@@ -31,16 +32,20 @@ _PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("Ranker",), ("flashrank",)),
     (("ColBERT",), ("pylate",)),
 )
-# calls whose names are too common to be words of a pair: each spelled as the analyzer matches it
+# for each pair, a substring that every name holds, or that every module holds (tested first)
+_PAIR_GUARDS = ("transformers", "transformers", "create_model", "urllib", "download", "flashrank", "ColBERT")
+assert all(all(g in n for n in names) or all(g in m for m in mods) for g, (names, mods) in zip(_PAIR_GUARDS, _PAIRS))
 # calls whose names are too common to be words of a pair, as substrings of the spellings the
 # analyzer matches (`requests.get(`, `from requests import get`, ...)
-_CALL_ANCHORS = ("requests", "pooch", "clip")  # each of _CALLS holds one: a miss costs three scans
+_CALL_ANCHORS = ("requests", "pooch", "clip")  # each of _CALLS holds one
 _CALLS = ("requests.get", "from requests import", "pooch.retrieve", "from pooch import", "clip.load",
           "from clip import")
 assert all(any(a in c for a in _CALL_ANCHORS) for c in _CALLS)
 # torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
 # `from torch import hub`, or `import torch as th` (then `th.hub`)
 _TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
+# what each spelling holds, starting with a literal (which the regex engine jumps to): tried first
+_TORCH_HUB_GUARD = r"torch(?:\.hub|\s+(?:import|as))"
 # a pair's module counts only where it is imported (the analyzer knows a loader by its import):
 # on a line (or after a semicolon) that starts an import statement
 _IMPORT_START = r"[ \t]*(?:from|import)[ \t]"
@@ -63,19 +68,27 @@ _STRIP = (
 
 
 class _Needles(Generic[AnyStr]):
-    """The pre-filter for one string type (bytes for raw files, str for text)."""
+    """The pre-filter for one string type (bytes for raw files, str for text).
+
+    `first(text)` is the index of the first rule (a group of needles) that fires, or -1. Most
+    files fire none, so what a rule costs is the substring scans it makes on a file without its
+    needles: each group is guarded by one substring all its needles contain (or require), and the
+    presence of a substring is looked up once per text (`_Seen`), however many rules ask."""
 
     def __init__(self, c: Callable[[str], AnyStr]) -> None:
+        # (guard, anchor, names): `from_pretrained_` is only looked for where `from_pretrained` is
+        self.always: tuple[tuple[AnyStr, AnyStr, tuple[AnyStr, ...]], ...] = tuple(
+            (c(_METHOD_NEEDLES[0] if anchor.startswith(_METHOD_NEEDLES[0]) else anchor), c(anchor),
+             tuple(c(n) for n in _ALWAYS if anchor in n)) for anchor in _ANCHORS)
         self.methods: tuple[AnyStr, ...] = tuple(c(s) for s in _METHOD_NEEDLES)
-        self.anchored: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
-            (c(anchor), tuple(c(n) for n in _ALWAYS if anchor in n)) for anchor in _ANCHORS)
-        self.pairs: tuple[tuple[tuple[AnyStr, ...], tuple[AnyStr, ...]], ...] = tuple(
-            (tuple(c(a) for a in names), tuple(c(m) for m in mods)) for names, mods in _PAIRS)
+        # each pair with the substring tested first: one that every name (or module) holds
+        self.pairs: tuple[tuple[AnyStr, tuple[AnyStr, ...], tuple[AnyStr, ...]], ...] = tuple(
+            (c(guard), tuple(c(a) for a in names), tuple(c(m) for m in mods))
+            for guard, (names, mods) in zip(_PAIR_GUARDS, _PAIRS))
         self.import_start: re.Pattern[AnyStr] = re.compile(c(_IMPORT_START))
         self.newline: AnyStr = c("\n")
         self.semicolon: AnyStr = c(";")
         self.load: AnyStr = c("load")
-        self.transformers: AnyStr = c("transformers")
         self.calls: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
             (c(anchor), tuple(c(n) for n in _CALLS if anchor in n)) for anchor in _CALL_ANCHORS)
         self.torchvision_models: re.Pattern[AnyStr] = re.compile(c(_TORCHVISION_MODELS))
@@ -83,11 +96,20 @@ class _Needles(Generic[AnyStr]):
         self.torchvision: AnyStr = c("torchvision")
         self.hub: AnyStr = c("hub")
         self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
+        self.torch_hub_guard: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB_GUARD))
         self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
         self.empty: AnyStr = c("")
         self.dot: AnyStr = c(".")
         self.equals: AnyStr = c("=")
         self.underscore: AnyStr = c("_")
+        self.words: dict[AnyStr, re.Pattern[AnyStr]] = {}
+        self.not_after_ident: tuple[AnyStr, AnyStr] = (c(r"(?<!\w"), c(r")(?!\w)"))
+        self.rules: tuple[Callable[[_Seen[AnyStr]], bool], ...] = (
+            *(functools.partial(self._always, a) for a in range(len(self.always))),
+            *(functools.partial(self._method, m) for m in range(len(self.methods))),
+            *(functools.partial(self._pair, p) for p in range(len(self.pairs))),
+            *(functools.partial(self._call, a) for a in range(len(self.calls))),
+            self._torch_hub, self._torchvision)
 
     def _ident(self, ch: AnyStr) -> bool:
         return ch.isalnum() or ch == self.underscore
@@ -112,11 +134,14 @@ class _Needles(Generic[AnyStr]):
         return False
 
     def _word(self, text: AnyStr, word: AnyStr) -> bool:
-        for i in self._occurrences(text, word):
-            end = i + len(word)
-            if not self._ident(text[i - 1:i] if i else self.empty) and not self._ident(text[end:end + 1]):
-                return True
-        return False
+        """`word` in `text`, not inside a longer identifier. One regex (the word first, so the
+        engine jumps to its occurrences; `\\w` is what `_ident` says: ASCII in bytes, Unicode in
+        text), not a loop in Python: "hub" comes hundreds of times in a file of `huggingface_hub`."""
+        found = self.words.get(word)
+        if found is None:
+            w = re.escape(word)
+            found = self.words[word] = re.compile(w + self.not_after_ident[0] + w + self.not_after_ident[1])
+        return found.search(text) is not None
 
     def _kwarg(self, text: AnyStr, name: AnyStr) -> bool:
         for i in self._occurrences(text, name):
@@ -139,31 +164,67 @@ class _Needles(Generic[AnyStr]):
                 return True
         return False
 
-    def hit(self, text: AnyStr) -> bool:
-        # rare substrings guard each group, so that a file without loads costs ~12 scans
-        for anchor, names in self.anchored:
-            if anchor in text and any(n in text for n in names):
-                return True
-        for name in self.methods:
-            if name in text and self._attribute(text, name):
-                return True
-        transformers = self.transformers in text  # also a substring of sentence_transformers
-        for names, mods in self.pairs:
-            if any((transformers or self.transformers not in m) and m in text for m in mods) \
-                    and any(n in text and self._word(text, n) for n in names) \
-                    and any(self._imported(text, m) for m in mods):
-                return True
-        for anchor, calls in self.calls:
-            if anchor in text and any(n in text for n in calls):
-                return True
-        if self.hub in text and self._word(text, self.hub) and self.torch_hub.search(text) \
-                and self._word(text, self.load):  # torch.hub.load
-            return True
-        return (self.torchvision in text and any(k in text and self._kwarg(text, k) for k in self.kwargs)
-                and self.torchvision_models.search(text) is not None)
+    # -- the rules, in order ------------------------------------------------------------------
 
-    def code_hit(self, text: AnyStr) -> bool:
-        return self.hit(self.strip.sub(self.empty, text))
+    def _always(self, n: int, seen: _Seen[AnyStr]) -> bool:
+        guard, anchor, names = self.always[n]
+        return seen.has(guard) and seen.has(anchor) and any(seen.has(x) for x in names)
+
+    def _method(self, n: int, seen: _Seen[AnyStr]) -> bool:
+        name = self.methods[n]
+        return seen.has(name) and self._attribute(seen.text, name)
+
+    def _pair(self, n: int, seen: _Seen[AnyStr]) -> bool:
+        guard, names, mods = self.pairs[n]
+        text = seen.text
+        return seen.has(guard) and any(seen.has(x) and self._word(text, x) for x in names) \
+            and any(seen.has(m) and self._imported(text, m) for m in mods)
+
+    def _call(self, n: int, seen: _Seen[AnyStr]) -> bool:
+        anchor, calls = self.calls[n]
+        return seen.has(anchor) and any(seen.has(x) for x in calls)
+
+    def _torch_hub(self, seen: _Seen[AnyStr]) -> bool:
+        text = seen.text
+        return seen.has(self.hub) and self.torch_hub_guard.search(text) is not None and self._word(text, self.hub) \
+            and self.torch_hub.search(text) is not None and self._word(text, self.load)
+
+    def _torchvision(self, seen: _Seen[AnyStr]) -> bool:
+        text = seen.text
+        return seen.has(self.torchvision) and any(seen.has(k) and self._kwarg(text, k) for k in self.kwargs) \
+            and self.torchvision_models.search(text) is not None
+
+    def first(self, text: AnyStr, start: int = 0) -> int:
+        """The index of the first rule from `start` on that fires on `text`, or -1."""
+        seen = _Seen(text)
+        rules = self.rules
+        for n in range(start, len(rules)):
+            if rules[n](seen):
+                return n
+        return -1
+
+    def hit(self, text: AnyStr) -> bool:
+        return self.first(text) >= 0
+
+    def code_first(self, text: AnyStr, start: int = 0) -> int:
+        """`first` on the code alone (strings and comments removed)."""
+        return self.first(self.strip.sub(self.empty, text), start)
+
+
+class _Seen(Generic[AnyStr]):
+    """One text, and which substrings it was found to hold (each is looked for once)."""
+
+    __slots__ = ("text", "_found")
+
+    def __init__(self, text: AnyStr) -> None:
+        self.text: AnyStr = text
+        self._found: dict[AnyStr, bool] = {}
+
+    def has(self, needle: AnyStr) -> bool:
+        found = self._found.get(needle)
+        if found is None:
+            found = self._found[needle] = needle in self.text
+        return found
 
 
 _STR_NEEDLES = _Needles(str)
@@ -172,21 +233,26 @@ _BYTES_NEEDLES = _Needles(str.encode)
 
 def may_contain_load(text: str) -> bool:
     """The whole pre-filter on text: a substring test, then the same test on code only."""
-    return _STR_NEEDLES.hit(text) and _STR_NEEDLES.code_hit(text)
+    rule = _STR_NEEDLES.first(text)
+    return rule >= 0 and _STR_NEEDLES.code_first(text, rule) >= 0
 
 
-def quick_bytes_test(data: bytes) -> bool:
-    """The cheap first stage on raw bytes (no decoding, no hashing): False means no load."""
-    return _BYTES_NEEDLES.hit(data)
+def quick_bytes_test(data: bytes) -> int:
+    """The cheap first stage on raw bytes (no decoding, no hashing): the first rule that fires
+    (pass it to `code_bytes_test`), or -1: no load."""
+    return _BYTES_NEEDLES.first(data)
 
 
-def code_bytes_test(data: bytes) -> bool:
-    """The second stage on raw bytes (after `quick_bytes_test`): can the *code* hold a load?
+def code_bytes_test(data: bytes, rule: int = 0) -> bool:
+    """The second stage on raw bytes (after `quick_bytes_test` said `rule`): can the *code* hold
+    a load? Only the rules from `rule` on are tried again: code is a part of the text, so an
+    earlier rule that did not fire on the whole text cannot fire on its code.
 
     Most files that pass the first stage name a loader only in docstring examples (`>>> model =
     AutoModel.from_pretrained(...)`); those lines are dropped first with a few `find` calls, and
     the regex that strips every string and comment runs only when a needle is left."""
-    return _BYTES_NEEDLES.hit(_without_doctest_lines(data)) and _BYTES_NEEDLES.code_hit(data)
+    rule = _BYTES_NEEDLES.first(_without_doctest_lines(data), max(rule, 0))
+    return rule >= 0 and _BYTES_NEEDLES.code_first(data, rule) >= 0
 
 
 def _without_doctest_lines(data: bytes) -> bytes:

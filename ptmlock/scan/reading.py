@@ -9,11 +9,13 @@ walked directory). Anything else is `None`: the scan skips it and counts it as u
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 MAX_BYTES = 64 * 1024 * 1024  # a source file, config or notebook larger than this is not read
-_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_regular(path: str, root: str | None = None, limit: int = MAX_BYTES) -> bytes | None:
@@ -22,34 +24,56 @@ def read_regular(path: str, root: str | None = None, limit: int = MAX_BYTES) -> 
     None for anything else (a device, FIFO, socket, directory, a link out of the project, a
     missing or unreadable file, a file over the cap)."""
     try:
-        if os.path.islink(path):
-            target = os.path.realpath(path)
-            base = os.path.realpath(root if root is not None else os.path.dirname(path) or ".")
-            if os.path.commonpath([target, base]) != base:
-                return None
-            path = target
-        fd = os.open(path, _FLAGS)
+        fd = _open(path, root)
     except (OSError, ValueError):  # ValueError: a null byte in the path, or paths on two drives
+        return None
+    if fd is None:
         return None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
             return None
+        # one read of the size `fstat` gave, plus one byte: an answer of exactly that size is the
+        # whole file, so it costs one call (and no 1 MiB buffer cut down after); a short read
+        # (some network and FUSE file systems) or a file that grew reads on to the end
+        want = st.st_size + 1
         chunks: list[bytes] = []
         size = 0
         while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # grew while read, or a special file that says 0 bytes
                 return None
+            if len(chunk) < want and size == st.st_size:
+                break
+            want = min(1 << 20, limit + 1 - size)
         return b"".join(chunks)
     except OSError:  # EAGAIN from a non-blocking special file, EIO, ...
         return None
     finally:
         os.close(fd)
+
+
+def _open(path: str, root: str | None) -> int | None:
+    """`path` opened without following a final symbolic link, or the link's target when it lies
+    inside `root`; None for a link out of it. With `O_NOFOLLOW`, a plain file costs no `lstat`:
+    only an open refused as a link (ELOOP) looks at the link."""
+    if _NOFOLLOW:
+        try:
+            return os.open(path, _FLAGS)
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: FreeBSD's answer for a link
+                raise
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        base = os.path.realpath(root if root is not None else os.path.dirname(path) or ".")
+        if os.path.commonpath([target, base]) != base:
+            return None
+        path = target
+    return os.open(path, _FLAGS)
 
 
 def read_text(path: str, root: str | None = None, limit: int = 1024 * 1024) -> str | None:

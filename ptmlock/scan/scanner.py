@@ -133,7 +133,7 @@ def scan_paths(
     `scan.sources`: notebooks, configs, shell scripts), sorted by path, cell, line, column, loader.
 
     `jobs` caps the worker processes (default: all usable cores; few files are scanned
-    in-process). Results are cached by the BLAKE2 hash of each file's bytes under `cache_dir`
+    in-process). Results are cached by the SHA-256 hash of each file's bytes under `cache_dir`
     (default `default_cache_dir()`), so an unchanged file is never parsed twice; `use_cache=False`
     neither reads nor writes it. Pass a `ScanStats` to learn what was parsed, filtered or cached.
     Unreadable files are skipped (counted in `stats.unreadable`). Raises `FileNotFoundError`
@@ -155,10 +155,11 @@ def scan_paths(
             stats.unreadable += 1
             continue
         stats.bytes += len(data)
-        # hashing is cheaper than the substring test, so a warm scan only hashes
-        h = hashlib.blake2b(data, digest_size=20, person=_CACHE_PERSON)
-        h.update(kind.encode())
-        key = keys[i] = h.hexdigest()
+        # hashing is cheaper than the substring test, so a warm scan only hashes; SHA-256 (cut to
+        # 160 bits) runs in the CPU's SHA instructions where it has them, ~2x faster than BLAKE2b
+        h = hashlib.sha256(_CACHE_PERSON + kind.encode() + b"\0")
+        h.update(data)
+        key = keys[i] = h.hexdigest()[:40]
         if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
             kept[i] = data
             kept_bytes += len(data)
@@ -205,7 +206,7 @@ def _todo_key(keys: list[str | None], i: int) -> str:
 
 def _worth_parsing(data: bytes, kind: str) -> bool:
     """The first stage of the pre-filter, on raw bytes: can this file hold a load at all?"""
-    return quick_bytes_test(data) if kind == PYTHON else kind == NOTEBOOK or bool(_OTHER_NEEDLES.search(data))
+    return quick_bytes_test(data) >= 0 if kind == PYTHON else kind == NOTEBOOK or bool(_OTHER_NEEDLES.search(data))
 
 
 @no_gc
@@ -215,7 +216,8 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
     out: list[_WorkResult] = []
     for x in batch:
         i, path, _, data, kind = shared("todo")[x] if isinstance(x, int) else x
-        if not _worth_parsing(data, kind) or (kind == PYTHON and not code_bytes_test(data)):
+        rule = quick_bytes_test(data) if kind == PYTHON else 0
+        if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
             out.append((i, [], _FILTERED, []))
         else:
             out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True)))
@@ -265,10 +267,7 @@ def _second_pass(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int
 
 
 def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
-    by_name: dict[str, list[Wrapper]] = {}
-    for w in wrappers:
-        by_name.setdefault(w.function, []).append(w)
-    modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
+    imports_a_wrapper = _WrapperImports(wrappers)
     out: list[tuple[int, Finding]] = []
     for i, path, root, data in batch:
         kept = shared("kept")
@@ -276,31 +275,77 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
             data = kept[i]
         if data is None:
             data = read_regular(path, root)
-        if data is not None and _imports_a_wrapper(data, by_name, modules):
+        if data is not None and imports_a_wrapper(data):
             out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
     return out
 
 
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]*))", re.M)
 _WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")  # the same words in ASCII text, without decoding it
 
 
-def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: set[str]) -> bool:
-    """A cheap pre-filter: does the file import a wrapper by name, or a wrapper's module and call
-    an attribute of that name? Only the lines holding `import` are read (a `find` loop), not the
-    whole file once per wrapper name."""
-    i = data.find(b"import")
-    while i >= 0:
-        start = data.rfind(b"\n", 0, i) + 1
-        m = _IMPORT.match(data, start)
-        if m is not None:
-            imported = set(_WORD.findall((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")))
-            module = (m.group(1) or b"").decode("utf-8", "replace")
-            if any(module_matches(module, w.module_parts) for n in imported & by_name.keys() for w in by_name[n]):
+class _WrapperImports:
+    """A cheap pre-filter: does a file import a wrapper by name, or a wrapper's module and call
+    an attribute of that name (`.name(`)? Only the lines holding `import` are read (a `find`
+    loop), not the whole file once per wrapper name; the calls are looked for once per file, by
+    one regex (~8x faster than a substring scan per wrapper name). Import lines in ASCII (nearly
+    all) are split into words and compared as bytes, without decoding."""
+
+    def __init__(self, wrappers: list[Wrapper]) -> None:
+        self.by_name: dict[str, list[Wrapper]] = {}
+        for w in wrappers:
+            self.by_name.setdefault(w.function, []).append(w)
+        self.names = {n.encode(): n for n in self.by_name}
+        self.modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
+        self.modules_bytes = {m.encode() for m in self.modules}
+        self.called = re.compile(rb"\.(?:" + b"|".join(re.escape(n) for n in self.names) + rb")\(")
+
+    def __call__(self, data: bytes) -> bool:
+        statements = _import_statements(data)
+        if not statements:
+            return False
+        # the whole file first: most name no wrapper and no wrapper's module at all
+        imported, module_word = self._words(b"\n".join(names for _, names in statements))
+        if not imported and not module_word and self.modules.isdisjoint(
+                part for module, _ in statements for part in module.split(".")):
+            return False
+        calls: bool | None = None
+        for module, names in statements:
+            imported, module_word = self._words(names)
+            if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]):
                 return True  # `from <the wrapper's module or package> import <wrapper>`
-            dotted = set(module.split(".")) | imported
-            if dotted & modules and any(b"." + n.encode() + b"(" in data for n in by_name):
-                return True
-        end = data.find(b"\n", i)
-        i = data.find(b"import", m.end() if m is not None and m.end() > i else (end if end >= 0 else len(data)))
-    return False
+            if calls is not False and (module_word or not self.modules.isdisjoint(module.split("."))):
+                if calls is None:
+                    calls = self.called.search(data) is not None
+                if calls:
+                    return True
+        return False
+
+    def _words(self, names: bytes) -> tuple[set[str], bool]:
+        """The wrapper names among the words of an import's name list, and whether a wrapper's
+        module is one of them."""
+        if names.isascii():
+            words = set(_WORD_BYTES.findall(names))
+            return {self.names[w] for w in words & self.names.keys()}, not self.modules_bytes.isdisjoint(words)
+        text = set(_WORD.findall(names.decode("utf-8", "replace")))
+        return text & self.by_name.keys(), not self.modules.isdisjoint(text)
+
+
+def _import_statements(data: bytes) -> list[tuple[str, bytes]]:
+    """(module, the list of names) of each import statement: `from m import (a, b as c)` gives
+    ("m", b"(a, b as c)"), `import x.y` gives ("", b"x.y")."""
+    out: list[tuple[str, bytes]] = []
+    find = data.find
+    i = find(b"import")
+    while i >= 0:
+        m = _IMPORT.match(data, data.rfind(b"\n", 0, i) + 1)
+        if m is not None:
+            module, listed, plain = m.groups()
+            out.append((module.decode() if module else "", listed or plain or b""))  # ASCII: `[\w.]+` in bytes
+            if m.end() > i:
+                i = find(b"import", m.end())
+                continue
+        end = find(b"\n", i)
+        i = find(b"import", end) if end >= 0 else -1
+    return out

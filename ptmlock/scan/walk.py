@@ -44,12 +44,13 @@ def walk_sources(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str]
         p = os.path.normpath(os.fspath(given))
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
-                rel_root = os.path.relpath(root, p)
+                rel_root = os.path.relpath(root, p) if exclude else ""  # only patterns need it
                 dirs[:] = sorted(d for d in dirs if not _skip_dir(root, d)
-                                 and not excluded(os.path.join(rel_root, d), exclude))
+                                 and not (exclude and excluded(os.path.join(rel_root, d), exclude)))
                 for name in sorted(files):
                     kind = kind_of(name)
-                    if kind is not None and kind in kinds and not excluded(os.path.join(rel_root, name), exclude):
+                    if kind is not None and kind in kinds and not (
+                            exclude and excluded(os.path.join(rel_root, name), exclude)):
                         add(os.path.normpath(os.path.join(root, name)), kind, p)
         elif os.path.exists(p):
             add(p, kind_of(p) or PYTHON, _explicit_root(p))

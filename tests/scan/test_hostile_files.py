@@ -85,6 +85,20 @@ def test_a_file_over_the_size_cap_is_skipped(project: Path, monkeypatch: pytest.
     assert reading.read_regular(str(project / "big.py")) is not None
 
 
+@pytest.mark.parametrize("size", [0, 1, 999, 1000, 1001, 3 * 1024 * 1024])
+def test_read_regular_gives_a_whole_file_up_to_the_cap_and_nothing_over_it(project: Path, size: int) -> None:
+    # one read of the fstat size + 1 answers a file; the edges: empty, at the cap, one byte over
+    from ptmlock.scan import reading
+
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    (project / "f.py").write_bytes(data)
+    limit = 1000 if size <= 1001 else reading.MAX_BYTES
+    expected = data if size <= limit else None
+    assert reading.read_regular(str(project / "f.py"), limit=limit) == expected
+    os.symlink(project / "f.py", project / "link.py")  # a link inside the project: its target's bytes
+    assert reading.read_regular(str(project / "link.py"), root=str(project), limit=limit) == expected
+
+
 def test_deep_or_ill_typed_notebooks_give_no_findings_and_exit_cleanly(project: Path) -> None:
     (project / "deep.ipynb").write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
     (project / "deep2.ipynb").write_text("[" * 100_000)
