@@ -27,6 +27,7 @@ PARTIAL = "\x00"
 MAX_ALTS = 256      # more alternatives than this is "unknown"
 MAX_ELTS = 2048     # larger container literals are data, not model choices
 MAX_DEPTH = 40
+MAX_RANGE = 64     # `for i in range(1, 4)`: each i an alternative of what is built from it
 MAX_SITES = 32      # call sites followed for one parameter
 BUDGET = 40_000     # resolution steps per module: a pathological file cannot stall a scan
 
@@ -115,6 +116,15 @@ def unpack(vals: Vals, path: tuple[int, ...]) -> Vals:
     for i in path:
         vals = union(v.items[i] for v in vals if isinstance(v, Seq) and i < len(v.items))
     return vals
+
+
+def int_range(bounds: list[Vals]) -> Vals:
+    """`range(...)` of literal int bounds, as a sequence of at most MAX_RANGE ints; else unknown."""
+    ints = [b[0] for b in bounds if len(b) == 1 and type(b[0]) is int]
+    if len(ints) != len(bounds) or (len(ints) == 3 and ints[2] == 0):
+        return ()
+    steps = range(*ints)
+    return (Seq(tuple((i,) for i in steps)),) if 0 < len(steps) <= MAX_RANGE else ()
 
 
 def strs(vals: Vals) -> list[str]:
