@@ -18,7 +18,7 @@ from ptmlock.scan.args import has_star as _has_star
 from ptmlock.scan.args import single as _single
 from ptmlock.scan.args import weights_text as _weights_text
 from ptmlock.scan.args import written as _written
-from ptmlock.scan.forward import forwarded
+from ptmlock.scan.forward import forwarded, through_param
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -101,7 +101,7 @@ class _Analyzer:
 
     def _note_wrapper(self, call: ast.Call, loader: Loader, ctx: Ctx) -> None:
         """A function passing its URL parameter to a fetcher: a wrapper for the other modules."""
-        wrapped = wrapper_param(_arg(call, loader.id_pos, loader.id_kws), ctx)
+        wrapped = wrapper_param(through_param(_arg(call, loader.id_pos, loader.id_kws), ctx, self.ix), ctx)
         if wrapped is not None:
             self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub, "model"))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from ptmlock.scan.calls import CallsMixin
 from ptmlock.scan.scopes import (
@@ -52,6 +53,10 @@ from ptmlock.scan.values import (
 )
 
 
+_E = TypeVar("_E", ast.JoinedStr, ast.BinOp)
+_MAX_PINNED = 32  # table entries a string is built from one by one
+
+
 class Resolver(CallsMixin):
     """Static values of expressions in one module (see the module docstring)."""
 
@@ -71,9 +76,9 @@ class Resolver(CallsMixin):
         if isinstance(e, ast.Call):
             return self._call(e, ctx, d)
         if isinstance(e, ast.JoinedStr):
-            return self._fstring(e, ctx, d)
+            return self._joint(e, ctx, d, self._fstring)
         if isinstance(e, ast.BinOp):
-            return self._binop(e, ctx, d)
+            return self._joint(e, ctx, d, self._binop)
         if isinstance(e, ast.BoolOp):
             vs = [self.values(v, ctx, d) for v in e.values]
             if isinstance(e.op, ast.And):
@@ -119,6 +124,28 @@ class Resolver(CallsMixin):
             else:
                 entries.append((self.values(k, ctx, d), self.values(v, ctx, d)))
         return (Map(tuple(entries)),)
+
+    def _joint(self, e: _E, ctx: Ctx, d: int, build: Callable[[_E, Ctx, int], Vals]) -> Vals:
+        """A string built from two reads of one table entry, `spec = MODELS[name]` then
+        `f"{spec['repo']}/resolve/{spec['rev']}"`: built once per entry (with `spec` pinned to it),
+        not from the repos of some entries and the revisions of others."""
+        roots = [n.value.id for n in ast.walk(e) if isinstance(n, (ast.Subscript, ast.Attribute))
+                 and isinstance(n.value, ast.Name) and n.value.id not in ("self", "cls")]
+        shared = next((r for r in dict.fromkeys(roots) if roots.count(r) > 1), None)
+        if shared is None or self.pins:
+            return build(e, ctx, d)
+        entries = self._name(shared, ctx, d)
+        if not 1 < len(entries) <= _MAX_PINNED or not all(isinstance(v, (Map, Seq)) for v in entries):
+            return build(e, ctx, d)
+        out: list[Vals] = []
+        key = (shared, id(ctx[-1].scope))
+        for entry in entries:
+            self.pins[key] = entry
+            try:
+                out.append(build(e, ctx, d))
+            finally:
+                del self.pins[key]
+        return union(out)
 
     def _fstring(self, e: ast.JoinedStr, ctx: Ctx, d: int) -> Vals:
         parts: list[list[str]] = []
@@ -180,6 +207,8 @@ class Resolver(CallsMixin):
     # -- names --------------------------------------------------------------------------------
 
     def _name(self, name: str, ctx: Ctx, d: int) -> Vals:
+        if self.pins and (name, id(ctx[-1].scope)) in self.pins:
+            return (self.pins[(name, id(ctx[-1].scope))],)
         i = len(ctx) - 1
         pos, path = (ctx[i].line, ctx[i].col), ctx[i].path
         while i >= 0:

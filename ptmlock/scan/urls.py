@@ -9,12 +9,14 @@ import ast
 import re
 
 from ptmlock.scan.args import DYNAMIC, MISSING, SKIP, Ids, arg, dir_like, has_star
+from ptmlock.scan.forward import through_param
 from ptmlock.scan.loaders import HF, K_FETCH, TORCHHUB, URL, Loader, classify_id, model_url, split_at
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.tables import CLIP_MODELS, FLASHRANK_REPO, GEFFNET_URLS
-from ptmlock.scan.values import LOCAL, PARTIAL, Vals
+from ptmlock.scan.values import LOCAL, PARTIAL, Seq, Vals
 
+_WEIGHTS_WORDS = re.compile(r"weight|model|ckpt|checkpoint|pretrain", re.I)
 TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 
 
@@ -24,6 +26,7 @@ def url_ids(vals: Vals, expr: ast.expr | None, generic: bool, downloader: bool =
     (a function named like one: `_download_model_files`), where a run-time URL fetches a model."""
     urls: list[str] = []
     repos: list[tuple[str, str | None]] = []
+    vals += tuple(x for v in vals if isinstance(v, Seq) for item in v.items for x in item)  # mirrors: each
     for s in vals:
         if not isinstance(s, str) or "://" not in s or (generic and not model_url(s)):
             continue
@@ -73,6 +76,12 @@ def flashrank_ids() -> Ids:
     return Ids("ids", (FLASHRANK_REPO,), HF, "main")
 
 
+def fetches_weights(helper: str) -> bool:
+    """A download helper named for what it fetches (`download_weights_if_necessary`, `load_model_file`):
+    every URL given to it is a model's, whatever its suffix (`.dat.bz2`, `.prototxt`, a Drive link)."""
+    return bool(_WEIGHTS_WORDS.search(helper))
+
+
 def in_downloader(ctx: Ctx) -> bool:
     """Is the innermost function around a call named like a downloader?"""
     return any(isinstance(f.scope, FUNCTIONS) and "download" in f.scope.name.lower() for f in ctx[-1:])
@@ -82,7 +91,7 @@ def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[
     """A download helper: `call` passes the URL parameter of the module-level function around it
     straight to a fetcher. Its calls in this module whose argument resolves to URLs are the load
     sites, each with its URLs; None when `call` is no helper's or no call of it resolves."""
-    expr = arg(call, loader.id_pos, loader.id_kws)
+    expr = through_param(arg(call, loader.id_pos, loader.id_kws), ctx, r.ix)
     if not isinstance(expr, ast.Name) or len(ctx) != 2 or not isinstance(ctx[-1].scope, FUNCTIONS):
         return None
     func = ctx[-1].scope
@@ -97,7 +106,7 @@ def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[
         given = arg(site, index, (expr.id,))
         if given is MISSING:
             continue
-        found = url_ids(r.at(given, 0), given, loader.kind == K_FETCH)
+        found = url_ids(r.at(given, 0), given, loader.kind == K_FETCH and not fetches_weights(func.name))
         if found.kind == "ids":
             out.append((site, found))
     return out or None

@@ -168,13 +168,15 @@ class ResolverBase:
         self._active: set[tuple[int, Ctx]] = set()
         self._by_name: dict[str, Vals] = {}
         self._returns_memo: dict[int, Vals] = {}
+        # (name, scope) -> the one value it is taken to hold while a string is built from it (`Resolver._joint`)
+        self.pins: dict[tuple[str, int], object] = {}
 
     def values(self, expr: ast.AST, ctx: Ctx, depth: int = 0) -> Vals:
         """The values `expr`, evaluated at `ctx`, may hold; () when unknown."""
         if depth > MAX_DEPTH or self.budget <= 0:
             return ()
         key = (id(expr), ctx)
-        found = self._memo.get(key)
+        found = self._memo.get(key) if not self.pins else None
         if found is not None:
             return found
         if key in self._active:
@@ -187,7 +189,8 @@ class ResolverBase:
             self._active.discard(key)
         if len(out) > MAX_ALTS:
             out = ()
-        self._memo[key] = out
+        if not self.pins:
+            self._memo[key] = out
         return out
 
     def at(self, node: ast.AST, depth: int) -> Vals:

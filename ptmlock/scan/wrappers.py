@@ -29,7 +29,7 @@ from ptmlock.scan.loaders import GENERIC_FETCHERS, URL, classify_id
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
-from ptmlock.scan.urls import url_ids
+from ptmlock.scan.urls import fetches_weights, url_ids
 
 _MAX_SITES = 200  # calls of one wrapper reported per file
 
@@ -116,7 +116,7 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
                 continue
             vals = r.values(expr, ix.locate(call))
             if w.hub == URL:  # a download helper: the URLs (or Hub repos) it is given
-                got = url_ids(vals, None, w.loader in GENERIC_FETCHERS)
+                got = url_ids(vals, None, w.loader in GENERIC_FETCHERS and not fetches_weights(w.function))
                 ids, hub = (list(got.ids), got.hub) if got.kind == "ids" else ([], w.hub)
             else:
                 ids = [_as_fetched(c.value, w) for c in (classify_id(v) for v in vals if isinstance(v, str))

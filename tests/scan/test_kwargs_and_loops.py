@@ -1,12 +1,13 @@
-"""Issue 26: ids chosen through `**kwargs` reads and loop variables (rembg's `sam.py` pattern).
-One small real-style file per pattern; each asserts the ids `scan_source` reports."""
+"""Issue 26: ids chosen through `**kwargs` reads and loop variables (rembg's `sam.py` pattern), download
+helpers that take a URL or a list of mirrors (deepface), and strings built from two reads of one table
+entry (carvekit). One small real-style file per pattern; each asserts the ids the scan reports."""
 from __future__ import annotations
 
 import textwrap
 
 import pytest
 
-from ptmlock.scan.scanner import scan_source
+from ptmlock.scan.scanner import scan_paths, scan_source
 
 
 def ids_of(src: str) -> list[tuple[int, tuple[str, ...] | None]]:
@@ -79,6 +80,23 @@ CASES = {
             for part in ("encoder", "decoder"):
                 urllib.request.urlretrieve("https://example.org/w/{}.onnx".format(part), dest)
         """, [(5, ("https://example.org/w/encoder.onnx", "https://example.org/w/decoder.onnx"))]),
+    "two reads of one table entry in an f-string (carvekit)": ("""\
+        import requests
+        MODELS = {
+            "basnet.pth": {"repository": "org/basnet", "revision": "a1b2c3", "filename": "basnet.pth"},
+            "u2net.pth": {"repository": "org/u2net", "revision": "d4e5f6", "filename": "full_weights.pth"},
+        }
+
+        class Downloader:
+            def __init__(self, base_url="https://cdn.example.org"):
+                self.base_url = base_url
+
+            def download_model(self, file_name):
+                entry = MODELS[file_name]
+                url = f"{self.base_url}/{entry['repository']}/resolve/{entry['revision']}/{entry['filename']}"
+                return requests.get(url, stream=True)
+        """, [(14, ("https://cdn.example.org/org/basnet/resolve/a1b2c3/basnet.pth",
+                    "https://cdn.example.org/org/u2net/resolve/d4e5f6/full_weights.pth"))]),
     "loop over a module-level list": ("""\
         from huggingface_hub import hf_hub_download
         FILES = ["vae.safetensors", "unet.safetensors"]
@@ -115,3 +133,57 @@ def test_pattern(name: str) -> None:
 ])
 def test_no_id_from_an_unbounded_loop_or_a_client_get(src: str) -> None:
     assert all(ids is None or not any("part" in i or "not-a-default" in i for i in ids) for _, ids in ids_of(src))
+
+
+def test_a_weights_helper_in_another_module_that_takes_a_url_or_a_list_of_mirrors(tmp_path) -> None:
+    """deepface: `download_weights_if_necessary(file_name, source_url)` makes its URL a list and fetches
+    each mirror in turn; its callers in other modules are the load sites, each mirror an id (a Hub
+    file URL as its repo), whatever the file's suffix, since the helper says it fetches weights."""
+    (tmp_path / "pkg" / "models").mkdir(parents=True)
+    (tmp_path / "pkg" / "weights.py").write_text(textwrap.dedent("""\
+        import gdown
+
+        def download_weights_if_necessary(file_name, source_url):
+            source_urls = [source_url] if isinstance(source_url, str) else list(source_url)
+            for idx, url in enumerate(source_urls):
+                gdown.download(url, file_name)
+        """))
+    (tmp_path / "pkg" / "models" / "age.py").write_text(textwrap.dedent("""\
+        from pkg import weights
+        WEIGHTS_URL = [
+            "https://github.com/org/models/releases/download/v1.0/age.h5",
+            "https://huggingface.co/org/models/resolve/main/age.h5",
+        ]
+
+        def load_model(url=WEIGHTS_URL):
+            return weights.download_weights_if_necessary(file_name="age.h5", source_url=url)
+        """))
+    (tmp_path / "pkg" / "models" / "landmarks.py").write_text(textwrap.dedent("""\
+        from pkg.weights import download_weights_if_necessary
+        LANDMARKS_URL = "https://dlib.net/files/shape_predictor_5_face_landmarks.dat.bz2"
+        path = download_weights_if_necessary("landmarks.dat", LANDMARKS_URL)
+        """))
+    found = {(f.path.rsplit("/", 1)[-1], f.line): f.model_ids for f in scan_paths([str(tmp_path)], use_cache=False)}
+    assert found == {
+        ("weights.py", 6): None,  # the fetch itself: a run-time URL in a downloader
+        ("age.py", 8): ("https://github.com/org/models/releases/download/v1.0/age.h5", "org/models"),
+        ("landmarks.py", 3): ("https://dlib.net/files/shape_predictor_5_face_landmarks.dat.bz2",),
+    }
+
+
+def test_a_helper_not_named_for_weights_keeps_only_urls_of_model_files(tmp_path) -> None:
+    (tmp_path / "fetch.py").write_text(textwrap.dedent("""\
+        import urllib.request
+
+        def download_file(url, dest):
+            urls = [url]
+            for u in urls:
+                urllib.request.urlretrieve(u, dest)
+        """))
+    (tmp_path / "app.py").write_text(textwrap.dedent("""\
+        from fetch import download_file
+        download_file("https://example.org/logo.png", "logo.png")
+        download_file("https://example.org/weights/net.pth", "net.pth")
+        """))
+    found = {(f.path.rsplit("/", 1)[-1], f.line): f.model_ids for f in scan_paths([str(tmp_path)], use_cache=False)}
+    assert found == {("fetch.py", 6): None, ("app.py", 3): ("https://example.org/weights/net.pth",)}
