@@ -10,13 +10,15 @@ import re
 
 from ptmlock.scan.args import DYNAMIC, MISSING, SKIP, Ids, arg, dir_like, has_star
 from ptmlock.scan.forward import through_param
-from ptmlock.scan.loaders import HF, K_FETCH, TORCHHUB, URL, Loader, classify_id, model_url, split_at
+from ptmlock.scan.loaders import HF, K_FETCH, K_URL, TORCHHUB, URL, Loader, classify_id, model_url, split_at
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.tables import CLIP_MODELS, FLASHRANK_REPO, GEFFNET_URLS
-from ptmlock.scan.values import LOCAL, PARTIAL, Seq, Vals
+from ptmlock.scan.values import LOCAL, PARTIAL, Seq, Vals, members
 
 _WEIGHTS_WORDS = re.compile(r"weight|model|ckpt|checkpoint|pretrain", re.I)
+# the names `named_helper` reads as download helpers (the pre-filter's needles spell each one)
+NAMED_HELPER = re.compile(r"download_(?:weight|model|ckpt|checkpoint|pretrain)")
 TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 
 
@@ -82,9 +84,36 @@ def fetches_weights(helper: str) -> bool:
     return bool(_WEIGHTS_WORDS.search(helper))
 
 
-def in_downloader(ctx: Ctx) -> bool:
-    """Is the innermost function around a call named like a downloader?"""
-    return any(isinstance(f.scope, FUNCTIONS) and "download" in f.scope.name.lower() for f in ctx[-1:])
+def named_helper(r: Resolver, call: ast.Call) -> tuple[Loader, Ctx] | None:
+    """A call of another module's (or package's) download helper that says what it fetches,
+    `weight_utils.download_weights_if_necessary(file_name=..., source_url=WEIGHTS_URL)`: a load of
+    the URL argument (a keyword named `*url`, else the first argument that holds a URL). A helper
+    defined in the module itself is read from its body instead (`helper_calls`)."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else \
+        call.func.id if isinstance(call.func, ast.Name) else None
+    if name is None or not NAMED_HELPER.search(name) or (isinstance(call.func, ast.Name) and name in r.ix.functions):
+        return None
+    ctx = r.ix.locate(call)
+    qualname = r.ix.static_qualname(call.func) or name
+    for k in call.keywords:
+        if k.arg and k.arg.lower().endswith(("url", "urls")):
+            return Loader(qualname, "url", K_URL, None, (k.arg,), URL), ctx
+    for i, a in enumerate(call.args):
+        if isinstance(a, ast.Starred):
+            break
+        vals = r.values(a, ctx)
+        if any(isinstance(v, str) and "://" in v for v in vals + members(vals)):
+            return Loader(qualname, "url", K_URL, i, (), URL), ctx
+    return None
+
+
+def in_downloader(ctx: Ctx, call: ast.Call | None = None) -> bool:
+    """Is the innermost function around a call named like a downloader, or does the call save
+    to a place named for weights (`gdown.download(cfg.url, os.path.join(ckpt_dir, ckpt_name))`)?"""
+    if any(isinstance(f.scope, FUNCTIONS) and "download" in f.scope.name.lower() for f in ctx[-1:]):
+        return True
+    rest = [*call.args[1:], *(k.value for k in call.keywords if k.arg not in (None, "url"))] if call else []
+    return any(isinstance(n, ast.Name) and _WEIGHTS_WORDS.search(n.id) for a in rest for n in ast.walk(a))
 
 
 def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[tuple[ast.Call, Ids]] | None:

@@ -29,7 +29,7 @@ from ptmlock.scan.loaders import GENERIC_FETCHERS, URL, classify_id
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
-from ptmlock.scan.urls import fetches_weights, url_ids
+from ptmlock.scan.urls import NAMED_HELPER, fetches_weights, url_ids
 
 _MAX_SITES = 200  # calls of one wrapper reported per file
 
@@ -105,6 +105,8 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
         if qualname is None:
             continue
         module, _, name = qualname.rpartition(".")
+        if NAMED_HELPER.search(name):  # the first pass reports it (`urls.named_helper`)
+            continue
         for w in by_name.get(name, ()):
             if os.path.normpath(w.path) == os.path.normpath(path) or not module_matches(module, w.module_parts):
                 continue
