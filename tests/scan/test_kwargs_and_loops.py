@@ -187,3 +187,50 @@ def test_a_helper_not_named_for_weights_keeps_only_urls_of_model_files(tmp_path)
         """))
     found = {(f.path.rsplit("/", 1)[-1], f.line): f.model_ids for f in scan_paths([str(tmp_path)], use_cache=False)}
     assert found == {("fetch.py", 6): None, ("app.py", 3): ("https://example.org/weights/net.pth",)}
+
+
+def test_a_helper_named_for_weights_in_another_package_or_two_modules_away(tmp_path) -> None:
+    """deepface's onnx models call `build_session(file_name, source_url=url)`, which passes the URL on
+    to `weight_utils.download_weights_if_necessary` (whose body this scan may not hold): a call of a
+    helper named for what it fetches is a load of its URL argument, and `build_session` a wrapper."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "onnx_utils.py").write_text(textwrap.dedent("""\
+        from vendor import weight_utils
+
+        def build_session(file_name, source_url):
+            path = weight_utils.download_weights_if_necessary(file_name=file_name, source_url=source_url)
+            return path
+        """))
+    (tmp_path / "pkg" / "age.py").write_text(textwrap.dedent("""\
+        from pkg.onnx_utils import build_session
+        WEIGHTS_URL = "https://github.com/org/models/releases/download/v1.0/age.onnx"
+
+        def load_model(url=WEIGHTS_URL):
+            return build_session(file_name="age.onnx", source_url=url)
+        """))
+    (tmp_path / "pkg" / "sface.py").write_text(textwrap.dedent("""\
+        from vendor.weight_utils import download_model
+        session = download_model("https://github.com/opencv/opencv_zoo/raw/main/models/sface.onnx")
+        """))
+    found = {(f.path.rsplit("/", 1)[-1], f.line): f.model_ids for f in scan_paths([str(tmp_path)], use_cache=False)}
+    assert found == {
+        ("onnx_utils.py", 4): None,  # the helper's own call: its URL is its caller's
+        ("age.py", 5): ("https://github.com/org/models/releases/download/v1.0/age.onnx",),
+        ("sface.py", 2): ("https://github.com/opencv/opencv_zoo/raw/main/models/sface.onnx",),
+    }
+
+
+def test_a_fetch_of_a_configured_url_into_a_checkpoint_path_is_a_dynamic_load() -> None:
+    """transparent-background: the URL comes from a YAML file read at run time; the file it is saved
+    to is named for a checkpoint, so the fetch loads a model (an image saved elsewhere is no load)."""
+    src = """\
+        import os
+        import gdown
+
+        class Remover:
+            def __init__(self, meta, home_dir):
+                ckpt_dir, ckpt_name = home_dir, meta.ckpt_name
+                gdown.download(meta.url, os.path.join(ckpt_dir, ckpt_name), fuzzy=True)
+                gdown.download(meta.logo_url, os.path.join(home_dir, "logo.png"))
+        """
+    assert ids_of(src) == [(7, None)]
