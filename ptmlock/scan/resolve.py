@@ -227,6 +227,8 @@ class Resolver(CallsMixin):
                     pos, path = (ctx[i].line, ctx[i].col), ctx[i].path
                 else:  # a function body runs later: every binding of the outer scope may be visible
                     pos, path = INF, ()
+        if self.external is not None:  # `from .config import *` may bind it
+            return union(self.external(f"{m}.{name}") for m in self.ix.star_modules)
         return ()
 
     def _bindings(self, bindings: list[Binding], prefix: Ctx, pos: tuple[int, int], path: tuple[int, ...],
@@ -244,7 +246,8 @@ class Resolver(CallsMixin):
         bctx = prefix[:-1] + (Frame(scope, b.path, *b.start),)
         k = b.kind
         if k == IMPORT:
-            return (ImportRef(b.qualname or b.name),)
+            found = self.external(b.qualname or b.name) if self.external is not None else ()
+            return found or (ImportRef(b.qualname or b.name),)
         if isinstance(b.value, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return (FuncRef(b.value),)
         if isinstance(b.value, ast.ClassDef):
@@ -293,7 +296,8 @@ class Resolver(CallsMixin):
         out: list[Vals] = []
         for v in bases:
             if isinstance(v, ImportRef):
-                out.append((ImportRef(f"{v.qualname}.{attr}"),))
+                found = self.external(f"{v.qualname}.{attr}") if self.external is not None else ()
+                out.append(found or (ImportRef(f"{v.qualname}.{attr}"),))
             elif isinstance(v, (ClassRef, InstRef)):
                 out.append(self._class_attr(v.node, attr, d))
             elif isinstance(v, Map):

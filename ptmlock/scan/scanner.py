@@ -22,6 +22,7 @@ from collections.abc import Collection, Sequence
 
 from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
+from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_test
 from ptmlock.scan.pool import Pool, no_gc, shared
 from ptmlock.scan.reading import read_regular
@@ -232,13 +233,18 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     per file by its content, its path and the project's wrappers, so a warm scan reads nothing."""
     digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
                                                for w in wrappers)).encode(), digest_size=20).digest()
+    index = {os.path.normpath(p): i for i, (p, kind, _) in enumerate(files) if kind == PYTHON}
+    modules = ProjectModules({p: files[i][2] for p, i in index.items()}, _read_text)
     out: list[Finding] = []
     todo: list[tuple[_Call2, str]] = []
     for i, (path, kind, root) in enumerate(files):
         key = keys[i]
         if kind != PYTHON or key is None:
             continue
-        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape"), digest_size=20,
+        data = kept[i] if kept[i] is not None else read_regular(path, root)
+        deps = "".join(f"{d}\0{keys[index[d]]}\0" for d in modules.deps(path, data or b""))  # imported constants
+        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape")
+                               + deps.encode("utf-8", "surrogateescape"), digest_size=20,
                                person=_WRAPPER_PERSON).hexdigest()
         cached = cache.get(key2, path) if cache is not None else None
         if cached is not None:
@@ -247,7 +253,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
             todo.append(((i, path, root, kept[i]), key2))
     items = [item for item, _ in todo]
     batches = pool.batches(items, lambda it: len(it[3] or b"") + 2000, len(items) >= _MIN_FILES_FOR_POOL)
-    found = pool.map(functools.partial(_second_pass, wrappers=wrappers),
+    found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=modules),
                      [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
                       for b in batches])
     by_file: dict[int, list[Finding]] = {}
@@ -260,11 +266,16 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     return out
 
 
-def _second_pass(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
-    return no_gc(functools.partial(_calls_in, wrappers=wrappers))(batch)
+def _second_pass(batch: list[_Call2], wrappers: list[Wrapper], modules: ProjectModules) -> list[tuple[int, Finding]]:
+    return no_gc(functools.partial(_calls_in, wrappers=wrappers, project=modules))(batch)
 
 
-def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
+def _read_text(path: str, root: str) -> str | None:
+    data = read_regular(path, root)
+    return decode_source(data) if data is not None else None
+
+
+def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModules) -> list[tuple[int, Finding]]:
     by_name: dict[str, list[Wrapper]] = {}
     for w in wrappers:
         by_name.setdefault(w.function, []).append(w)
@@ -277,11 +288,13 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
         if data is None:
             data = read_regular(path, root)
         if data is not None and _imports_a_wrapper(data, by_name, modules):
-            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
+            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers, project))
     return out
 
 
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]*))", re.M)
+# an import line, its backslash continuations included (`from .utils import a,\` then `b`)
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|(?:\\\r?\n|[^\n])*)"
+                     rb"|import[ \t]+((?:\\\r?\n|[^\n])*))", re.M)
 _WORD = re.compile(r"\w+")
 
 

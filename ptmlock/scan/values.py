@@ -11,7 +11,7 @@ import ast
 import itertools
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ptmlock.scan.index import ModuleIndex
@@ -161,8 +161,9 @@ def safe_format(template: str) -> bool:
 class ResolverBase:
     """State and the memoised `values()`; `Resolver` supplies `_values` for each node type."""
 
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: ModuleIndex, external: Callable[[str], Vals] | None = None) -> None:
         self.ix = index
+        self.external = external  # another scanned module's constants (`scan.imported`), by qualified name
         self.budget = BUDGET
         self._memo: dict[tuple[int, Ctx], Vals] = {}
         self._active: set[tuple[int, Ctx]] = set()

@@ -7,8 +7,9 @@
 Analysing `models.py` alone, the id is a parameter: a dynamic load. Each module-level function
 whose parameter flows straight into a loader's id argument is recorded as a `Wrapper`; once
 every file is analysed, `scan_paths` reads the files that mention a wrapper's name and reports
-each call of it whose argument resolves to literal ids (`calls_to_wrappers`), at the call site,
-with the wrapper's qualified name as the loader. One level deep: a wrapper of a wrapper in a
+each call of it whose argument resolves to literal ids (`calls_to_wrappers`, which also reads
+constants imported from the project's other modules: `scan.imported`), at the call site, with
+the wrapper's qualified name as the loader. One level deep: a wrapper of a wrapper in a
 third module is not followed (the inner wrapper's own call sites are).
 
 A call matches a wrapper when the imported name resolves (through `import`/`from ... import`,
@@ -24,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ptmlock.scan import identity
+from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import GENERIC_FETCHERS, URL, classify_id
 from ptmlock.scan.resolve import Resolver
@@ -85,9 +87,11 @@ def wrapper_param(expr: object, ctx: Ctx) -> tuple[str, str, int | None] | None:
     return None
 
 
-def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list[Finding]:
+def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper],
+                      modules: ProjectModules | None = None) -> list[Finding]:
     """Findings at each call in `text` (the file at `path`) of one of `wrappers`, where the
-    wrapped argument resolves to literal Hub ids; a file that does not parse gives none."""
+    wrapped argument resolves to literal Hub ids (reading constants imported from the project's
+    other `modules`); a file that does not parse gives none."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -95,7 +99,7 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     ix = ModuleIndex(tree)
-    r = Resolver(ix)
+    r = Resolver(ix, modules.external(path) if modules is not None else None)
     by_name: dict[str, list[Wrapper]] = {}
     for w in wrappers:
         by_name.setdefault(w.function, []).append(w)

@@ -234,3 +234,57 @@ def test_a_fetch_of_a_configured_url_into_a_checkpoint_path_is_a_dynamic_load() 
                 gdown.download(meta.logo_url, os.path.join(home_dir, "logo.png"))
         """
     assert ids_of(src) == [(7, None)]
+
+
+def _easyocr_like(root) -> None:
+    (root / "ocr").mkdir(parents=True)
+    (root / "ocr" / "__init__.py").write_text("")
+    (root / "ocr" / "config.py").write_text(textwrap.dedent("""\
+        detection_models = {
+            "craft": {"filename": "craft.pth", "url": "https://example.org/releases/craft_mlt_25k.zip"},
+            "dbnet18": {"filename": "db18.pt", "url": "https://example.org/releases/ic15_res18.zip"},
+        }
+        RECOGNIZER_URL = "https://example.org/releases/english_g2.zip"
+        """))
+    (root / "ocr" / "utils.py").write_text(textwrap.dedent("""\
+        from urllib.request import urlretrieve
+
+        def download_and_unzip(url, filename, model_storage_directory):
+            urlretrieve(url, model_storage_directory + "/" + filename + ".zip")
+        """))
+    (root / "ocr" / "reader.py").write_text(textwrap.dedent("""\
+        from .utils import get_paragraph,\\
+                           download_and_unzip
+        from .config import *
+        from ocr.config import RECOGNIZER_URL
+
+        class Reader:
+            def __init__(self, detect_network="craft", storage="~/.ocr"):
+                self.detection_models = detection_models
+                model = self.detection_models[detect_network]
+                download_and_unzip(model["url"], model["filename"], storage)
+                download_and_unzip(RECOGNIZER_URL, "english_g2.pth", storage)
+        """))
+
+
+def test_constants_imported_from_another_module_reach_a_helper_call(tmp_path) -> None:
+    """easyocr: the URL tables live in `config.py` (`from .config import *`), the helper in `utils.py`
+    (imported over a backslash-continued line), the calls in `reader.py`."""
+    _easyocr_like(tmp_path)
+    found = {(f.path.rsplit("/", 1)[-1], f.line): f.model_ids for f in scan_paths([str(tmp_path)], use_cache=False)}
+    assert found == {
+        ("utils.py", 4): None,
+        ("reader.py", 10): ("https://example.org/releases/craft_mlt_25k.zip", "https://example.org/releases/ic15_res18.zip"),
+        ("reader.py", 11): ("https://example.org/releases/english_g2.zip",),
+    }
+
+
+def test_a_warm_scan_reads_an_edited_constants_module_again(tmp_path) -> None:
+    _easyocr_like(tmp_path / "proj")
+    cache = tmp_path / "cache"
+    scan_paths([str(tmp_path / "proj")], cache_dir=str(cache))
+    config = tmp_path / "proj" / "ocr" / "config.py"
+    config.write_text(config.read_text().replace("english_g2.zip", "english_g3.zip"))
+    found = {f.line: f.model_ids for f in scan_paths([str(tmp_path / "proj")], cache_dir=str(cache))
+             if f.path.endswith("reader.py")}
+    assert found[11] == ("https://example.org/releases/english_g3.zip",)
