@@ -234,7 +234,7 @@ class CallsMixin(ResolverBase):
                 return joined
         if q.startswith(("os.path.", "tempfile.")) or q in _PATH_TYPES:
             return (LOCAL,)
-        if q in ("os.fspath",) and e.args:
+        if q in ("os.fspath", "urllib.request.Request") and e.args:  # a Request: the URL it fetches
             return self.values(e.args[0], ctx, d)
         last = q.rsplit(".", 1)[-1]
         if last in ("Option", "Argument") and q.startswith("typer."):

@@ -64,7 +64,7 @@ def through_param(expr: ast.expr, ctx: Ctx, ix: ModuleIndex) -> ast.expr:
             for i, url in enumerate(urls):
                 gdown.download(url, ...)                        # -> `source_url`
 
-    Also a plain alias (`url = source_url`). Else `expr` itself."""
+    Also a plain alias (`url = source_url`) or a request for it (`req = Request(url)`). Else `expr`."""
     if not isinstance(expr, ast.Name) or not ctx or not isinstance(ctx[-1].scope, FUNCTIONS):
         return expr
     scope = ix.scope(ctx[-1].scope)
@@ -89,8 +89,16 @@ def _walked(name: str, scope: ScopeIndex, depth: int, element: bool = False) -> 
             return None
         return _listed(source, scope, depth + 1)
     if b.kind == ASSIGN and not b.unpack and isinstance(b.value, ast.expr):
-        return _listed(b.value, scope, depth + 1) if element else _alias(b.value, scope, depth + 1)
+        value = b.value
+        if isinstance(value, ast.Call) and value.args and _called(value) == "Request":  # `Request(url, headers=...)`
+            value = value.args[0]
+        return _listed(value, scope, depth + 1) if element else _alias(value, scope, depth + 1)
     return None
+
+
+def _called(call: ast.Call) -> str | None:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
 
 
 def _alias(value: ast.expr, scope: ScopeIndex, depth: int) -> str | None:

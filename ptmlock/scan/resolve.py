@@ -266,12 +266,20 @@ class Resolver(CallsMixin):
             return unpack(members(self.values(b.value, bctx, d)), b.unpack)
         if k == WITH:
             return (LOCAL,) if LOCAL in self.values(b.value, bctx, d) else ()
+        if isinstance(b.value, ast.Dict) and not b.value.keys and not b.unpack and b.name in self.ix.item_assigns:
+            return (self._filled(b.name, scope, d),)
         value: ast.AST = b.value
         path = b.unpack
         while path and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts) \
                 and not any(isinstance(x, ast.Starred) for x in value.elts):
             value, path = value.elts[path[0]], path[1:]
         return unpack(self.values(value, bctx, d), path)
+
+    def _filled(self, name: str, scope: ast.AST, d: int) -> Map:
+        """`MODEL_URLS = {}` then `MODEL_URLS["all"] = {...}` in the same scope: the entries it gets."""
+        assigns = sorted(self.ix.item_assigns[name][:MAX_ELTS], key=lambda tv: (tv[0].lineno, tv[0].col_offset))
+        entries = [(self.at(t.slice, d), self.at(v, d)) for t, v in assigns if self.ix.locate(t)[-1].scope is scope]
+        return Map(tuple(entries))
 
     def _param(self, b: Binding, prefix: Ctx, d: int) -> Vals:
         func = prefix[-1].scope
