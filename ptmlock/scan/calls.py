@@ -18,6 +18,7 @@ from ptmlock.scan.values import (
     MAX_SITES,
     OBJ,
     PARTIAL,
+    RUNTIME,
     ClassRef,
     FuncRef,
     ImportRef,
@@ -310,6 +311,7 @@ class CallsMixin(ResolverBase):
                 if owner is not None:  # what the function's callers pass as `k=`
                     out.append(self._call_sites(owner[0], key, owner[1], d))
                 handled = owner is not None or (default is not None and all(v is OBJ for v in bases))
+                out.append((RUNTIME,) if handled else ())  # the caller may pass anything
             if handled and default is not None:
                 out.append(self.values(default, ctx, d))
             return union(out) if handled else None

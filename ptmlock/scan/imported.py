@@ -9,14 +9,13 @@ A name bound by `from <module> import NAME` (relative or absolute), an attribute
 project module, or a name a `from <module> import *` may bind, resolves to that module's
 module-level value when the module is one of the scanned files. Only strings, numbers, lists and
 dicts cross the module boundary, and only one hop (the other module's own imports are not
-followed). The second pass's cache key holds the content of every module a file imports from
-(`deps`), so an edited constants module is read again.
+followed). The second pass's cache key holds the content of every scanned Python file, so an
+edited constants module is read again.
 """
 from __future__ import annotations
 
 import ast
 import os
-import re
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -27,7 +26,6 @@ from ptmlock.scan.values import Map, Seq, Vals
 
 Reader = Callable[[str, str], "str | None"]  # (path, root) -> the file's text
 
-_FROM = re.compile(rb"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b", re.M)
 _MAX_UP = 8  # directories searched upwards for an absolute import's package
 
 
@@ -61,11 +59,6 @@ class ProjectModules:
                 if os.path.normpath(candidate) in self.files:
                     return os.path.normpath(candidate)
         return None
-
-    def deps(self, importer: str, data: bytes) -> list[str]:
-        """The scanned files the `from ... import` statements of `data` name (for cache keys)."""
-        found = (self.module_file(importer, m.decode("ascii", "replace")) for m in set(_FROM.findall(data)))
-        return sorted({f for f in found if f is not None and f != os.path.normpath(importer)})
 
     def external(self, importer: str) -> Callable[[str], Vals]:
         """The hook `Resolver` calls with a qualified name (`.config.recognition_models`)."""

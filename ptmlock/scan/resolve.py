@@ -278,7 +278,14 @@ class Resolver(CallsMixin):
     def _filled(self, name: str, scope: ast.AST, d: int) -> Map:
         """`MODEL_URLS = {}` then `MODEL_URLS["all"] = {...}` in the same scope: the entries it gets."""
         assigns = sorted(self.ix.item_assigns[name][:MAX_ELTS], key=lambda tv: (tv[0].lineno, tv[0].col_offset))
-        entries = [(self.at(t.slice, d), self.at(v, d)) for t, v in assigns if self.ix.locate(t)[-1].scope is scope]
+        entries: list[tuple[Vals, Vals]] = []
+        for t, v in assigns:
+            if self.ix.locate(t)[-1].scope is not scope:
+                continue
+            vals = self.at(v, d)
+            # a run-time key (`for name in ...: d[name] = ...`) makes a table only of data, not of classes
+            if isinstance(t.slice, ast.Constant) or all(isinstance(x, (str, int, float, Map, Seq)) for x in vals):
+                entries.append((self.at(t.slice, d), vals))
         return Map(tuple(entries))
 
     def _param(self, b: Binding, prefix: Ctx, d: int) -> Vals:

@@ -230,21 +230,22 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
                    wrappers: list[Wrapper], cache: _Cache | None, pool: Pool) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
-    per file by its content, its path and the project's wrappers, so a warm scan reads nothing."""
+    per file by its content, its path, the project's wrappers and the content of every Python
+    source (constants imported from another module, `scan.imported`), so an unchanged warm scan
+    reads nothing; an edit re-runs this pass."""
     digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
                                                for w in wrappers)).encode(), digest_size=20).digest()
-    index = {os.path.normpath(p): i for i, (p, kind, _) in enumerate(files) if kind == PYTHON}
-    modules = ProjectModules({p: files[i][2] for p, i in index.items()}, _read_text)
+    modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON}, _read_text)
+    # a call may read constants of any other module (`scan.imported`): the key holds every source's content
+    digest += hashlib.blake2b("\0".join(f"{p}\0{k}" for (p, kind, _), k in zip(files, keys) if kind == PYTHON and k)
+                              .encode("utf-8", "surrogateescape"), digest_size=20).digest()
     out: list[Finding] = []
     todo: list[tuple[_Call2, str]] = []
     for i, (path, kind, root) in enumerate(files):
         key = keys[i]
         if kind != PYTHON or key is None:
             continue
-        data = kept[i] if kept[i] is not None else read_regular(path, root)
-        deps = "".join(f"{d}\0{keys[index[d]]}\0" for d in modules.deps(path, data or b""))  # imported constants
-        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape")
-                               + deps.encode("utf-8", "surrogateescape"), digest_size=20,
+        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape"), digest_size=20,
                                person=_WRAPPER_PERSON).hexdigest()
         cached = cache.get(key2, path) if cache is not None else None
         if cached is not None:
@@ -293,8 +294,9 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModu
 
 
 # an import line, its backslash continuations included (`from .utils import a,\` then `b`)
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|(?:\\\r?\n|[^\n])*)"
-                     rb"|import[ \t]+((?:\\\r?\n|[^\n])*))", re.M)
+_LINE = rb"[^\n\\]*(?:\\\r?\n?[^\n\\]*)*"  # up to the end of the line, over `\` + newline
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|" + _LINE + rb")"
+                     rb"|import[ \t]+(" + _LINE + rb"))", re.M)
 _WORD = re.compile(r"\w+")
 
 
@@ -315,7 +317,7 @@ def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: 
             if dotted & modules and any(b"." + n.encode() + b"(" in data for n in by_name):
                 return True
             if (m.group(2) or b"").strip() == b"*" and any(  # `from <the wrapper's module> import *`
-                    n.encode() + b"(" in data and any(module_matches(module, w.module_parts) for w in ws)
+                    any(module_matches(module, w.module_parts) for w in ws) and n.encode() + b"(" in data
                     for n, ws in by_name.items()):
                 return True
         end = data.find(b"\n", i)

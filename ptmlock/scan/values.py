@@ -2,8 +2,9 @@
 
 An expression resolves to a tuple of possible values (`Vals`): constants, containers (`Seq`,
 `Map`), references to imported names, local classes, instances and functions, and the markers
-`LOCAL` (a filesystem path) and `OBJ` (an object such as a loaded model). An empty tuple means
-unknown.
+`LOCAL` (a filesystem path), `OBJ` (an object such as a loaded model) and `RUNTIME` (also a value
+decided at run time, beside the static ones: a flag read with a default is not surely that default).
+An empty tuple means unknown.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class Marker:
 
 LOCAL = Marker("LOCAL")
 OBJ = Marker("OBJ")
+RUNTIME = Marker("RUNTIME")  # beside static values: a value only the run decides (`kwargs.get("k", "dflt")`)
 
 
 @dataclass(frozen=True)

@@ -288,3 +288,33 @@ def test_a_warm_scan_reads_an_edited_constants_module_again(tmp_path) -> None:
     found = {f.line: f.model_ids for f in scan_paths([str(tmp_path / "proj")], cache_dir=str(cache))
              if f.path.endswith("reader.py")}
     assert found[11] == ("https://example.org/releases/english_g3.zip",)
+
+
+def test_a_flag_read_with_a_default_is_not_surely_that_default() -> None:
+    """transformers' timm backbone: `pretrained = kwargs.pop("pretrained", False)`: the caller may pass
+    True, so the `timm.create_model` stays a (dynamic) load."""
+    src = """\
+        import timm
+
+        class TimmBackbone:
+            def __init__(self, config, **kwargs):
+                pretrained = kwargs.pop("pretrained", False)
+                self.backbone = timm.create_model(config.backbone, pretrained=pretrained)
+        """
+    assert ids_of(src) == [(6, None)]
+
+
+def test_a_table_of_classes_filled_under_run_time_keys_is_no_table() -> None:
+    """`CLASSES[name] = getattr(transformers, name + "Fast")` in a loop: the receiver stays as written."""
+    src = """\
+        import transformers
+        CLASSES = {}
+        for name in ["BertTokenizer", "Phi3Tokenizer"]:
+            CLASSES[name] = getattr(transformers, "LlamaTokenizerFast" if name == "Phi3Tokenizer" else name + "Fast")
+
+        def convert(tokenizer_name, checkpoint):
+            tokenizer_class = CLASSES[tokenizer_name]
+            return tokenizer_class.from_pretrained(checkpoint)
+        """
+    assert [(f.line, f.loader) for f in scan_source("app.py", textwrap.dedent(src))] == [
+        (8, "tokenizer_class.from_pretrained")]
