@@ -203,7 +203,8 @@ class _Analyzer:
             if expr is _MISSING:
                 ids = self._task_default(call, ctx) if kind == K_PIPELINE else _DYNAMIC if _has_star(call) else _SKIP
             elif kind in (K_URL, K_FETCH):
-                ids = _urls.url_ids(self.r.values(expr, ctx), expr, kind == K_FETCH, _urls.in_downloader(ctx, call))
+                generic = kind == K_FETCH and not _urls.model_downloader(ctx)
+                ids = _urls.url_ids(self.r.values(expr, ctx), expr, generic, _urls.in_downloader(ctx, call))
             else:
                 ids = self._hf_ids(expr, ctx, call)
                 wrapped = wrapper_param(expr, ctx)

@@ -107,6 +107,16 @@ def named_helper(r: Resolver, call: ast.Call) -> tuple[Loader, Ctx] | None:
     return None
 
 
+def model_downloader(ctx: Ctx) -> bool:
+    """Is the innermost function a downloader of models (`download_files_from_github(path, model_name)`:
+    named for downloading, and it or a parameter named for models)? Every URL it fetches is a model's."""
+    func = ctx[-1].scope if ctx else None
+    if not isinstance(func, FUNCTIONS) or "download" not in func.name.lower():
+        return False
+    a = func.args
+    return any(_WEIGHTS_WORDS.search(n) for n in [func.name, *(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs)])
+
+
 def in_downloader(ctx: Ctx, call: ast.Call | None = None) -> bool:
     """Is the innermost function around a call named like a downloader, or does the call save
     to a place named for weights (`gdown.download(cfg.url, os.path.join(ckpt_dir, ckpt_name))`)?"""

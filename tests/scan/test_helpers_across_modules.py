@@ -109,3 +109,27 @@ def test_a_function_passing_its_url_on_to_another_modules_helper(tmp_path: Path)
             """,
     })
     assert _found(tmp_path) == {("utils.py", 4): None, ("vqgan.py", 8): ("https://example.org/v1/cxr2_vqgan_768_sd.ckpt",)}
+
+
+def test_every_url_a_model_downloader_fetches_is_an_id() -> None:
+    """backgroundremover: `download_files_from_github(path, model_name)` picks its URLs (parts with no
+    file suffix) by model name and `requests.get`s each; a download function about models fetches
+    models, whatever the URLs end in. A `download_*` function about anything else keeps the suffix rule."""
+    src = """\
+        import requests
+
+        def download_files_from_github(path, model_name):
+            urls = []
+            if model_name == "u2net":
+                urls = ["https://example.org/models/u2aa", "https://example.org/models/u2ab"]
+            elif model_name == "u2netp":
+                urls = ["https://example.org/models/u2netp.pth"]
+            for i, url in enumerate(urls):
+                open(path, "ab").write(requests.get(url, timeout=60).content)
+
+        def download_leaderboard(dest):
+            open(dest, "wb").write(requests.get("https://example.org/files/leaderboard.csv").content)
+        """
+    assert [(f.line, f.model_ids) for f in scan_source("github.py", textwrap.dedent(src))] == [
+        (10, ("https://example.org/models/u2aa", "https://example.org/models/u2ab",
+              "https://example.org/models/u2netp.pth"))]
