@@ -316,9 +316,9 @@ def _imports_a_wrapper(data: bytes, by_name: dict[str, list[Wrapper]], modules: 
             dotted = set(module.split(".")) | imported
             if dotted & modules and any(b"." + n.encode() + b"(" in data for n in by_name):
                 return True
-            if (m.group(2) or b"").strip() == b"*" and any(  # `from <the wrapper's module> import *`
+            if module.rsplit(".", 1)[-1] in modules and (m.group(2) or b"").strip() == b"*" and any(
                     any(module_matches(module, w.module_parts) for w in ws) and n.encode() + b"(" in data
-                    for n, ws in by_name.items()):
+                    for n, ws in by_name.items()):  # `from <the wrapper's module> import *`
                 return True
         end = data.find(b"\n", i)
         i = data.find(b"import", m.end() if m is not None and m.end() > i else (end if end >= 0 else len(data)))
