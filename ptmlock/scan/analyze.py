@@ -18,7 +18,7 @@ from ptmlock.scan.args import has_star as _has_star
 from ptmlock.scan.args import single as _single
 from ptmlock.scan.args import weights_text as _weights_text
 from ptmlock.scan.args import written as _written
-from ptmlock.scan.forward import forwarded
+from ptmlock.scan.forward import forwarded, through_param
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import (
     HF,
@@ -84,7 +84,7 @@ class _Analyzer:
     def run(self) -> list[Finding]:
         out: list[Finding] = []
         for call in self.ix.calls:
-            matched = self._match(call)
+            matched = self._match(call) or _urls.named_helper(self.r, call)
             if matched is None:
                 continue
             loader, ctx = matched
@@ -101,7 +101,7 @@ class _Analyzer:
 
     def _note_wrapper(self, call: ast.Call, loader: Loader, ctx: Ctx) -> None:
         """A function passing its URL parameter to a fetcher: a wrapper for the other modules."""
-        wrapped = wrapper_param(_arg(call, loader.id_pos, loader.id_kws), ctx)
+        wrapped = wrapper_param(through_param(_arg(call, loader.id_pos, loader.id_kws), ctx, self.ix), ctx)
         if wrapped is not None:
             self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub, "model"))
 
@@ -203,7 +203,8 @@ class _Analyzer:
             if expr is _MISSING:
                 ids = self._task_default(call, ctx) if kind == K_PIPELINE else _DYNAMIC if _has_star(call) else _SKIP
             elif kind in (K_URL, K_FETCH):
-                ids = _urls.url_ids(self.r.values(expr, ctx), expr, kind == K_FETCH, _urls.in_downloader(ctx))
+                generic = kind == K_FETCH and not _urls.model_downloader(ctx)
+                ids = _urls.url_ids(self.r.values(expr, ctx), expr, generic, _urls.in_downloader(ctx, call))
             else:
                 ids = self._hf_ids(expr, ctx, call)
                 wrapped = wrapper_param(expr, ctx)

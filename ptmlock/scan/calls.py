@@ -7,8 +7,10 @@ from __future__ import annotations
 import ast
 import itertools
 import posixpath
+import re
 import urllib.parse
 
+from ptmlock.scan.forward import kwargs_owner
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.values import (
     LOCAL,
@@ -16,6 +18,7 @@ from ptmlock.scan.values import (
     MAX_SITES,
     OBJ,
     PARTIAL,
+    RUNTIME,
     ClassRef,
     FuncRef,
     ImportRef,
@@ -24,6 +27,7 @@ from ptmlock.scan.values import (
     ResolverBase,
     Seq,
     Vals,
+    int_range,
     last_name,
     members,
     option_dest,
@@ -40,6 +44,7 @@ _PATH_TYPES = frozenset({"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath"
 _FIELD_FUNCS = frozenset({"field", "Field", "ib", "attrib", "Option", "Argument", "option"})
 _STR_METHODS = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "casefold"})
 _JOINS = frozenset({"os.path.join", "posixpath.join", "urllib.parse.urljoin"})
+_KEY = re.compile(r"[A-Za-z_][\w.-]*")  # a settings key, not a URL (`session.get("https://...", params)`)
 _FLAG_ACTIONS = {"store_true": True, "store_false": False, "BooleanOptionalAction": True}
 
 
@@ -230,7 +235,7 @@ class CallsMixin(ResolverBase):
                 return joined
         if q.startswith(("os.path.", "tempfile.")) or q in _PATH_TYPES:
             return (LOCAL,)
-        if q in ("os.fspath",) and e.args:
+        if q in ("os.fspath", "urllib.request.Request") and e.args:  # a Request: the URL it fetches
             return self.values(e.args[0], ctx, d)
         last = q.rsplit(".", 1)[-1]
         if last in ("Option", "Argument") and q.startswith("typer."):
@@ -256,7 +261,10 @@ class CallsMixin(ResolverBase):
         args = e.args
         first = self.values(args[0], ctx, d) if args and not isinstance(args[0], ast.Starred) else ()
         if name == "str":
-            return tuple(v for v in first if isinstance(v, str) or v is LOCAL)
+            return tuple(v if isinstance(v, str) or v is LOCAL else str(v) for v in first
+                         if isinstance(v, (str, int)) and not isinstance(v, bool) or v is LOCAL)
+        if name == "range" and 1 <= len(args) <= 3 and not e.keywords:  # `for i in range(1, 4)`
+            return int_range([self.values(a, ctx, d) for a in args])
         if name in ("list", "tuple", "sorted", "set", "frozenset", "reversed"):
             return tuple(Seq(tuple((k,) for k in members((v,)))) if isinstance(v, Map) else v
                          for v in first if isinstance(v, (Seq, Map)))
@@ -296,6 +304,14 @@ class CallsMixin(ResolverBase):
                     keys = (args[0].value,) if args and isinstance(args[0], ast.Constant) else ()
                     matched = [val for ks, val in v.entries if any(k in ks for k in keys)]
                     out.extend(matched or [val for _, val in v.entries])
+            key = args[0].value if args and isinstance(args[0], ast.Constant) else None
+            if not handled and isinstance(key, str) and _KEY.fullmatch(key):  # `kwargs.get("k", dflt)`
+                receiver = e.func.value if isinstance(e.func, ast.Attribute) else None
+                owner = kwargs_owner(receiver.id, ctx, self.ix) if isinstance(receiver, ast.Name) else None
+                if owner is not None:  # what the function's callers pass as `k=`
+                    out.append(self._call_sites(owner[0], key, owner[1], d))
+                handled = owner is not None or (default is not None and all(v is OBJ for v in bases))
+                out.append((RUNTIME,) if handled else ())  # the caller may pass anything
             if handled and default is not None:
                 out.append(self.values(default, ctx, d))
             return union(out) if handled else None

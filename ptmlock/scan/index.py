@@ -40,6 +40,7 @@ class ModuleIndex:
         self.calls: list[ast.Call] = []
         self.calls_by_name: dict[str, list[ast.Call]] = {}
         self.attr_assigns: dict[str, list[tuple[ast.Attribute, ast.expr]]] = {}  # attr -> (target, value)
+        self.item_assigns: dict[str, list[tuple[ast.Subscript, ast.expr]]] = {}  # `d[k] = v`: name -> (target, v)
         self.class_fields: dict[str, list[ast.expr]] = {}
         self.init_params: dict[str, list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.ClassDef]]] = {}
         self.callbacks: list[ast.Call] = []  # calls with `inputs=`: Gradio `Interface(fn, inputs)`, `.click(...)`
@@ -122,6 +123,8 @@ class ModuleIndex:
         for target in targets:
             if isinstance(target, ast.Attribute):
                 self.attr_assigns.setdefault(target.attr, []).append((target, value))
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                self.item_assigns.setdefault(target.value.id, []).append((target, value))
             elif isinstance(target, ast.Name) and isinstance(value, (ast.Name, ast.Attribute)):
                 root: ast.expr = value
                 while isinstance(root, ast.Attribute):

@@ -19,6 +19,8 @@ _METHOD_NEEDLES = ("from_pretrained", "from_single_file", "load_lora_weights")
 _ALWAYS = (
     "from_pretrained_keras", "hf_hub_download", "snapshot_download", "load_url", "load_state_dict_from_url",
     "download_url_to_file", "load_file_from_url", "download_cached_file",
+    # download helpers named for what they fetch (scan.urls.NAMED_HELPER)
+    "download_weight", "download_model", "download_ckpt", "download_checkpoint", "download_pretrain",
 )
 _ANCHORS = ("download", "_url", "from_pretrained_")  # every _ALWAYS needle holds one of these
 assert all(any(a in n for a in _ANCHORS) for n in _ALWAYS)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from ptmlock.scan.calls import CallsMixin
 from ptmlock.scan.scopes import (
@@ -52,6 +53,10 @@ from ptmlock.scan.values import (
 )
 
 
+_E = TypeVar("_E", ast.JoinedStr, ast.BinOp)
+_MAX_PINNED = 32  # table entries a string is built from one by one
+
+
 class Resolver(CallsMixin):
     """Static values of expressions in one module (see the module docstring)."""
 
@@ -71,9 +76,9 @@ class Resolver(CallsMixin):
         if isinstance(e, ast.Call):
             return self._call(e, ctx, d)
         if isinstance(e, ast.JoinedStr):
-            return self._fstring(e, ctx, d)
+            return self._joint(e, ctx, d, self._fstring)
         if isinstance(e, ast.BinOp):
-            return self._binop(e, ctx, d)
+            return self._joint(e, ctx, d, self._binop)
         if isinstance(e, ast.BoolOp):
             vs = [self.values(v, ctx, d) for v in e.values]
             if isinstance(e.op, ast.And):
@@ -119,6 +124,28 @@ class Resolver(CallsMixin):
             else:
                 entries.append((self.values(k, ctx, d), self.values(v, ctx, d)))
         return (Map(tuple(entries)),)
+
+    def _joint(self, e: _E, ctx: Ctx, d: int, build: Callable[[_E, Ctx, int], Vals]) -> Vals:
+        """A string built from two reads of one table entry, `spec = MODELS[name]` then
+        `f"{spec['repo']}/resolve/{spec['rev']}"`: built once per entry (with `spec` pinned to it),
+        not from the repos of some entries and the revisions of others."""
+        roots = [n.value.id for n in ast.walk(e) if isinstance(n, (ast.Subscript, ast.Attribute))
+                 and isinstance(n.value, ast.Name) and n.value.id not in ("self", "cls")]
+        shared = next((r for r in dict.fromkeys(roots) if roots.count(r) > 1), None)
+        if shared is None or self.pins:
+            return build(e, ctx, d)
+        entries = self._name(shared, ctx, d)
+        if not 1 < len(entries) <= _MAX_PINNED or not all(isinstance(v, (Map, Seq)) for v in entries):
+            return build(e, ctx, d)
+        out: list[Vals] = []
+        key = (shared, id(ctx[-1].scope))
+        for entry in entries:
+            self.pins[key] = entry
+            try:
+                out.append(build(e, ctx, d))
+            finally:
+                del self.pins[key]
+        return union(out)
 
     def _fstring(self, e: ast.JoinedStr, ctx: Ctx, d: int) -> Vals:
         parts: list[list[str]] = []
@@ -180,6 +207,8 @@ class Resolver(CallsMixin):
     # -- names --------------------------------------------------------------------------------
 
     def _name(self, name: str, ctx: Ctx, d: int) -> Vals:
+        if self.pins and (name, id(ctx[-1].scope)) in self.pins:
+            return (self.pins[(name, id(ctx[-1].scope))],)
         i = len(ctx) - 1
         pos, path = (ctx[i].line, ctx[i].col), ctx[i].path
         while i >= 0:
@@ -198,6 +227,8 @@ class Resolver(CallsMixin):
                     pos, path = (ctx[i].line, ctx[i].col), ctx[i].path
                 else:  # a function body runs later: every binding of the outer scope may be visible
                     pos, path = INF, ()
+        if self.external is not None:  # `from .config import *` may bind it
+            return union(self.external(f"{m}.{name}") for m in self.ix.star_modules)
         return ()
 
     def _bindings(self, bindings: list[Binding], prefix: Ctx, pos: tuple[int, int], path: tuple[int, ...],
@@ -215,7 +246,8 @@ class Resolver(CallsMixin):
         bctx = prefix[:-1] + (Frame(scope, b.path, *b.start),)
         k = b.kind
         if k == IMPORT:
-            return (ImportRef(b.qualname or b.name),)
+            found = self.external(b.qualname or b.name) if self.external is not None else ()
+            return found or (ImportRef(b.qualname or b.name),)
         if isinstance(b.value, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return (FuncRef(b.value),)
         if isinstance(b.value, ast.ClassDef):
@@ -234,12 +266,27 @@ class Resolver(CallsMixin):
             return unpack(members(self.values(b.value, bctx, d)), b.unpack)
         if k == WITH:
             return (LOCAL,) if LOCAL in self.values(b.value, bctx, d) else ()
+        if isinstance(b.value, ast.Dict) and not b.value.keys and not b.unpack and b.name in self.ix.item_assigns:
+            return (self._filled(b.name, scope, d),)
         value: ast.AST = b.value
         path = b.unpack
         while path and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts) \
                 and not any(isinstance(x, ast.Starred) for x in value.elts):
             value, path = value.elts[path[0]], path[1:]
         return unpack(self.values(value, bctx, d), path)
+
+    def _filled(self, name: str, scope: ast.AST, d: int) -> Map:
+        """`MODEL_URLS = {}` then `MODEL_URLS["all"] = {...}` in the same scope: the entries it gets."""
+        assigns = sorted(self.ix.item_assigns[name][:MAX_ELTS], key=lambda tv: (tv[0].lineno, tv[0].col_offset))
+        entries: list[tuple[Vals, Vals]] = []
+        for t, v in assigns:
+            if self.ix.locate(t)[-1].scope is not scope:
+                continue
+            vals = self.at(v, d)
+            # a run-time key (`for name in ...: d[name] = ...`) makes a table only of data, not of classes
+            if isinstance(t.slice, ast.Constant) or all(isinstance(x, (str, int, float, Map, Seq)) for x in vals):
+                entries.append((self.at(t.slice, d), vals))
+        return Map(tuple(entries))
 
     def _param(self, b: Binding, prefix: Ctx, d: int) -> Vals:
         func = prefix[-1].scope
@@ -264,7 +311,8 @@ class Resolver(CallsMixin):
         out: list[Vals] = []
         for v in bases:
             if isinstance(v, ImportRef):
-                out.append((ImportRef(f"{v.qualname}.{attr}"),))
+                found = self.external(f"{v.qualname}.{attr}") if self.external is not None else ()
+                out.append(found or (ImportRef(f"{v.qualname}.{attr}"),))
             elif isinstance(v, (ClassRef, InstRef)):
                 out.append(self._class_attr(v.node, attr, d))
             elif isinstance(v, Map):

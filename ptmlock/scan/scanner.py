@@ -22,6 +22,7 @@ from collections.abc import Collection, Sequence
 
 from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
+from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_test
 from ptmlock.scan.pool import Pool, no_gc, shared
 from ptmlock.scan.reading import read_regular
@@ -231,9 +232,15 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
                    wrappers: list[Wrapper], cache: _Cache | None, pool: Pool) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
-    per file by its content, its path and the project's wrappers, so a warm scan reads nothing."""
+    per file by its content, its path, the project's wrappers and the content of every Python
+    source (constants imported from another module, `scan.imported`), so an unchanged warm scan
+    reads nothing; an edit re-runs this pass."""
     digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
                                                for w in wrappers)).encode(), digest_size=20).digest()
+    modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON}, _read_text)
+    # a call may read constants of any other module (`scan.imported`): the key holds every source's content
+    digest += hashlib.blake2b("\0".join(f"{p}\0{k}" for (p, kind, _), k in zip(files, keys) if kind == PYTHON and k)
+                              .encode("utf-8", "surrogateescape"), digest_size=20).digest()
     out: list[Finding] = []
     todo: list[tuple[_Call2, str]] = []
     for i, (path, kind, root) in enumerate(files):
@@ -249,7 +256,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
             todo.append(((i, path, root, kept[i]), key2))
     items = [item for item, _ in todo]
     batches = pool.batches(items, lambda it: len(it[3] or b"") + 2000, len(items) >= _MIN_FILES_FOR_POOL)
-    found = pool.map(functools.partial(_second_pass, wrappers=wrappers),
+    found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=modules),
                      [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
                       for b in batches])
     by_file: dict[int, list[Finding]] = {}
@@ -262,11 +269,16 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     return out
 
 
-def _second_pass(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
-    return no_gc(functools.partial(_calls_in, wrappers=wrappers))(batch)
+def _second_pass(batch: list[_Call2], wrappers: list[Wrapper], modules: ProjectModules) -> list[tuple[int, Finding]]:
+    return no_gc(functools.partial(_calls_in, wrappers=wrappers, project=modules))(batch)
 
 
-def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, Finding]]:
+def _read_text(path: str, root: str) -> str | None:
+    data = read_regular(path, root)
+    return decode_source(data) if data is not None else None
+
+
+def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModules) -> list[tuple[int, Finding]]:
     imports_a_wrapper = _WrapperImports(wrappers)
     out: list[tuple[int, Finding]] = []
     for i, path, root, data in batch:
@@ -276,11 +288,14 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper]) -> list[tuple[int, F
         if data is None:
             data = read_regular(path, root)
         if data is not None and imports_a_wrapper(data):
-            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers))
+            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers, project))
     return out
 
 
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]*))", re.M)
+# an import line, its backslash continuations included (`from .utils import a,\` then `b`)
+_LINE = rb"[^\n\\]*(?:\\\r?\n?[^\n\\]*)*"  # up to the end of the line, over `\` + newline
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|" + _LINE + rb")"
+                     rb"|import[ \t]+(" + _LINE + rb"))", re.M)
 _WORD = re.compile(r"\w+")
 _WORD_BYTES = re.compile(rb"\w+")  # the same words in ASCII text, without decoding it
 
@@ -320,6 +335,10 @@ class _WrapperImports:
                     calls = self.called.search(data) is not None
                 if calls:
                     return True
+            if module.rsplit(".", 1)[-1] in self.modules and names.strip() == b"*" and any(
+                    any(module_matches(module, w.module_parts) for w in ws) and n.encode() + b"(" in data
+                    for n, ws in self.by_name.items()):  # `from <the wrapper's module> import *`
+                return True
         return False
 
     def _words(self, names: bytes) -> tuple[set[str], bool]:

@@ -9,12 +9,16 @@ import ast
 import re
 
 from ptmlock.scan.args import DYNAMIC, MISSING, SKIP, Ids, arg, dir_like, has_star
-from ptmlock.scan.loaders import HF, K_FETCH, TORCHHUB, URL, Loader, classify_id, model_url, split_at
+from ptmlock.scan.forward import through_param
+from ptmlock.scan.loaders import HF, K_FETCH, K_URL, TORCHHUB, URL, Loader, classify_id, model_url, split_at
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.tables import CLIP_MODELS, FLASHRANK_REPO, GEFFNET_URLS
-from ptmlock.scan.values import LOCAL, PARTIAL, Vals
+from ptmlock.scan.values import LOCAL, PARTIAL, Seq, Vals, members
 
+_WEIGHTS_WORDS = re.compile(r"weight|model|ckpt|checkpoint|pretrain", re.I)
+# the names `named_helper` reads as download helpers (the pre-filter's needles spell each one)
+NAMED_HELPER = re.compile(r"download_(?:weight|model|ckpt|checkpoint|pretrain)")
 TORCH_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+\Z", re.ASCII)
 
 
@@ -24,6 +28,7 @@ def url_ids(vals: Vals, expr: ast.expr | None, generic: bool, downloader: bool =
     (a function named like one: `_download_model_files`), where a run-time URL fetches a model."""
     urls: list[str] = []
     repos: list[tuple[str, str | None]] = []
+    vals += tuple(x for v in vals if isinstance(v, Seq) for item in v.items for x in item)  # mirrors: each
     for s in vals:
         if not isinstance(s, str) or "://" not in s or (generic and not model_url(s)):
             continue
@@ -73,16 +78,59 @@ def flashrank_ids() -> Ids:
     return Ids("ids", (FLASHRANK_REPO,), HF, "main")
 
 
-def in_downloader(ctx: Ctx) -> bool:
-    """Is the innermost function around a call named like a downloader?"""
-    return any(isinstance(f.scope, FUNCTIONS) and "download" in f.scope.name.lower() for f in ctx[-1:])
+def fetches_weights(helper: str) -> bool:
+    """A download helper named for what it fetches (`download_weights_if_necessary`, `load_model_file`):
+    every URL given to it is a model's, whatever its suffix (`.dat.bz2`, `.prototxt`, a Drive link)."""
+    return bool(_WEIGHTS_WORDS.search(helper))
+
+
+def named_helper(r: Resolver, call: ast.Call) -> tuple[Loader, Ctx] | None:
+    """A call of another module's (or package's) download helper that says what it fetches,
+    `weight_utils.download_weights_if_necessary(file_name=..., source_url=WEIGHTS_URL)`: a load of
+    the URL argument (a keyword named `*url`, else the first argument that holds a URL). A helper
+    defined in the module itself is read from its body instead (`helper_calls`)."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else \
+        call.func.id if isinstance(call.func, ast.Name) else None
+    if name is None or not NAMED_HELPER.search(name) or (isinstance(call.func, ast.Name) and name in r.ix.functions):
+        return None
+    ctx = r.ix.locate(call)
+    qualname = r.ix.static_qualname(call.func) or name
+    for k in call.keywords:
+        if k.arg and k.arg.lower().endswith(("url", "urls")):
+            return Loader(qualname, "url", K_URL, None, (k.arg,), URL), ctx
+    for i, a in enumerate(call.args):
+        if isinstance(a, ast.Starred):
+            break
+        vals = r.values(a, ctx)
+        if any(isinstance(v, str) and "://" in v for v in vals + members(vals)):
+            return Loader(qualname, "url", K_URL, i, (), URL), ctx
+    return None
+
+
+def model_downloader(ctx: Ctx) -> bool:
+    """Is the innermost function a downloader of models (`download_files_from_github(path, model_name)`:
+    named for downloading, and it or a parameter named for models)? Every URL it fetches is a model's."""
+    func = ctx[-1].scope if ctx else None
+    if not isinstance(func, FUNCTIONS) or "download" not in func.name.lower():
+        return False
+    a = func.args
+    return any(_WEIGHTS_WORDS.search(n) for n in [func.name, *(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs)])
+
+
+def in_downloader(ctx: Ctx, call: ast.Call | None = None) -> bool:
+    """Is the innermost function around a call named like a downloader, or does the call save
+    to a place named for weights (`gdown.download(cfg.url, os.path.join(ckpt_dir, ckpt_name))`)?"""
+    if any(isinstance(f.scope, FUNCTIONS) and "download" in f.scope.name.lower() for f in ctx[-1:]):
+        return True
+    rest = [*call.args[1:], *(k.value for k in call.keywords if k.arg not in (None, "url"))] if call else []
+    return any(isinstance(n, ast.Name) and _WEIGHTS_WORDS.search(n.id) for a in rest for n in ast.walk(a))
 
 
 def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[tuple[ast.Call, Ids]] | None:
     """A download helper: `call` passes the URL parameter of the module-level function around it
     straight to a fetcher. Its calls in this module whose argument resolves to URLs are the load
     sites, each with its URLs; None when `call` is no helper's or no call of it resolves."""
-    expr = arg(call, loader.id_pos, loader.id_kws)
+    expr = through_param(arg(call, loader.id_pos, loader.id_kws), ctx, r.ix)
     if not isinstance(expr, ast.Name) or len(ctx) != 2 or not isinstance(ctx[-1].scope, FUNCTIONS):
         return None
     func = ctx[-1].scope
@@ -97,7 +145,7 @@ def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[
         given = arg(site, index, (expr.id,))
         if given is MISSING:
             continue
-        found = url_ids(r.at(given, 0), given, loader.kind == K_FETCH)
+        found = url_ids(r.at(given, 0), given, loader.kind == K_FETCH and not fetches_weights(func.name))
         if found.kind == "ids":
             out.append((site, found))
     return out or None

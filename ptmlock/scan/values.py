@@ -2,8 +2,9 @@
 
 An expression resolves to a tuple of possible values (`Vals`): constants, containers (`Seq`,
 `Map`), references to imported names, local classes, instances and functions, and the markers
-`LOCAL` (a filesystem path) and `OBJ` (an object such as a loaded model). An empty tuple means
-unknown.
+`LOCAL` (a filesystem path), `OBJ` (an object such as a loaded model) and `RUNTIME` (also a value
+decided at run time, beside the static ones: a flag read with a default is not surely that default).
+An empty tuple means unknown.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import ast
 import itertools
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ptmlock.scan.index import ModuleIndex
@@ -27,6 +28,7 @@ PARTIAL = "\x00"
 MAX_ALTS = 256      # more alternatives than this is "unknown"
 MAX_ELTS = 2048     # larger container literals are data, not model choices
 MAX_DEPTH = 40
+MAX_RANGE = 64     # `for i in range(1, 4)`: each i an alternative of what is built from it
 MAX_SITES = 32      # call sites followed for one parameter
 BUDGET = 40_000     # resolution steps per module: a pathological file cannot stall a scan
 
@@ -43,6 +45,7 @@ class Marker:
 
 LOCAL = Marker("LOCAL")
 OBJ = Marker("OBJ")
+RUNTIME = Marker("RUNTIME")  # beside static values: a value only the run decides (`kwargs.get("k", "dflt")`)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,15 @@ def unpack(vals: Vals, path: tuple[int, ...]) -> Vals:
     return vals
 
 
+def int_range(bounds: list[Vals]) -> Vals:
+    """`range(...)` of literal int bounds, as a sequence of at most MAX_RANGE ints; else unknown."""
+    ints = [b[0] for b in bounds if len(b) == 1 and type(b[0]) is int]
+    if len(ints) != len(bounds) or (len(ints) == 3 and ints[2] == 0):
+        return ()
+    steps = range(*ints)
+    return (Seq(tuple((i,) for i in steps)),) if 0 < len(steps) <= MAX_RANGE else ()
+
+
 def strs(vals: Vals) -> list[str]:
     return [v for v in vals if isinstance(v, str)]
 
@@ -151,20 +163,23 @@ def safe_format(template: str) -> bool:
 class ResolverBase:
     """State and the memoised `values()`; `Resolver` supplies `_values` for each node type."""
 
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: ModuleIndex, external: Callable[[str], Vals] | None = None) -> None:
         self.ix = index
+        self.external = external  # another scanned module's constants (`scan.imported`), by qualified name
         self.budget = BUDGET
         self._memo: dict[tuple[int, Ctx], Vals] = {}
         self._active: set[tuple[int, Ctx]] = set()
         self._by_name: dict[str, Vals] = {}
         self._returns_memo: dict[int, Vals] = {}
+        # (name, scope) -> the one value it is taken to hold while a string is built from it (`Resolver._joint`)
+        self.pins: dict[tuple[str, int], object] = {}
 
     def values(self, expr: ast.AST, ctx: Ctx, depth: int = 0) -> Vals:
         """The values `expr`, evaluated at `ctx`, may hold; () when unknown."""
         if depth > MAX_DEPTH or self.budget <= 0:
             return ()
         key = (id(expr), ctx)
-        found = self._memo.get(key)
+        found = self._memo.get(key) if not self.pins else None
         if found is not None:
             return found
         if key in self._active:
@@ -177,7 +192,8 @@ class ResolverBase:
             self._active.discard(key)
         if len(out) > MAX_ALTS:
             out = ()
-        self._memo[key] = out
+        if not self.pins:
+            self._memo[key] = out
         return out
 
     def at(self, node: ast.AST, depth: int) -> Vals:

@@ -7,9 +7,12 @@
 Analysing `models.py` alone, the id is a parameter: a dynamic load. Each module-level function
 whose parameter flows straight into a loader's id argument is recorded as a `Wrapper`; once
 every file is analysed, `scan_paths` reads the files that mention a wrapper's name and reports
-each call of it whose argument resolves to literal ids (`calls_to_wrappers`), at the call site,
-with the wrapper's qualified name as the loader. One level deep: a wrapper of a wrapper in a
-third module is not followed (the inner wrapper's own call sites are).
+each call of it whose argument resolves to literal ids (`calls_to_wrappers`, which also reads
+constants imported from the project's other modules: `scan.imported`), at the call site, with
+the wrapper's qualified name as the loader. One level deep: a wrapper of a wrapper in a
+third module is not followed (the inner wrapper's own call sites are), but a function that passes
+its own parameter on to a wrapper has its calls in the same module read (`_fetch(url)`), and a
+wrapper reached through `from <its module> import *` is one.
 
 A call matches a wrapper when the imported name resolves (through `import`/`from ... import`,
 relative imports included) to `<module>.<function>` and `<module>` is a dotted suffix of the
@@ -24,12 +27,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ptmlock.scan import identity
+from ptmlock.scan.forward import through_param
+from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.index import ModuleIndex
 from ptmlock.scan.loaders import GENERIC_FETCHERS, URL, classify_id
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
-from ptmlock.scan.urls import url_ids
+from ptmlock.scan.urls import NAMED_HELPER, fetches_weights, url_ids
+from ptmlock.scan.values import Vals
 
 _MAX_SITES = 200  # calls of one wrapper reported per file
 
@@ -85,9 +91,11 @@ def wrapper_param(expr: object, ctx: Ctx) -> tuple[str, str, int | None] | None:
     return None
 
 
-def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list[Finding]:
+def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper],
+                      modules: ProjectModules | None = None) -> list[Finding]:
     """Findings at each call in `text` (the file at `path`) of one of `wrappers`, where the
-    wrapped argument resolves to literal Hub ids; a file that does not parse gives none."""
+    wrapped argument resolves to literal Hub ids (reading constants imported from the project's
+    other `modules`); a file that does not parse gives none."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -95,41 +103,66 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper]) -> list
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     ix = ModuleIndex(tree)
-    r = Resolver(ix)
+    r = Resolver(ix, modules.external(path) if modules is not None else None)
     by_name: dict[str, list[Wrapper]] = {}
     for w in wrappers:
         by_name.setdefault(w.function, []).append(w)
     out: list[Finding] = []
     for call in ix.calls:
-        qualname = ix.static_qualname(call.func)
+        qualname = ix.static_qualname(call.func) or _star_imported(call, ix, by_name)
         if qualname is None:
             continue
         module, _, name = qualname.rpartition(".")
+        if NAMED_HELPER.search(name):  # the first pass reports it (`urls.named_helper`)
+            continue
         for w in by_name.get(name, ()):
             if os.path.normpath(w.path) == os.path.normpath(path) or not module_matches(module, w.module_parts):
                 continue
-            expr = next((k.value for k in call.keywords if k.arg == w.param), None)
-            if expr is None and w.index is not None and w.index < len(call.args) \
-                    and not any(isinstance(a, ast.Starred) for a in call.args[: w.index + 1]):
-                expr = call.args[w.index]
+            expr = _given(call, w.param, w.index)
             if expr is None:
                 continue
-            vals = r.values(expr, ix.locate(call))
-            if w.hub == URL:  # a download helper: the URLs (or Hub repos) it is given
-                got = url_ids(vals, None, w.loader in GENERIC_FETCHERS)
-                ids, hub = (list(got.ids), got.hub) if got.kind == "ids" else ([], w.hub)
-            else:
-                ids = [_as_fetched(c.value, w) for c in (classify_id(v) for v in vals if isinstance(v, str))
-                       if c.kind == "hf"]
-                hub = w.hub
-            if ids and len(out) < _MAX_SITES:
-                found = Finding(path=path, line=call.lineno, col=call.col_offset + 1,
-                                loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
-                                model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=hub,
-                                repo_type=w.repo_type, ignored="ptmlock: ignore" in _line(text, call.lineno))
-                if found not in out:  # one parameter feeding two loaders of one wrapper: one finding
-                    out.append(found)
+            ctx = ix.locate(call)
+            sites = [(call, expr)]
+            inner = wrapper_param(through_param(expr, ctx, ix), ctx)
+            if inner is not None:  # `def _fetch(url): utils.download(url, ...)`: its calls here are the sites
+                outer = [(c, e) for c in ix.calls_by_name.get(inner[0], []) if isinstance(c.func, ast.Name)
+                         for e in [_given(c, inner[1], inner[2])] if e is not None]
+                sites = [(c, e) for c, e in outer if _ids(r.values(e, ix.locate(c)), w)[0]] or sites
+            for site, given in sites:
+                ids, hub = _ids(r.values(given, ix.locate(site)), w)
+                if ids and len(out) < _MAX_SITES:
+                    found = Finding(path=path, line=site.lineno, col=site.col_offset + 1,
+                                    loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
+                                    model_ids=tuple(dict.fromkeys(ids)), revision=None, hub=hub,
+                                    repo_type=w.repo_type, ignored="ptmlock: ignore" in _line(text, site.lineno))
+                    if found not in out:  # one parameter feeding two loaders of one wrapper: one finding
+                        out.append(found)
     return out
+
+
+def _star_imported(call: ast.Call, ix: ModuleIndex, by_name: Mapping[str, list[Wrapper]]) -> str | None:
+    """`from .utils import *` then `load_file_from_url(...)`: the wrapper of that module."""
+    name = call.func.id if isinstance(call.func, ast.Name) else None
+    if name is None or name not in by_name or name in ix.functions:
+        return None
+    return next((f"{m}.{name}" for m in ix.star_modules
+                 if any(module_matches(m, w.module_parts) for w in by_name[name])), None)
+
+
+def _given(call: ast.Call, param: str, index: int | None) -> ast.expr | None:
+    expr = next((k.value for k in call.keywords if k.arg == param), None)
+    if expr is None and index is not None and index < len(call.args) \
+            and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1]):
+        expr = call.args[index]
+    return expr
+
+
+def _ids(vals: Vals, w: Wrapper) -> tuple[list[str], str]:
+    if w.hub == URL:  # a download helper: the URLs (or Hub repos) it is given
+        got = url_ids(vals, None, w.loader in GENERIC_FETCHERS and not fetches_weights(w.function))
+        return (list(got.ids), got.hub) if got.kind == "ids" else ([], w.hub)
+    return [_as_fetched(c.value, w) for c in (classify_id(v) for v in vals if isinstance(v, str))
+            if c.kind == "hf"], w.hub
 
 
 def _as_fetched(repo_id: str, w: Wrapper) -> str:
