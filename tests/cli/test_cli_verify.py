@@ -100,7 +100,8 @@ def test_json_report_shape(synced, ptm):
     assert data["ok"] is True and data["problems"] == []
     assert data["layout"] == "cache" and data["root"] == str(hub_cache_dir()) and data["files"] == 6
     assert sorted(data) == ["bytes", "cached_files", "files", "hashed_bytes", "layout", "models", "ok", "problems",
-                            "root", "skipped"]
+                            "root", "skipped", "torch_dir"]
+    assert data["torch_dir"] is None  # no url file was checked in torch.hub's folder
     (repo / "snapshots" / sha / "config.json").unlink()
     r = ptm("verify", "--json", "--model", "org/tiny")
     assert r.code == 1 and r.err == ""
