@@ -2,9 +2,13 @@
 bare repos for git's "dumb HTTP" protocol plus the zipballs torch.hub downloads."""
 from __future__ import annotations
 
+import io
 import subprocess
 
+import pytest
 from tinymodels import torchhub_commit
+
+from ptmlock.testing._static import StaticServer
 
 
 class Upstream:
@@ -43,3 +47,20 @@ class Upstream:
         (self.srv / path).parent.mkdir(parents=True, exist_ok=True)
         (self.srv / path).write_bytes(data)
         return f"{self.url}/{path}"
+
+
+def weights(value: float) -> bytes:
+    """A real torch checkpoint: {"w": tensor([value])}."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.tensor([value])}, buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def upstream(tmp_path, monkeypatch):
+    with StaticServer(tmp_path / "srv") as server:
+        monkeypatch.setenv("PTMLOCK_TORCHHUB_URL", server.url)
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-lock"))
+        yield Upstream(tmp_path, server)

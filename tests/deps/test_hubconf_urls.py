@@ -9,16 +9,14 @@ tests/hubs/test_torchhub_url.py).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 
 import pytest
-from gitupstream import Upstream
+from gitupstream import Upstream, upstream, weights  # noqa: F401 (upstream: a fixture)
 from lockhelpers import PY, model_entry, read_lock, write_manifest
 from tinymodels import last_json, run_app
 
-from ptmlock.testing._static import StaticServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -75,23 +73,6 @@ def small(pretrained=True):
         model.bias.data = _load(BASE + "/small.pt")["w"]
     return model
 '''
-
-
-def weights(value: float) -> bytes:
-    """A real torch checkpoint: {"w": tensor([value])}."""
-    import torch
-
-    buf = io.BytesIO()
-    torch.save({"w": torch.tensor([value])}, buf)
-    return buf.getvalue()
-
-
-@pytest.fixture
-def upstream(tmp_path, monkeypatch):
-    with StaticServer(tmp_path / "srv") as server:
-        monkeypatch.setenv("PTMLOCK_TORCHHUB_URL", server.url)
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-lock"))
-        yield Upstream(tmp_path, server)
 
 
 def commit_files(up: Upstream, slug: str, files: dict[str, str | bytes]) -> str:

@@ -7,37 +7,19 @@ torch.hub downloads from GitHub, made with `git archive`), and weight files writ
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
 import subprocess
 
 import pytest
-from gitupstream import Upstream
+from gitupstream import upstream, weights  # noqa: F401 (upstream: a fixture)
 from lockhelpers import PY, model_entry, read_lock, write_manifest
 from tinymodels import last_json, run_app
 
 from ptmlock.testing._static import StaticServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def weights(value: float) -> bytes:
-    """A real torch checkpoint: {"w": tensor([value])}."""
-    import torch
-
-    buf = io.BytesIO()
-    torch.save({"w": torch.tensor([value])}, buf)
-    return buf.getvalue()
-
-
-@pytest.fixture
-def upstream(tmp_path, monkeypatch):
-    with StaticServer(tmp_path / "srv") as server:
-        monkeypatch.setenv("PTMLOCK_TORCHHUB_URL", server.url)
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-lock"))
-        yield Upstream(tmp_path, server)
 
 
 def _sub(project, *args, env=None):
