@@ -101,9 +101,11 @@ class _Analyzer:
 
     def _note_wrapper(self, call: ast.Call, loader: Loader, ctx: Ctx) -> None:
         """A function passing its URL parameter to a fetcher: a wrapper for the other modules."""
-        wrapped = wrapper_param(through_param(_arg(call, loader.id_pos, loader.id_kws), ctx, self.ix), ctx)
-        if wrapped is not None:
-            self.wrappers.append(Wrapper(self.path, *wrapped, loader.loader, loader.library, loader.hub, "model"))
+        expr = through_param(_arg(call, loader.id_pos, loader.id_kws), ctx, self.ix)
+        wrapped, level = wrapper_param(expr, ctx), _urls.param_level(expr, ctx)
+        chain = [(f.name, p, i) for f, p, i in _urls.helper_chain(self.r, *level)[0][1:]] if level else []
+        for w in [wrapped] + chain if wrapped is not None else []:  # the helper, and the helpers calling it
+            self.wrappers.append(Wrapper(self.path, *w, loader.loader, loader.library, loader.hub, "model"))
 
     def _at(self, site: ast.Call, loader: Loader, ids: _Ids) -> Finding:
         """A call of a download helper in its own module, reported as the load it makes."""

@@ -128,27 +128,75 @@ def in_downloader(ctx: Ctx, call: ast.Call | None = None) -> bool:
 
 def helper_calls(r: Resolver, call: ast.Call, loader: Loader, ctx: Ctx) -> list[tuple[ast.Call, Ids]] | None:
     """A download helper: `call` passes the URL parameter of the module-level function around it
-    straight to a fetcher. Its calls in this module whose argument resolves to URLs are the load
-    sites, each with its URLs; None when `call` is no helper's or no call of it resolves."""
-    expr = through_param(arg(call, loader.id_pos, loader.id_kws), ctx, r.ix)
+    straight to a fetcher (or, `helper_chain`, through a chain of such functions). Their calls in
+    this module whose argument resolves to URLs are the load sites, each with its URLs; None when
+    `call` is no helper's or no call of it resolves."""
+    level = param_level(through_param(arg(call, loader.id_pos, loader.id_kws), ctx, r.ix), ctx)
+    if level is None:
+        return None
+    out: list[tuple[ast.Call, Ids]] = []
+    levels, links = helper_chain(r, *level)
+    for func, param, index in levels:
+        generic = loader.kind == K_FETCH and not fetches_weights(func.name)
+        for site in r.ix.calls_by_name.get(func.name, []):
+            given = arg(site, index, (param,)) if isinstance(site.func, ast.Name) else MISSING
+            if given is MISSING or id(site) in links:  # passes its caller's URL on: the caller is the site
+                continue
+            found = url_ids(r.at(given, 0), given, generic and not loads_a_model(r.ix.locate(site)))
+            if found.kind == "ids":
+                out.append((site, found))
+    return out or None
+
+
+Level = tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, int | None]  # (function, parameter, position)
+_MAX_LEVELS = 4
+
+
+def helper_chain(r: Resolver, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str,
+                 index: int | None) -> tuple[list[Level], set[int]]:
+    """The helper, and each module-level function that passes its own parameter straight on to a
+    helper already found (pytorch-pretrained-biggan: `cached_path(url)` -> `get_from_cache(url)` ->
+    `http_get(url)` -> `requests.get(url)`), at most four levels up; each is a download helper.
+    Also the calls that link one level to the next (by `id`), which are no load sites."""
+    levels: list[Level] = [(func, param, index)]
+    links: set[int] = set()
+    seen = {func.name}
+    for depth in range(_MAX_LEVELS):
+        if depth >= len(levels):
+            break
+        inner, p, i = levels[depth]
+        for site in r.ix.calls_by_name.get(inner.name, []):
+            given = arg(site, i, (p,)) if isinstance(site.func, ast.Name) else MISSING
+            if given is MISSING:
+                continue
+            site_ctx = r.ix.locate(site)
+            outer = param_level(through_param(given, site_ctx, r.ix), site_ctx)
+            if outer is not None:
+                links.add(id(site))
+                if outer[0].name not in seen:
+                    seen.add(outer[0].name)
+                    levels.append(outer)
+    return levels, links
+
+
+def param_level(expr: ast.expr | object, ctx: Ctx) -> Level | None:
+    """(function, parameter, position) when `expr` is a bare parameter of the module-level function
+    around it; else None."""
     if not isinstance(expr, ast.Name) or len(ctx) != 2 or not isinstance(ctx[-1].scope, FUNCTIONS):
         return None
     func = ctx[-1].scope
     positional = [a.arg for a in func.args.posonlyargs + func.args.args]
-    if expr.id not in positional and expr.id not in [a.arg for a in func.args.kwonlyargs]:
-        return None
-    index = positional.index(expr.id) if expr.id in positional else None
-    out: list[tuple[ast.Call, Ids]] = []
-    for site in r.ix.calls_by_name.get(func.name, []):
-        if not isinstance(site.func, ast.Name):
-            continue
-        given = arg(site, index, (expr.id,))
-        if given is MISSING:
-            continue
-        found = url_ids(r.at(given, 0), given, loader.kind == K_FETCH and not fetches_weights(func.name))
-        if found.kind == "ids":
-            out.append((site, found))
-    return out or None
+    if expr.id in positional:
+        return func, expr.id, positional.index(expr.id)
+    return (func, expr.id, None) if expr.id in [a.arg for a in func.args.kwonlyargs] else None
+
+
+def loads_a_model(ctx: Ctx) -> bool:
+    """Is the innermost function around a call named for loading models (`from_pretrained`,
+    `load_model`)? A download helper called there fetches the model's files, whatever their
+    suffix (its `config.json` beside its `pytorch_model.bin`)."""
+    func = next((f.scope for f in reversed(ctx) if isinstance(f.scope, FUNCTIONS)), None)
+    return func is not None and bool(_WEIGHTS_WORDS.search(func.name))
 
 
 def torch_hub_ids(r: Resolver, call: ast.Call, ctx: Ctx) -> Ids:

@@ -34,7 +34,7 @@ from ptmlock.scan.loaders import GENERIC_FETCHERS, URL, classify_id
 from ptmlock.scan.resolve import Resolver
 from ptmlock.scan.scopes import FUNCTIONS, Ctx
 from ptmlock.scan.types import Finding
-from ptmlock.scan.urls import NAMED_HELPER, fetches_weights, url_ids
+from ptmlock.scan.urls import NAMED_HELPER, fetches_weights, loads_a_model, url_ids
 from ptmlock.scan.values import Vals
 
 _MAX_SITES = 200  # calls of one wrapper reported per file
@@ -127,9 +127,9 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper],
             if inner is not None:  # `def _fetch(url): utils.download(url, ...)`: its calls here are the sites
                 outer = [(c, e) for c in ix.calls_by_name.get(inner[0], []) if isinstance(c.func, ast.Name)
                          for e in [_given(c, inner[1], inner[2])] if e is not None]
-                sites = [(c, e) for c, e in outer if _ids(r.values(e, ix.locate(c)), w)[0]] or sites
+                sites = [(c, e) for c, e in outer if _ids(r.values(e, ix.locate(c)), w, ix.locate(c))[0]] or sites
             for site, given in sites:
-                ids, hub = _ids(r.values(given, ix.locate(site)), w)
+                ids, hub = _ids(r.values(given, ix.locate(site)), w, ix.locate(site))
                 if ids and len(out) < _MAX_SITES:
                     found = Finding(path=path, line=site.lineno, col=site.col_offset + 1,
                                     loader=".".join((*w.module_parts[-2:], w.function)), library=w.library,
@@ -157,9 +157,10 @@ def _given(call: ast.Call, param: str, index: int | None) -> ast.expr | None:
     return expr
 
 
-def _ids(vals: Vals, w: Wrapper) -> tuple[list[str], str]:
+def _ids(vals: Vals, w: Wrapper, ctx: Ctx) -> tuple[list[str], str]:
     if w.hub == URL:  # a download helper: the URLs (or Hub repos) it is given
-        got = url_ids(vals, None, w.loader in GENERIC_FETCHERS and not fetches_weights(w.function))
+        generic = w.loader in GENERIC_FETCHERS and not fetches_weights(w.function) and not loads_a_model(ctx)
+        got = url_ids(vals, None, generic)
         return (list(got.ids), got.hub) if got.kind == "ids" else ([], w.hub)
     return [_as_fetched(c.value, w) for c in (classify_id(v) for v in vals if isinstance(v, str))
             if c.kind == "hf"], w.hub

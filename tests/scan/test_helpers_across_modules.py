@@ -133,3 +133,69 @@ def test_every_url_a_model_downloader_fetches_is_an_id() -> None:
     assert [(f.line, f.model_ids) for f in scan_source("github.py", textwrap.dedent(src))] == [
         (10, ("https://example.org/models/u2aa", "https://example.org/models/u2ab",
               "https://example.org/models/u2netp.pth"))]
+
+
+_CHAIN = """\
+    import requests
+
+    def http_get(url, temp_file):
+        req = requests.get(url, stream=True)
+        temp_file.write(req.content)
+
+    def get_from_cache(url, cache_dir=None):
+        with open("/tmp/x", "wb") as temp_file:
+            http_get(url, temp_file)
+
+    def cached_path(url_or_filename, cache_dir=None):
+        if url_or_filename.startswith("https://"):
+            return get_from_cache(url_or_filename, cache_dir)
+        return url_or_filename
+    """
+
+
+def test_a_chain_of_helpers_in_one_module_is_followed_to_the_callers(tmp_path: Path) -> None:
+    """pytorch-pretrained-biggan: `cached_path(url)` -> `get_from_cache(url)` -> `http_get(url)` ->
+    `requests.get(url)`; the calls of `cached_path` in another module are the load sites, and in a
+    function that loads a model (`from_pretrained`) the model's config file is one of its files too."""
+    _write(tmp_path, {
+        "biggan/file_utils.py": _CHAIN,
+        "biggan/model.py": """\
+            from .file_utils import cached_path
+
+            WEIGHTS = {"deep-128": "https://example.org/biggan/deep-128-pytorch_model.bin",
+                       "deep-256": "https://example.org/biggan/deep-256-pytorch_model.bin"}
+            CONFIGS = {"deep-128": "https://example.org/biggan/deep-128-config.json"}
+
+            class BigGAN:
+                @classmethod
+                def from_pretrained(cls, name, cache_dir=None):
+                    model_file = WEIGHTS[name]
+                    config_file = CONFIGS[name]
+                    weights = cached_path(model_file, cache_dir=cache_dir)
+                    return weights, cached_path(config_file)
+
+            def fetch_labels():
+                return cached_path("https://example.org/biggan/labels.json")
+            """,
+    })
+    assert _found(tmp_path) == {
+        ("model.py", 12): ("https://example.org/biggan/deep-128-pytorch_model.bin",
+                           "https://example.org/biggan/deep-256-pytorch_model.bin"),
+        ("model.py", 13): ("https://example.org/biggan/deep-128-config.json",),
+        # outside a model loader, a JSON file fetched by a generic helper is no model's
+    }
+
+
+def test_a_chain_of_helpers_reports_its_callers_in_the_same_module() -> None:
+    """The same chain, called with a literal URL in its own module: that call is the site, and
+    a chain that loops back on itself ends."""
+    src = _CHAIN + """\
+
+    def weights():
+        return cached_path("https://example.org/m/model.safetensors")
+
+    def ping(url):
+        return ping(url)
+    """
+    assert [(f.line, f.model_ids) for f in scan_source("file_utils.py", textwrap.dedent(src))] == [
+        (17, ("https://example.org/m/model.safetensors",))]
