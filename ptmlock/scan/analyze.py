@@ -221,7 +221,10 @@ class _Analyzer:
         if ids.kind in ("local", "object"):
             return None
         if ids.kind == "ids" and ids.hub == HF and kind in (K_HF, K_PIPELINE):
-            ids = replace(ids, ids=tuple(dict.fromkeys(self._as_fetched(i, loader) for i in ids.ids)))
+            fetched = [r for i in ids.ids for r in [identity.fetched_repo(i, loader.library, loader.loader)] if r]
+            if not fetched:  # bare names only: local directories
+                return None
+            ids = replace(ids, ids=tuple(dict.fromkeys(fetched)))
         revision = ids.revision
         repo_type = ids.repo_type or "model"
         if kind in (K_HF, K_PIPELINE):
@@ -238,14 +241,6 @@ class _Analyzer:
             model_ids=ids.ids if ids.kind == "ids" else None, revision=revision,
             hub=ids.hub if ids.kind == "ids" else loader.hub, repo_type=repo_type, ignored=self._ignored(call),
         )
-
-    @staticmethod
-    def _as_fetched(repo_id: str, loader: Loader) -> str:
-        """The repo the library really downloads for `repo_id` (sentence-transformers' prefix,
-        the Hub's legacy ids)."""
-        if loader.library == "sentence_transformers":
-            return identity.sentence_transformers(repo_id, loader.loader.rsplit(".", 1)[-1])
-        return identity.hf_repo(repo_id)
 
     def _task_default(self, call: ast.Call, ctx: Ctx) -> _Ids:
         """`pipeline("task")` with no model: the task's default model at transformers' pinned revision."""

@@ -237,6 +237,9 @@ class CallsMixin(ResolverBase):
             return (LOCAL,)
         if q in ("os.fspath", "urllib.request.Request") and e.args:  # a Request: the URL it fetches
             return self.values(e.args[0], ctx, d)
+        if q == "collections.defaultdict":  # `defaultdict(lambda: "x")`: an entry every other key reaches
+            fn = e.args[0] if e.args else None
+            return (Map((((), self.values(fn.body, ctx, d)),) if isinstance(fn, ast.Lambda) else ()),)
         last = q.rsplit(".", 1)[-1]
         if last in ("Option", "Argument") and q.startswith("typer."):
             first = e.args[0] if e.args else next((k.value for k in e.keywords if k.arg == "default"), None)

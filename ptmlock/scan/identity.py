@@ -79,6 +79,18 @@ def hf_repo(repo_id: str) -> str:
     return alias or repo_id
 
 
+def fetched_repo(repo_id: str, library: str, loader: str) -> str | None:
+    """The repo a Hugging Face loader (`loader`, of `library`) really downloads for `repo_id`:
+    sentence-transformers' prefix, the Hub's legacy ids; None for a bare name that is neither
+    (the Hub has no other root-level repos: it is a local directory, or a name some other branch
+    hands to another library, like torchaudio's `WAV2VEC2_ASR_BASE_960H`)."""
+    if library == "sentence_transformers":
+        found = sentence_transformers(repo_id, loader.rsplit(".", 1)[-1])
+    else:
+        found = hf_repo(repo_id)
+    return found if "/" in found else None
+
+
 def sentence_transformers(name: str, cls: str = "SentenceTransformer") -> str:
     """The repo `SentenceTransformer(name)` (or CrossEncoder, SparseEncoder) downloads: a bare
     name gets the class's organisation unless it is one of the original transformers models."""

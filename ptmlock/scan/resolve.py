@@ -273,7 +273,20 @@ class Resolver(CallsMixin):
         while path and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts) \
                 and not any(isinstance(x, ast.Starred) for x in value.elts):
             value, path = value.elts[path[0]], path[1:]
-        return unpack(self.values(value, bctx, d), path)
+        found = unpack(self.values(value, bctx, d), path)
+        added = self._updates(b.name, scope, d) if not path and "update" in self.ix.calls_by_name else []
+        return tuple(Map(v.entries + tuple(added)) if isinstance(v, Map) else v for v in found) if added else found
+
+    def _updates(self, name: str, scope: ast.AST, d: int) -> list[tuple[Vals, Vals]]:
+        """The entries `name.update({...})` (or `name.update(k=v)`) calls in the same scope add to a table."""
+        out: list[tuple[Vals, Vals]] = []
+        for call in self.ix.calls_by_name["update"][:MAX_ELTS]:
+            f = call.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == name \
+                    and self.ix.locate(call)[-1].scope is scope:
+                out.extend(x for a in call.args for m in self.at(a, d) if isinstance(m, Map) for x in m.entries)
+                out.extend(((k.arg,), self.at(k.value, d)) for k in call.keywords if k.arg)
+        return out
 
     def _filled(self, name: str, scope: ast.AST, d: int) -> Map:
         """`MODEL_URLS = {}` then `MODEL_URLS["all"] = {...}` in the same scope: the entries it gets."""

@@ -328,8 +328,9 @@ class _WrapperImports:
         calls: bool | None = None
         for module, names in statements:
             imported, module_word = self._words(names)
-            if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]):
-                return True  # `from <the wrapper's module or package> import <wrapper>`
+            if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]) \
+                    and _calls_a_name(data, names):
+                return True  # `from <the wrapper's module or package> import <wrapper>`, then a call of it
             if calls is not False and (module_word or not self.modules.isdisjoint(module.split("."))):
                 if calls is None:
                     calls = self.called.search(data) is not None
@@ -349,6 +350,14 @@ class _WrapperImports:
             return {self.names[w] for w in words & self.names.keys()}, not self.modules_bytes.isdisjoint(words)
         text = set(_WORD.findall(names.decode("utf-8", "replace")))
         return text & self.by_name.keys(), not self.modules.isdisjoint(text)
+
+
+def _calls_a_name(data: bytes, names: bytes) -> bool:
+    """Is one of the names an import statement binds (a wrapper, or the alias it is bound to)
+    called in `data`? A package's `__init__.py` that only re-exports a wrapper calls none."""
+    words = {w for w in _WORD_BYTES.findall(names) if w != b"as"} if names.isascii() else \
+        {w.encode() for w in _WORD.findall(names.decode("utf-8", "replace")) if w != "as"}
+    return any(re.search(rb"(?<![\w.])" + re.escape(w) + rb"\s*\(", data) for w in words if w in data)
 
 
 def _import_statements(data: bytes) -> list[tuple[str, bytes]]:

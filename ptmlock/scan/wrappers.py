@@ -113,10 +113,9 @@ def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper],
         if qualname is None:
             continue
         module, _, name = qualname.rpartition(".")
-        if NAMED_HELPER.search(name):  # the first pass reports it (`urls.named_helper`)
-            continue
         for w in by_name.get(name, ()):
-            if os.path.normpath(w.path) == os.path.normpath(path) or not module_matches(module, w.module_parts):
+            if os.path.normpath(w.path) == os.path.normpath(path) or not module_matches(module, w.module_parts) \
+                    or (w.hub == URL and NAMED_HELPER.search(name)):  # the first pass reports its URLs
                 continue
             expr = _given(call, w.param, w.index)
             if expr is None:
@@ -162,14 +161,8 @@ def _ids(vals: Vals, w: Wrapper, ctx: Ctx) -> tuple[list[str], str]:
         generic = w.loader in GENERIC_FETCHERS and not fetches_weights(w.function) and not loads_a_model(ctx)
         got = url_ids(vals, None, generic)
         return (list(got.ids), got.hub) if got.kind == "ids" else ([], w.hub)
-    return [_as_fetched(c.value, w) for c in (classify_id(v) for v in vals if isinstance(v, str))
-            if c.kind == "hf"], w.hub
-
-
-def _as_fetched(repo_id: str, w: Wrapper) -> str:
-    if w.library == "sentence_transformers":
-        return identity.sentence_transformers(repo_id, w.loader.rsplit(".", 1)[-1])
-    return identity.hf_repo(repo_id)
+    return [r for c in (classify_id(v) for v in vals if isinstance(v, str))
+            if c.kind == "hf" for r in [identity.fetched_repo(c.value, w.library, w.loader)] if r], w.hub
 
 
 def module_matches(module: str, parts: tuple[str, ...]) -> bool:
