@@ -222,7 +222,8 @@ class _Seen(Generic[AnyStr]):
     def __init__(self, text: AnyStr, word: AnyStr, newline: AnyStr) -> None:
         self.text: AnyStr = text
         self._found: dict[AnyStr, bool] = {}
-        self._word, self._newline = word, newline
+        self._word: AnyStr = word
+        self._newline: AnyStr = newline
         self._imports: _Seen[AnyStr] | None = None
 
     def has(self, needle: AnyStr) -> bool:
