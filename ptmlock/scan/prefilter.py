@@ -85,7 +85,7 @@ class _Needles(Generic[AnyStr]):
         self.torch: AnyStr = c("torch")
         self.import_start: re.Pattern[AnyStr] = re.compile(c(_IMPORT_START))
         self.newline: AnyStr = c("\n")
-        self.import_word: AnyStr = c("import")
+        self.syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr] = (c("import"), c("\n"), c("("), c(")"), c("\\"))
         self.semicolon: AnyStr = c(";")
         self.load: AnyStr = c("load")
         self.calls: tuple[tuple[AnyStr, tuple[AnyStr, ...]], ...] = tuple(
@@ -196,9 +196,9 @@ class _Needles(Generic[AnyStr]):
         return seen.imports().has(self.torchvision) and any(seen.has(k) and self._kwarg(text, k) for k in self.kwargs) \
             and self.torchvision_models.search(text) is not None
 
-    def first(self, text: AnyStr, start: int = 0) -> int:
+    def first(self, text: AnyStr, start: int = 0, seen: _Seen[AnyStr] | None = None) -> int:
         """The index of the first rule from `start` on that fires on `text`, or -1."""
-        seen = _Seen(text, self.import_word, self.newline)
+        seen = seen if seen is not None else _Seen(text, self.syntax)
         rules = self.rules
         for n in range(start, len(rules)):
             if rules[n](seen):
@@ -215,15 +215,14 @@ class _Needles(Generic[AnyStr]):
 
 class _Seen(Generic[AnyStr]):
     """One text, and which substrings it was found to hold (each is looked for once); `imports()`
-    is the same for the text's lines that hold the word `import`."""
+    is the same for the text's import lines."""
 
-    __slots__ = ("text", "_found", "_word", "_newline", "_imports")
+    __slots__ = ("text", "_found", "_syntax", "_imports")
 
-    def __init__(self, text: AnyStr, word: AnyStr, newline: AnyStr) -> None:
+    def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr]) -> None:
         self.text: AnyStr = text
         self._found: dict[AnyStr, bool] = {}
-        self._word: AnyStr = word
-        self._newline: AnyStr = newline
+        self._syntax = syntax  # the word `import`, newline, "(", ")", backslash
         self._imports: _Seen[AnyStr] | None = None
 
     def has(self, needle: AnyStr) -> bool:
@@ -233,18 +232,36 @@ class _Seen(Generic[AnyStr]):
         return found
 
     def imports(self) -> _Seen[AnyStr]:
-        """The lines holding `import` (whole, so an import statement after `;` is one), joined."""
+        """The lines that hold the word `import`, whole (an import after `;` too), each with its
+        continuation: up to the `)` of an open parenthesis, or the next line after a backslash."""
         if self._imports is None:
-            text, word, newline = self.text, self._word, self._newline
+            text, (word, nl, lparen, rparen, backslash) = self.text, self._syntax
             lines: list[AnyStr] = []
             i = text.find(word)
             while i >= 0:
-                end = text.find(newline, i)
-                end = len(text) if end < 0 else end
-                lines.append(text[text.rfind(newline, 0, i) + 1:end])
+                start = text.rfind(nl, 0, i) + 1
+                end = _line_end(text, i, nl)
+                while True:
+                    opened = text.rfind(lparen, start, end)
+                    if opened >= 0 and text.find(rparen, opened, end) < 0:  # `from m import (a,` ...
+                        close = text.find(rparen, end)
+                        if close < 0:
+                            end = len(text)
+                            break
+                        end = _line_end(text, close, nl)
+                    elif text[start:end].rstrip().endswith(backslash) and end < len(text):
+                        end = _line_end(text, end + 1, nl)
+                    else:
+                        break
+                lines.append(text[start:end])
                 i = text.find(word, end)
-            self._imports = _Seen(newline.join(lines), word, newline)
+            self._imports = _Seen(nl.join(lines), self._syntax)
         return self._imports
+
+
+def _line_end(text: AnyStr, i: int, nl: AnyStr) -> int:
+    end = text.find(nl, i)
+    return len(text) if end < 0 else end
 
 
 _STR_NEEDLES = _Needles(str)
@@ -261,6 +278,13 @@ def quick_bytes_test(data: bytes) -> int:
     """The cheap first stage on raw bytes (no decoding, no hashing): the first rule that fires
     (pass it to `code_bytes_test`), or -1: no load."""
     return _BYTES_NEEDLES.first(data)
+
+
+def quick_bytes_scan(data: bytes) -> tuple[int, bytes]:
+    """`quick_bytes_test`, and the file's import lines (each with its continuation lines), which
+    the scan's wrapper pass reads instead of the whole file."""
+    seen = _Seen(data, _BYTES_NEEDLES.syntax)
+    return _BYTES_NEEDLES.first(data, 0, seen), seen.imports().text
 
 
 def code_bytes_test(data: bytes, rule: int = 0) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
 from ptmlock.scan.imported import ProjectModules
-from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_test
+from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_scan, quick_bytes_test
 from ptmlock.scan.pool import Pool, no_gc, shared
 from ptmlock.scan.reading import read_regular
 from ptmlock.scan.sources import (
@@ -56,7 +56,8 @@ _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_
 _FILTERED, _PARSED, _SYNTAX_ERROR = "filtered", "parsed", "syntax_error"
 
 _WorkItem = tuple[int, str, str, bytes, str]          # (index, path, cache key, bytes, source kind)
-_WorkResult = tuple[int, list[Finding], str, list[Wrapper]]  # (index, findings, status, wrappers)
+# (index, findings, status, wrappers, the import lines of a Python file: `prefilter.quick_bytes_scan`)
+_WorkResult = tuple[int, list[Finding], str, list[Wrapper], bytes | None]
 
 
 def scan_source(path: str, text: str) -> list[Finding]:
@@ -149,6 +150,7 @@ def scan_paths(
     todo: list[_WorkItem] = []
     keys: list[str | None] = [None] * len(files)
     kept: list[bytes | None] = [None] * len(files)  # Python sources, for the second pass
+    import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
     kept_bytes = 0
     for i, (path, kind, root) in enumerate(files):
         data = read_regular(path, root)
@@ -178,9 +180,10 @@ def scan_paths(
         parallel = sum(len(item[3]) for item in todo) >= _POOL_BYTES or sum(
             _worth_parsing(item[3], item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
         batches = pool.batches(todo, lambda item: len(item[3]) + 2000, parallel)
-        for i, findings, status, found in pool.map(_first_pass, [
+        for i, findings, status, found, lines in pool.map(_first_pass, [
                 b if pool.fork else [todo[n] for n in b] for b in batches]):
             results[i] = findings
+            import_lines[i] = lines
             wrappers.extend(found)
             if cache is not None:
                 cache.put(_todo_key(keys, i), findings, found)
@@ -190,7 +193,7 @@ def scan_paths(
                 stats.parsed += 1
                 stats.syntax_errors += status == _SYNTAX_ERROR
         if wrappers:
-            results.append(_wrapper_calls(files, keys, kept, wrappers, cache, pool))
+            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, cache, pool))
         stats.workers = pool.used
     if cache is not None:
         cache.flush()
@@ -217,11 +220,11 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
     out: list[_WorkResult] = []
     for x in batch:
         i, path, _, data, kind = shared("todo")[x] if isinstance(x, int) else x
-        rule = quick_bytes_test(data) if kind == PYTHON else 0
+        rule, lines = quick_bytes_scan(data) if kind == PYTHON else (0, None)
         if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
-            out.append((i, [], _FILTERED, []))
+            out.append((i, [], _FILTERED, [], lines))
         else:
-            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True)))
+            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True), lines))
     return out
 
 
@@ -229,7 +232,8 @@ _Call2 = tuple[int, str, str, bytes | None]  # (file index, path, root, bytes wh
 
 
 def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kept: list[bytes | None],
-                   wrappers: list[Wrapper], cache: _Cache | None, pool: Pool) -> list[Finding]:
+                   import_lines: list[bytes | None], wrappers: list[Wrapper], cache: _Cache | None,
+                   pool: Pool) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
     per file by its content, its path, the project's wrappers and the content of every Python
@@ -243,6 +247,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
                               .encode("utf-8", "surrogateescape"), digest_size=20).digest()
     out: list[Finding] = []
     todo: list[tuple[_Call2, str]] = []
+    imports_a_wrapper = _WrapperImports(wrappers)
     for i, (path, kind, root) in enumerate(files):
         key = keys[i]
         if kind != PYTHON or key is None:
@@ -250,8 +255,12 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
         key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape"), digest_size=20,
                                person=_WRAPPER_PERSON).hexdigest()
         cached = cache.get(key2, path) if cache is not None else None
+        lines = import_lines[i]
         if cached is not None:
             out.extend(f.with_path(path) for f in cached[0])
+        elif lines is not None and not imports_a_wrapper.may_import(lines):  # no import line names one
+            if cache is not None:
+                cache.put(key2, [], [])
         else:
             todo.append(((i, path, root, kept[i]), key2))
     items = [item for item, _ in todo]
@@ -341,6 +350,14 @@ class _WrapperImports:
                     for n, ws in self.by_name.items()):  # `from <the wrapper's module> import *`
                 return True
         return False
+
+    def may_import(self, lines: bytes) -> bool:
+        """Can a file whose import lines (`prefilter.quick_bytes_scan`) are `lines` import a
+        wrapper? Not when no word of them is a wrapper's name or the last part of its module."""
+        if not lines.isascii():
+            return True
+        words = set(_WORD_BYTES.findall(lines))
+        return not (words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes))
 
     def _words(self, names: bytes) -> tuple[set[str], bool]:
         """The wrapper names among the words of an import's name list, and whether a wrapper's
