@@ -17,7 +17,10 @@ from ptmlock.scan.types import Finding
 from ptmlock.scan.wrappers import Wrapper
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
-ANALYZER_VERSION = "7"  # 7: helper chains, defaultdict tables, Hub helpers named download_model; 6: kwargs defaults, range loops, helpers across modules, imported constants; 5: value flow, download helpers, more loaders; 4: class wrappers, from_model2vec; 3: wrappers; 2: ids as fetched
+# 7: helper chains, defaultdict tables, dataclass instances' fields, bare names; 6: kwargs defaults, range
+# loops, helpers across modules, imported constants; 5: value flow, download helpers, more loaders; 4: class
+# wrappers, from_model2vec; 3: wrappers; 2: ids as fetched
+ANALYZER_VERSION = "7"
 
 
 class Cache:

@@ -1,7 +1,5 @@
-"""Values that come from calls and from outside an expression: call results (environment
-defaults, path builders, string methods, user functions), parameters (defaults, call sites,
-click/typer options, pytest parametrize, Gradio inputs) and attributes read by name (argparse,
-dataclass fields, `__init__` parameters, attribute assignments)."""
+"""Values from calls and from outside an expression: call results (environment defaults, paths, string methods,
+user functions), parameters (defaults, call sites, CLI options) and attributes read by name (argparse, fields)."""
 from __future__ import annotations
 
 import ast
@@ -107,8 +105,10 @@ class CallsMixin(ResolverBase):
             index -= 1
             if index < 0:
                 return ()
-        if is_method and func.name == "__init__" and isinstance(outer, ast.ClassDef):  # constructed as `Cls(...)`
-            sites = [c for c in self.ix.calls_by_name.get(outer.name, []) if isinstance(c.func, ast.Name)]
+        if is_method and func.name == "__init__" and isinstance(outer, ast.ClassDef):  # `Cls(...)`, `cls(...)` in it
+            named = self.ix.calls_by_name
+            sites = [c for c in named.get(outer.name, []) + named.get("cls", []) if isinstance(c.func, ast.Name)
+                     and (c.func.id != "cls" or outer in (f.scope for f in self.ix.locate(c)))]
         else:
             want = ast.Attribute if is_method else ast.Name
             # a method call on an imported class (`AutoTokenizer.from_pretrained(model_dir)`) calls
@@ -125,7 +125,7 @@ class CallsMixin(ResolverBase):
                     continue
                 expr = call.args[index]
             if expr is not None:
-                out.append(self.at(expr, d + 3))
+                out.append(self.narrowed(call, expr, outer if is_method else None, self.at(expr, d + 3), d))
         return union(out)
 
     def _callback_inputs(self, name: str, index: int, d: int) -> list[Vals]:
@@ -197,6 +197,7 @@ class CallsMixin(ResolverBase):
                 out.append(self.at(value, d))
         for func, cls in self.ix.init_params.get(attr, []):
             out.append(self.param_values(func, cls, attr, d))
+        out.extend(self.built_with(name, attr, d) for name in self.ix.classes)
         for _, value in self.ix.attr_assigns.get(attr, []):
             out.append(self.at(value, d))
         found = self._by_name[attr] = union(out)
@@ -218,7 +219,7 @@ class CallsMixin(ResolverBase):
             elif isinstance(v, FuncRef):
                 out.append(self._returns(v.node, d))
             elif isinstance(v, ClassRef):
-                out.append((InstRef(v.node),))
+                out.append((InstRef(v.node, e),))
         if not callees and isinstance(f, ast.Name):
             out.append(self._builtin(f.id, e, ctx, d))
         if isinstance(f, ast.Attribute) and f.attr in ("from_pretrained", "from_single_file", "from_config"):

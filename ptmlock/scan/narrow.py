@@ -16,7 +16,7 @@ it does not understand narrow nothing; a narrowing that would leave nothing is d
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ptmlock.scan.values import Map, Vals
 
@@ -66,11 +66,53 @@ def _subscript_binding(expr: ast.expr, func: ast.AST) -> ast.Subscript | None:
     return None
 
 
+def receiver_table(func: ast.AST, call: ast.Call, arg: ast.expr, cls: str
+                   ) -> tuple[ast.expr, Callable[[str], bool]] | None:
+    """`recv.method(x)` where `recv` is a class chosen by `if`/`elif` tests on a key that also picks
+    `x` from a table (pysentimiento):
+
+        if task == "ner":
+            analyzer_class = AnalyzerForTokenClassification
+        else:
+            analyzer_class = AnalyzerForSequenceClassification
+        model_name = models[lang][task]["model_name"]
+        analyzer_class.from_model_name(model_name=model_name)
+
+    For the method of class `cls`: the table read with that key (`models[lang]`) and which keys
+    reach `cls` (here: not "ner"); None when the call is not written that way."""
+    recv = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if not isinstance(recv, ast.Name):
+        return None
+    assigns = _assigns(func, recv.id)
+    mine = [list(_branch_tests(func, a)) for a in assigns if isinstance(a.value, ast.Name) and a.value.id == cls]
+    keys = {ast.unparse(t.left) for tests in mine for t, _ in tests if isinstance(t, ast.Compare)}
+    if not mine or len(mine) == len(assigns) or len(keys) != 1:
+        return None
+    key = keys.pop()
+    node: ast.expr = arg
+    for _ in range(8):  # through `name = table[...]` bindings and subscripts, to the read with the key
+        if isinstance(node, ast.Subscript):
+            if ast.unparse(node.slice) == key:
+                return node.value, lambda k: any(all(_holds(t, key, k) in (None, held) for t, held in tests)
+                                                 for tests in mine)
+            node = node.value
+        elif isinstance(node, ast.Name) and len(bound := _assigns(func, node.id)) == 1:
+            node = bound[0].value
+        else:
+            return None
+    return None
+
+
+def _assigns(func: ast.AST, name: str) -> list[ast.Assign]:
+    return [n for n in ast.walk(func) if isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)]
+
+
 def _targets(n: ast.Assign | ast.AnnAssign | ast.AugAssign) -> list[ast.expr]:
     return list(n.targets) if isinstance(n, ast.Assign) else [n.target]
 
 
-def _branch_tests(node: ast.AST, call: ast.Call) -> Iterator[_Test]:
+def _branch_tests(node: ast.AST, call: ast.AST) -> Iterator[_Test]:
     """The `if` tests on the way from `node` down to `call`: an `elif`/`else` also contributes
     the earlier tests as not holding."""
     for field in ("body", "orelse", "handlers", "finalbody"):
@@ -86,10 +128,11 @@ def _branch_tests(node: ast.AST, call: ast.Call) -> Iterator[_Test]:
             return
 
 
-def _contains(node: ast.AST, call: ast.Call) -> bool:
+def _contains(node: ast.AST, call: ast.AST) -> bool:
     start = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
     end = (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
-    return start <= (call.lineno, call.col_offset) and (call.end_lineno or 0, call.end_col_offset or 0) <= end
+    return start <= (getattr(call, "lineno", 0), getattr(call, "col_offset", 0)) \
+        and (getattr(call, "end_lineno", 0) or 0, getattr(call, "end_col_offset", 0) or 0) <= end
 
 
 def _holds(test: ast.expr, key: str, value: str) -> bool | None:

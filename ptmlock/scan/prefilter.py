@@ -222,7 +222,7 @@ class _Seen(Generic[AnyStr]):
     def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr]) -> None:
         self.text: AnyStr = text
         self._found: dict[AnyStr, bool] = {}
-        self._syntax = syntax  # the word `import`, newline, "(", ")", backslash
+        self._syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr] = syntax  # `import`, newline, ( ) \\
         self._imports: _Seen[AnyStr] | None = None
 
     def has(self, needle: AnyStr) -> bool:

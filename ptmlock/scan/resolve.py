@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from ptmlock.scan.calls import CallsMixin
+from ptmlock.scan.narrow import receiver_table
 from ptmlock.scan.scopes import (
     AUG,
     COMPREHENSIONS,
@@ -46,6 +47,7 @@ from ptmlock.scan.values import (
     members,
     partial_ok,
     product,
+    strings_in,
     strs,
     truthy,
     union,
@@ -277,6 +279,18 @@ class Resolver(CallsMixin):
         added = self._updates(b.name, scope, d) if not path and "update" in self.ix.calls_by_name else []
         return tuple(Map(v.entries + tuple(added)) if isinstance(v, Map) else v for v in found) if added else found
 
+    def narrowed(self, call: ast.Call, arg: ast.expr, cls: ast.AST | None, vals: Vals, d: int) -> Vals:
+        """`vals` of `arg` passed at `call` to a method of class `cls`, less the entries of a table
+        that only other classes chosen with the same key get (`narrow.receiver_table`)."""
+        func = next((f.scope for f in reversed(self.ix.locate(call)) if isinstance(f.scope, FUNCTIONS)), None)
+        found = receiver_table(func, call, arg, cls.name) if func and isinstance(cls, ast.ClassDef) else None
+        if found is None:
+            return vals
+        base, reaches = found
+        keep = {s for m in self.at(base, d) if isinstance(m, Map) for keys, entry in m.entries
+                if any(isinstance(k, str) and reaches(k) for k in keys) for s in strings_in(entry)}
+        return tuple(v for v in vals if not isinstance(v, str) or v in keep) if keep else vals
+
     def _updates(self, name: str, scope: ast.AST, d: int) -> list[tuple[Vals, Vals]]:
         """The entries `name.update({...})` (or `name.update(k=v)`) calls in the same scope add to a table."""
         out: list[tuple[Vals, Vals]] = []
@@ -328,6 +342,8 @@ class Resolver(CallsMixin):
                 out.append(found or (ImportRef(f"{v.qualname}.{attr}"),))
             elif isinstance(v, (ClassRef, InstRef)):
                 out.append(self._class_attr(v.node, attr, d))
+                if isinstance(v, InstRef):
+                    out.append(self.built_with(v.node.name, attr, d, v.call))
             elif isinstance(v, Map):
                 out.extend(val for keys, val in v.entries if attr in keys)
             elif isinstance(v, str) and attr == "value":  # an Enum member's value

@@ -12,7 +12,7 @@ import ast
 import itertools
 import re
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ptmlock.scan.index import ModuleIndex
@@ -78,9 +78,10 @@ class ClassRef:
 
 @dataclass(frozen=True)
 class InstRef:
-    """An instance of a class defined in the module."""
+    """An instance of a class defined in the module (built by `call`, where it is known)."""
 
     node: ast.ClassDef
+    call: ast.Call | None = None
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,30 @@ class ResolverBase:
     def at(self, node: ast.AST, depth: int) -> Vals:
         return self.values(node, self.ix.locate(node), depth)
 
+    def narrowed(self, call: ast.Call, arg: ast.expr, cls: ast.AST | None, vals: Vals, d: int) -> Vals:
+        raise NotImplementedError
+
+    def built_with(self, cls: str, attr: str, d: int, call: ast.Call | None = None) -> Vals:
+        """What the module's calls of its class `cls` (or the one `call`) pass as the keyword `attr`:
+        the fields an instance is built with (`Config(hf_repo_id="org/a", ...)`, a dataclass)."""
+        calls = [call] if call is not None else self.ix.calls_by_name.get(cls, [])[:MAX_SITES]
+        return union(self.at(k.value, d) for c in calls for k in c.keywords if k.arg == attr)
+
     def _values(self, e: ast.AST, ctx: Ctx, depth: int) -> Vals:
         raise NotImplementedError
+
+
+def strings_in(vals: Vals, depth: int = 0) -> Iterator[str]:
+    """Every string in `vals`, inside tables and lists too."""
+    for v in vals:
+        if isinstance(v, str):
+            yield v
+        elif depth < 4 and isinstance(v, Map):
+            for _, entry in v.entries:
+                yield from strings_in(entry, depth + 1)
+        elif depth < 4 and isinstance(v, Seq):
+            for item in v.items:
+                yield from strings_in(item, depth + 1)
 
 
 def last_name(e: ast.AST) -> str | None:
