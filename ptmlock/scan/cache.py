@@ -40,6 +40,13 @@ class Cache:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def is_empty(self) -> bool:
+        """No entry written yet by this analyzer version (a first scan: nothing to look up)."""
+        try:
+            return not any(name.startswith("shard-") for name in os.listdir(self.root))
+        except OSError:
+            return True
+
     def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
         shard = self._shards.get(key[0])
         if shard is None:

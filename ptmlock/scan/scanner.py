@@ -24,7 +24,7 @@ from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
 from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_scan, quick_bytes_test
-from ptmlock.scan.pool import Pool, no_gc, shared
+from ptmlock.scan.pool import Pool, no_gc, shared, usable_cores
 from ptmlock.scan.reading import read_regular
 from ptmlock.scan.sources import (
     CONFIG,
@@ -38,7 +38,7 @@ from ptmlock.scan.sources import (
 )
 from ptmlock.scan.types import Finding, ScanStats
 from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, walk_sources
-from ptmlock.scan.wrappers import Wrapper, calls_to_wrappers, module_matches
+from ptmlock.scan.wrappers import Wrapper, WrapperImports, calls_to_wrappers
 
 __all__ = ["SKIP_DIRS", "Finding", "ScanStats", "default_cache_dir", "excluded", "iter_python_files", "iter_source_files",
            "scan_paths", "scan_source"]
@@ -53,11 +53,13 @@ _MIN_FILES_FOR_POOL = 16
 # the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
 _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_name|download|from_pretrained")
 
-_FILTERED, _PARSED, _SYNTAX_ERROR = "filtered", "parsed", "syntax_error"
+_FILTERED, _PARSED, _SYNTAX_ERROR, _UNREADABLE = "filtered", "parsed", "syntax_error", "unreadable"
 
-_WorkItem = tuple[int, str, str, bytes, str]          # (index, path, cache key, bytes, source kind)
-# (index, findings, status, wrappers, the import lines of a Python file: `prefilter.quick_bytes_scan`)
-_WorkResult = tuple[int, list[Finding], str, list[Wrapper], bytes | None]
+# (index, path, cache key, bytes, source kind, root): key and bytes None for a worker to read and hash
+_WorkItem = tuple[int, str, "str | None", "bytes | None", str, str]
+# (index, findings, status, wrappers, the import lines of a Python file (`prefilter.quick_bytes_scan`),
+# cache key, size in bytes)
+_WorkResult = tuple[int, list[Finding], str, list[Wrapper], "bytes | None", "str | None", int]
 
 
 def scan_source(path: str, text: str) -> list[Finding]:
@@ -152,38 +154,46 @@ def scan_paths(
     kept: list[bytes | None] = [None] * len(files)  # Python sources, for the second pass
     import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
     kept_bytes = 0
+    # an empty cache and many files (a first scan): the workers read and hash them too
+    cold = (cache is None or cache.is_empty()) and len(files) >= _MIN_FILES_FOR_POOL * 4 and usable_cores() > 1
     for i, (path, kind, root) in enumerate(files):
+        if cold:
+            todo.append((i, path, None, None, kind, root))
+            continue
         data = read_regular(path, root)
         if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
             stats.unreadable += 1
             continue
         stats.bytes += len(data)
-        # hashing is cheaper than the substring test, so a warm scan only hashes; SHA-256 (cut to
-        # 160 bits) runs in the CPU's SHA instructions where it has them, ~2x faster than BLAKE2b
-        h = hashlib.sha256(_CACHE_PERSON + kind.encode() + b"\0")
-        h.update(data)
-        key = keys[i] = h.hexdigest()[:40]
+        keys[i] = _key(data, kind)
         if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
             kept[i] = data
             kept_bytes += len(data)
-        cached = cache.get(key, path) if cache is not None else None
+        cached = cache.get(_todo_key(keys, i), path) if cache is not None else None
         if cached is not None:
             stats.cache_hits += 1
             results[i] = [f.with_path(path) for f in cached[0]]
             wrappers.extend(cached[1])
         else:
-            todo.append((i, path, key, data, kind))
+            todo.append((i, path, keys[i], data, kind, root))
 
-    with Pool(jobs, todo=todo, kept=kept) as pool:
+    # the project's modules (`scan.imported`), for the second pass: shared with forked workers, not sent
+    modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON}, _read_text)
+    with Pool(jobs, todo=todo, kept=kept, modules=modules) as pool:
         # little to do (a warm scan of a changed file): the pre-filter here, and the pool only for
         # many survivors; else everything in the workers, the pre-filter too
-        parallel = sum(len(item[3]) for item in todo) >= _POOL_BYTES or sum(
-            _worth_parsing(item[3], item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
-        batches = pool.batches(todo, lambda item: len(item[3]) + 2000, parallel)
-        for i, findings, status, found, lines in pool.map(_first_pass, [
+        parallel = cold or sum(len(item[3] or b"") for item in todo) >= _POOL_BYTES or sum(
+            _worth_parsing(item[3] or b"", item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
+        batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel)
+        for i, findings, status, found, lines, read_key, size in pool.map(_first_pass, [
                 b if pool.fork else [todo[n] for n in b] for b in batches]):
+            if status == _UNREADABLE:
+                stats.unreadable += 1
+                continue
             results[i] = findings
             import_lines[i] = lines
+            keys[i] = read_key
+            stats.bytes += size if cold else 0
             wrappers.extend(found)
             if cache is not None:
                 cache.put(_todo_key(keys, i), findings, found)
@@ -193,13 +203,22 @@ def scan_paths(
                 stats.parsed += 1
                 stats.syntax_errors += status == _SYNTAX_ERROR
         if wrappers:
-            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, cache, pool))
+            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, modules, cache, pool))
         stats.workers = pool.used
     if cache is not None:
         cache.flush()
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
+
+
+def _key(data: bytes, kind: str) -> str:
+    """The cache key of a file's bytes. Hashing is cheaper than the substring test, so a warm scan
+    only hashes; SHA-256 (cut to 160 bits) runs in the CPU's SHA instructions where it has them,
+    ~2x faster than BLAKE2b."""
+    h = hashlib.sha256(_CACHE_PERSON + kind.encode() + b"\0")
+    h.update(data)
+    return h.hexdigest()[:40]
 
 
 def _todo_key(keys: list[str | None], i: int) -> str:
@@ -219,12 +238,18 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
     work list in a forked worker, else the items themselves)."""
     out: list[_WorkResult] = []
     for x in batch:
-        i, path, _, data, kind = shared("todo")[x] if isinstance(x, int) else x
+        i, path, key, data, kind, root = shared("todo")[x] if isinstance(x, int) else x
+        if data is None:  # a cold scan: read and hash here
+            data = read_regular(path, root)
+            if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
+                out.append((i, [], _UNREADABLE, [], None, None, 0))
+                continue
+            key = _key(data, kind)
         rule, lines = quick_bytes_scan(data) if kind == PYTHON else (0, None)
         if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
-            out.append((i, [], _FILTERED, [], lines))
+            out.append((i, [], _FILTERED, [], lines, key, len(data)))
         else:
-            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True), lines))
+            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True), lines, key, len(data)))
     return out
 
 
@@ -232,8 +257,8 @@ _Call2 = tuple[int, str, str, bytes | None]  # (file index, path, root, bytes wh
 
 
 def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kept: list[bytes | None],
-                   import_lines: list[bytes | None], wrappers: list[Wrapper], cache: _Cache | None,
-                   pool: Pool) -> list[Finding]:
+                   import_lines: list[bytes | None], wrappers: list[Wrapper], modules: ProjectModules,
+                   cache: _Cache | None, pool: Pool) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
     per file by its content, its path, the project's wrappers and the content of every Python
@@ -241,13 +266,12 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     reads nothing; an edit re-runs this pass."""
     digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
                                                for w in wrappers)).encode(), digest_size=20).digest()
-    modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON}, _read_text)
     # a call may read constants of any other module (`scan.imported`): the key holds every source's content
     digest += hashlib.blake2b("\0".join(f"{p}\0{k}" for (p, kind, _), k in zip(files, keys) if kind == PYTHON and k)
                               .encode("utf-8", "surrogateescape"), digest_size=20).digest()
     out: list[Finding] = []
     todo: list[tuple[_Call2, str]] = []
-    imports_a_wrapper = _WrapperImports(wrappers)
+    imports_a_wrapper = WrapperImports(wrappers)
     for i, (path, kind, root) in enumerate(files):
         key = keys[i]
         if kind != PYTHON or key is None:
@@ -265,7 +289,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
             todo.append(((i, path, root, kept[i]), key2))
     items = [item for item, _ in todo]
     batches = pool.batches(items, lambda it: len(it[3] or b"") + 2000, len(items) >= _MIN_FILES_FOR_POOL)
-    found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=modules),
+    found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=None if pool.fork else modules),
                      [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
                       for b in batches])
     by_file: dict[int, list[Finding]] = {}
@@ -278,8 +302,10 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     return out
 
 
-def _second_pass(batch: list[_Call2], wrappers: list[Wrapper], modules: ProjectModules) -> list[tuple[int, Finding]]:
-    return no_gc(functools.partial(_calls_in, wrappers=wrappers, project=modules))(batch)
+def _second_pass(batch: list[_Call2], wrappers: list[Wrapper], modules: ProjectModules | None
+                 ) -> list[tuple[int, Finding]]:
+    project = modules if modules is not None else shared("modules")
+    return no_gc(functools.partial(_calls_in, wrappers=wrappers, project=project))(batch)
 
 
 def _read_text(path: str, root: str) -> str | None:
@@ -288,7 +314,7 @@ def _read_text(path: str, root: str) -> str | None:
 
 
 def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModules) -> list[tuple[int, Finding]]:
-    imports_a_wrapper = _WrapperImports(wrappers)
+    imports_a_wrapper = WrapperImports(wrappers)
     out: list[tuple[int, Finding]] = []
     for i, path, root, data in batch:
         kept = shared("kept")
@@ -298,99 +324,4 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModu
             data = read_regular(path, root)
         if data is not None and imports_a_wrapper(data):
             out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers, project))
-    return out
-
-
-# an import line, its backslash continuations included (`from .utils import a,\` then `b`)
-_LINE = rb"[^\n\\]*(?:\\\r?\n?[^\n\\]*)*"  # up to the end of the line, over `\` + newline
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|" + _LINE + rb")"
-                     rb"|import[ \t]+(" + _LINE + rb"))", re.M)
-_WORD = re.compile(r"\w+")
-_WORD_BYTES = re.compile(rb"\w+")  # the same words in ASCII text, without decoding it
-
-
-class _WrapperImports:
-    """A cheap pre-filter: does a file import a wrapper by name, or a wrapper's module and call
-    an attribute of that name (`.name(`)? Only the lines holding `import` are read (a `find`
-    loop), not the whole file once per wrapper name; the calls are looked for once per file, by
-    one regex (~8x faster than a substring scan per wrapper name). Import lines in ASCII (nearly
-    all) are split into words and compared as bytes, without decoding."""
-
-    def __init__(self, wrappers: list[Wrapper]) -> None:
-        self.by_name: dict[str, list[Wrapper]] = {}
-        for w in wrappers:
-            self.by_name.setdefault(w.function, []).append(w)
-        self.names = {n.encode(): n for n in self.by_name}
-        self.modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
-        self.modules_bytes = {m.encode() for m in self.modules}
-        self.called = re.compile(rb"\.(?:" + b"|".join(re.escape(n) for n in self.names) + rb")\(")
-
-    def __call__(self, data: bytes) -> bool:
-        statements = _import_statements(data)
-        if not statements:
-            return False
-        # the whole file first: most name no wrapper and no wrapper's module at all
-        imported, module_word = self._words(b"\n".join(names for _, names in statements))
-        if not imported and not module_word and self.modules.isdisjoint(
-                part for module, _ in statements for part in module.split(".")):
-            return False
-        calls: bool | None = None
-        for module, names in statements:
-            imported, module_word = self._words(names)
-            if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]) \
-                    and _calls_a_name(data, names):
-                return True  # `from <the wrapper's module or package> import <wrapper>`, then a call of it
-            if calls is not False and (module_word or not self.modules.isdisjoint(module.split("."))):
-                if calls is None:
-                    calls = self.called.search(data) is not None
-                if calls:
-                    return True
-            if module.rsplit(".", 1)[-1] in self.modules and names.strip() == b"*" and any(
-                    any(module_matches(module, w.module_parts) for w in ws) and n.encode() + b"(" in data
-                    for n, ws in self.by_name.items()):  # `from <the wrapper's module> import *`
-                return True
-        return False
-
-    def may_import(self, lines: bytes) -> bool:
-        """Can a file whose import lines (`prefilter.quick_bytes_scan`) are `lines` import a
-        wrapper? Not when no word of them is a wrapper's name or the last part of its module."""
-        if not lines.isascii():
-            return True
-        words = set(_WORD_BYTES.findall(lines))
-        return not (words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes))
-
-    def _words(self, names: bytes) -> tuple[set[str], bool]:
-        """The wrapper names among the words of an import's name list, and whether a wrapper's
-        module is one of them."""
-        if names.isascii():
-            words = set(_WORD_BYTES.findall(names))
-            return {self.names[w] for w in words & self.names.keys()}, not self.modules_bytes.isdisjoint(words)
-        text = set(_WORD.findall(names.decode("utf-8", "replace")))
-        return text & self.by_name.keys(), not self.modules.isdisjoint(text)
-
-
-def _calls_a_name(data: bytes, names: bytes) -> bool:
-    """Is one of the names an import statement binds (a wrapper, or the alias it is bound to)
-    called in `data`? A package's `__init__.py` that only re-exports a wrapper calls none."""
-    words = {w for w in _WORD_BYTES.findall(names) if w != b"as"} if names.isascii() else \
-        {w.encode() for w in _WORD.findall(names.decode("utf-8", "replace")) if w != "as"}
-    return any(re.search(rb"(?<![\w.])" + re.escape(w) + rb"\s*\(", data) for w in words if w in data)
-
-
-def _import_statements(data: bytes) -> list[tuple[str, bytes]]:
-    """(module, the list of names) of each import statement: `from m import (a, b as c)` gives
-    ("m", b"(a, b as c)"), `import x.y` gives ("", b"x.y")."""
-    out: list[tuple[str, bytes]] = []
-    find = data.find
-    i = find(b"import")
-    while i >= 0:
-        m = _IMPORT.match(data, data.rfind(b"\n", 0, i) + 1)
-        if m is not None:
-            module, listed, plain = m.groups()
-            out.append((module.decode() if module else "", listed or plain or b""))  # ASCII: `[\w.]+` in bytes
-            if m.end() > i:
-                i = find(b"import", m.end())
-                continue
-        end = find(b"\n", i)
-        i = find(b"import", end) if end >= 0 else -1
     return out

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -176,3 +177,98 @@ def module_matches(module: str, parts: tuple[str, ...]) -> bool:
 def _line(text: str, lineno: int) -> str:
     lines = text.splitlines()
     return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+
+
+# an import line, its backslash continuations included (`from .utils import a,\` then `b`)
+_LINE = rb"[^\n\\]*(?:\\\r?\n?[^\n\\]*)*"  # up to the end of the line, over `\` + newline
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|" + _LINE + rb")"
+                     rb"|import[ \t]+(" + _LINE + rb"))", re.M)
+_WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")  # the same words in ASCII text, without decoding it
+
+
+class WrapperImports:
+    """A cheap pre-filter: does a file import a wrapper by name, or a wrapper's module and call
+    an attribute of that name (`.name(`)? Only the lines holding `import` are read (a `find`
+    loop), not the whole file once per wrapper name; the calls are looked for once per file, by
+    one regex (~8x faster than a substring scan per wrapper name). Import lines in ASCII (nearly
+    all) are split into words and compared as bytes, without decoding."""
+
+    def __init__(self, wrappers: list[Wrapper]) -> None:
+        self.by_name: dict[str, list[Wrapper]] = {}
+        for w in wrappers:
+            self.by_name.setdefault(w.function, []).append(w)
+        self.names = {n.encode(): n for n in self.by_name}
+        self.modules = {w.module_parts[-1] for w in wrappers if w.module_parts}
+        self.modules_bytes = {m.encode() for m in self.modules}
+        self.called = re.compile(rb"\.(?:" + b"|".join(re.escape(n) for n in self.names) + rb")\(")
+
+    def __call__(self, data: bytes) -> bool:
+        statements = _import_statements(data)
+        if not statements:
+            return False
+        # the whole file first: most name no wrapper and no wrapper's module at all
+        imported, module_word = self._words(b"\n".join(names for _, names in statements))
+        if not imported and not module_word and self.modules.isdisjoint(
+                part for module, _ in statements for part in module.split(".")):
+            return False
+        calls: bool | None = None
+        for module, names in statements:
+            imported, module_word = self._words(names)
+            if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]) \
+                    and _calls_a_name(data, names):
+                return True  # `from <the wrapper's module or package> import <wrapper>`, then a call of it
+            if calls is not False and (module_word or not self.modules.isdisjoint(module.split("."))):
+                if calls is None:
+                    calls = self.called.search(data) is not None
+                if calls:
+                    return True
+            if module.rsplit(".", 1)[-1] in self.modules and names.strip() == b"*" and any(
+                    any(module_matches(module, w.module_parts) for w in ws) and n.encode() + b"(" in data
+                    for n, ws in self.by_name.items()):  # `from <the wrapper's module> import *`
+                return True
+        return False
+
+    def may_import(self, lines: bytes) -> bool:
+        """Can a file whose import lines (`prefilter.quick_bytes_scan`) are `lines` import a
+        wrapper? Not when no word of them is a wrapper's name or the last part of its module."""
+        if not lines.isascii():
+            return True
+        words = set(_WORD_BYTES.findall(lines))
+        return not (words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes))
+
+    def _words(self, names: bytes) -> tuple[set[str], bool]:
+        """The wrapper names among the words of an import's name list, and whether a wrapper's
+        module is one of them."""
+        if names.isascii():
+            words = set(_WORD_BYTES.findall(names))
+            return {self.names[w] for w in words & self.names.keys()}, not self.modules_bytes.isdisjoint(words)
+        text = set(_WORD.findall(names.decode("utf-8", "replace")))
+        return text & self.by_name.keys(), not self.modules.isdisjoint(text)
+
+
+def _calls_a_name(data: bytes, names: bytes) -> bool:
+    """Is one of the names an import statement binds (a wrapper, or the alias it is bound to)
+    called in `data`? A package's `__init__.py` that only re-exports a wrapper calls none."""
+    words = {w for w in _WORD_BYTES.findall(names) if w != b"as"} if names.isascii() else \
+        {w.encode() for w in _WORD.findall(names.decode("utf-8", "replace")) if w != "as"}
+    return any(re.search(rb"(?<![\w.])" + re.escape(w) + rb"\s*\(", data) for w in words if w in data)
+
+
+def _import_statements(data: bytes) -> list[tuple[str, bytes]]:
+    """(module, the list of names) of each import statement: `from m import (a, b as c)` gives
+    ("m", b"(a, b as c)"), `import x.y` gives ("", b"x.y")."""
+    out: list[tuple[str, bytes]] = []
+    find = data.find
+    i = find(b"import")
+    while i >= 0:
+        m = _IMPORT.match(data, data.rfind(b"\n", 0, i) + 1)
+        if m is not None:
+            module, listed, plain = m.groups()
+            out.append((module.decode() if module else "", listed or plain or b""))  # ASCII: `[\w.]+` in bytes
+            if m.end() > i:
+                i = find(b"import", m.end())
+                continue
+        end = find(b"\n", i)
+        i = find(b"import", end) if end >= 0 else -1
+    return out

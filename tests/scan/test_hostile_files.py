@@ -69,12 +69,20 @@ def test_check_and_init_from_code_do_not_hang_on_hostile_files(hostile: Path) ->
     assert "org/outside" not in r.stdout, r.stderr
 
 
-def test_scan_paths_counts_non_regular_files_as_unreadable(hostile: Path) -> None:
+@pytest.mark.parametrize("padding,jobs,cache", [(0, 1, None), (100, 2, None), (100, 2, "empty"), (100, 1, "empty")])
+def test_scan_paths_counts_non_regular_files_as_unreadable(hostile: Path, padding: int, jobs: int,
+                                                           cache: str | None) -> None:
+    # with many files and an empty cache (a first scan), the workers open the files themselves
+    for n in range(padding):
+        (hostile / f"pad{n}.py").write_text(f"x = {n}\n")
     stats = ScanStats()
-    found = scan_paths(["."], use_cache=False, stats=stats, jobs=1)
+    cache_dir = str(hostile.parent / "scan-cache") if cache else None
+    found = scan_paths(["."], use_cache=cache is not None, cache_dir=cache_dir, stats=stats, jobs=jobs)
     assert {f.model_ids for f in found} == {("org/real-load",), ("org/inner",)}
     # zero, random, kmsg, conf, run, fifo, escape: never read
     assert stats.unreadable == 7, stats
+    assert stats.bytes == sum(len(p.read_bytes()) for p in hostile.rglob("*.py")
+                              if p.is_file() and not p.is_symlink() or p.name == "linked.py"), stats
 
 
 def test_a_file_over_the_size_cap_is_skipped(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
