@@ -102,6 +102,9 @@ class _Needles(Generic[AnyStr]):
         self.equals: AnyStr = c("=")
         self.underscore: AnyStr = c("_")
         self.words: dict[AnyStr, re.Pattern[AnyStr]] = {}
+        self.uses: dict[AnyStr, tuple[re.Pattern[AnyStr], re.Pattern[AnyStr]]] = {}
+        self.called_or_aliased: AnyStr = c(r"(?=\s*\(|\s+as\b)")
+        self.assigned: AnyStr = c(r"=\s*(?:\w+\s*\.\s*)*")
         self.not_after_ident: tuple[AnyStr, AnyStr] = (c(r"(?<!\w"), c(r")(?!\w)"))
         self.rules: tuple[Callable[[_Seen[AnyStr]], bool], ...] = (
             *(functools.partial(self._always, a) for a in range(len(self.always))),
@@ -142,6 +145,19 @@ class _Needles(Generic[AnyStr]):
             found = self.words[word] = re.compile(w + self.not_after_ident[0] + w + self.not_after_ident[1])
         return found.search(text) is not None
 
+    def _callable(self, text: AnyStr, word: AnyStr) -> bool:
+        """`word` (a loader class or function) used the ways the analyzer can follow to a call:
+        called (`SentenceTransformer(`), imported under another name (`SentenceTransformer as ST`),
+        or assigned to one (`Model = SentenceTransformer`, `= st.SentenceTransformer`). A name
+        only in annotations and `isinstance` tests (a library's own modules) is no load."""
+        found = self.uses.get(word)
+        if found is None:
+            w = re.escape(word)
+            not_in_ident = self.not_after_ident[0] + w + self.not_after_ident[1]
+            found = self.uses[word] = (re.compile(w + not_in_ident + self.called_or_aliased),
+                                       re.compile(self.assigned + w + not_in_ident))
+        return found[0].search(text) is not None or found[1].search(text) is not None
+
     def _kwarg(self, text: AnyStr, name: AnyStr) -> bool:
         for i in self._occurrences(text, name):
             end = i + len(name)
@@ -180,7 +196,7 @@ class _Needles(Generic[AnyStr]):
         names, mods = self.pairs[n]
         imports = seen.imports()
         return any(imports.has(m) and self._imported(imports.text, m) for m in mods) \
-            and any(seen.has(x) and self._word(seen.text, x) for x in names)
+            and any(seen.has(x) and self._callable(seen.text, x) for x in names)
 
     def _call(self, n: int, seen: _Seen[AnyStr]) -> bool:
         anchor, calls = self.calls[n]

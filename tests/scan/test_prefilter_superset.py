@@ -47,3 +47,24 @@ def test_every_file_the_prefilter_drops_holds_no_load() -> None:
         findings, wrappers = analyze_module(tree, text, path)
         assert not findings and not wrappers, (path, findings[:3], wrappers[:3])
     assert dropped > len(files) // 2  # the pre-filter does drop most files (else this proves nothing)
+
+
+@pytest.mark.parametrize("src", [
+    "from sentence_transformers import SentenceTransformer\nm = SentenceTransformer('org/a')\n",
+    "from sentence_transformers import SentenceTransformer as ST\nm = ST('org/a')\n",
+    "from sentence_transformers import SentenceTransformer\nModel = SentenceTransformer\nm = Model('org/a')\n",
+    "import sentence_transformers as st\nModel = st.SentenceTransformer\nm = Model('org/a')\n",
+    "from transformers import pipeline as make\nclf = make('text-classification', model='org/a')\n",
+])
+def test_every_spelling_of_a_loader_the_analyzer_follows_passes_the_prefilter(src: str) -> None:
+    from ptmlock.scan.scanner import scan_source
+
+    assert may_contain_load(src)
+    assert [f.model_ids for f in scan_source("m.py", src)] == [("org/a",)]
+
+
+def test_a_loader_class_named_only_in_annotations_is_filtered() -> None:
+    src = ("from sentence_transformers import SentenceTransformer\n\n"
+           "def encode(model: SentenceTransformer, texts: list[str]):\n"
+           "    assert isinstance(model, SentenceTransformer)\n    return model.encode(texts)\n")
+    assert not may_contain_load(src)
