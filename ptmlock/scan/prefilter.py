@@ -194,27 +194,28 @@ class _Needles(Generic[AnyStr]):
 
     def _pair(self, n: int, seen: _Seen[AnyStr]) -> bool:
         names, mods = self.pairs[n]
-        imports = seen.imports()
+        imports = seen.imp
         return any(imports.has(m) and self._imported(imports.text, m) for m in mods) \
             and any(seen.has(x) and self._callable(seen.text, x) for x in names)
 
     def _call(self, n: int, seen: _Seen[AnyStr]) -> bool:
         anchor, calls = self.calls[n]
-        return seen.imports().has(anchor) and any(seen.has(x) for x in calls)
+        return seen.imp.has(anchor) and any(seen.has(x) for x in calls)
 
     def _torch_hub(self, seen: _Seen[AnyStr]) -> bool:
         text = seen.text
-        return seen.imports().has(self.torch) and seen.has(self.hub) and self.torch_hub_guard.search(text) is not None \
+        return seen.imp.has(self.torch) and seen.has(self.hub) and self.torch_hub_guard.search(text) is not None \
             and self._word(text, self.hub) and self.torch_hub.search(text) is not None and self._word(text, self.load)
 
     def _torchvision(self, seen: _Seen[AnyStr]) -> bool:
         text = seen.text
-        return seen.imports().has(self.torchvision) and any(seen.has(k) and self._kwarg(text, k) for k in self.kwargs) \
+        return seen.imp.has(self.torchvision) and any(seen.has(k) and self._kwarg(text, k) for k in self.kwargs) \
             and self.torchvision_models.search(text) is not None
 
     def first(self, text: AnyStr, start: int = 0, seen: _Seen[AnyStr] | None = None) -> int:
         """The index of the first rule from `start` on that fires on `text`, or -1."""
         seen = seen if seen is not None else _Seen(text, self.syntax)
+        seen.imp = seen.imports()  # nearly every file gets to the rules that read it
         rules = self.rules
         for n in range(start, len(rules)):
             if rules[n](seen):
@@ -233,13 +234,14 @@ class _Seen(Generic[AnyStr]):
     """One text, and which substrings it was found to hold (each is looked for once); `imports()`
     is the same for the text's import lines."""
 
-    __slots__ = ("text", "_found", "_syntax", "_imports")
+    __slots__ = ("text", "_found", "_syntax", "_imports", "imp")
 
     def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr]) -> None:
         self.text: AnyStr = text
         self._found: dict[AnyStr, bool] = {}
         self._syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr] = syntax  # `import`, newline, ( ) \\
         self._imports: _Seen[AnyStr] | None = None
+        self.imp: _Seen[AnyStr] = self  # `imports()`, once `_Needles.first` has built it
 
     def has(self, needle: AnyStr) -> bool:
         found = self._found.get(needle)

@@ -288,7 +288,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
         else:
             todo.append(((i, path, root, kept[i]), key2))
     items = [item for item, _ in todo]
-    batches = pool.batches(items, lambda it: len(it[3] or b"") + 2000, len(items) >= _MIN_FILES_FOR_POOL)
+    batches = pool.batches(items, _size, len(items) >= _MIN_FILES_FOR_POOL)
     found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=None if pool.fork else modules),
                      [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
                       for b in batches])
@@ -300,6 +300,15 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
             cache.put(key2, by_file.get(i, []), [])
         out.extend(by_file.get(i, []))
     return out
+
+
+def _size(item: _Call2) -> int:
+    """How much work a file of the second pass is, for even batches: its size (the big ones are parsed)."""
+    if item[3] is not None:
+        return len(item[3]) + 2000
+    with contextlib.suppress(OSError):
+        return os.path.getsize(item[1]) + 2000
+    return 2000
 
 
 def _second_pass(batch: list[_Call2], wrappers: list[Wrapper], modules: ProjectModules | None
