@@ -259,6 +259,11 @@ class _Seen(Generic[AnyStr]):
             while i >= 0:
                 start = text.rfind(nl, 0, i) + 1
                 end = _line_end(text, i, nl)
+                line = text[start:end]
+                if lparen not in line and not line.rstrip().endswith(backslash):  # nearly every import
+                    lines.append(line)
+                    i = text.find(word, end)
+                    continue
                 while True:
                     opened = text.rfind(lparen, start, end)
                     if opened >= 0 and text.find(rparen, opened, end) < 0:  # `from m import (a,` ...
