@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+_TIMEOUT = 600  # the whole section; it takes about 25 s on an idle machine
 
 
 def getting_started_commands() -> list[str]:
@@ -36,6 +38,13 @@ def getting_started_commands() -> list[str]:
     return commands
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        return f"({e})"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -53,15 +62,29 @@ def test_the_getting_started_section_runs_as_printed(tmp_path):
                    .replace("/tmp/ptm-hub", str(hub)).replace("/tmp/new.json", str(new)))
         script.append(f"{command}\necho \"@@ {n} exit=$?\"")
     bin_dir = os.path.dirname(sys.executable)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    # PYTHONFAULTHANDLER: a command that hangs is stopped with SIGABRT, and every Python process of
+    # the script (the CLI, the demo hub) then prints the stack of each of its threads to stderr
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "PYTHONFAULTHANDLER": "1"}
     env.pop("HF_ENDPOINT", None)
     proc = subprocess.Popen(["bash", "-c", "\n".join(script) + "\nkill %1 2>/dev/null; wait"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        done = [int(n) for n in re.findall(r"^@@ (\d+) exit=", out, re.M)]
+        step = done[-1] + 1 if done else 0
+        hung = commands[1:][step] if step < len(commands) - 1 else "(after the last command)"
+        pytest.fail(f"`{hung}` did not end in {_TIMEOUT} s; the stacks of the Python processes then running are in "
+                    f"stderr\nstdout:\n{out}\nstderr:\n{err}\nhub log:\n{_read(log)}")
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
     shown = f"stdout:\n{out}\nstderr:\n{err}"
     exits = {int(n): int(code) for n, code in re.findall(r"^@@ (\d+) exit=(\d+)$", out, re.M)}
     assert len(exits) == len(commands) - 1, shown
