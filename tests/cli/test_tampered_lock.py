@@ -150,11 +150,23 @@ def test_an_invalid_lock_is_not_replaced_by_lock(locked, project, ptm):
     assert r.code == 3 and (project / "ptm.lock").read_text() == _duplicate_block(locked)
 
 
-HOSTILE_VALUES = st.sampled_from([
+HOSTILE = [
     '"../x"', '"/etc/passwd"', "1", "-1", "[1]", "[]", '["a", 1]', "true", '"C:\\\\x"', '".git/config"', '"a\\u0000"',
     '"\\u007f"', '""', '"' + "0" * 40 + '"', '"' + "0" * 64 + '"', "{ a = 1 }", '"org/plain"', '"ORG/PLAIN"',
     "100000000000000000000", '"huggingface"', '"dataset"', '"url"', '"torchhub"', "1.5", '"\\ud800"', "'lit'",
-])
+]
+HOSTILE_VALUES = st.sampled_from(HOSTILE)
+
+
+def _with_value(part: str, value: str) -> str:
+    """`key = old` of a file entry with `value` put in as it is (not as a replacement template, which
+    would read the backslashes of `"a\\u0000"` as group references and escapes)."""
+    return re.sub(r"= .*", lambda _: "= " + value, part) if "= " in part else part
+
+
+def test_every_hostile_value_goes_into_a_file_entry_as_written() -> None:
+    for value in HOSTILE:
+        assert _with_value('size = 60', value) == "size = " + value
 
 
 @st.composite
@@ -168,7 +180,7 @@ def mutations(draw, text: str) -> str:
             if lines[i].startswith("    {"):  # a file entry: replace one of its values
                 parts = re.split(r"(, | \})", value)
                 j = draw(st.integers(0, max(0, len(parts) - 1)))
-                parts[j] = re.sub(r"= .*", "= " + draw(HOSTILE_VALUES), parts[j]) if "= " in parts[j] else parts[j]
+                parts[j] = _with_value(parts[j], draw(HOSTILE_VALUES))
                 lines[i] = key + " = " + "".join(parts)
             else:
                 lines[i] = key + " = " + draw(HOSTILE_VALUES)
