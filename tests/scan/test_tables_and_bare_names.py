@@ -6,17 +6,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from ptmlock.scan.scanner import scan_paths, scan_source
+from scanprojects import found_ids as _found
+from scanprojects import write_project as _write
 
-
-def _write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(textwrap.dedent(text))
-
-
-def _found(root: Path) -> dict[tuple[str, int], tuple[str, ...] | None]:
-    return {(f.path.rsplit("/", 1)[-1], f.line): f.model_ids for f in scan_paths([str(root)], use_cache=False)}
+from ptmlock.scan.scanner import scan_source
 
 
 def test_a_defaultdict_table_filled_by_update_and_read_from_another_module(tmp_path: Path) -> None:
