@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,18 +127,26 @@ def test_deep_or_ill_typed_notebooks_give_no_findings_and_exit_cleanly(project: 
     assert ids == ["org/nb-ok"], r.stdout
 
 
+def _cpu_seconds(fn: Callable[[], object], tries: int = 3) -> float:
+    """The least CPU time of `tries` calls: this process's own work, not the machine's load
+    (a wall clock on a busy machine measured the neighbours, and CI once failed on it)."""
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
 def test_a_long_line_of_repeated_hf_download_is_linear() -> None:
     small = "hf download org/m --revision main " * 2_000
     big = small * 16
-    t0 = time.perf_counter()
     found = scan_shell("run.sh", small)
-    t_small = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    scan_shell("run.sh", big)
-    t_big = time.perf_counter() - t0
     assert len(found) == 2_000 and found[0].revision == "main"
-    # 16x the input: linear takes ~16x; the quadratic scanner took ~256x
-    assert t_big < max(t_small * 64, 0.5), (t_small, t_big)
+    t_small = _cpu_seconds(lambda: scan_shell("run.sh", small))
+    t_big = _cpu_seconds(lambda: scan_shell("run.sh", big))
+    # 16x the input: linear takes ~16x (measured 10-16x); the quadratic scanner took ~256x
+    assert t_big < max(t_small * 96, 0.5), (t_small, t_big)
 
 
 def test_revision_is_the_one_of_its_own_command() -> None:
@@ -148,10 +157,10 @@ def test_revision_is_the_one_of_its_own_command() -> None:
 _SECONDS_PER_MB = 2.0
 
 
-def _within_budget(fn: object, text: str) -> None:
-    t0 = time.perf_counter()
-    fn(text)  # type: ignore[operator]
-    elapsed = time.perf_counter() - t0
+def _within_budget(fn: Callable[[str], object], text: str) -> None:
+    t0 = time.process_time()
+    fn(text)
+    elapsed = time.process_time() - t0
     assert elapsed < max(_SECONDS_PER_MB * len(text.encode("utf-8", "replace")) / 1e6, 0.5) * 3, elapsed
 
 
@@ -178,8 +187,8 @@ def test_a_megabyte_line_is_scanned_within_two_seconds() -> None:
     for text in ["hf download org/m " * 60_000, "--model_name_or_path 'x " * 45_000,
                  'x = "' + "\\\"" * 500_000, "model_name: " + "a" * 1_000_000,
                  "'\"" * 500_000, "from_pretrained(" * 60_000]:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         scan_shell("x.sh", text)
         scan_config("x.yaml", text)
         scan_source("x.py", text)
-        assert time.perf_counter() - t0 < 2.0 * 3, text[:40]
+        assert time.process_time() - t0 < 2.0 * 3, text[:40]
