@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import AnyStr, Generic
 
+from ptmlock.scan.delegation import Enclosing
+
 
 # method names: matched as `.name` (whitespace allowed after the dot), so that a `def
 # from_pretrained` override alone does not make a file worth parsing
@@ -97,6 +99,7 @@ class _Needles(Generic[AnyStr]):
         self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
         self.torch_hub_guard: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB_GUARD))
         self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
+        self.enclosing: Enclosing[AnyStr] = Enclosing(c)
         self.empty: AnyStr = c("")
         self.dot: AnyStr = c(".")
         self.equals: AnyStr = c("=")
@@ -123,7 +126,9 @@ class _Needles(Generic[AnyStr]):
             i = text.find(word, i + 1)
         return out
 
-    def _attribute(self, text: AnyStr, name: AnyStr) -> bool:
+    def _attribute(self, text: AnyStr, name: AnyStr, code: bool = False) -> bool:
+        """`.name` in `text`; in code alone, not where a `from_pretrained` override forwards its
+        caller's id (`super().from_pretrained(...)`: `scan.delegation`)."""
         for i in self._occurrences(text, name):
             end = i + len(name)
             if self._ident(text[end:end + 1]):
@@ -131,7 +136,7 @@ class _Needles(Generic[AnyStr]):
             j = i - 1
             while j >= 0 and text[j:j + 1].isspace():
                 j -= 1
-            if j >= 0 and text[j:j + 1] == self.dot:
+            if j >= 0 and text[j:j + 1] == self.dot and not (code and self.enclosing.delegates(text, i)):
                 return True
         return False
 
@@ -187,7 +192,7 @@ class _Needles(Generic[AnyStr]):
 
     def _method(self, n: int, seen: _Seen[AnyStr]) -> bool:
         name = self.methods[n]
-        return seen.has(name) and self._attribute(seen.text, name)
+        return seen.has(name) and self._attribute(seen.text, name, seen.code)
 
     # The rules below need a module imported: its name is looked for in the import lines first
     # (`_Seen.imports`, ~3% of the text), and the rest of the text only where it is there.
@@ -227,17 +232,20 @@ class _Needles(Generic[AnyStr]):
 
     def code_first(self, text: AnyStr, start: int = 0) -> int:
         """`first` on the code alone (strings and comments removed)."""
-        return self.first(self.strip.sub(self.empty, text), start)
+        code = self.strip.sub(self.empty, text)
+        return self.first(code, start, _Seen(code, self.syntax, code=True))
 
 
 class _Seen(Generic[AnyStr]):
     """One text, and which substrings it was found to hold (each is looked for once); `imports()`
     is the same for the text's import lines."""
 
-    __slots__ = ("text", "_found", "_syntax", "_imports", "imp")
+    __slots__ = ("text", "_found", "_syntax", "_imports", "imp", "code")
 
-    def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr]) -> None:
+    def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr], code: bool = False
+                 ) -> None:
         self.text: AnyStr = text
+        self.code = code  # the text is code alone: strings and comments removed
         self._found: dict[AnyStr, bool] = {}
         self._syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr] = syntax  # `import`, newline, ( ) \\
         self._imports: _Seen[AnyStr] | None = None
