@@ -43,8 +43,10 @@ _CALLS = ("requests.get", "from requests import", "pooch.retrieve", "from pooch 
           "from clip import")
 assert all(any(a in c for a in _CALL_ANCHORS) for c in _CALLS)
 # torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
-# `from torch import hub`, or `import torch as th` (then `th.hub`)
-_TORCH_HUB = r"torch\.hub|from\s+torch\s+import|import\s+torch\s+as"
+# `from torch import hub` (among other names, in parentheses or after a backslash; or `*`), or
+# `import torch as th` (then `th.hub`); `from torch import nn` in a file that says "hub" is none
+_TORCH_HUB = r"torch\.hub|import\s+torch\s+as"
+_FROM_TORCH_IMPORT = r"from\s+torch\s+import\s*"
 # what each spelling holds, starting with a literal (which the regex engine jumps to): tried first
 _TORCH_HUB_GUARD = r"torch(?:\.hub|\s+(?:import|as))"
 # a pair's module counts only where it is imported (the analyzer knows a loader by its import):
@@ -81,6 +83,9 @@ class _Needles(Generic[AnyStr]):
         self.always: tuple[tuple[AnyStr, AnyStr, tuple[AnyStr, ...]], ...] = tuple(
             (c(_METHOD_NEEDLES[0] if anchor.startswith(_METHOD_NEEDLES[0]) else anchor), c(anchor),
              tuple(c(n) for n in _ALWAYS if anchor in n)) for anchor in _ANCHORS)
+        # each name with where its anchor is in it
+        self.always_at: tuple[tuple[tuple[AnyStr, int], ...], ...] = tuple(
+            tuple((name, name.find(anchor)) for name in names) for _, anchor, names in self.always)
         self.methods: tuple[AnyStr, ...] = tuple(c(s) for s in _METHOD_NEEDLES)
         self.pairs: tuple[tuple[tuple[AnyStr, ...], tuple[AnyStr, ...]], ...] = tuple(
             (tuple(c(a) for a in names), tuple(c(m) for m in mods)) for names, mods in _PAIRS)
@@ -97,6 +102,8 @@ class _Needles(Generic[AnyStr]):
         self.torchvision: AnyStr = c("torchvision")
         self.hub: AnyStr = c("hub")
         self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
+        self.from_torch: re.Pattern[AnyStr] = re.compile(c(_FROM_TORCH_IMPORT))
+        self.star: AnyStr = c("*")
         self.torch_hub_guard: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB_GUARD))
         self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
         self.enclosing: Enclosing[AnyStr] = Enclosing(c)
@@ -187,8 +194,18 @@ class _Needles(Generic[AnyStr]):
     # -- the rules, in order ------------------------------------------------------------------
 
     def _always(self, n: int, seen: _Seen[AnyStr]) -> bool:
+        """A name of the group in the text: looked for only where its anchor is (a few places),
+        not by a scan of the whole text per name."""
         guard, anchor, names = self.always[n]
-        return seen.has(guard) and seen.has(anchor) and any(seen.has(x) for x in names)
+        if not (seen.has(guard) and seen.has(anchor)):
+            return False
+        text, at = seen.text, self.always_at[n]
+        i = text.find(anchor)
+        while i >= 0:
+            if any(text.startswith(name, i - k) for name, k in at if i >= k):
+                return True
+            i = text.find(anchor, i + 1)
+        return False
 
     def _method(self, n: int, seen: _Seen[AnyStr]) -> bool:
         name = self.methods[n]
@@ -210,7 +227,31 @@ class _Needles(Generic[AnyStr]):
     def _torch_hub(self, seen: _Seen[AnyStr]) -> bool:
         text = seen.text
         return seen.imp.has(self.torch) and seen.has(self.hub) and self.torch_hub_guard.search(text) is not None \
-            and self._word(text, self.hub) and self.torch_hub.search(text) is not None and self._word(text, self.load)
+            and self._word(text, self.hub) and (self.torch_hub.search(text) is not None or
+                                                self._hub_from_torch(seen.imp.text)) and self._word(text, self.load)
+
+    def _hub_from_torch(self, imports: AnyStr) -> bool:
+        """`from torch import ..., hub` (or `*`), its names in parentheses or continued after a
+        backslash. Linear on any input: an occurrence inside a statement already read is
+        skipped, and a parenthesis never closed answers yes."""
+        read = 0
+        for m in self.from_torch.finditer(imports):
+            start = end = m.end()
+            if start < read:
+                continue
+            if imports[start:start + 1] == self.syntax[2]:  # `(`
+                end = imports.find(self.syntax[3], start)
+                if end < 0:
+                    return True
+            else:
+                line, end = start, _line_end(imports, start, self.newline)
+                while imports[line:end].rstrip().endswith(self.syntax[4]) and end < len(imports):  # `\`
+                    line, end = end + 1, _line_end(imports, end + 1, self.newline)
+            names = imports[start:end]
+            if self.star in names or self._word(names, self.hub):
+                return True
+            read = end
+        return False
 
     def _torchvision(self, seen: _Seen[AnyStr]) -> bool:
         text = seen.text
@@ -272,16 +313,18 @@ class _Seen(Generic[AnyStr]):
                     lines.append(line)
                     i = text.find(word, end)
                     continue
+                part = start  # the part last added: only it can open a parenthesis or end in `\` (linear)
                 while True:
-                    opened = text.rfind(lparen, start, end)
+                    opened = text.rfind(lparen, part, end)
                     if opened >= 0 and text.find(rparen, opened, end) < 0:  # `from m import (a,` ...
                         close = text.find(rparen, end)
                         if close < 0:
                             end = len(text)
                             break
-                        end = _line_end(text, close, nl)
-                    elif text[start:end].rstrip().endswith(backslash) and end < len(text):
-                        end = _line_end(text, end + 1, nl)
+                        part, end = end, _line_end(text, close, nl)
+                    elif text[max(text.rfind(nl, part, end) + 1, part):end].rstrip().endswith(backslash) \
+                            and end < len(text):
+                        part, end = end, _line_end(text, end + 1, nl)
                     else:
                         break
                 lines.append(text[start:end])
