@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptmlock.scan.scanner import ScanStats, scan_paths
+from ptmlock.scan.prefilter import may_contain_load
 from ptmlock.scan.sources import scan_config, scan_notebook, scan_shell
 from ptmlock.scan.scanner import scan_source
 
@@ -147,6 +148,21 @@ def test_a_long_line_of_repeated_hf_download_is_linear() -> None:
     t_big = _cpu_seconds(lambda: scan_shell("run.sh", big))
     # 16x the input: linear takes ~16x (measured 10-16x); the quadratic scanner took ~256x
     assert t_big < max(t_small * 96, 0.5), (t_small, t_big)
+
+
+@pytest.mark.parametrize("unit, tail", [
+    ("from torch import a\\\n", "hub.load('o/r', 'm')\n"),  # one import statement continued by backslashes
+    (" \\\n", "hub.load('o/r', 'm')\n"),
+    ("from torch import (", "\nhub.load('o/r', 'm')\n"),  # parentheses never closed
+    ("from torch import (x) ", "hub.load('o/r', 'm')\n"),
+    ("from x import (a,\n", ""),
+])
+def test_the_prefilter_reads_import_statements_in_linear_time(unit: str, tail: str) -> None:
+    small = "import torch\n" + unit * 4_000 + tail
+    big = "import torch\n" + unit * 64_000 + tail
+    t_small = _cpu_seconds(lambda: may_contain_load(small))
+    t_big = _cpu_seconds(lambda: may_contain_load(big))
+    assert t_big < max(t_small * 96, 0.2), (t_small, t_big)  # 16x the input; quadratic took ~256x
 
 
 def test_revision_is_the_one_of_its_own_command() -> None:
