@@ -66,9 +66,13 @@ def analyze(tree: ast.Module, text: str, path: str) -> list[Finding]:
     return _Analyzer(tree, text, path).run()
 
 
-def analyze_module(tree: ast.Module, text: str, path: str) -> tuple[list[Finding], list[Wrapper]]:
-    """`analyze`, plus the module's functions that wrap a loader (`scan.wrappers`)."""
+def analyze_module(tree: ast.Module, text: str, path: str, keep: Callable[[ModuleIndex], None] | None = None
+                   ) -> tuple[list[Finding], list[Wrapper]]:
+    """`analyze`, plus the module's functions that wrap a loader (`scan.wrappers`); `keep` is
+    handed the module's index, for the wrapper pass to reuse instead of parsing again."""
     analyzer = _Analyzer(tree, text, path)
+    if keep is not None:
+        keep(analyzer.ix)
     return analyzer.run(), analyzer.wrappers
 
 

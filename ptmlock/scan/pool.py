@@ -2,8 +2,9 @@
 
 Where the platform forks (Linux), the workers inherit the sources already read (copy-on-write)
 through `share(...)`, set before the first fork, and only batches of indices are sent to them;
-elsewhere each batch carries its data. If no pool can start (no semaphores in some containers)
-or a worker dies, the work runs in-process.
+elsewhere each batch carries its data. A batch can be pinned to the worker that ran an earlier
+one (`map(..., pinned=...)`): the second pass goes to the worker that already parsed the file.
+If no worker can start or one dies, the work left runs in-process.
 """
 from __future__ import annotations
 
@@ -11,21 +12,28 @@ import functools
 import gc
 import multiprocessing
 import os
+import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _shared: dict[str, Any] = {}
+_worker: list[int] = []  # in a worker process: its number
 
 
 def shared(name: str) -> Any:
     """What `Pool(..., name=value)` shared with forked workers (None where nothing is shared)."""
     return _shared.get(name)
+
+
+def in_worker() -> bool:
+    """Is this a worker process of a `Pool` (where what a batch keeps lives until the pool ends)?"""
+    return bool(_worker)
 
 
 def no_gc(fn: Callable[[list[Any]], list[R]]) -> Callable[[list[Any]], list[R]]:
@@ -57,7 +65,8 @@ class Pool:
         self.jobs = usable_cores() if jobs is None else jobs
         self.fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
         self.used = 1
-        self._executor: ProcessPoolExecutor | None = None
+        self.ran_on: list[int | None] = []  # per batch of the last `map`: the worker that ran it (None: here)
+        self._workers: list[tuple[Connection, Any]] = []
         self._broken = False
         _shared.clear()
         if self.fork:
@@ -66,18 +75,35 @@ class Pool:
     def __enter__(self) -> Pool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._executor is not None:
-            self._executor.shutdown()
+    def __exit__(self, exc_type: object = None, *exc: object) -> None:
+        # Ctrl-C, or a batch raised: the other workers' work is not wanted
+        self._stop(terminate=exc_type is not None)
         _shared.clear()
 
-    def batches(self, items: Sequence[T], weight: Callable[[T], int], parallel: bool
+    def _stop(self, terminate: bool) -> None:
+        for conn, process in self._workers:
+            if terminate:
+                process.terminate()
+                continue
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for conn, process in self._workers:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+            conn.close()
+        self._workers = []
+
+    def batches(self, items: Sequence[T], weight: Callable[[T], int], parallel: bool, per_job: int = 4
                 ) -> list[list[int]]:
-        """Indices of `items` in even batches (largest first, dealt to the lightest batch): one
-        batch when the work is to stay in this process."""
+        """Indices of `items` in even batches (largest first, dealt to the lightest batch), `per_job`
+        batches for each worker: one batch when the work is to stay in this process."""
         if not parallel or self.jobs <= 1:
             return [list(range(len(items)))] if items else []
-        out: list[list[int]] = [[] for _ in range(min(self.jobs * 4, len(items)))]
+        out: list[list[int]] = [[] for _ in range(min(self.jobs * per_job, len(items)))]
         weights = [0] * len(out)
         for n in sorted(range(len(items)), key=lambda n: -weight(items[n])):
             lightest = weights.index(min(weights))
@@ -85,15 +111,106 @@ class Pool:
             weights[lightest] += weight(items[n])
         return [b for b in out if b]
 
-    def map(self, fn: Callable[[list[Any]], list[R]], batches: list[list[Any]]) -> list[R]:
-        """`fn` on each batch (in the workers when there is more than one batch), results in order."""
-        if len(batches) > 1 and self.jobs > 1 and not self._broken:
-            try:
-                if self._executor is None:
-                    context = multiprocessing.get_context("fork") if self.fork else None
-                    self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
-                    self.used = self.jobs
-                return [r for done in self._executor.map(fn, batches) for r in done]
-            except (OSError, BrokenProcessPool):  # no semaphores (some containers) or a killed worker
-                self._broken = True
-        return [r for batch in batches for r in fn(batch)]
+    def map(self, fn: Callable[[list[Any]], list[R]], batches: list[list[Any]],
+            pinned: Sequence[int | None] | None = None) -> list[R]:
+        """`fn` on each batch (in the workers when there is more than one batch), results in order.
+        `pinned[k]`, a worker's number from `ran_on`, sends batch k to that worker only."""
+        self.ran_on = [None] * len(batches)
+        results: list[list[R] | None] = [None] * len(batches)
+        if len(batches) > 1 and self.jobs > 1 and not self._broken and self._start():
+            self._dispatch(fn, batches, pinned or [None] * len(batches), results)
+        for k, batch in enumerate(batches):  # all of them in-process, or what a dead worker left
+            if results[k] is None:
+                results[k] = fn(batch)
+        return [r for done in results for r in done or ()]
+
+    def _start(self) -> bool:
+        if self._workers:
+            return True
+        context = multiprocessing.get_context("fork" if self.fork else None)
+        try:
+            for n in range(self.jobs):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(theirs, n), daemon=True)
+                process.start()
+                theirs.close()
+                self._workers.append((mine, process))
+        except OSError:  # no processes or pipes here (some sandboxes)
+            self._broken = True
+            self._stop(terminate=True)
+            return False
+        self.used = self.jobs
+        return True
+
+    def _dispatch(self, fn: Callable[[list[Any]], list[R]], batches: list[list[Any]],
+                  pinned: Sequence[int | None], results: list[list[R] | None]) -> None:
+        """Each idle worker takes its next pinned batch, else the next free one, until none is
+        left; a worker that dies (or cannot be written to) leaves its batches to this process."""
+        own: dict[int, deque[int]] = {n: deque() for n in range(len(self._workers))}
+        free: deque[int] = deque()
+        for k, worker in enumerate(pinned):
+            (own[worker] if worker in own else free).append(k)
+        running: dict[Connection, tuple[int, int]] = {}
+        alive = set(own)
+
+        def give(worker: int) -> None:
+            queue = own[worker] if own[worker] else free
+            if queue:
+                k = queue.popleft()
+                conn = self._workers[worker][0]
+                try:
+                    conn.send((fn, batches[k]))
+                except (OSError, ValueError):
+                    queue.appendleft(k)
+                    lost(worker)
+                    return
+                running[conn] = (worker, k)
+
+        def lost(worker: int) -> None:
+            alive.discard(worker)
+            self._broken = True
+            free.extend(own.pop(worker, ()))
+            own[worker] = deque()
+
+        for worker in list(alive):
+            give(worker)
+        while running:
+            for ready in wait(list(running)):
+                conn = cast(Connection, ready)
+                worker, k = running.pop(conn)
+                try:
+                    ok, value = cast(tuple[bool, Any], conn.recv())
+                except (EOFError, OSError):  # killed: its batch, and what was left for it, run here
+                    lost(worker)
+                    continue
+                if not ok:
+                    raise value
+                results[k], self.ran_on[k] = value, worker
+                give(worker)
+            if not running:  # a worker died with free batches left: the others take them
+                for worker in list(alive):
+                    if free and worker in alive:
+                        give(worker)
+
+
+def _serve(conn: Connection, number: int) -> None:
+    """A worker: run each `(fn, batch)` it is sent and send back `(True, result)` or
+    `(False, exception)`, until it is sent None or the pool goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the scan in the parent, which ends the workers
+    _worker.append(number)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        fn, batch = message
+        try:
+            reply: tuple[bool, Any] = (True, fn(batch))
+        except Exception as e:
+            reply = (False, e)
+        try:
+            conn.send(reply)
+        except Exception as e:  # an exception or result that does not pickle
+            conn.send((False, RuntimeError(f"a scan worker could not send its result: {e!r}")))

@@ -24,7 +24,8 @@ from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
 from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_scan, quick_bytes_test
-from ptmlock.scan.pool import Pool, no_gc, shared, usable_cores
+from ptmlock.scan.index import ModuleIndex
+from ptmlock.scan.pool import Pool, in_worker, no_gc, shared, usable_cores
 from ptmlock.scan.reading import read_regular
 from ptmlock.scan.sources import (
     CONFIG,
@@ -48,6 +49,10 @@ _CACHE_PERSON = b"ptmlock-scan"
 _WRAPPER_PERSON = b"ptmlock-wrapcall"
 _KEEP_BYTES = 512 * 1024 * 1024  # sources kept in memory between the passes; beyond that, read again
 _POOL_BYTES = 4 * 1024 * 1024  # less to scan than this: the pre-filter runs here, not in the pool
+# a worker keeps the index of each module it parsed, up to this much source, for the wrapper pass
+_RETAIN_BYTES = 32 * 1024 * 1024
+_retained: dict[int, ModuleIndex] = {}  # in a worker: file index -> the first pass's index of it
+_retained_bytes: list[int] = [0]
 
 _MIN_FILES_FOR_POOL = 16
 # the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
@@ -71,7 +76,7 @@ def scan_source(path: str, text: str) -> list[Finding]:
     return _scan_text(path, text)[0]
 
 
-def _scan_text(path: str, text: str, kind: str = PYTHON, prefiltered: bool = False
+def _scan_text(path: str, text: str, kind: str = PYTHON, prefiltered: bool = False, keep: int | None = None
                ) -> tuple[list[Finding], str, list[Wrapper]]:
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -90,13 +95,22 @@ def _scan_text(path: str, text: str, kind: str = PYTHON, prefiltered: bool = Fal
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return [], _SYNTAX_ERROR, []
     try:
-        return _analyzed(tree, text, path)
+        return _analyzed(tree, text, path, keep)
     except RecursionError:  # absurdly nested expressions: give up on this file, not the scan
+        if keep is not None:
+            _retained.pop(keep, None)
         return [], _PARSED, []
 
 
-def _analyzed(tree: ast.Module, text: str, path: str) -> tuple[list[Finding], str, list[Wrapper]]:
-    findings, wrappers = analyze_module(tree, text, path)
+def _analyzed(tree: ast.Module, text: str, path: str, keep: int | None = None
+              ) -> tuple[list[Finding], str, list[Wrapper]]:
+    """Analyse a parsed module; in a worker, keep its index as file `keep` (within _RETAIN_BYTES)."""
+    def retain(ix: ModuleIndex) -> None:
+        if keep is not None and _retained_bytes[0] + len(text) <= _RETAIN_BYTES:
+            _retained[keep] = ix
+            _retained_bytes[0] += len(text)
+
+    findings, wrappers = analyze_module(tree, text, path, retain if keep is not None and in_worker() else None)
     return findings, _PARSED, wrappers
 
 
@@ -154,6 +168,7 @@ def scan_paths(
     kept: list[bytes | None] = [None] * len(files)  # Python sources, for the second pass
     import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
     kept_bytes = 0
+    parsed: set[int] = set()  # files the first pass parsed (a worker may keep their index)
     # an empty cache and many files (a first scan): the workers read and hash them too
     cold = (cache is None or cache.is_empty()) and len(files) >= _MIN_FILES_FOR_POOL * 4 and usable_cores() > 1
     for i, (path, kind, root) in enumerate(files):
@@ -184,9 +199,11 @@ def scan_paths(
         # many survivors; else everything in the workers, the pre-filter too
         parallel = cold or sum(len(item[3] or b"") for item in todo) >= _POOL_BYTES or sum(
             _worth_parsing(item[3] or b"", item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
-        batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel)
-        for i, findings, status, found, lines, read_key, size in pool.map(_first_pass, [
-                b if pool.fork else [todo[n] for n in b] for b in batches]):
+        # a cold scan: sizes unknown, so small batches (dealt as workers free up) even out the work
+        batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel, per_job=16 if cold else 4)
+        done = pool.map(_first_pass, [b if pool.fork else [todo[n] for n in b] for b in batches])
+        parsed_by = {todo[n][0]: worker for b, worker in zip(batches, pool.ran_on) if worker is not None for n in b}
+        for i, findings, status, found, lines, read_key, size in done:
             if status == _UNREADABLE:
                 stats.unreadable += 1
                 continue
@@ -200,10 +217,12 @@ def scan_paths(
             if status == _FILTERED:
                 stats.filtered += 1
             else:
+                parsed.add(i)
                 stats.parsed += 1
                 stats.syntax_errors += status == _SYNTAX_ERROR
         if wrappers:
-            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, modules, cache, pool))
+            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, modules, cache, pool,
+                                          {i: w for i, w in parsed_by.items() if i in parsed}))
         stats.workers = pool.used
     if cache is not None:
         cache.flush()
@@ -249,7 +268,8 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
         if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
             out.append((i, [], _FILTERED, [], lines, key, len(data)))
         else:
-            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True), lines, key, len(data)))
+            out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True, keep=i), lines, key,
+                        len(data)))
     return out
 
 
@@ -258,7 +278,7 @@ _Call2 = tuple[int, str, str, bytes | None]  # (file index, path, root, bytes wh
 
 def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kept: list[bytes | None],
                    import_lines: list[bytes | None], wrappers: list[Wrapper], modules: ProjectModules,
-                   cache: _Cache | None, pool: Pool) -> list[Finding]:
+                   cache: _Cache | None, pool: Pool, parsed_by: dict[int, int]) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
     per file by its content, its path, the project's wrappers and the content of every Python
@@ -289,9 +309,20 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
             todo.append(((i, path, root, kept[i]), key2))
     items = [item for item, _ in todo]
     batches = pool.batches(items, _size, len(items) >= _MIN_FILES_FOR_POOL)
+    pinned: list[int | None] = [None] * len(batches)
+    if len(batches) > 1 and parsed_by:  # a file a worker parsed goes back to it (it kept the index)
+        mine = [[n for n in b if items[n][0] in parsed_by] for b in batches]
+        batches = [[n for n in b if items[n][0] not in parsed_by] for b in batches]
+        by_worker: dict[int, list[int]] = {}
+        for n in (n for b in mine for n in b):
+            by_worker.setdefault(parsed_by[items[n][0]], []).append(n)
+        batches += [b for _, b in sorted(by_worker.items())]
+        pinned = [None] * (len(batches) - len(by_worker)) + sorted(by_worker)
+        pinned = [w for b, w in zip(batches, pinned) if b]
+        batches = [b for b in batches if b]
     found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=None if pool.fork else modules),
                      [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
-                      for b in batches])
+                      for b in batches], pinned)
     by_file: dict[int, list[Finding]] = {}
     for i, finding in found:
         by_file.setdefault(i, []).append(finding)
@@ -332,5 +363,7 @@ def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModu
         if data is None:
             data = read_regular(path, root)
         if data is not None and imports_a_wrapper(data):
-            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data), wrappers, project))
+            ix = _retained.get(i)
+            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data) if ix is None else "", wrappers,
+                                                          project, ix))
     return out

@@ -93,17 +93,19 @@ def wrapper_param(expr: object, ctx: Ctx) -> tuple[str, str, int | None] | None:
 
 
 def calls_to_wrappers(path: str, text: str, wrappers: Sequence[Wrapper],
-                      modules: ProjectModules | None = None) -> list[Finding]:
+                      modules: ProjectModules | None = None, ix: ModuleIndex | None = None) -> list[Finding]:
     """Findings at each call in `text` (the file at `path`) of one of `wrappers`, where the
     wrapped argument resolves to literal Hub ids (reading constants imported from the project's
-    other `modules`); a file that does not parse gives none."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, filename=path)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    ix = ModuleIndex(tree)
+    other `modules`); a file that does not parse gives none. `ix`: the file's index, when the
+    first pass built it (then `text` is not read)."""
+    if ix is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(text, filename=path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return []
+        ix = ModuleIndex(tree)
     r = Resolver(ix, modules.external(path) if modules is not None else None)
     by_name: dict[str, list[Wrapper]] = {}
     for w in wrappers:

@@ -3,6 +3,7 @@ grep baseline, and scan_paths' walking, pre-filter, parallelism, cache and odd f
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -338,11 +339,29 @@ def test_parallel_scan_equals_sequential_scan_and_scan_source(corpus_tree):
 
 
 def test_a_pool_that_cannot_start_falls_back_to_scanning_in_process(corpus_tree, monkeypatch):
-    def no_pool(*args, **kwargs):
-        raise OSError("no semaphores here")
+    class NoProcesses:  # a sandbox where fork fails (EAGAIN) or pipes cannot be made
+        def Pipe(self):
+            raise OSError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(pool_module, "ProcessPoolExecutor", no_pool)
-    assert scan_paths([corpus_tree], jobs=2, use_cache=False) == scan_paths([corpus_tree], jobs=1, use_cache=False)
+    sequential = scan_paths([corpus_tree], jobs=1, use_cache=False)
+    monkeypatch.setattr(pool_module.multiprocessing, "get_context", lambda *a: NoProcesses())
+    stats = ScanStats()
+    assert scan_paths([corpus_tree], jobs=2, use_cache=False, stats=stats) == sequential
+    assert stats.workers == 1
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="workers inherit the patch by fork")
+def test_a_worker_that_dies_mid_scan_leaves_its_work_to_the_scan(corpus_tree, monkeypatch):
+    sequential = scan_paths([corpus_tree], jobs=1, use_cache=False)
+    real = scan_module.decode_source
+
+    def dies_in_a_worker(data):  # killed (the OOM killer, a signal) while reading one file
+        if b"AutoModel" in data and pool_module.in_worker():
+            os._exit(9)
+        return real(data)
+
+    monkeypatch.setattr(scan_module, "decode_source", dies_in_a_worker)
+    assert scan_paths([corpus_tree], jobs=2, use_cache=False) == sequential
 
 
 def test_second_scan_is_answered_from_the_cache_and_parses_nothing(corpus_tree, tmp_path):
