@@ -369,7 +369,10 @@ def code_bytes_test(data: bytes, rule: int = 0) -> bool:
     Most files that pass the first stage name a loader only in docstring examples (`>>> model =
     AutoModel.from_pretrained(...)`); those lines are dropped first with a few `find` calls, and
     the regex that strips every string and comment runs only when a needle is left."""
-    rule = _BYTES_NEEDLES.first(_without_doctest_lines(data), max(rule, 0))
+    rule = max(rule, 0)
+    without = _without_doctest_lines(data)
+    if without is not data:  # the same text would fire the same rule again
+        rule = _BYTES_NEEDLES.first(without, rule)
     return rule >= 0 and _BYTES_NEEDLES.code_first(data, rule) >= 0
 
 
@@ -389,5 +392,7 @@ def _without_doctest_lines(data: bytes) -> bytes:
             out.append(data[start:line])
             start = end
         i = data.find(b">>>", end)
+    if not out:
+        return data  # no `>>>` line: the text itself
     out.append(data[start:])
     return b"".join(out)
