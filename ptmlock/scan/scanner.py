@@ -13,12 +13,13 @@ import contextlib
 import hashlib
 import functools
 import io
+import itertools
 import json
 import os
 import re
 import tokenize
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
@@ -38,7 +39,7 @@ from ptmlock.scan.sources import (
     scan_shell,
 )
 from ptmlock.scan.types import Finding, ScanStats
-from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, walk_sources
+from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, iter_walk
 from ptmlock.scan.wrappers import Wrapper, WrapperImports, calls_to_wrappers
 
 __all__ = ["SKIP_DIRS", "Finding", "ScanStats", "default_cache_dir", "excluded", "iter_python_files", "iter_source_files",
@@ -55,6 +56,7 @@ _retained: dict[int, ModuleIndex] = {}  # in a worker: file index -> the first p
 _retained_bytes: list[int] = [0]
 
 _MIN_FILES_FOR_POOL = 16
+_COLD_BATCH = 128  # files per batch of a cold scan (sizes unknown: small batches even out the work)
 # the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
 _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_name|download|from_pretrained")
 
@@ -158,52 +160,39 @@ def scan_paths(
     when a given path does not exist.
     """
     stats = stats if stats is not None else ScanStats()
-    files = walk_sources(paths, kinds, exclude)
-    stats.files = len(files)
     cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
-    results: list[list[Finding]] = [[] for _ in files]
+    walk = iter_walk(paths, kinds, exclude)
+    files = list(itertools.islice(walk, _MIN_FILES_FOR_POOL * 4))
+    # an empty cache and many files (a first scan): the workers read and hash them too, starting
+    # on the first files while the walk goes on
+    cold = (cache is None or cache.is_empty()) and len(files) >= _MIN_FILES_FOR_POOL * 4 and usable_cores() > 1
     wrappers: list[Wrapper] = []
     todo: list[_WorkItem] = []
-    keys: list[str | None] = [None] * len(files)
-    kept: list[bytes | None] = [None] * len(files)  # Python sources, for the second pass
-    import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
-    kept_bytes = 0
-    parsed: set[int] = set()  # files the first pass parsed (a worker may keep their index)
-    # an empty cache and many files (a first scan): the workers read and hash them too
-    cold = (cache is None or cache.is_empty()) and len(files) >= _MIN_FILES_FOR_POOL * 4 and usable_cores() > 1
-    for i, (path, kind, root) in enumerate(files):
+    kept: list[bytes | None] = []  # Python sources, for the second pass
+    keys: list[str | None] = []  # each file's cache key (the hash of its bytes)
+    done: list[tuple[int, list[Finding]]] = []  # (file, findings) answered by the cache
+    if not cold:
+        files.extend(walk)
+        kept, keys = _read_all(files, cache, stats, todo, done, wrappers)
+    with Pool(jobs, **({} if cold else {"todo": todo, "kept": kept})) as pool:
         if cold:
-            todo.append((i, path, None, None, kind, root))
-            continue
-        data = read_regular(path, root)
-        if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
-            stats.unreadable += 1
-            continue
-        stats.bytes += len(data)
-        keys[i] = _key(data, kind)
-        if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
-            kept[i] = data
-            kept_bytes += len(data)
-        cached = cache.get(_todo_key(keys, i), path) if cache is not None else None
-        if cached is not None:
-            stats.cache_hits += 1
-            results[i] = [f.with_path(path) for f in cached[0]]
-            wrappers.extend(cached[1])
+            first = pool.map(_first_pass, _cold_batches(files, walk))
+            keys, kept = [None] * len(files), [None] * len(files)
         else:
-            todo.append((i, path, keys[i], data, kind, root))
-
-    # the project's modules (`scan.imported`), for the second pass: shared with forked workers, not sent
-    modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON}, _read_text)
-    with Pool(jobs, todo=todo, kept=kept, modules=modules) as pool:
-        # little to do (a warm scan of a changed file): the pre-filter here, and the pool only for
-        # many survivors; else everything in the workers, the pre-filter too
-        parallel = cold or sum(len(item[3] or b"") for item in todo) >= _POOL_BYTES or sum(
-            _worth_parsing(item[3] or b"", item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
-        # a cold scan: sizes unknown, so small batches (dealt as workers free up) even out the work
-        batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel, per_job=16 if cold else 4)
-        done = pool.map(_first_pass, [b if pool.fork else [todo[n] for n in b] for b in batches])
-        parsed_by = {todo[n][0]: worker for b, worker in zip(batches, pool.ran_on) if worker is not None for n in b}
-        for i, findings, status, found, lines, read_key, size in done:
+            # little to do (a warm scan of a changed file): the pre-filter here, and the pool only
+            # for many survivors; else everything in the workers, the pre-filter too
+            parallel = sum(len(item[3] or b"") for item in todo) >= _POOL_BYTES or sum(
+                _worth_parsing(item[3] or b"", item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
+            batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel)
+            first = pool.map(_first_pass, [b if pool.fork else [todo[n] for n in b] for b in batches])
+        stats.files = len(files)
+        parsed_by = _parsed_by(pool, first)  # must read `ran_on` before the pool runs anything else
+        results: list[list[Finding]] = [[] for _ in files]
+        for i, findings in done:
+            results[i] = findings
+        import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
+        parsed: set[int] = set()  # files the first pass parsed (a worker may keep their index)
+        for i, findings, status, found, lines, read_key, size in first:
             if status == _UNREADABLE:
                 stats.unreadable += 1
                 continue
@@ -221,14 +210,67 @@ def scan_paths(
                 stats.parsed += 1
                 stats.syntax_errors += status == _SYNTAX_ERROR
         if wrappers:
-            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, modules, cache, pool,
-                                          {i: w for i, w in parsed_by.items() if i in parsed}))
+            # the project's modules (`scan.imported`), for the second pass: with workers, shared once
+            modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON},
+                                     _read_text)
+            pool.share(modules=modules)
+            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers,
+                                          modules, cache, pool, {i: w for i, w in parsed_by.items() if i in parsed}))
         stats.workers = pool.used
     if cache is not None:
         cache.flush()
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
+
+
+def _read_all(files: list[tuple[str, str, str]], cache: _Cache | None, stats: ScanStats, todo: list[_WorkItem],
+              done: list[tuple[int, list[Finding]]], wrappers: list[Wrapper]
+              ) -> tuple[list[bytes | None], list[str | None]]:
+    """Read and hash every file here (a warm scan: most are answered by the cache); what the
+    cache does not answer goes to `todo`, with its bytes. Returns the Python sources kept for the
+    second pass (up to _KEEP_BYTES) and every file's cache key."""
+    kept: list[bytes | None] = [None] * len(files)
+    keys: list[str | None] = [None] * len(files)
+    kept_bytes = 0
+    for i, (path, kind, root) in enumerate(files):
+        data = read_regular(path, root)
+        if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
+            stats.unreadable += 1
+            continue
+        stats.bytes += len(data)
+        key = keys[i] = _key(data, kind)
+        if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
+            kept[i] = data
+            kept_bytes += len(data)
+        cached = cache.get(key, path) if cache is not None else None
+        if cached is not None:
+            stats.cache_hits += 1
+            done.append((i, [f.with_path(path) for f in cached[0]]))
+            wrappers.extend(cached[1])
+        else:
+            todo.append((i, path, key, data, kind, root))
+    return kept, keys
+
+
+def _cold_batches(files: list[tuple[str, str, str]], walk: Iterator[tuple[str, str, str]]
+                  ) -> Iterator[list[_WorkItem]]:
+    """The work of a cold scan in batches of _COLD_BATCH files (unread: the worker reads them),
+    the first from `files`, the rest walked as the workers ask for more; `files` grows with them."""
+    start = 0
+    while True:
+        files.extend(itertools.islice(walk, max(start + _COLD_BATCH - len(files), 0)))
+        if start >= len(files):
+            return
+        end = min(start + _COLD_BATCH, len(files))
+        yield [(i, path, None, None, kind, root) for i, (path, kind, root) in enumerate(files[start:end], start)]
+        start = end
+
+
+def _parsed_by(pool: Pool, first: list[_WorkResult]) -> dict[int, int]:
+    """Which worker ran the first pass on each file (for the second pass to go back to it)."""
+    workers = (worker for worker, n in zip(pool.ran_on, pool.counts) for _ in range(n))
+    return {result[0]: worker for result, worker in zip(first, workers) if worker is not None}
 
 
 def _key(data: bytes, kind: str) -> str:
