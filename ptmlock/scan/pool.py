@@ -133,7 +133,7 @@ class Pool:
 
         if self.jobs > 1 and not self._broken:
             first = [k for k in (take(), take()) if k is not None]  # one batch only: it runs here
-            if len(first) > 1 and self._start():
+            if (len(first) > 1 or (pinned and self._workers)) and self._start():
                 self._dispatch(fn, taken, take, first, pinned or (), results)
         while take() is not None:  # what no worker took (all of it, without workers) runs here
             pass

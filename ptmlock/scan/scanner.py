@@ -54,6 +54,7 @@ _POOL_BYTES = 4 * 1024 * 1024  # less to scan than this: the pre-filter runs her
 _RETAIN_BYTES = 32 * 1024 * 1024
 _retained: dict[int, ModuleIndex] = {}  # in a worker: file index -> the first pass's index of it
 _retained_bytes: list[int] = [0]
+_lines_kept: dict[int, bytes] = {}  # in a worker: file index -> its import lines, for the wrapper pass
 
 _MIN_FILES_FOR_POOL = 16
 _COLD_BATCH = 128  # files per batch of a cold scan (sizes unknown: small batches even out the work)
@@ -186,7 +187,7 @@ def scan_paths(
             batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel)
             first = pool.map(_first_pass, [b if pool.fork else [todo[n] for n in b] for b in batches])
         stats.files = len(files)
-        parsed_by = _parsed_by(pool, first)  # must read `ran_on` before the pool runs anything else
+        ran_by = _ran_by(pool, first)  # must read `ran_on` before the pool runs anything else
         results: list[list[Finding]] = [[] for _ in files]
         for i, findings in done:
             results[i] = findings
@@ -215,7 +216,7 @@ def scan_paths(
                                      _read_text)
             pool.share(modules=modules)
             results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers,
-                                          modules, cache, pool, {i: w for i, w in parsed_by.items() if i in parsed}))
+                                          modules, cache, pool, ran_by, parsed))
         stats.workers = pool.used
     if cache is not None:
         cache.flush()
@@ -267,10 +268,34 @@ def _cold_batches(files: list[tuple[str, str, str]], walk: Iterator[tuple[str, s
         start = end
 
 
-def _parsed_by(pool: Pool, first: list[_WorkResult]) -> dict[int, int]:
+def _ran_by(pool: Pool, first: list[_WorkResult]) -> dict[int, int]:
     """Which worker ran the first pass on each file (for the second pass to go back to it)."""
     workers = (worker for worker, n in zip(pool.ran_on, pool.counts) for _ in range(n))
     return {result[0]: worker for result, worker in zip(first, workers) if worker is not None}
+
+
+def _selected(pool: Pool, wrappers: list[Wrapper], ran_by: dict[int, int], import_lines: list[bytes | None]
+              ) -> tuple[set[int], set[int]]:
+    """Ask each worker which of the files whose import lines it kept may import a wrapper
+    (`WrapperImports.may_import`, run where the lines are): (the files a worker answered for, those
+    that may). A file no worker answered for (its worker died) may."""
+    held: dict[int, set[int]] = {}
+    for i, worker in ran_by.items():
+        if import_lines[i] is None:
+            held.setdefault(worker, set()).add(i)
+    workers = sorted(held)
+    answers = pool.map(functools.partial(_select, wrappers=wrappers), [[w] for w in workers], pinned=workers)
+    answered: set[int] = set()
+    for worker, ran_on in zip(workers, pool.ran_on):
+        if ran_on == worker:
+            answered |= held[worker]
+    return answered, set(answers)
+
+
+def _select(batch: list[int], wrappers: list[Wrapper]) -> list[int]:
+    """In a worker: the files whose import lines it kept that may import one of `wrappers`."""
+    may = WrapperImports(wrappers).may_import
+    return [i for i, lines in _lines_kept.items() if may(lines)]
 
 
 def _key(data: bytes, kind: str) -> str:
@@ -307,6 +332,8 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
                 continue
             key = _key(data, kind)
         rule, lines = quick_bytes_scan(data) if kind == PYTHON else (0, None)
+        if lines is not None and in_worker():  # kept here: the wrapper pass asks this worker (`_select`)
+            _lines_kept[i], lines = lines, None
         if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
             out.append((i, [], _FILTERED, [], lines, key, len(data)))
         else:
@@ -320,7 +347,7 @@ _Call2 = tuple[int, str, str, bytes | None]  # (file index, path, root, bytes wh
 
 def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kept: list[bytes | None],
                    import_lines: list[bytes | None], wrappers: list[Wrapper], modules: ProjectModules,
-                   cache: _Cache | None, pool: Pool, parsed_by: dict[int, int]) -> list[Finding]:
+                   cache: _Cache | None, pool: Pool, ran_by: dict[int, int], parsed: set[int]) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
     per file by its content, its path, the project's wrappers and the content of every Python
@@ -334,6 +361,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     out: list[Finding] = []
     todo: list[tuple[_Call2, str]] = []
     imports_a_wrapper = WrapperImports(wrappers)
+    answered, maybe = _selected(pool, wrappers, ran_by, import_lines)
     for i, (path, kind, root) in enumerate(files):
         key = keys[i]
         if kind != PYTHON or key is None:
@@ -344,7 +372,8 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
         lines = import_lines[i]
         if cached is not None:
             out.extend(f.with_path(path) for f in cached[0])
-        elif lines is not None and not imports_a_wrapper.may_import(lines):  # no import line names one
+        elif (not imports_a_wrapper.may_import(lines)) if lines is not None else (i in answered and i not in maybe):
+            # no import line names one
             if cache is not None:
                 cache.put(key2, [], [])
         else:
@@ -352,6 +381,7 @@ def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], ke
     items = [item for item, _ in todo]
     batches = pool.batches(items, _size, len(items) >= _MIN_FILES_FOR_POOL)
     pinned: list[int | None] = [None] * len(batches)
+    parsed_by = {i: w for i, w in ran_by.items() if i in parsed}
     if len(batches) > 1 and parsed_by:  # a file a worker parsed goes back to it (it kept the index)
         mine = [[n for n in b if items[n][0] in parsed_by] for b in batches]
         batches = [[n for n in b if items[n][0] not in parsed_by] for b in batches]
