@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 T = TypeVar("T")
 R = TypeVar("R")
 
+MIN_FILES_FOR_POOL = 16  # fewer files than this to work on: no worker processes
 _shared: dict[str, Any] = {}
 _worker: list[int] = []  # in a worker process: its number
 
