@@ -15,13 +15,14 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+MIN_FILES_FOR_POOL = 16  # fewer files than this to work on: no worker processes
 _shared: dict[str, Any] = {}
 _worker: list[int] = []  # in a worker process: its number
 
@@ -66,6 +67,7 @@ class Pool:
         self.fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
         self.used = 1
         self.ran_on: list[int | None] = []  # per batch of the last `map`: the worker that ran it (None: here)
+        self.counts: list[int] = []  # per batch of the last `map`: how many results it gave
         self._workers: list[tuple[Connection, Any]] = []
         self._broken = False
         _shared.clear()
@@ -111,18 +113,43 @@ class Pool:
             weights[lightest] += weight(items[n])
         return [b for b in out if b]
 
-    def map(self, fn: Callable[[list[Any]], list[R]], batches: list[list[Any]],
+    def map(self, fn: Callable[[list[Any]], list[R]], batches: Iterable[list[Any]],
             pinned: Sequence[int | None] | None = None) -> list[R]:
         """`fn` on each batch (in the workers when there is more than one batch), results in order.
+        `batches` may be a generator: a batch is taken from it when a worker is free to run it.
         `pinned[k]`, a worker's number from `ran_on`, sends batch k to that worker only."""
-        self.ran_on = [None] * len(batches)
-        results: list[list[R] | None] = [None] * len(batches)
-        if len(batches) > 1 and self.jobs > 1 and not self._broken and self._start():
-            self._dispatch(fn, batches, pinned or [None] * len(batches), results)
-        for k, batch in enumerate(batches):  # all of them in-process, or what a dead worker left
+        source = iter(batches)
+        taken: list[list[Any]] = []
+        results: list[list[R] | None] = []
+        self.ran_on = []
+
+        def take() -> int | None:
+            batch = next(source, None)
+            if batch is None:
+                return None
+            taken.append(batch)
+            results.append(None)
+            self.ran_on.append(None)
+            return len(taken) - 1
+
+        if self.jobs > 1 and not self._broken:
+            first = [k for k in (take(), take()) if k is not None]  # one batch only: it runs here
+            if (len(first) > 1 or (pinned and self._workers)) and self._start():
+                self._dispatch(fn, taken, take, first, pinned or (), results)
+        while take() is not None:  # what no worker took (all of it, without workers) runs here
+            pass
+        for k, batch in enumerate(taken):
             if results[k] is None:
                 results[k] = fn(batch)
+        self.counts = [len(done or ()) for done in results]
         return [r for done in results for r in done or ()]
+
+    def share(self, **values: Any) -> None:
+        """Share more with the workers already started (each is sent `values` once), and with
+        the work that runs in this process."""
+        _shared.update(values)
+        if self._workers and not self._broken:
+            self.map(_install, [[values]] * len(self._workers), pinned=list(range(len(self._workers))))
 
     def _start(self) -> bool:
         if self._workers:
@@ -142,29 +169,39 @@ class Pool:
         self.used = self.jobs
         return True
 
-    def _dispatch(self, fn: Callable[[list[Any]], list[R]], batches: list[list[Any]],
-                  pinned: Sequence[int | None], results: list[list[R] | None]) -> None:
-        """Each idle worker takes its next pinned batch, else the next free one, until none is
-        left; a worker that dies (or cannot be written to) leaves its batches to this process."""
+    def _dispatch(self, fn: Callable[[list[Any]], list[R]], taken: list[list[Any]], take: Callable[[], int | None],
+                  first: list[int], pinned: Sequence[int | None], results: list[list[R] | None]) -> None:
+        """Each idle worker takes its next pinned batch, else the next free one (from `take` when
+        none is waiting), until none is left; a worker that dies (or cannot be written to) leaves
+        its batches to this process."""
         own: dict[int, deque[int]] = {n: deque() for n in range(len(self._workers))}
         free: deque[int] = deque()
-        for k, worker in enumerate(pinned):
-            (own[worker] if worker in own else free).append(k)
+        ks: list[int | None] = list(first)
+        while pinned and ks[-1] is not None:  # pinned batches are all known before any is sent
+            ks.append(take())
+        for k in ks:
+            if k is not None:
+                worker = pinned[k] if k < len(pinned) else None
+                (own[worker] if worker in own else free).append(k)
         running: dict[Connection, tuple[int, int]] = {}
         alive = set(own)
 
         def give(worker: int) -> None:
             queue = own[worker] if own[worker] else free
-            if queue:
-                k = queue.popleft()
-                conn = self._workers[worker][0]
-                try:
-                    conn.send((fn, batches[k]))
-                except (OSError, ValueError):
-                    queue.appendleft(k)
-                    lost(worker)
+            if not queue:
+                k = take()
+                if k is None:
                     return
-                running[conn] = (worker, k)
+                free.append(k)
+            k = queue.popleft()
+            conn = self._workers[worker][0]
+            try:
+                conn.send((fn, taken[k]))
+            except (OSError, ValueError):
+                queue.appendleft(k)
+                lost(worker)
+                return
+            running[conn] = (worker, k)
 
         def lost(worker: int) -> None:
             alive.discard(worker)
@@ -187,10 +224,15 @@ class Pool:
                     raise value
                 results[k], self.ran_on[k] = value, worker
                 give(worker)
-            if not running:  # a worker died with free batches left: the others take them
+            if not running:  # a worker died with batches left: the others take them
                 for worker in list(alive):
-                    if free and worker in alive:
-                        give(worker)
+                    give(worker)
+
+
+def _install(batch: list[dict[str, Any]]) -> list[None]:
+    """In a worker: keep what `Pool.share` sent."""
+    _shared.update(batch[0])
+    return []
 
 
 def _serve(conn: Connection, number: int) -> None:

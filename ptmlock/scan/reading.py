@@ -9,9 +9,13 @@ walked directory). Anything else is `None`: the scan skips it and counts it as u
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
 import errno
+import io
 import os
 import stat
+import tokenize
 
 MAX_BYTES = 64 * 1024 * 1024  # a source file, config or notebook larger than this is not read
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -80,3 +84,19 @@ def read_text(path: str, root: str | None = None, limit: int = 1024 * 1024) -> s
     """A small regular text file (`.ptmlockignore`), as UTF-8 with errors replaced; None otherwise."""
     data = read_regular(path, root, limit)
     return None if data is None else data.decode("utf-8", "replace")
+
+
+def decode_source(data: bytes) -> str:
+    """Bytes of a Python file as text: UTF-8, a BOM, or a PEP 263 `coding:` cookie; never raises
+    (undecodable bytes become U+FFFD, which cannot hide a load)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", "replace")
+    head = data[:400].split(b"\n", 2)[:2]
+    if not any(b"coding" in line for line in head):
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("utf-8")
+    try:
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        return data.decode(encoding, "replace")
+    except (SyntaxError, LookupError):
+        return data.decode("utf-8", "replace")

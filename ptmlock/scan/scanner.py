@@ -8,25 +8,21 @@ are resolved, and the JSON shape of a finding are documented in docs/scan.md.
 from __future__ import annotations
 
 import ast
-import codecs
-import contextlib
 import hashlib
 import functools
-import io
-import json
+import itertools
 import os
 import re
-import tokenize
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
 from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_scan, quick_bytes_test
-from ptmlock.scan.index import ModuleIndex
-from ptmlock.scan.pool import Pool, in_worker, no_gc, shared, usable_cores
-from ptmlock.scan.reading import read_regular
+from ptmlock.scan.pool import MIN_FILES_FOR_POOL, Pool, in_worker, no_gc, shared, usable_cores
+from ptmlock.scan.reading import decode_source, read_regular
+from ptmlock.scan.second import forget_index, hold_lines, keep_index, read_text, wrapper_calls
 from ptmlock.scan.sources import (
     CONFIG,
     KINDS,
@@ -38,23 +34,18 @@ from ptmlock.scan.sources import (
     scan_shell,
 )
 from ptmlock.scan.types import Finding, ScanStats
-from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, walk_sources
-from ptmlock.scan.wrappers import Wrapper, WrapperImports, calls_to_wrappers
+from ptmlock.scan.walk import SKIP_DIRS, excluded, iter_python_files, iter_source_files, iter_walk
+from ptmlock.scan.wrappers import Wrapper
 
 __all__ = ["SKIP_DIRS", "Finding", "ScanStats", "default_cache_dir", "excluded", "iter_python_files", "iter_source_files",
            "scan_paths", "scan_source"]
 
 # Bump when the findings for the same bytes change, so that old cache entries are not reused.
 _CACHE_PERSON = b"ptmlock-scan"
-_WRAPPER_PERSON = b"ptmlock-wrapcall"
 _KEEP_BYTES = 512 * 1024 * 1024  # sources kept in memory between the passes; beyond that, read again
 _POOL_BYTES = 4 * 1024 * 1024  # less to scan than this: the pre-filter runs here, not in the pool
-# a worker keeps the index of each module it parsed, up to this much source, for the wrapper pass
-_RETAIN_BYTES = 32 * 1024 * 1024
-_retained: dict[int, ModuleIndex] = {}  # in a worker: file index -> the first pass's index of it
-_retained_bytes: list[int] = [0]
 
-_MIN_FILES_FOR_POOL = 16
+_COLD_BATCH = 128  # files per batch of a cold scan (sizes unknown: small batches even out the work)
 # the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
 _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_name|download|from_pretrained")
 
@@ -98,36 +89,16 @@ def _scan_text(path: str, text: str, kind: str = PYTHON, prefiltered: bool = Fal
         return _analyzed(tree, text, path, keep)
     except RecursionError:  # absurdly nested expressions: give up on this file, not the scan
         if keep is not None:
-            _retained.pop(keep, None)
+            forget_index(keep)
         return [], _PARSED, []
 
 
 def _analyzed(tree: ast.Module, text: str, path: str, keep: int | None = None
               ) -> tuple[list[Finding], str, list[Wrapper]]:
-    """Analyse a parsed module; in a worker, keep its index as file `keep` (within _RETAIN_BYTES)."""
-    def retain(ix: ModuleIndex) -> None:
-        if keep is not None and _retained_bytes[0] + len(text) <= _RETAIN_BYTES:
-            _retained[keep] = ix
-            _retained_bytes[0] += len(text)
-
-    findings, wrappers = analyze_module(tree, text, path, retain if keep is not None and in_worker() else None)
+    """Analyse a parsed module; in a worker, keep its index as file `keep` (`scan.second`)."""
+    retain = functools.partial(keep_index, keep, len(text)) if keep is not None and in_worker() else None
+    findings, wrappers = analyze_module(tree, text, path, retain)
     return findings, _PARSED, wrappers
-
-
-def decode_source(data: bytes) -> str:
-    """Bytes of a Python file as text: UTF-8, a BOM, or a PEP 263 `coding:` cookie; never raises
-    (undecodable bytes become U+FFFD, which cannot hide a load)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", "replace")
-    head = data[:400].split(b"\n", 2)[:2]
-    if not any(b"coding" in line for line in head):
-        with contextlib.suppress(UnicodeDecodeError):
-            return data.decode("utf-8")
-    try:
-        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-        return data.decode(encoding, "replace")
-    except (SyntaxError, LookupError):
-        return data.decode("utf-8", "replace")
 
 
 def default_cache_dir() -> str:
@@ -158,52 +129,39 @@ def scan_paths(
     when a given path does not exist.
     """
     stats = stats if stats is not None else ScanStats()
-    files = walk_sources(paths, kinds, exclude)
-    stats.files = len(files)
     cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
-    results: list[list[Finding]] = [[] for _ in files]
+    walk = iter_walk(paths, kinds, exclude)
+    files = list(itertools.islice(walk, MIN_FILES_FOR_POOL * 4))
+    # an empty cache and many files (a first scan): the workers read and hash them too, starting
+    # on the first files while the walk goes on
+    cold = (cache is None or cache.is_empty()) and len(files) >= MIN_FILES_FOR_POOL * 4 and usable_cores() > 1
     wrappers: list[Wrapper] = []
     todo: list[_WorkItem] = []
-    keys: list[str | None] = [None] * len(files)
-    kept: list[bytes | None] = [None] * len(files)  # Python sources, for the second pass
-    import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
-    kept_bytes = 0
-    parsed: set[int] = set()  # files the first pass parsed (a worker may keep their index)
-    # an empty cache and many files (a first scan): the workers read and hash them too
-    cold = (cache is None or cache.is_empty()) and len(files) >= _MIN_FILES_FOR_POOL * 4 and usable_cores() > 1
-    for i, (path, kind, root) in enumerate(files):
+    kept: list[bytes | None] = []  # Python sources, for the second pass
+    keys: list[str | None] = []  # each file's cache key (the hash of its bytes)
+    done: list[tuple[int, list[Finding]]] = []  # (file, findings) answered by the cache
+    if not cold:
+        files.extend(walk)
+        kept, keys = _read_all(files, cache, stats, todo, done, wrappers)
+    with Pool(jobs, **({} if cold else {"todo": todo, "kept": kept})) as pool:
         if cold:
-            todo.append((i, path, None, None, kind, root))
-            continue
-        data = read_regular(path, root)
-        if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
-            stats.unreadable += 1
-            continue
-        stats.bytes += len(data)
-        keys[i] = _key(data, kind)
-        if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
-            kept[i] = data
-            kept_bytes += len(data)
-        cached = cache.get(_todo_key(keys, i), path) if cache is not None else None
-        if cached is not None:
-            stats.cache_hits += 1
-            results[i] = [f.with_path(path) for f in cached[0]]
-            wrappers.extend(cached[1])
+            first = pool.map(_first_pass, _cold_batches(files, walk))
+            keys, kept = [None] * len(files), [None] * len(files)
         else:
-            todo.append((i, path, keys[i], data, kind, root))
-
-    # the project's modules (`scan.imported`), for the second pass: shared with forked workers, not sent
-    modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON}, _read_text)
-    with Pool(jobs, todo=todo, kept=kept, modules=modules) as pool:
-        # little to do (a warm scan of a changed file): the pre-filter here, and the pool only for
-        # many survivors; else everything in the workers, the pre-filter too
-        parallel = cold or sum(len(item[3] or b"") for item in todo) >= _POOL_BYTES or sum(
-            _worth_parsing(item[3] or b"", item[4]) for item in todo) >= _MIN_FILES_FOR_POOL
-        # a cold scan: sizes unknown, so small batches (dealt as workers free up) even out the work
-        batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel, per_job=16 if cold else 4)
-        done = pool.map(_first_pass, [b if pool.fork else [todo[n] for n in b] for b in batches])
-        parsed_by = {todo[n][0]: worker for b, worker in zip(batches, pool.ran_on) if worker is not None for n in b}
-        for i, findings, status, found, lines, read_key, size in done:
+            # little to do (a warm scan of a changed file): the pre-filter here, and the pool only
+            # for many survivors; else everything in the workers, the pre-filter too
+            parallel = sum(len(item[3] or b"") for item in todo) >= _POOL_BYTES or sum(
+                _worth_parsing(item[3] or b"", item[4]) for item in todo) >= MIN_FILES_FOR_POOL
+            batches = pool.batches(todo, lambda item: len(item[3] or b"") + 2000, parallel)
+            first = pool.map(_first_pass, [b if pool.fork else [todo[n] for n in b] for b in batches])
+        stats.files = len(files)
+        ran_by = _ran_by(pool, first)  # must read `ran_on` before the pool runs anything else
+        results: list[list[Finding]] = [[] for _ in files]
+        for i, findings in done:
+            results[i] = findings
+        import_lines: list[bytes | None] = [None] * len(files)  # what the first pass saw of their imports
+        parsed: set[int] = set()  # files the first pass parsed (a worker may keep their index)
+        for i, findings, status, found, lines, read_key, size in first:
             if status == _UNREADABLE:
                 stats.unreadable += 1
                 continue
@@ -221,14 +179,67 @@ def scan_paths(
                 stats.parsed += 1
                 stats.syntax_errors += status == _SYNTAX_ERROR
         if wrappers:
-            results.append(_wrapper_calls(files, keys, kept, import_lines, wrappers, modules, cache, pool,
-                                          {i: w for i, w in parsed_by.items() if i in parsed}))
+            # the project's modules (`scan.imported`), for the second pass: with workers, shared once
+            modules = ProjectModules({os.path.normpath(p): root for p, kind, root in files if kind == PYTHON},
+                                     read_text)
+            pool.share(modules=modules)
+            results.append(wrapper_calls(files, keys, kept, import_lines, wrappers,
+                                          modules, cache, pool, ran_by, parsed))
         stats.workers = pool.used
     if cache is not None:
         cache.flush()
     out = sorted((f for found in results for f in found), key=Finding.sort_key)
     stats.findings = len(out)
     return out
+
+
+def _read_all(files: list[tuple[str, str, str]], cache: _Cache | None, stats: ScanStats, todo: list[_WorkItem],
+              done: list[tuple[int, list[Finding]]], wrappers: list[Wrapper]
+              ) -> tuple[list[bytes | None], list[str | None]]:
+    """Read and hash every file here (a warm scan: most are answered by the cache); what the
+    cache does not answer goes to `todo`, with its bytes. Returns the Python sources kept for the
+    second pass (up to _KEEP_BYTES) and every file's cache key."""
+    kept: list[bytes | None] = [None] * len(files)
+    keys: list[str | None] = [None] * len(files)
+    kept_bytes = 0
+    for i, (path, kind, root) in enumerate(files):
+        data = read_regular(path, root)
+        if data is None:  # a device, FIFO, link out of the project, unreadable, over the size cap
+            stats.unreadable += 1
+            continue
+        stats.bytes += len(data)
+        key = keys[i] = _key(data, kind)
+        if kind == PYTHON and kept_bytes + len(data) <= _KEEP_BYTES:
+            kept[i] = data
+            kept_bytes += len(data)
+        cached = cache.get(key, path) if cache is not None else None
+        if cached is not None:
+            stats.cache_hits += 1
+            done.append((i, [f.with_path(path) for f in cached[0]]))
+            wrappers.extend(cached[1])
+        else:
+            todo.append((i, path, key, data, kind, root))
+    return kept, keys
+
+
+def _cold_batches(files: list[tuple[str, str, str]], walk: Iterator[tuple[str, str, str]]
+                  ) -> Iterator[list[_WorkItem]]:
+    """The work of a cold scan in batches of _COLD_BATCH files (unread: the worker reads them),
+    the first from `files`, the rest walked as the workers ask for more; `files` grows with them."""
+    start = 0
+    while True:
+        files.extend(itertools.islice(walk, max(start + _COLD_BATCH - len(files), 0)))
+        if start >= len(files):
+            return
+        end = min(start + _COLD_BATCH, len(files))
+        yield [(i, path, None, None, kind, root) for i, (path, kind, root) in enumerate(files[start:end], start)]
+        start = end
+
+
+def _ran_by(pool: Pool, first: list[_WorkResult]) -> dict[int, int]:
+    """Which worker ran the first pass on each file (for the second pass to go back to it)."""
+    workers = (worker for worker, n in zip(pool.ran_on, pool.counts) for _ in range(n))
+    return {result[0]: worker for result, worker in zip(first, workers) if worker is not None}
 
 
 def _key(data: bytes, kind: str) -> str:
@@ -265,105 +276,12 @@ def _first_pass(batch: list[int] | list[_WorkItem]) -> list[_WorkResult]:
                 continue
             key = _key(data, kind)
         rule, lines = quick_bytes_scan(data) if kind == PYTHON else (0, None)
+        if lines is not None and in_worker():  # kept here: the wrapper pass asks this worker
+            hold_lines(i, lines)
+            lines = None
         if rule < 0 or not (code_bytes_test(data, rule) if kind == PYTHON else _worth_parsing(data, kind)):
             out.append((i, [], _FILTERED, [], lines, key, len(data)))
         else:
             out.append((i, *_scan_text(path, decode_source(data), kind, prefiltered=True, keep=i), lines, key,
                         len(data)))
-    return out
-
-
-_Call2 = tuple[int, str, str, bytes | None]  # (file index, path, root, bytes when kept)
-
-
-def _wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kept: list[bytes | None],
-                   import_lines: list[bytes | None], wrappers: list[Wrapper], modules: ProjectModules,
-                   cache: _Cache | None, pool: Pool, parsed_by: dict[int, int]) -> list[Finding]:
-    """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
-    Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
-    per file by its content, its path, the project's wrappers and the content of every Python
-    source (constants imported from another module, `scan.imported`), so an unchanged warm scan
-    reads nothing; an edit re-runs this pass."""
-    digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
-                                               for w in wrappers)).encode(), digest_size=20).digest()
-    # a call may read constants of any other module (`scan.imported`): the key holds every source's content
-    digest += hashlib.blake2b("\0".join(f"{p}\0{k}" for (p, kind, _), k in zip(files, keys) if kind == PYTHON and k)
-                              .encode("utf-8", "surrogateescape"), digest_size=20).digest()
-    out: list[Finding] = []
-    todo: list[tuple[_Call2, str]] = []
-    imports_a_wrapper = WrapperImports(wrappers)
-    for i, (path, kind, root) in enumerate(files):
-        key = keys[i]
-        if kind != PYTHON or key is None:
-            continue
-        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape"), digest_size=20,
-                               person=_WRAPPER_PERSON).hexdigest()
-        cached = cache.get(key2, path) if cache is not None else None
-        lines = import_lines[i]
-        if cached is not None:
-            out.extend(f.with_path(path) for f in cached[0])
-        elif lines is not None and not imports_a_wrapper.may_import(lines):  # no import line names one
-            if cache is not None:
-                cache.put(key2, [], [])
-        else:
-            todo.append(((i, path, root, kept[i]), key2))
-    items = [item for item, _ in todo]
-    batches = pool.batches(items, _size, len(items) >= _MIN_FILES_FOR_POOL)
-    pinned: list[int | None] = [None] * len(batches)
-    if len(batches) > 1 and parsed_by:  # a file a worker parsed goes back to it (it kept the index)
-        mine = [[n for n in b if items[n][0] in parsed_by] for b in batches]
-        batches = [[n for n in b if items[n][0] not in parsed_by] for b in batches]
-        by_worker: dict[int, list[int]] = {}
-        for n in (n for b in mine for n in b):
-            by_worker.setdefault(parsed_by[items[n][0]], []).append(n)
-        batches += [b for _, b in sorted(by_worker.items())]
-        pinned = [None] * (len(batches) - len(by_worker)) + sorted(by_worker)
-        pinned = [w for b, w in zip(batches, pinned) if b]
-        batches = [b for b in batches if b]
-    found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=None if pool.fork else modules),
-                     [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
-                      for b in batches], pinned)
-    by_file: dict[int, list[Finding]] = {}
-    for i, finding in found:
-        by_file.setdefault(i, []).append(finding)
-    for (i, path, _, _), key2 in todo:
-        if cache is not None:
-            cache.put(key2, by_file.get(i, []), [])
-        out.extend(by_file.get(i, []))
-    return out
-
-
-def _size(item: _Call2) -> int:
-    """How much work a file of the second pass is, for even batches: its size (the big ones are parsed)."""
-    if item[3] is not None:
-        return len(item[3]) + 2000
-    with contextlib.suppress(OSError):
-        return os.path.getsize(item[1]) + 2000
-    return 2000
-
-
-def _second_pass(batch: list[_Call2], wrappers: list[Wrapper], modules: ProjectModules | None
-                 ) -> list[tuple[int, Finding]]:
-    project = modules if modules is not None else shared("modules")
-    return no_gc(functools.partial(_calls_in, wrappers=wrappers, project=project))(batch)
-
-
-def _read_text(path: str, root: str) -> str | None:
-    data = read_regular(path, root)
-    return decode_source(data) if data is not None else None
-
-
-def _calls_in(batch: list[_Call2], wrappers: list[Wrapper], project: ProjectModules) -> list[tuple[int, Finding]]:
-    imports_a_wrapper = WrapperImports(wrappers)
-    out: list[tuple[int, Finding]] = []
-    for i, path, root, data in batch:
-        kept = shared("kept")
-        if data is None and kept is not None:
-            data = kept[i]
-        if data is None:
-            data = read_regular(path, root)
-        if data is not None and imports_a_wrapper(data):
-            ix = _retained.get(i)
-            out.extend((i, f) for f in calls_to_wrappers(path, decode_source(data) if ix is None else "", wrappers,
-                                                          project, ix))
     return out

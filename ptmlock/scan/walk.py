@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from ptmlock.scan.sources import KINDS, PYTHON, kind_of
 
@@ -28,18 +28,16 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]], kinds: Collection
 
 
 def walk_sources(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str],
-          exclude: Sequence[str]) -> list[tuple[str, str, str]]:
+                 exclude: Sequence[str]) -> list[tuple[str, str, str]]:
     """`iter_source_files`, each file with its root: the walked directory (or, for a file given
     explicitly, its own directory), inside which a symbolic link may point (`scan.reading`)."""
-    out: list[tuple[str, str, str]] = []
+    return list(iter_walk(paths, kinds, exclude))
+
+
+def iter_walk(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str],
+              exclude: Sequence[str]) -> Iterator[tuple[str, str, str]]:
+    """`walk_sources`, one file at a time (a cold scan starts its workers on the first ones)."""
     seen: set[str] = set()
-
-    def add(p: str, kind: str, root: str) -> None:
-        key = os.path.normcase(os.path.abspath(p))
-        if key not in seen:
-            seen.add(key)
-            out.append((p, kind, root))
-
     for given in paths:
         p = os.path.normpath(os.fspath(given))
         if os.path.isdir(p):
@@ -51,12 +49,18 @@ def walk_sources(paths: Iterable[str | os.PathLike[str]], kinds: Collection[str]
                     kind = kind_of(name)
                     if kind is not None and kind in kinds and not (
                             exclude and excluded(os.path.join(rel_root, name), exclude)):
-                        add(os.path.normpath(os.path.join(root, name)), kind, p)
+                        path = os.path.normpath(os.path.join(root, name))
+                        key = os.path.normcase(os.path.abspath(path))
+                        if key not in seen:
+                            seen.add(key)
+                            yield path, kind, p
         elif os.path.exists(p):
-            add(p, kind_of(p) or PYTHON, _explicit_root(p))
+            key = os.path.normcase(os.path.abspath(p))
+            if key not in seen:
+                seen.add(key)
+                yield p, kind_of(p) or PYTHON, _explicit_root(p)
         else:
             raise FileNotFoundError(errno.ENOENT, "no such file or directory", p)
-    return out
 
 
 def _explicit_root(path: str) -> str:
