@@ -211,8 +211,7 @@ class WrapperImports:
             return False
         # the whole file first: most name no wrapper and no wrapper's module at all
         imported, module_word = self._words(b"\n".join(names for _, names in statements))
-        if not imported and not module_word and self.modules.isdisjoint(
-                part for module, _ in statements for part in module.split(".")):
+        if not imported and not module_word and not any(self._star(module, names) for module, names in statements):
             return False
         calls: bool | None = None
         for module, names in statements:
@@ -220,12 +219,14 @@ class WrapperImports:
             if any(module_matches(module, w.module_parts) for n in imported for w in self.by_name[n]) \
                     and _calls_a_name(data, names):
                 return True  # `from <the wrapper's module or package> import <wrapper>`, then a call of it
-            if calls is not False and (module_word or not self.modules.isdisjoint(module.split("."))):
+            # a wrapper's module bound to a name (`import m`, `from p import m`, `import p.m as x`),
+            # then `.name(`; the module a `from` statement reads binds no name (`from p.m import X`)
+            if calls is not False and module_word:
                 if calls is None:
                     calls = self.called.search(data) is not None
                 if calls:
                     return True
-            if module.rsplit(".", 1)[-1] in self.modules and names.strip() == b"*" and any(
+            if self._star(module, names) and any(
                     any(module_matches(module, w.module_parts) for w in ws) and n.encode() + b"(" in data
                     for n, ws in self.by_name.items()):  # `from <the wrapper's module> import *`
                 return True
@@ -233,11 +234,23 @@ class WrapperImports:
 
     def may_import(self, lines: bytes) -> bool:
         """Can a file whose import lines (`prefilter.quick_bytes_scan`) are `lines` import a
-        wrapper? Not when no word of them is a wrapper's name or the last part of its module."""
+        wrapper? Only if an import statement binds a wrapper's name or the last part of its
+        module (`__call__` reads nothing else of them), or imports `*` from that module. The
+        words of all the lines are tried first: most files name neither anywhere."""
         if not lines.isascii():
             return True
         words = set(_WORD_BYTES.findall(lines))
-        return not (words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes))
+        if words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes):
+            return False
+        for module, names in _import_statements(lines):
+            words = set(_WORD_BYTES.findall(names))
+            if not (words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes)) or self._star(module, names):
+                return True
+        return False
+
+    def _star(self, module: str, names: bytes) -> bool:
+        """`from <a wrapper's module> import *`."""
+        return names.strip() == b"*" and module.rsplit(".", 1)[-1] in self.modules
 
     def _words(self, names: bytes) -> tuple[set[str], bool]:
         """The wrapper names among the words of an import's name list, and whether a wrapper's
