@@ -8,6 +8,7 @@ If no worker can start or one dies, the work left runs in-process.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import multiprocessing
@@ -15,14 +16,17 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 MIN_FILES_FOR_POOL = 16  # fewer files than this to work on: no worker processes
+_IN_FLIGHT = 2  # batches sent to a worker and not yet answered: the one it runs, and the next
+_AHEAD_BYTES = 64 * 1024  # a next batch is sent ahead only if this small (it waits in the pipe)
 _shared: dict[str, Any] = {}
 _worker: list[int] = []  # in a worker process: its number
 
@@ -37,18 +41,26 @@ def in_worker() -> bool:
     return bool(_worker)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (as it was, after): parsing builds hundreds of
+    thousands of acyclic AST nodes, and the collector's passes over them, and over every index
+    kept for the second pass, cost ~20% of a cold scan. A scan makes no reference cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def no_gc(fn: Callable[[list[Any]], list[R]]) -> Callable[[list[Any]], list[R]]:
-    """Run a batch with the cyclic garbage collector paused: parsing builds hundreds of thousands
-    of acyclic AST nodes, and the collector's passes over them cost ~20% of a cold scan."""
+    """`fn`, run with the collector paused (`gc_paused`)."""
     @functools.wraps(fn)
     def run(batch: list[Any]) -> list[R]:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return fn(batch)
-        finally:
-            if enabled:
-                gc.enable()
     return run
 
 
@@ -171,9 +183,11 @@ class Pool:
 
     def _dispatch(self, fn: Callable[[list[Any]], list[R]], taken: list[list[Any]], take: Callable[[], int | None],
                   first: list[int], pinned: Sequence[int | None], results: list[list[R] | None]) -> None:
-        """Each idle worker takes its next pinned batch, else the next free one (from `take` when
-        none is waiting), until none is left; a worker that dies (or cannot be written to) leaves
-        its batches to this process."""
+        """Each worker takes its next pinned batch, else the next free one (from `take` when none
+        is waiting), until none is left; a worker that dies (or cannot be written to) leaves its
+        batches to this process. A worker is sent its next batch while it still runs one (when
+        the message is small): it never waits for this process, which shares the cores with the
+        workers and may be slow to wake for each answer."""
         own: dict[int, deque[int]] = {n: deque() for n in range(len(self._workers))}
         free: deque[int] = deque()
         ks: list[int | None] = list(first)
@@ -183,48 +197,55 @@ class Pool:
             if k is not None:
                 worker = pinned[k] if k < len(pinned) else None
                 (own[worker] if worker in own else free).append(k)
-        running: dict[Connection, tuple[int, int]] = {}
+        sent: dict[int, deque[int]] = {n: deque() for n in own}  # per worker, its batches in order
+        by_conn = {self._workers[n][0]: n for n in own}
         alive = set(own)
 
         def give(worker: int) -> None:
-            queue = own[worker] if own[worker] else free
-            if not queue:
-                k = take()
-                if k is None:
+            while worker in alive and len(sent[worker]) < _IN_FLIGHT:
+                queue = own[worker] if own[worker] else free
+                if not queue:
+                    k = take()
+                    if k is None:
+                        return
+                    free.append(k)
+                k = queue.popleft()
+                message = ForkingPickler.dumps((fn, taken[k]))
+                if sent[worker] and len(message) > _AHEAD_BYTES:  # it might not fit in the pipe: later
+                    queue.appendleft(k)
                     return
-                free.append(k)
-            k = queue.popleft()
-            conn = self._workers[worker][0]
-            try:
-                conn.send((fn, taken[k]))
-            except (OSError, ValueError):
-                queue.appendleft(k)
-                lost(worker)
-                return
-            running[conn] = (worker, k)
+                try:
+                    self._workers[worker][0].send_bytes(message)
+                except (OSError, ValueError):
+                    queue.appendleft(k)
+                    lost(worker)
+                    return
+                sent[worker].append(k)
 
         def lost(worker: int) -> None:
+            """Its batches sent and not answered run here (`map`); those pinned to it, anywhere."""
             alive.discard(worker)
             self._broken = True
             free.extend(own.pop(worker, ()))
             own[worker] = deque()
+            sent[worker] = deque()
 
         for worker in list(alive):
             give(worker)
-        while running:
-            for ready in wait(list(running)):
-                conn = cast(Connection, ready)
-                worker, k = running.pop(conn)
+        while any(sent[w] for w in alive):
+            for ready in wait([self._workers[w][0] for w in alive if sent[w]]):
+                worker = by_conn[cast(Connection, ready)]
                 try:
-                    ok, value = cast(tuple[bool, Any], conn.recv())
-                except (EOFError, OSError):  # killed: its batch, and what was left for it, run here
+                    ok, value = cast(tuple[bool, Any], cast(Connection, ready).recv())
+                except (EOFError, OSError):  # killed: its batches, and what was left for it, run here
                     lost(worker)
                     continue
                 if not ok:
                     raise value
+                k = sent[worker].popleft()
                 results[k], self.ran_on[k] = value, worker
                 give(worker)
-            if not running:  # a worker died with batches left: the others take them
+            if not any(sent[w] for w in alive):  # a worker died with batches left: the others take them
                 for worker in list(alive):
                     give(worker)
 
@@ -240,6 +261,10 @@ def _serve(conn: Connection, number: int) -> None:
     `(False, exception)`, until it is sent None or the pool goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the scan in the parent, which ends the workers
     _worker.append(number)
+    # No cyclic collector in a worker: it would run between batches, over every object the worker
+    # keeps (the first pass's indices: millions of AST nodes), 50-150 ms each time; a scan makes
+    # no reference cycles (tests/scan/test_scan.py), so nothing is left for it to free
+    gc.disable()
     while True:
         try:
             message = conn.recv()

@@ -282,6 +282,9 @@ class _Seen(Generic[AnyStr]):
     is the same for the text's import lines."""
 
     __slots__ = ("text", "_found", "_syntax", "_imports", "imp", "code")
+    # `imports()`, set by `_Needles.first` before any rule reads it (never `self`: that cycle
+    # would keep the text alive until the cyclic collector runs, and scan workers run without it)
+    imp: _Seen[AnyStr]
 
     def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr], code: bool = False
                  ) -> None:
@@ -290,7 +293,6 @@ class _Seen(Generic[AnyStr]):
         self._found: dict[AnyStr, bool] = {}
         self._syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr] = syntax  # `import`, newline, ( ) \\
         self._imports: _Seen[AnyStr] | None = None
-        self.imp: _Seen[AnyStr] = self  # `imports()`, once `_Needles.first` has built it
 
     def has(self, needle: AnyStr) -> bool:
         found = self._found.get(needle)

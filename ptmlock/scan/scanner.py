@@ -20,7 +20,7 @@ from ptmlock.scan.analyze import analyze_module
 from ptmlock.scan.cache import Cache as _Cache
 from ptmlock.scan.imported import ProjectModules
 from ptmlock.scan.prefilter import code_bytes_test, may_contain_load, quick_bytes_scan, quick_bytes_test
-from ptmlock.scan.pool import MIN_FILES_FOR_POOL, Pool, in_worker, no_gc, shared, usable_cores
+from ptmlock.scan.pool import MIN_FILES_FOR_POOL, Pool, gc_paused, in_worker, no_gc, shared, usable_cores
 from ptmlock.scan.reading import decode_source, read_regular
 from ptmlock.scan.second import forget_index, hold_lines, keep_index, read_text, wrapper_calls
 from ptmlock.scan.sources import (
@@ -129,7 +129,13 @@ def scan_paths(
     when a given path does not exist.
     """
     stats = stats if stats is not None else ScanStats()
-    cache = _Cache(cache_dir or default_cache_dir()) if use_cache else None
+    with gc_paused():  # the objects of a big scan would make the collector run many times, for nothing
+        return _scan(paths, jobs, _Cache(cache_dir or default_cache_dir()) if use_cache else None, stats, kinds,
+                     exclude)
+
+
+def _scan(paths: Sequence[str | os.PathLike[str]], jobs: int | None, cache: _Cache | None, stats: ScanStats,
+          kinds: Collection[str], exclude: Sequence[str]) -> list[Finding]:
     walk = iter_walk(paths, kinds, exclude)
     files = list(itertools.islice(walk, MIN_FILES_FOR_POOL * 4))
     # an empty cache and many files (a first scan): the workers read and hash them too, starting

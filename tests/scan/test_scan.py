@@ -2,6 +2,7 @@
 grep baseline, and scan_paths' walking, pre-filter, parallelism, cache and odd files."""
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -336,6 +337,20 @@ def test_parallel_scan_equals_sequential_scan_and_scan_source(corpus_tree):
                for f in scan_source(p, Path(p).read_text(encoding="utf-8"))]
     assert parallel == sorted(by_file, key=Finding.sort_key)
     assert len(parallel) > 250
+
+
+def test_a_scan_makes_no_reference_cycles(corpus_tree):
+    """Scan workers run without the cyclic garbage collector (its passes over the indices they
+    keep cost more than the parsing): what a scan makes must be freed by reference counts alone."""
+    gc.collect()
+    gc.disable()
+    try:
+        found = scan_paths([corpus_tree], jobs=1, use_cache=False)
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert len(found) > 250
+    assert left == 0, f"{left} objects in reference cycles"
 
 
 def test_a_pool_that_cannot_start_falls_back_to_scanning_in_process(corpus_tree, monkeypatch):
