@@ -111,6 +111,12 @@ class _Needles(Generic[AnyStr]):
         self.dot: AnyStr = c(".")
         self.equals: AnyStr = c("=")
         self.underscore: AnyStr = c("_")
+        self.blank: AnyStr = c(" \t")
+        self.hash: AnyStr = c("#")
+        self.prompt: AnyStr = c(">>>")
+        self.backtick: AnyStr = c("`")
+        self.triple_quotes: tuple[AnyStr, AnyStr] = (c('"""'), c("'''"))
+        self.line_breaks: AnyStr = c("\r\n")
         self.words: dict[AnyStr, re.Pattern[AnyStr]] = {}
         self.uses: dict[AnyStr, tuple[re.Pattern[AnyStr], re.Pattern[AnyStr]]] = {}
         self.called_or_aliased: AnyStr = c(r"(?=\s*\(|\s+as\b)")
@@ -143,9 +149,25 @@ class _Needles(Generic[AnyStr]):
             j = i - 1
             while j >= 0 and text[j:j + 1].isspace():
                 j -= 1
-            if j >= 0 and text[j:j + 1] == self.dot and not (code and self.enclosing.delegates(text, i)):
+            if j >= 0 and text[j:j + 1] == self.dot and not (code and self.enclosing.delegates(text, i)) \
+                    and not self._prose(text, i, end):
                 return True
         return False
+
+    def _prose(self, text: AnyStr, i: int, end: int) -> bool:
+        """Is `text[i:end]` certainly not code, by its line alone? On a line that starts with `#`
+        (a comment, or a line of a string) or `>>>` (a doctest line: `_without_doctest_lines`),
+        or followed by a backtick (reST or Markdown in a docstring: "[`~Model.from_pretrained`]";
+        no Python 3 code holds one). Most files that name a loader do so only there."""
+        start = text.rfind(self.newline, 0, i) + 1
+        head = text[start:i].lstrip(self.blank)
+        if head.startswith(self.hash) or text[end:end + 8].lstrip()[:1] == self.backtick:
+            return True
+        if not head.startswith(self.prompt):
+            return False
+        line_end = _line_end(text, end, self.newline)
+        return not any(q in text[start:line_end] for q in self.triple_quotes) and \
+            not text[max(start - 3, 0):start].rstrip(self.line_breaks).endswith(self.syntax[4])
 
     def _word(self, text: AnyStr, word: AnyStr) -> bool:
         """`word` in `text`, not inside a longer identifier. One regex (the word first, so the
@@ -202,7 +224,8 @@ class _Needles(Generic[AnyStr]):
         text, at = seen.text, self.always_at[n]
         i = text.find(anchor)
         while i >= 0:
-            if any(text.startswith(name, i - k) for name, k in at if i >= k):
+            if any(text.startswith(name, i - k) and not self._prose(text, i - k, i - k + len(name))
+                   for name, k in at if i >= k):
                 return True
             i = text.find(anchor, i + 1)
         return False
