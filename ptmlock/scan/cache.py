@@ -47,11 +47,15 @@ class Cache:
         except OSError:
             return True
 
-    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
+    def _entry(self, key: str) -> object:
         shard = self._shards.get(key[0])
         if shard is None:
             shard = self._shards[key[0]] = self._read(key[0])
-        raw = shard.get(key)
+        return shard.get(key)
+
+    def get(self, key: str, path: str) -> tuple[list[Finding], list[Wrapper]] | None:
+        """The findings and wrappers of a file's bytes (`key`), given the path they are at now."""
+        raw = self._entry(key)
         if not isinstance(raw, dict) or not isinstance(raw.get("f"), list) or not isinstance(raw.get("w"), list):
             return None
         try:
@@ -64,6 +68,19 @@ class Cache:
         self._new.setdefault(key[0], {})[key] = {
             "f": [{k: v for k, v in f.to_dict().items() if k != "path"} for f in findings],
             "w": [w.to_dict() for w in wrappers]}
+
+    def get_findings(self, key: str) -> list[Finding] | None:
+        """Findings stored whole, their paths with them (the wrapper pass of a whole scan)."""
+        raw = self._entry(key)
+        if not isinstance(raw, dict) or not isinstance(raw.get("all"), list):
+            return None
+        try:
+            return [Finding.from_dict(entry) for entry in raw["all"]]
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def put_findings(self, key: str, findings: list[Finding]) -> None:
+        self._new.setdefault(key[0], {})[key] = {"all": [f.to_dict() for f in findings]}
 
     def flush(self) -> None:
         """Merge new entries into their shards (re-read first, to keep a concurrent scan's

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import AnyStr, Generic
 
 from ptmlock.scan.delegation import Enclosing
+from ptmlock.scan.seen import Seen, line_end
 
 
 # method names: matched as `.name` (whitespace allowed after the dot), so that a `def
@@ -45,10 +46,8 @@ assert all(any(a in c for a in _CALL_ANCHORS) for c in _CALLS)
 # torch.hub.load needs the word "hub" and a binding of torch's hub module in code: `torch.hub`,
 # `from torch import hub` (among other names, in parentheses or after a backslash; or `*`), or
 # `import torch as th` (then `th.hub`); `from torch import nn` in a file that says "hub" is none
-_TORCH_HUB = r"torch\.hub|import\s+torch\s+as"
+_TORCH_ALIAS = r"import\s+torch\s+as\b"
 _FROM_TORCH_IMPORT = r"from\s+torch\s+import\s*"
-# what each spelling holds, starting with a literal (which the regex engine jumps to): tried first
-_TORCH_HUB_GUARD = r"torch(?:\.hub|\s+(?:import|as))"
 # a pair's module counts only where it is imported (the analyzer knows a loader by its import):
 # on a line (or after a semicolon) that starts an import statement
 _IMPORT_START = r"[ \t]*(?:from|import)[ \t]"
@@ -76,7 +75,7 @@ class _Needles(Generic[AnyStr]):
     `first(text)` is the index of the first rule (a group of needles) that fires, or -1. Most
     files fire none, so what a rule costs is the substring scans it makes on a file without its
     needles: each group is guarded by one substring all its needles contain (or require), and the
-    presence of a substring is looked up once per text (`_Seen`), however many rules ask."""
+    presence of a substring is looked up once per text (`Seen`), however many rules ask."""
 
     def __init__(self, c: Callable[[str], AnyStr]) -> None:
         # (guard, anchor, names): `from_pretrained_` is only looked for where `from_pretrained` is
@@ -101,10 +100,10 @@ class _Needles(Generic[AnyStr]):
         self.kwargs: tuple[AnyStr, ...] = tuple(c(s) for s in _KWARG_NEEDLES)
         self.torchvision: AnyStr = c("torchvision")
         self.hub: AnyStr = c("hub")
-        self.torch_hub: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB))
+        self.torch_dot_hub: AnyStr = c("torch.hub")
+        self.torch_alias: re.Pattern[AnyStr] = re.compile(c(_TORCH_ALIAS))
         self.from_torch: re.Pattern[AnyStr] = re.compile(c(_FROM_TORCH_IMPORT))
         self.star: AnyStr = c("*")
-        self.torch_hub_guard: re.Pattern[AnyStr] = re.compile(c(_TORCH_HUB_GUARD))
         self.strip: re.Pattern[AnyStr] = re.compile(c(_STRIP), re.S)
         self.enclosing: Enclosing[AnyStr] = Enclosing(c)
         self.empty: AnyStr = c("")
@@ -122,7 +121,7 @@ class _Needles(Generic[AnyStr]):
         self.called_or_aliased: AnyStr = c(r"(?=\s*\(|\s+as\b)")
         self.assigned: AnyStr = c(r"=\s*(?:\w+\s*\.\s*)*")
         self.not_after_ident: tuple[AnyStr, AnyStr] = (c(r"(?<!\w"), c(r")(?!\w)"))
-        self.rules: tuple[Callable[[_Seen[AnyStr]], bool], ...] = (
+        self.rules: tuple[Callable[[Seen[AnyStr]], bool], ...] = (
             *(functools.partial(self._always, a) for a in range(len(self.always))),
             *(functools.partial(self._method, m) for m in range(len(self.methods))),
             *(functools.partial(self._pair, p) for p in range(len(self.pairs))),
@@ -165,8 +164,8 @@ class _Needles(Generic[AnyStr]):
             return True
         if not head.startswith(self.prompt):
             return False
-        line_end = _line_end(text, end, self.newline)
-        return not any(q in text[start:line_end] for q in self.triple_quotes) and \
+        stop = line_end(text, end, self.newline)
+        return not any(q in text[start:stop] for q in self.triple_quotes) and \
             not text[max(start - 3, 0):start].rstrip(self.line_breaks).endswith(self.syntax[4])
 
     def _word(self, text: AnyStr, word: AnyStr) -> bool:
@@ -215,7 +214,7 @@ class _Needles(Generic[AnyStr]):
 
     # -- the rules, in order ------------------------------------------------------------------
 
-    def _always(self, n: int, seen: _Seen[AnyStr]) -> bool:
+    def _always(self, n: int, seen: Seen[AnyStr]) -> bool:
         """A name of the group in the text: looked for only where its anchor is (a few places),
         not by a scan of the whole text per name."""
         guard, anchor, names = self.always[n]
@@ -230,28 +229,32 @@ class _Needles(Generic[AnyStr]):
             i = text.find(anchor, i + 1)
         return False
 
-    def _method(self, n: int, seen: _Seen[AnyStr]) -> bool:
+    def _method(self, n: int, seen: Seen[AnyStr]) -> bool:
         name = self.methods[n]
         return seen.has(name) and self._attribute(seen.text, name, seen.code)
 
     # The rules below need a module imported: its name is looked for in the import lines first
-    # (`_Seen.imports`, ~3% of the text), and the rest of the text only where it is there.
+    # (`Seen.imports`, ~3% of the text), and the rest of the text only where it is there.
 
-    def _pair(self, n: int, seen: _Seen[AnyStr]) -> bool:
+    def _pair(self, n: int, seen: Seen[AnyStr]) -> bool:
         names, mods = self.pairs[n]
         imports = seen.imp
         return any(imports.has(m) and self._imported(imports.text, m) for m in mods) \
             and any(seen.has(x) and self._callable(seen.text, x) for x in names)
 
-    def _call(self, n: int, seen: _Seen[AnyStr]) -> bool:
+    def _call(self, n: int, seen: Seen[AnyStr]) -> bool:
         anchor, calls = self.calls[n]
         return seen.imp.has(anchor) and any(seen.has(x) for x in calls)
 
-    def _torch_hub(self, seen: _Seen[AnyStr]) -> bool:
-        text = seen.text
-        return seen.imp.has(self.torch) and seen.has(self.hub) and self.torch_hub_guard.search(text) is not None \
-            and self._word(text, self.hub) and (self.torch_hub.search(text) is not None or
-                                                self._hub_from_torch(seen.imp.text)) and self._word(text, self.load)
+    def _torch_hub(self, seen: Seen[AnyStr]) -> bool:
+        """`torch.hub` in the text, or torch imported under another name (`import torch as th`),
+        or `hub` imported from torch; and the words `hub` and `load`. The import spellings are
+        looked for in the import lines, and the text is scanned for `torch.hub` (long, and so
+        fast to look for) before the short word `hub`."""
+        text, imports = seen.text, seen.imp
+        return imports.has(self.torch) and (
+            seen.has(self.torch_dot_hub) or self.torch_alias.search(imports.text) is not None
+            or self._hub_from_torch(imports.text)) and self._word(text, self.hub) and self._word(text, self.load)
 
     def _hub_from_torch(self, imports: AnyStr) -> bool:
         """`from torch import ..., hub` (or `*`), its names in parentheses or continued after a
@@ -267,23 +270,23 @@ class _Needles(Generic[AnyStr]):
                 if end < 0:
                     return True
             else:
-                line, end = start, _line_end(imports, start, self.newline)
+                line, end = start, line_end(imports, start, self.newline)
                 while imports[line:end].rstrip().endswith(self.syntax[4]) and end < len(imports):  # `\`
-                    line, end = end + 1, _line_end(imports, end + 1, self.newline)
+                    line, end = end + 1, line_end(imports, end + 1, self.newline)
             names = imports[start:end]
             if self.star in names or self._word(names, self.hub):
                 return True
             read = end
         return False
 
-    def _torchvision(self, seen: _Seen[AnyStr]) -> bool:
+    def _torchvision(self, seen: Seen[AnyStr]) -> bool:
         text = seen.text
         return seen.imp.has(self.torchvision) and any(seen.has(k) and self._kwarg(text, k) for k in self.kwargs) \
             and self.torchvision_models.search(text) is not None
 
-    def first(self, text: AnyStr, start: int = 0, seen: _Seen[AnyStr] | None = None) -> int:
+    def first(self, text: AnyStr, start: int = 0, seen: Seen[AnyStr] | None = None) -> int:
         """The index of the first rule from `start` on that fires on `text`, or -1."""
-        seen = seen if seen is not None else _Seen(text, self.syntax)
+        seen = seen if seen is not None else Seen(text, self.syntax)
         seen.imp = seen.imports()  # nearly every file gets to the rules that read it
         rules = self.rules
         for n in range(start, len(rules)):
@@ -297,70 +300,7 @@ class _Needles(Generic[AnyStr]):
     def code_first(self, text: AnyStr, start: int = 0) -> int:
         """`first` on the code alone (strings and comments removed)."""
         code = self.strip.sub(self.empty, text)
-        return self.first(code, start, _Seen(code, self.syntax, code=True))
-
-
-class _Seen(Generic[AnyStr]):
-    """One text, and which substrings it was found to hold (each is looked for once); `imports()`
-    is the same for the text's import lines."""
-
-    __slots__ = ("text", "_found", "_syntax", "_imports", "imp", "code")
-    # `imports()`, set by `_Needles.first` before any rule reads it (never `self`: that cycle
-    # would keep the text alive until the cyclic collector runs, and scan workers run without it)
-    imp: _Seen[AnyStr]
-
-    def __init__(self, text: AnyStr, syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr], code: bool = False
-                 ) -> None:
-        self.text: AnyStr = text
-        self.code = code  # the text is code alone: strings and comments removed
-        self._found: dict[AnyStr, bool] = {}
-        self._syntax: tuple[AnyStr, AnyStr, AnyStr, AnyStr, AnyStr] = syntax  # `import`, newline, ( ) \\
-        self._imports: _Seen[AnyStr] | None = None
-
-    def has(self, needle: AnyStr) -> bool:
-        found = self._found.get(needle)
-        if found is None:
-            found = self._found[needle] = needle in self.text
-        return found
-
-    def imports(self) -> _Seen[AnyStr]:
-        """The lines that hold the word `import`, whole (an import after `;` too), each with its
-        continuation: up to the `)` of an open parenthesis, or the next line after a backslash."""
-        if self._imports is None:
-            text, (word, nl, lparen, rparen, backslash) = self.text, self._syntax
-            lines: list[AnyStr] = []
-            i = text.find(word)
-            while i >= 0:
-                start = text.rfind(nl, 0, i) + 1
-                end = _line_end(text, i, nl)
-                line = text[start:end]
-                if lparen not in line and not line.rstrip().endswith(backslash):  # nearly every import
-                    lines.append(line)
-                    i = text.find(word, end)
-                    continue
-                part = start  # the part last added: only it can open a parenthesis or end in `\` (linear)
-                while True:
-                    opened = text.rfind(lparen, part, end)
-                    if opened >= 0 and text.find(rparen, opened, end) < 0:  # `from m import (a,` ...
-                        close = text.find(rparen, end)
-                        if close < 0:
-                            end = len(text)
-                            break
-                        part, end = end, _line_end(text, close, nl)
-                    elif text[max(text.rfind(nl, part, end) + 1, part):end].rstrip().endswith(backslash) \
-                            and end < len(text):
-                        part, end = end, _line_end(text, end + 1, nl)
-                    else:
-                        break
-                lines.append(text[start:end])
-                i = text.find(word, end)
-            self._imports = _Seen(nl.join(lines), self._syntax)
-        return self._imports
-
-
-def _line_end(text: AnyStr, i: int, nl: AnyStr) -> int:
-    end = text.find(nl, i)
-    return len(text) if end < 0 else end
+        return self.first(code, start, Seen(code, self.syntax, code=True))
 
 
 _STR_NEEDLES = _Needles(str)
@@ -382,7 +322,7 @@ def quick_bytes_test(data: bytes) -> int:
 def quick_bytes_scan(data: bytes) -> tuple[int, bytes]:
     """`quick_bytes_test`, and the file's import lines (each with its continuation lines), which
     the scan's wrapper pass reads instead of the whole file."""
-    seen = _Seen(data, _BYTES_NEEDLES.syntax)
+    seen = Seen(data, _BYTES_NEEDLES.syntax)
     return _BYTES_NEEDLES.first(data, 0, seen), seen.imports().text
 
 

@@ -46,6 +46,7 @@ _KEEP_BYTES = 512 * 1024 * 1024  # sources kept in memory between the passes; be
 _POOL_BYTES = 4 * 1024 * 1024  # less to scan than this: the pre-filter runs here, not in the pool
 
 _COLD_BATCH = 128  # files per batch of a cold scan (sizes unknown: small batches even out the work)
+_TAIL_BATCH = 16  # ... and per batch of its last 4 * _COLD_BATCH files at most
 # the pre-filter for configs and shell scripts: every pattern of `scan.sources` needs one of these
 _OTHER_NEEDLES = re.compile(rb"--model|model_name|model_id|base_model|tokenizer_name|download|from_pretrained")
 
@@ -231,13 +232,19 @@ def _read_all(files: list[tuple[str, str, str]], cache: _Cache | None, stats: Sc
 def _cold_batches(files: list[tuple[str, str, str]], walk: Iterator[tuple[str, str, str]]
                   ) -> Iterator[list[_WorkItem]]:
     """The work of a cold scan in batches of _COLD_BATCH files (unread: the worker reads them),
-    the first from `files`, the rest walked as the workers ask for more; `files` grows with them."""
-    start = 0
+    the first from `files`, the rest walked as the workers ask for more (a few batches ahead);
+    `files` grows with them. The last files of the walk go in batches of _TAIL_BATCH, so that the
+    workers end together (a worker already has its next batch when it asks for more)."""
+    start, walked = 0, False
     while True:
-        files.extend(itertools.islice(walk, max(start + _COLD_BATCH - len(files), 0)))
+        want = start + _COLD_BATCH * 4 - len(files)
+        if not walked and want > 0:
+            ahead = list(itertools.islice(walk, want))
+            files.extend(ahead)
+            walked = len(ahead) < want
         if start >= len(files):
             return
-        end = min(start + _COLD_BATCH, len(files))
+        end = min(start + (_TAIL_BATCH if walked else _COLD_BATCH), len(files))
         yield [(i, path, None, None, kind, root) for i, (path, kind, root) in enumerate(files[start:end], start)]
         start = end
 

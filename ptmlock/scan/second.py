@@ -78,35 +78,28 @@ def wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kep
                    cache: _Cache | None, pool: Pool, ran_by: dict[int, int], parsed: set[int]) -> list[Finding]:
     """Second pass (`scan.wrappers`): the calls of project functions that wrap a loader, in the
     Python files that import one of them (`from m import f`, or its module, then `m.f(`). Cached
-    per file by its content, its path, the project's wrappers and the content of every Python
-    source (constants imported from another module, `scan.imported`), so an unchanged warm scan
-    reads nothing; an edit re-runs this pass."""
+    as one entry, keyed by the project's wrappers and the path and content of every Python source
+    (a call may read constants imported from any other module, `scan.imported`), so an unchanged
+    warm scan reads nothing; an edit re-runs this pass."""
     digest = hashlib.blake2b(json.dumps(sorted(json.dumps([w.path, w.to_dict()], sort_keys=True)
                                                for w in wrappers)).encode(), digest_size=20).digest()
     # a call may read constants of any other module (`scan.imported`): the key holds every source's content
     digest += hashlib.blake2b("\0".join(f"{p}\0{k}" for (p, kind, _), k in zip(files, keys) if kind == PYTHON and k)
                               .encode("utf-8", "surrogateescape"), digest_size=20).digest()
-    out: list[Finding] = []
-    todo: list[tuple[_Call2, str]] = []
+    # one entry for the whole pass: any edit changes the key of every file's part of it anyway
+    pass_key = hashlib.blake2b(digest, digest_size=20, person=_WRAPPER_PERSON).hexdigest()
+    cached = cache.get_findings(pass_key) if cache is not None else None
+    if cached is not None:
+        return cached
     imports_a_wrapper = WrapperImports(wrappers)
     answered, maybe = _selected(pool, wrappers, ran_by, import_lines)
+    items: list[_Call2] = []
     for i, (path, kind, root) in enumerate(files):
-        key = keys[i]
-        if kind != PYTHON or key is None:
+        if kind != PYTHON or keys[i] is None:
             continue
-        key2 = hashlib.blake2b(key.encode() + digest + path.encode("utf-8", "surrogateescape"), digest_size=20,
-                               person=_WRAPPER_PERSON).hexdigest()
-        cached = cache.get(key2, path) if cache is not None else None
         lines = import_lines[i]
-        if cached is not None:
-            out.extend(f.with_path(path) for f in cached[0])
-        elif (not imports_a_wrapper.may_import(lines)) if lines is not None else (i in answered and i not in maybe):
-            # no import line names one
-            if cache is not None:
-                cache.put(key2, [], [])
-        else:
-            todo.append(((i, path, root, kept[i]), key2))
-    items = [item for item, _ in todo]
+        if (imports_a_wrapper.may_import(lines)) if lines is not None else (i not in answered or i in maybe):
+            items.append((i, path, root, kept[i]))
     batches = pool.batches(items, _size, len(items) >= MIN_FILES_FOR_POOL)
     pinned: list[int | None] = [None] * len(batches)
     parsed_by = {i: w for i, w in ran_by.items() if i in parsed}
@@ -123,13 +116,9 @@ def wrapper_calls(files: list[tuple[str, str, str]], keys: list[str | None], kep
     found = pool.map(functools.partial(_second_pass, wrappers=wrappers, modules=None if pool.fork else modules),
                      [[items[n] if not pool.fork else (items[n][0], items[n][1], items[n][2], None) for n in b]
                       for b in batches], pinned)
-    by_file: dict[int, list[Finding]] = {}
-    for i, finding in found:
-        by_file.setdefault(i, []).append(finding)
-    for (i, path, _, _), key2 in todo:
-        if cache is not None:
-            cache.put(key2, by_file.get(i, []), [])
-        out.extend(by_file.get(i, []))
+    out = [finding for _, finding in found]
+    if cache is not None:
+        cache.put_findings(pass_key, out)
     return out
 
 
