@@ -40,7 +40,8 @@ from ptmlock.scan.wrappers import Wrapper
 __all__ = ["SKIP_DIRS", "Finding", "ScanStats", "default_cache_dir", "excluded", "iter_python_files", "iter_source_files",
            "scan_paths", "scan_source"]
 
-# Bump when the findings for the same bytes change, so that old cache entries are not reused.
+# Salts each file's cache key (with its source kind); the cache's directory names the analyzer
+# version (`scan.cache.ANALYZER_VERSION`), which is bumped when the findings for the same bytes change.
 _CACHE_PERSON = b"ptmlock-scan"
 _KEEP_BYTES = 512 * 1024 * 1024  # sources kept in memory between the passes; beyond that, read again
 _POOL_BYTES = 4 * 1024 * 1024  # less to scan than this: the pre-filter runs here, not in the pool

@@ -84,7 +84,7 @@ def test_a_file_with_a_load_is_never_skipped(scopes, shape, before, tabs) -> Non
     src = _build(scopes, shape, before, tabs)
     try:
         loads = _loads(src)
-    except SyntaxError:  # a `super()` at module level parses; nothing generated here fails to
+    except SyntaxError:  # every text generated here is valid Python: a failure is the generator's bug
         pytest.fail(src)
     if loads:
         assert _kept(src), src
