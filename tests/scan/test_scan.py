@@ -407,6 +407,26 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(corpus_tree, tmp_path):
     assert stats.cache_hits == 0 and stats.parsed > 0
 
 
+@pytest.mark.parametrize("entry", [
+    {"all": [{"path": 3, "line": "x"}]}, {"all": "findings"}, {"all": [{}]}, {"f": [{}], "w": [{}]},
+    {"f": "x", "w": []}, [], 7, None, {"all": [{"path": "/etc/passwd", "line": 1}]},
+], ids=repr)
+def test_cache_entries_of_the_wrong_shape_are_not_trusted(corpus_tree, tmp_path, entry):
+    """Every entry of the cache (each file's, and the wrapper pass's one entry) replaced with
+    well-formed JSON of another shape: the scan finds what it found, from the files."""
+    cache = tmp_path / "cache"
+    found = scan_paths([corpus_tree], cache_dir=str(cache))
+    kinds = set()
+    for shard in cache.rglob("shard-*.json"):
+        data = json.loads(shard.read_text())
+        kinds |= {"pass" if "all" in value else "file" for value in data.values()}
+        shard.write_text(json.dumps({key: entry for key in data}))
+    assert kinds == {"file", "pass"}  # both kinds of entry were replaced
+    stats = ScanStats()
+    assert scan_paths([corpus_tree], cache_dir=str(cache), stats=stats) == found
+    assert stats.cache_hits == 0
+
+
 def test_the_cache_is_keyed_by_content_not_by_path(tmp_path):
     cache = str(tmp_path / "cache")
     (tmp_path / "a").mkdir()
