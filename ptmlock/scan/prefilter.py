@@ -162,9 +162,12 @@ class _Needles(Generic[AnyStr]):
         head = text[start:i].lstrip(self.blank)
         if head.startswith(self.hash) or text[end:end + 8].lstrip()[:1] == self.backtick:
             return True
-        if not head.startswith(self.prompt):
-            return False
-        stop = line_end(text, end, self.newline)
+        return head.startswith(self.prompt) and self.ends_no_string(text, start, line_end(text, end, self.newline))
+
+    def ends_no_string(self, text: AnyStr, start: int, stop: int) -> bool:
+        """Can the line `text[start:stop]`, a `>>>` line, only be inside a string literal (in code
+        it is a syntax error)? Not if it holds a triple quote or follows a line that ends in a
+        backslash: either might end that string, and code follow on the same line."""
         return not any(q in text[start:stop] for q in self.triple_quotes) and \
             not text[max(start - 3, 0):start].rstrip(self.line_breaks).endswith(self.syntax[4])
 
@@ -342,9 +345,7 @@ def code_bytes_test(data: bytes, rule: int = 0) -> bool:
 
 
 def _without_doctest_lines(data: bytes) -> bytes:
-    """`data` without its `>>>` lines. A line that starts with `>>>` can only be inside a string
-    literal (in code it is a syntax error); one holding a triple quote, or following a line that
-    ends in a backslash, might end that string, and is kept."""
+    """`data` without its `>>>` lines (those `_Needles.ends_no_string` allows: the others are kept)."""
     out: list[bytes] = []
     start = 0
     i = data.find(b">>>")
@@ -352,8 +353,7 @@ def _without_doctest_lines(data: bytes) -> bytes:
         line = data.rfind(b"\n", 0, i) + 1
         end = data.find(b"\n", i)
         end = len(data) if end < 0 else end
-        if (not data[line:i].strip(b" \t") and b'"""' not in data[i:end] and b"'''" not in data[i:end]
-                and not data[max(line - 3, 0):line].rstrip(b"\r\n").endswith(b"\\")):
+        if not data[line:i].strip(b" \t") and _BYTES_NEEDLES.ends_no_string(data, line, end):
             out.append(data[start:line])
             start = end
         i = data.find(b">>>", end)

@@ -243,8 +243,8 @@ class WrapperImports:
         if words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes):
             return False
         for module, names in _import_statements(lines):
-            words = set(_WORD_BYTES.findall(names))
-            if not (words.isdisjoint(self.names) and words.isdisjoint(self.modules_bytes)) or self._star(module, names):
+            imported, module_word = self._words(names)
+            if imported or module_word or self._star(module, names):
                 return True
         return False
 
